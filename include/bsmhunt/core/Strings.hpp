@@ -1,0 +1,18 @@
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bsmhunt {
+
+// Edit distance (insertions, deletions, substitutions), for "did you mean" hints.
+std::size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate closest to `word`, or "" when nothing is reasonably close.
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+// " (did you mean 'x'?)" or "" — appended to unknown-name errors.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+std::vector<std::string> split(std::string_view text, char sep);
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+std::string trim(std::string_view text);
+
+}  // namespace bsmhunt

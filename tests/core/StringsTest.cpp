@@ -1,0 +1,26 @@
+#include <gtest/gtest.h>
+
+#include "bsmhunt/core/Strings.hpp"
+
+using namespace bsmhunt;
+
+TEST(Strings, EditDistance) {
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(edit_distance("", "abc"), 3u);
+  EXPECT_EQ(edit_distance("same", "same"), 0u);
+}
+
+TEST(Strings, ClosestMatch) {
+  const std::vector<std::string> names = {"channel", "events", "signal-events", "seed", "output"};
+  EXPECT_EQ(closest_match("chanel", names), "channel");
+  EXPECT_EQ(closest_match("event", names), "events");
+  EXPECT_EQ(closest_match("signal-event", names), "signal-events");
+  EXPECT_EQ(closest_match("xyzzy", names), "");
+  EXPECT_EQ(did_you_mean("outptu", names), " (did you mean 'output'?)");
+}
+
+TEST(Strings, SplitJoinTrim) {
+  EXPECT_EQ(split(" a, b ,c", ','), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(join({"x", "y"}, "+"), "x+y");
+  EXPECT_EQ(trim("  t \n"), "t");
+}
