@@ -1,0 +1,73 @@
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bsmhunt/core/ExactSum.hpp"
+
+namespace bsmhunt::dist {
+
+// Initialises MPI (threaded: MPI_THREAD_FUNNELED) for the life of the program and
+// tells the logger this process's rank. One per process, in main().
+class Environment {
+ public:
+  Environment(int& argc, char**& argv);
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+  // Kills every rank with `code`: used after a rank-local error, where the other
+  // ranks may be waiting in a collective and would otherwise hang.
+  [[noreturn]] static void abort(int code);
+};
+
+// Contiguous range [begin, end) of items owned by one rank.
+struct Range {
+  uint64_t begin = 0, end = 0;
+  uint64_t size() const { return end - begin; }
+};
+// Balanced contiguous partition of n items into `parts`; the first n % parts get one more.
+Range partition(uint64_t n, int parts, int index);
+
+// A thin, value-type view of an MPI communicator. Every method is collective
+// unless it says otherwise.
+class Communicator {
+ public:
+  static Communicator world();
+  explicit Communicator(MPI_Comm comm);
+
+  int rank() const { return rank_; }  // not collective
+  int size() const { return size_; }  // not collective
+  bool is_root() const { return rank_ == 0; }
+  MPI_Comm native() const { return comm_; }
+
+  void barrier() const;
+  uint64_t sum(uint64_t local) const;
+  double sum(double local) const;  // NOT bitwise rank-invariant: use ExactSum for results
+  double max(double local) const;
+  double min(double local) const;
+  ExactSum sum(const ExactSum& local) const;  // bitwise rank-invariant
+  std::vector<ExactSum> sum(const std::vector<ExactSum>& local) const;
+  void sum_in_place(std::vector<uint64_t>& values) const;
+  void sum_in_place(std::vector<double>& values) const;
+  // True on every rank iff `local` is true on every rank: lets ranks agree to
+  // throw together instead of one rank leaving a collective.
+  bool all(bool local) const;
+  uint64_t exclusive_prefix_sum(uint64_t local) const;
+  std::vector<uint64_t> all_gather(uint64_t local) const;
+  // Gathers `count` values from every rank: result[r * count + i].
+  std::vector<uint64_t> all_gather(const std::vector<uint64_t>& local) const;
+  void broadcast(std::string& value, int root = 0) const;
+  void broadcast(std::vector<uint64_t>& values, int root = 0) const;
+  // Sub-communicator of the ranks with equal `color` (e.g. one per scan point).
+  Communicator split(int color, int key) const;
+  // Ranks sharing this node (MPI_Comm_split_type SHARED): local rank = GPU index.
+  Communicator split_shared() const;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace bsmhunt::dist

@@ -1,0 +1,167 @@
+#include "bsmhunt/dist/Communicator.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Log.hpp"
+
+namespace bsmhunt::dist {
+namespace {
+void check(int rc, const char* what) {
+  if (rc != MPI_SUCCESS) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    throw Error(fmt::format("MPI error in {}: {}", what, std::string(text, len)));
+  }
+}
+}  // namespace
+
+Environment::Environment(int& argc, char**& argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int provided = 0;
+    check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  }
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  log::set_rank(rank);
+}
+
+Environment::~Environment() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+void Environment::abort(int code) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  int size = 1;
+  if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (initialized && size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+Range partition(uint64_t n, int parts, int index) {
+  const uint64_t p = uint64_t(parts), i = uint64_t(index);
+  const uint64_t base = n / p, extra = n % p;
+  const uint64_t begin = i * base + std::min(i, extra);
+  return {begin, begin + base + (i < extra ? 1 : 0)};
+}
+
+Communicator Communicator::world() { return Communicator(MPI_COMM_WORLD); }
+
+Communicator::Communicator(MPI_Comm comm) : comm_(comm) {
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+void Communicator::barrier() const { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+uint64_t Communicator::sum(uint64_t local) const {
+  uint64_t out = 0;
+  check(MPI_Allreduce(&local, &out, 1, MPI_UINT64_T, MPI_SUM, comm_), "MPI_Allreduce");
+  return out;
+}
+double Communicator::sum(double local) const {
+  double out = 0;
+  check(MPI_Allreduce(&local, &out, 1, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+  return out;
+}
+double Communicator::max(double local) const {
+  double out = 0;
+  check(MPI_Allreduce(&local, &out, 1, MPI_DOUBLE, MPI_MAX, comm_), "MPI_Allreduce");
+  return out;
+}
+double Communicator::min(double local) const {
+  double out = 0;
+  check(MPI_Allreduce(&local, &out, 1, MPI_DOUBLE, MPI_MIN, comm_), "MPI_Allreduce");
+  return out;
+}
+
+std::vector<ExactSum> Communicator::sum(const std::vector<ExactSum>& local) const {
+  // Gather the 128-bit accumulators and add them in rank order with integer
+  // arithmetic: exact, hence independent of the rank count.
+  const std::size_t n = local.size();
+  std::vector<int64_t> mine(2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const UInt128 raw = static_cast<UInt128>(local[i].raw());
+    mine[2 * i] = int64_t(uint64_t(raw));
+    mine[2 * i + 1] = int64_t(uint64_t(raw >> 64));
+  }
+  std::vector<int64_t> all(2 * n * static_cast<std::size_t>(size_));
+  check(MPI_Allgather(mine.data(), int(2 * n), MPI_INT64_T, all.data(), int(2 * n), MPI_INT64_T, comm_),
+        "MPI_Allgather");
+  std::vector<ExactSum> out(n);
+  for (int r = 0; r < size_; ++r)
+    for (std::size_t i = 0; i < n; ++i) {
+      const int64_t* w = &all[(std::size_t(r) * n + i) * 2];
+      const UInt128 raw = (static_cast<UInt128>(uint64_t(w[1])) << 64) | uint64_t(w[0]);
+      out[i].add(ExactSum::from_raw(static_cast<Int128>(raw)));
+    }
+  return out;
+}
+ExactSum Communicator::sum(const ExactSum& local) const { return sum(std::vector<ExactSum>{local}).front(); }
+
+void Communicator::sum_in_place(std::vector<uint64_t>& v) const {
+  check(MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_UINT64_T, MPI_SUM, comm_), "MPI_Allreduce");
+}
+void Communicator::sum_in_place(std::vector<double>& v) const {
+  check(MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+}
+
+bool Communicator::all(bool local) const {
+  int in = local ? 1 : 0, out = 0;
+  check(MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MIN, comm_), "MPI_Allreduce");
+  return out == 1;
+}
+
+uint64_t Communicator::exclusive_prefix_sum(uint64_t local) const {
+  uint64_t out = 0;
+  check(MPI_Exscan(&local, &out, 1, MPI_UINT64_T, MPI_SUM, comm_), "MPI_Exscan");
+  return rank_ == 0 ? 0 : out;  // MPI leaves rank 0's result undefined
+}
+
+std::vector<uint64_t> Communicator::all_gather(uint64_t local) const {
+  std::vector<uint64_t> out(static_cast<std::size_t>(size_));
+  check(MPI_Allgather(&local, 1, MPI_UINT64_T, out.data(), 1, MPI_UINT64_T, comm_), "MPI_Allgather");
+  return out;
+}
+std::vector<uint64_t> Communicator::all_gather(const std::vector<uint64_t>& local) const {
+  std::vector<uint64_t> out(local.size() * std::size_t(size_));
+  check(MPI_Allgather(local.data(), int(local.size()), MPI_UINT64_T, out.data(), int(local.size()), MPI_UINT64_T,
+                      comm_),
+        "MPI_Allgather");
+  return out;
+}
+
+void Communicator::broadcast(std::string& value, int root) const {
+  uint64_t n = value.size();
+  check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
+  value.resize(n);
+  check(MPI_Bcast(value.data(), int(n), MPI_CHAR, root, comm_), "MPI_Bcast");
+}
+void Communicator::broadcast(std::vector<uint64_t>& values, int root) const {
+  uint64_t n = values.size();
+  check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
+  values.resize(n);
+  check(MPI_Bcast(values.data(), int(n), MPI_UINT64_T, root, comm_), "MPI_Bcast");
+}
+
+Communicator Communicator::split(int color, int key) const {
+  MPI_Comm out;
+  check(MPI_Comm_split(comm_, color, key, &out), "MPI_Comm_split");
+  return Communicator(out);
+}
+Communicator Communicator::split_shared() const {
+  MPI_Comm out;
+  check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &out), "MPI_Comm_split_type");
+  return Communicator(out);
+}
+
+}  // namespace bsmhunt::dist
