@@ -1,0 +1,210 @@
+#include "Hdf5.hpp"
+
+#include <fmt/format.h>
+
+#include <mutex>
+
+namespace bsmhunt::io::h5 {
+
+void silence_library_errors() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+namespace {
+// The innermost HDF5 error message, e.g. "unable to open file".
+std::string last_hdf5_message() {
+  std::string message;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned n, const H5E_error2_t* err, void* data) -> herr_t {
+        if (n == 0 && err && err->desc) *static_cast<std::string*>(data) = err->desc;
+        return 0;
+      },
+      &message);
+  H5Eclear2(H5E_DEFAULT);
+  return message.empty() ? "HDF5 call failed" : message;
+}
+}  // namespace
+
+Handle checked(hid_t id, Handle::Closer closer, const std::string& context) {
+  if (id < 0) throw Error(fmt::format("{}: {}", context, last_hdf5_message()));
+  return Handle(id, closer);
+}
+void check(herr_t status, const std::string& context) {
+  if (status < 0) throw Error(fmt::format("{}: {}", context, last_hdf5_message()));
+}
+
+hid_t native_type(physics::ColumnType t) {
+  using physics::ColumnType;
+  switch (t) {
+    case ColumnType::f32: return H5T_NATIVE_FLOAT;
+    case ColumnType::f64: return H5T_NATIVE_DOUBLE;
+    case ColumnType::i8: return H5T_NATIVE_INT8;
+    case ColumnType::i32: return H5T_NATIVE_INT32;
+    case ColumnType::u64: return H5T_NATIVE_UINT64;
+  }
+  throw InternalError("unknown column type");
+}
+
+bool column_type_of(hid_t dataset, physics::ColumnType& out) {
+  using physics::ColumnType;
+  Handle type(H5Dget_type(dataset), H5Tclose);
+  if (!type.valid()) return false;
+  const H5T_class_t cls = H5Tget_class(type);
+  const size_t size = H5Tget_size(type);
+  if (cls == H5T_FLOAT) {
+    if (size == 4) return out = ColumnType::f32, true;
+    if (size == 8) return out = ColumnType::f64, true;
+  } else if (cls == H5T_INTEGER) {
+    const H5T_sign_t sign = H5Tget_sign(type);
+    if (size == 1 && sign == H5T_SGN_2) return out = ColumnType::i8, true;
+    if (size == 4 && sign == H5T_SGN_2) return out = ColumnType::i32, true;
+    if (size == 8 && sign == H5T_SGN_NONE) return out = ColumnType::u64, true;
+  }
+  return false;
+}
+
+bool exists(hid_t loc, const std::string& path) {
+  // Check each component so that a missing parent is not an HDF5 error.
+  std::string prefix;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t slash = path.find('/', start);
+    prefix = path.substr(0, slash);
+    if (!prefix.empty() && H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return true;
+}
+
+std::vector<std::string> children(hid_t group) {
+  std::vector<std::string> names;
+  // Creation order where the file tracks it (ours do), else name order.
+  unsigned flags = 0;
+  {
+    Handle gcpl(H5Gget_create_plist(group), H5Pclose);
+    if (gcpl.valid()) H5Pget_link_creation_order(gcpl, &flags);
+  }
+  const H5_index_t index = (flags & H5P_CRT_ORDER_INDEXED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  H5Literate(
+      group, index, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+        static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+        return 0;
+      },
+      &names);
+  return names;
+}
+
+std::vector<std::string> attribute_names(hid_t obj) {
+  std::vector<std::string> names;
+  H5Aiterate2(
+      obj, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+        static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+        return 0;
+      },
+      &names);
+  return names;
+}
+
+namespace {
+void write_scalar_attribute(hid_t obj, const std::string& name, hid_t file_type, hid_t mem_type, const void* value) {
+  if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+  Handle space = checked(H5Screate(H5S_SCALAR), H5Sclose, "attribute " + name);
+  Handle attr = checked(H5Acreate2(obj, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                        "creating attribute " + name);
+  check(H5Awrite(attr, mem_type, value), "writing attribute " + name);
+}
+Handle string_type() {
+  Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+Handle open_attribute(hid_t obj, const std::string& name, const std::string& context) {
+  if (H5Aexists(obj, name.c_str()) <= 0)
+    throw InputError(fmt::format("{}: attribute '{}' is missing", context, name));
+  return checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, context + ": attribute " + name);
+}
+}  // namespace
+
+void write_attribute(hid_t obj, const std::string& name, double value) {
+  write_scalar_attribute(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+void write_attribute(hid_t obj, const std::string& name, int64_t value) {
+  write_scalar_attribute(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+void write_attribute(hid_t obj, const std::string& name, uint64_t value) {
+  write_scalar_attribute(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &value);
+}
+void write_attribute(hid_t obj, const std::string& name, const std::string& value) {
+  Handle t = string_type();
+  const char* ptr = value.c_str();
+  write_scalar_attribute(obj, name, t, t, &ptr);
+}
+void write_attribute(hid_t obj, const std::string& name, const physics::ParameterValue& value) {
+  std::visit([&](const auto& v) { write_attribute(obj, name, v); }, value);
+}
+
+double read_double_attribute(hid_t obj, const std::string& name, const std::string& context) {
+  Handle attr = open_attribute(obj, name, context);
+  Handle type(H5Aget_type(attr), H5Tclose);
+  const H5T_class_t cls = H5Tget_class(type);
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+    throw InputError(fmt::format("{}: attribute '{}' must be a number", context, name));
+  double v = 0;
+  check(H5Aread(attr, H5T_NATIVE_DOUBLE, &v), context + ": reading attribute " + name);
+  return v;
+}
+int64_t read_int_attribute(hid_t obj, const std::string& name, const std::string& context) {
+  Handle attr = open_attribute(obj, name, context);
+  Handle type(H5Aget_type(attr), H5Tclose);
+  if (H5Tget_class(type) != H5T_INTEGER)
+    throw InputError(fmt::format("{}: attribute '{}' must be an integer", context, name));
+  int64_t v = 0;
+  check(H5Aread(attr, H5T_NATIVE_INT64, &v), context + ": reading attribute " + name);
+  return v;
+}
+std::string read_string_attribute(hid_t obj, const std::string& name, const std::string& context) {
+  Handle attr = open_attribute(obj, name, context);
+  Handle type(H5Aget_type(attr), H5Tclose);
+  if (H5Tget_class(type) != H5T_STRING)
+    throw InputError(fmt::format("{}: attribute '{}' must be a string", context, name));
+  if (H5Tis_variable_str(type) > 0) {
+    Handle mem = string_type();
+    char* ptr = nullptr;
+    check(H5Aread(attr, mem, &ptr), context + ": reading attribute " + name);
+    std::string out = ptr ? ptr : "";
+    H5free_memory(ptr);
+    return out;
+  }
+  // Fixed-length strings (h5py writes these for numpy bytes_).
+  const size_t size = H5Tget_size(type);
+  std::string out(size, '\0');
+  check(H5Aread(attr, type, out.data()), context + ": reading attribute " + name);
+  out.resize(out.find('\0') == std::string::npos ? size : out.find('\0'));
+  return out;
+}
+physics::ParameterValue read_parameter_attribute(hid_t obj, const std::string& name, const std::string& context) {
+  Handle attr = open_attribute(obj, name, context);
+  Handle type(H5Aget_type(attr), H5Tclose);
+  switch (H5Tget_class(type)) {
+    case H5T_STRING: return read_string_attribute(obj, name, context);
+    case H5T_INTEGER: return read_int_attribute(obj, name, context);
+    default: return read_double_attribute(obj, name, context);
+  }
+}
+
+uint64_t dataset_length(hid_t dataset, const std::string& context) {
+  Handle space = checked(H5Dget_space(dataset), H5Sclose, context);
+  const int rank = H5Sget_simple_extent_ndims(space);
+  if (rank != 1) throw InputError(fmt::format("{}: expected a 1-D dataset, found {} dimensions", context, rank));
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space, &n, nullptr);
+  return n;
+}
+
+}  // namespace bsmhunt::io::h5

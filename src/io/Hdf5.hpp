@@ -1,0 +1,76 @@
+#pragma once
+// Private to the io layer: RAII handles and helpers over the HDF5 C API. Every
+// failing call becomes an io error naming the file and object.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/physics/EventBlock.hpp"
+#include "bsmhunt/physics/Sample.hpp"
+
+namespace bsmhunt::io::h5 {
+
+// Turns off HDF5's own error printing (we report errors ourselves) once per process.
+void silence_library_errors();
+
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), closer_(o.closer_) {}
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+      closer_ = o.closer_;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+  void reset() {
+    if (id_ >= 0 && closer_) closer_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+  hid_t get() const { return id_; }
+  operator hid_t() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+// Throws bsmhunt::Error(context: HDF5 message) when id < 0.
+Handle checked(hid_t id, Handle::Closer closer, const std::string& context);
+void check(herr_t status, const std::string& context);
+
+hid_t native_type(physics::ColumnType t);
+// The ColumnType of a dataset's stored type, or false if it is none of ours.
+bool column_type_of(hid_t dataset, physics::ColumnType& out);
+
+bool exists(hid_t loc, const std::string& path);
+std::vector<std::string> children(hid_t group);
+std::vector<std::string> attribute_names(hid_t obj);
+
+// Attributes: scalars and variable-length UTF-8 strings.
+void write_attribute(hid_t obj, const std::string& name, double value);
+void write_attribute(hid_t obj, const std::string& name, int64_t value);
+void write_attribute(hid_t obj, const std::string& name, uint64_t value);
+void write_attribute(hid_t obj, const std::string& name, const std::string& value);
+void write_attribute(hid_t obj, const std::string& name, const physics::ParameterValue& value);
+// Readers throw Error(context + what was expected) when missing or of another kind.
+double read_double_attribute(hid_t obj, const std::string& name, const std::string& context);
+int64_t read_int_attribute(hid_t obj, const std::string& name, const std::string& context);
+std::string read_string_attribute(hid_t obj, const std::string& name, const std::string& context);
+physics::ParameterValue read_parameter_attribute(hid_t obj, const std::string& name, const std::string& context);
+
+uint64_t dataset_length(hid_t dataset, const std::string& context);  // 1-D datasets only
+
+}  // namespace bsmhunt::io::h5
