@@ -1,0 +1,46 @@
+#include "support/TestFiles.hpp"
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <random>
+
+namespace bsmhunt::test {
+
+TempDir::TempDir(const std::string& tag) {
+  std::random_device rd;
+  path_ = std::filesystem::temp_directory_path() /
+          ("bsmhunt-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string bsmhunt_command(int ranks) {
+  std::string root = geteuid() == 0 ? " --allow-run-as-root" : "";
+  return "mpirun -n " + std::to_string(ranks) + " --oversubscribe" + root + " " + BSMHUNT_BINARY;
+}
+
+std::string system_python() {
+  return std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
+std::string source_dir() { return BSMHUNT_SOURCE_DIR; }
+
+}  // namespace bsmhunt::test
