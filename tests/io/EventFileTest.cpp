@@ -183,7 +183,7 @@ TEST(EventFile, ValidationNamesTheProblem) {
        "met: 11 values but the sample has n_events = 12"},
       {"offsets_len", "o = f['samples/s0/electrons/offsets'][:]; del f['samples/s0/electrons/offsets']; "
                       "f['samples/s0/electrons/offsets'] = o[:-1]",
-       "11 offsets but the sample has 12 events"},
+       "12 offsets but the sample has 12 events (expected n_events + 1 = 13)"},
       {"offsets_end", "o = f['samples/s0/electrons/offsets']; o[-1] = o[-1] + 1",
        "values but offsets end at"},
       {"offsets_order", "o = f['samples/s0/electrons/offsets']; o[5] = o[6] + 1",
