@@ -76,47 +76,12 @@ struct EventFileWriter::Impl {
 
   h5::Handle create_dataset(hid_t group, const std::string& name, physics::ColumnType type, const std::string& unit,
                             const std::string& description, const std::string& context) {
-    const hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = options.chunk_elements;
-    h5::Handle space = h5::checked(H5Screate_simple(1, &zero, &unlimited), H5Sclose, context);
-    h5::Handle dcpl = h5::checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, context);
-    H5Pset_chunk(dcpl, 1, &chunk);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    if (options.compression > 0) {
-      H5Pset_shuffle(dcpl);
-      H5Pset_deflate(dcpl, unsigned(options.compression));
-    }
-    h5::Handle ds = h5::checked(
-        H5Dcreate2(group, name.c_str(), h5::native_type(type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose,
-        "creating " + context);
-    if (!unit.empty()) h5::write_attribute(ds, "unit", unit);
-    if (!description.empty()) h5::write_attribute(ds, "description", description);
-    return ds;
+    return h5::create_extendible(group, name, type, 0, options.chunk_elements, options.compression, unit, description,
+                                 context);
   }
-
-  // Collective: grows `ds` from `old_len` by the sum of all ranks' `counts`, and
-  // writes this rank's `data` after those of lower ranks.
   void append(hid_t ds, physics::ColumnType type, uint64_t old_len, const std::vector<uint64_t>& counts,
               const void* data, const std::string& context) {
-    uint64_t total = 0, mine_at = old_len;
-    for (int r = 0; r < comm.size(); ++r) {
-      if (r < comm.rank()) mine_at += counts[r];
-      total += counts[r];
-    }
-    if (total == 0) return;
-    const hsize_t new_len = old_len + total;
-    h5::check(H5Dset_extent(ds, &new_len), "extending " + context);
-    h5::Handle file_space = h5::checked(H5Dget_space(ds), H5Sclose, context);
-    const hsize_t n = counts[comm.rank()], start = mine_at;
-    const hsize_t one = 1;
-    h5::Handle mem_space = h5::checked(H5Screate_simple(1, n ? &n : &one, nullptr), H5Sclose, context);
-    if (n) {
-      h5::check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &start, nullptr, &n, nullptr), context);
-    } else {
-      H5Sselect_none(file_space);
-      H5Sselect_none(mem_space);
-    }
-    h5::check(H5Dwrite(ds, h5::native_type(type), mem_space, file_space, collective_xfer, n ? data : nullptr),
-              "writing " + context);
+    h5::append_rows(comm, ds, type, 0, old_len, counts, data, collective_xfer, context);
   }
 };
 
