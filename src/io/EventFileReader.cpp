@@ -16,11 +16,6 @@ using physics::EventBlock;
 using physics::EventSchema;
 
 namespace {
-// Sample attributes every event file must carry, and what they hold.
-const std::vector<std::string> kReservedSampleAttributes = {
-    "dsid", "process", "role", "cross_section_pb", "k_factor", "filter_efficiency",
-    "sum_of_weights", "n_generated", "n_events"};
-
 std::string optional_string_attribute(hid_t obj, const std::string& name) {
   if (H5Aexists(obj, name.c_str()) <= 0) return "";
   return h5::read_string_attribute(obj, name, "");
@@ -60,32 +55,8 @@ struct EventFileReader::Impl {
       throw InputError(fmt::format("{}: expected a group (one per sample)", ctx));
     h5::Handle g = h5::checked(H5Gopen2(samples_group, name.c_str(), H5P_DEFAULT), H5Gclose, ctx);
     SampleLayout s;
-    auto& info = s.info;
-    info.name = name;
-    if (H5Aexists(g, "role") <= 0)
-      throw InputError(fmt::format("{}: attribute 'role' is missing; expected background, signal or data", ctx));
-    const std::string role = h5::read_string_attribute(g, "role", ctx);
-    try {
-      info.role = physics::parse_role(role);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", ctx, e.what()));
-    }
-    info.dsid = uint32_t(h5::read_int_attribute(g, "dsid", ctx));
-    info.process = h5::read_string_attribute(g, "process", ctx);
-    info.cross_section_pb = h5::read_double_attribute(g, "cross_section_pb", ctx);
-    info.k_factor = h5::read_double_attribute(g, "k_factor", ctx);
-    info.filter_efficiency = h5::read_double_attribute(g, "filter_efficiency", ctx);
-    info.sum_of_weights = h5::read_double_attribute(g, "sum_of_weights", ctx);
-    info.n_generated = uint64_t(h5::read_int_attribute(g, "n_generated", ctx));
-    info.n_events = uint64_t(h5::read_int_attribute(g, "n_events", ctx));
-    if (info.role != physics::Role::data && !(info.sum_of_weights > 0))
-      throw InputError(fmt::format("{}: sum_of_weights = {} but must be positive for a {} sample", ctx,
-                                   info.sum_of_weights, role));
-    for (const auto& a : h5::attribute_names(g))
-      if (std::find(kReservedSampleAttributes.begin(), kReservedSampleAttributes.end(), a) ==
-          kReservedSampleAttributes.end())
-        info.parameters.push_back({a, h5::read_parameter_attribute(g, a, ctx)});
-
+    s.info = h5::read_sample_attributes(g, name, ctx);
+    const auto& info = s.info;
     // Columns are the 1-D datasets of the group, collections its subgroups.
     for (const auto& child : h5::children(g)) {
       const std::string cpath = gpath + "/" + child;

@@ -173,16 +173,7 @@ void EventFileWriter::write_sample_info(const std::vector<SampleInfo>& samples) 
   for (const auto& s : samples) {
     const std::string gpath = "/samples/" + s.name;
     h5::Handle g = h5::checked(H5Gopen2(m.file, gpath.c_str(), H5P_DEFAULT), H5Gclose, m.where(gpath));
-    h5::write_attribute(g, "dsid", int64_t(s.dsid));
-    h5::write_attribute(g, "process", s.process);
-    h5::write_attribute(g, "role", std::string(physics::to_string(s.role)));
-    h5::write_attribute(g, "cross_section_pb", s.cross_section_pb);
-    h5::write_attribute(g, "k_factor", s.k_factor);
-    h5::write_attribute(g, "filter_efficiency", s.filter_efficiency);
-    h5::write_attribute(g, "sum_of_weights", s.sum_of_weights);
-    h5::write_attribute(g, "n_generated", s.n_generated);
-    h5::write_attribute(g, "n_events", s.n_events);
-    for (const auto& p : s.parameters) h5::write_attribute(g, p.name, p.value);
+    h5::write_sample_attributes(g, s);
   }
 }
 

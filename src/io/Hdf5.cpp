@@ -256,4 +256,122 @@ void append_rows(const dist::Communicator& comm, hid_t ds, physics::ColumnType t
   check(H5Dwrite(ds, native_type(type), mem_space, file_space, xfer, n ? data : nullptr), "writing " + context);
 }
 
+namespace {
+const std::vector<std::string> kReservedSampleAttributes = {
+    "dsid", "process", "role", "cross_section_pb", "k_factor", "filter_efficiency",
+    "sum_of_weights", "n_generated", "n_events"};
+}
+
+void write_sample_attributes(hid_t g, const physics::SampleInfo& s) {
+  write_attribute(g, "dsid", int64_t(s.dsid));
+  write_attribute(g, "process", s.process);
+  write_attribute(g, "role", std::string(physics::to_string(s.role)));
+  write_attribute(g, "cross_section_pb", s.cross_section_pb);
+  write_attribute(g, "k_factor", s.k_factor);
+  write_attribute(g, "filter_efficiency", s.filter_efficiency);
+  write_attribute(g, "sum_of_weights", s.sum_of_weights);
+  write_attribute(g, "n_generated", s.n_generated);
+  write_attribute(g, "n_events", s.n_events);
+  for (const auto& p : s.parameters) write_attribute(g, p.name, p.value);
+}
+
+physics::SampleInfo read_sample_attributes(hid_t g, const std::string& name, const std::string& ctx) {
+  physics::SampleInfo info;
+  info.name = name;
+  if (H5Aexists(g, "role") <= 0)
+    throw InputError(fmt::format("{}: attribute 'role' is missing; expected background, signal or data", ctx));
+  const std::string role = read_string_attribute(g, "role", ctx);
+  try {
+    info.role = physics::parse_role(role);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: {}", ctx, e.what()));
+  }
+  info.dsid = uint32_t(read_int_attribute(g, "dsid", ctx));
+  info.process = read_string_attribute(g, "process", ctx);
+  info.cross_section_pb = read_double_attribute(g, "cross_section_pb", ctx);
+  info.k_factor = read_double_attribute(g, "k_factor", ctx);
+  info.filter_efficiency = read_double_attribute(g, "filter_efficiency", ctx);
+  info.sum_of_weights = read_double_attribute(g, "sum_of_weights", ctx);
+  info.n_generated = uint64_t(read_int_attribute(g, "n_generated", ctx));
+  info.n_events = uint64_t(read_int_attribute(g, "n_events", ctx));
+  if (info.role != physics::Role::data && !(info.sum_of_weights > 0))
+    throw InputError(fmt::format("{}: sum_of_weights = {} but must be positive for a {} sample", ctx,
+                                 info.sum_of_weights, role));
+  for (const auto& a : attribute_names(g))
+    if (std::find(kReservedSampleAttributes.begin(), kReservedSampleAttributes.end(), a) ==
+        kReservedSampleAttributes.end())
+      info.parameters.push_back({a, read_parameter_attribute(g, a, ctx)});
+  return info;
+}
+
+namespace {
+void write_whole(const dist::Communicator& comm, hid_t ds, hid_t mem_type, const void* data,
+                 const std::string& context) {
+  Handle xfer = checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, context);
+  H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE);
+  Handle fs = checked(H5Dget_space(ds), H5Sclose, context);
+  Handle ms = checked(H5Dget_space(ds), H5Sclose, context);
+  if (!comm.is_root()) {
+    H5Sselect_none(fs);
+    H5Sselect_none(ms);
+  }
+  check(H5Dwrite(ds, mem_type, ms, fs, xfer, comm.is_root() ? data : nullptr), "writing " + context);
+}
+}  // namespace
+
+void write_small_dataset(const dist::Communicator& comm, hid_t group, const std::string& name,
+                         physics::ColumnType type, const std::vector<uint64_t>& dims, const void* data,
+                         const std::string& context) {
+  std::vector<hsize_t> d(dims.begin(), dims.end());
+  Handle space = checked(H5Screate_simple(int(d.size()), d.data(), nullptr), H5Sclose, context);
+  Handle ds = checked(H5Dcreate2(group, name.c_str(), native_type(type), space, H5P_DEFAULT, H5P_DEFAULT,
+                                 H5P_DEFAULT), H5Dclose, "creating " + context);
+  write_whole(comm, ds, native_type(type), data, context);
+}
+
+void write_string_dataset(const dist::Communicator& comm, hid_t group, const std::string& name,
+                          const std::vector<std::string>& values, const std::string& context) {
+  std::size_t width = 1;
+  for (const auto& v : values) width = std::max(width, v.size());
+  std::string packed(width * values.size(), '\0');
+  for (std::size_t i = 0; i < values.size(); ++i) packed.replace(i * width, values[i].size(), values[i]);
+  Handle type = checked(H5Tcopy(H5T_C_S1), H5Tclose, context);
+  H5Tset_size(type, width);
+  H5Tset_strpad(type, H5T_STR_NULLPAD);
+  const hsize_t n = values.size();
+  Handle space = checked(H5Screate_simple(1, &n, nullptr), H5Sclose, context);
+  Handle ds = checked(H5Dcreate2(group, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+                      "creating " + context);
+  write_whole(comm, ds, type, packed.data(), context);
+}
+
+std::vector<std::string> read_string_dataset(hid_t group, const std::string& name, const std::string& context) {
+  if (!exists(group, name)) throw InputError(fmt::format("{}: dataset '{}' is missing", context, name));
+  Handle ds = checked(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, context);
+  Handle type = checked(H5Dget_type(ds), H5Tclose, context);
+  if (H5Tget_class(type) != H5T_STRING)
+    throw InputError(fmt::format("{}/{}: expected strings", context, name));
+  const uint64_t n = dataset_length(ds, context + "/" + name);
+  std::vector<std::string> out;
+  if (H5Tis_variable_str(type) > 0) {
+    Handle mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, context);
+    H5Tset_size(mem, H5T_VARIABLE);
+    std::vector<char*> ptrs(n);
+    check(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), context + "/" + name);
+    for (auto* p : ptrs) out.emplace_back(p ? p : "");
+    Handle space = checked(H5Dget_space(ds), H5Sclose, context);
+    H5Dvlen_reclaim(mem, space, H5P_DEFAULT, ptrs.data());
+    return out;
+  }
+  const std::size_t width = H5Tget_size(type);
+  std::string packed(width * n, '\0');
+  check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.data()), context + "/" + name);
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string v = packed.substr(i * width, width);
+    v.resize(std::min(v.size(), v.find('\0')));
+    out.push_back(v);
+  }
+  return out;
+}
+
 }  // namespace bsmhunt::io::h5

@@ -72,6 +72,19 @@ int64_t read_int_attribute(hid_t obj, const std::string& name, const std::string
 std::string read_string_attribute(hid_t obj, const std::string& name, const std::string& context);
 physics::ParameterValue read_parameter_attribute(hid_t obj, const std::string& name, const std::string& context);
 
+// The attributes of a sample group (docs/formats.md), written and validated.
+void write_sample_attributes(hid_t group, const physics::SampleInfo& info);
+physics::SampleInfo read_sample_attributes(hid_t group, const std::string& name, const std::string& context);
+
+// Small datasets written whole by rank 0 (collective call, every rank passes the
+// same data): 1-D or 2-D numbers, and 1-D arrays of fixed-length strings (numpy 'S').
+void write_small_dataset(const dist::Communicator& comm, hid_t group, const std::string& name,
+                         physics::ColumnType type, const std::vector<uint64_t>& dims, const void* data,
+                         const std::string& context);
+void write_string_dataset(const dist::Communicator& comm, hid_t group, const std::string& name,
+                          const std::vector<std::string>& values, const std::string& context);
+std::vector<std::string> read_string_dataset(hid_t group, const std::string& name, const std::string& context);
+
 uint64_t dataset_length(hid_t dataset, const std::string& context);  // 1-D datasets only
 
 // An empty, extendible, chunked dataset of rows: 1-D when row_width == 0, else

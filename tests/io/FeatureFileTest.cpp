@@ -1,0 +1,95 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/io/FeatureFile.hpp"
+#include "support/TestFiles.hpp"
+
+using namespace bsmhunt;
+
+namespace {
+dist::Communicator world() { return dist::Communicator::world(); }
+
+// Row i of the test file, whatever rank wrote it.
+void fill_row(io::FeatureBlock& b, uint64_t i) {
+  for (std::size_t f = 0; f < b.n_features; ++f) b.features.push_back(float(i) + 0.25f * float(f));
+  b.weight.push_back(i % 3 == 0 ? -0.5 : 1e-3 * double(i));
+  b.label.push_back(int32_t(i % 2));
+  b.sample_index.push_back(int32_t(i % 2));
+  b.event_number.push_back(1000 + i);
+  b.mass.push_back(91.0f + float(i));
+  b.split.push_back(int8_t(i % 3));
+}
+}  // namespace
+
+TEST(FeatureFile, RoundTripWithStatisticsAndCutflow) {
+  const auto comm = world();
+  std::string dir;
+  if (comm.is_root()) {
+    dir = (std::filesystem::temp_directory_path() / ("bsmhunt-ff-" + std::to_string(getpid()))).string();
+    std::filesystem::create_directories(dir);
+  }
+  comm.broadcast(dir);
+  const auto path = std::filesystem::path(dir) / "features.h5";
+  io::FeatureFileHeader h;
+  h.feature_names = {"lep1_pt", "mll", "met"};
+  h.feature_units = {"GeV", "GeV", "GeV"};
+  physics::SampleInfo bkg, sig;
+  bkg.name = "ttbar", bkg.role = physics::Role::background, bkg.sum_of_weights = 3, bkg.cross_section_pb = 832;
+  sig.name = "zp", sig.role = physics::Role::signal, sig.sum_of_weights = 1, sig.parameters = {{"m_zprime_GeV", 130.0}};
+  h.samples = {bkg, sig};
+  h.attributes = {{"feature_set", std::string("dilepton_met")}};
+  const uint64_t N = 1000, block = 37;
+  {
+    io::FeatureFileWriter w(comm, path, {true, 0, 64}, h);
+    io::FeatureBlock b;
+    b.n_features = 3;
+    const uint64_t P = uint64_t(comm.size());
+    const uint64_t items = (N + block - 1) / block;
+    for (uint64_t k = 0; k * P < items; ++k) {
+      b.clear();
+      const uint64_t item = k * P + uint64_t(comm.rank());
+      for (uint64_t i = item * block; item < items && i < std::min(N, (item + 1) * block); ++i) fill_row(b, i);
+      w.append_round(b);
+    }
+    EXPECT_EQ(w.rows(), N);
+    io::FeatureStatistics st{{1, 2, 3}, {4, 5, 6}, {0, 0, 0}, {9, 9, 9}, 77};
+    w.write_statistics(st);
+    io::Cutflow c{{"all", "two leptons"}, {{10, 5}, {4, 4}}, {{1.5, 0.5}, {0.1, 0.1}}};
+    w.write_cutflow(c);
+    w.commit();
+  }
+  io::FeatureFileReader r(comm, path);
+  EXPECT_EQ(r.rows(), N);
+  EXPECT_EQ(r.header().feature_names, h.feature_names);
+  EXPECT_EQ(r.header().feature_units, h.feature_units);
+  ASSERT_EQ(r.header().samples.size(), 2u);
+  EXPECT_EQ(r.header().samples[1].name, "zp");
+  EXPECT_EQ(r.header().samples[1].role, physics::Role::signal);
+  EXPECT_EQ(r.statistics().count, 77u);
+  EXPECT_EQ(r.statistics().stddev, (std::vector<double>{4, 5, 6}));
+  EXPECT_EQ(r.cutflow().cuts, (std::vector<std::string>{"all", "two leptons"}));
+  EXPECT_EQ(r.cutflow().raw[0][1], 5u);
+  EXPECT_DOUBLE_EQ(r.cutflow().weighted[1][0], 0.1);
+  io::FeatureBlock got, want;
+  want.n_features = 3;
+  r.read(100, 250, got);
+  for (uint64_t i = 100; i < 250; ++i) fill_row(want, i);
+  EXPECT_EQ(got.features, want.features);
+  EXPECT_EQ(got.weight, want.weight);
+  EXPECT_EQ(got.label, want.label);
+  EXPECT_EQ(got.event_number, want.event_number);
+  EXPECT_EQ(got.mass, want.mass);
+  EXPECT_EQ(got.split, want.split);
+  // pandas/h5py users see named columns.
+  if (comm.is_root()) {
+    const auto out = test::run_command(test::system_python() + " -c \"import h5py, pandas as pd\nf = h5py.File('" +
+                                       path.string() + "')\ndf = pd.DataFrame(f['features'][:], columns=[n.decode() for "
+                                       "n in f['feature_names'][:]])\nprint(list(df.columns), len(df))\"");
+    EXPECT_EQ(out.exit_code, 0) << out.output;
+    EXPECT_NE(out.output.find("['lep1_pt', 'mll', 'met'] 1000"), std::string::npos) << out.output;
+  }
+  comm.barrier();
+  if (comm.is_root()) std::filesystem::remove_all(dir);
+}
