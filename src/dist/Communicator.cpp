@@ -140,6 +140,13 @@ std::vector<uint64_t> Communicator::all_gather(const std::vector<uint64_t>& loca
   return out;
 }
 
+std::vector<double> Communicator::all_gather(const std::vector<double>& local) const {
+  std::vector<double> out(local.size() * std::size_t(size_));
+  check(MPI_Allgather(local.data(), int(local.size()), MPI_DOUBLE, out.data(), int(local.size()), MPI_DOUBLE, comm_),
+        "MPI_Allgather");
+  return out;
+}
+
 void Communicator::broadcast(std::string& value, int root) const {
   uint64_t n = value.size();
   check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");

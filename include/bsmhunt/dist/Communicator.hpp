@@ -58,6 +58,7 @@ class Communicator {
   std::vector<uint64_t> all_gather(uint64_t local) const;
   // Gathers `count` values from every rank: result[r * count + i].
   std::vector<uint64_t> all_gather(const std::vector<uint64_t>& local) const;
+  std::vector<double> all_gather(const std::vector<double>& local) const;
   void broadcast(std::string& value, int root = 0) const;
   void broadcast(std::vector<uint64_t>& values, int root = 0) const;
   // Sub-communicator of the ranks with equal `color` (e.g. one per scan point).

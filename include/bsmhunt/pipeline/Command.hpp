@@ -1,0 +1,41 @@
+#pragma once
+#include <boost/program_options.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bsmhunt/dist/Communicator.hpp"
+
+namespace bsmhunt::pipeline {
+
+namespace po = boost::program_options;
+
+// A subcommand of the bsmhunt executable (a pipeline stage or a tool).
+struct Command {
+  std::string name;
+  std::string summary;  // one line for `bsmhunt --help`
+  std::string usage;    // e.g. "bsmhunt generate --channel NAME --output FILE [options]"
+  // Adds the command's own options (with defaults, shown by --help).
+  std::function<void(po::options_description&)> add_options;
+  // Name of a positional argument ("" for none), e.g. "input" for `inspect FILE`.
+  std::string positional;
+  std::function<int(const po::variables_map&, const dist::Communicator&)> run;
+};
+
+const std::vector<Command>& commands();
+
+// Every INI section name bsmhunt knows (a job file may hold sections for stages
+// that are not run now).
+std::vector<std::string> known_sections();
+
+// Parses `args` (after the subcommand name) for `command`: command line first,
+// then `--config FILE`'s [name] section (the command line wins). Unknown options
+// and keys are InputErrors that name them and suggest the closest valid one.
+// Returns false if help was printed instead.
+bool parse_command_line(const Command& command, const std::vector<std::string>& args, po::variables_map& vm,
+                        bool print_help);
+
+// Entry point of the executable: dispatches argv to a command; returns the exit code.
+int main_dispatch(int argc, char** argv);
+
+}  // namespace bsmhunt::pipeline

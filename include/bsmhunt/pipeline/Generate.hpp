@@ -1,0 +1,34 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/physics/generator/Channel.hpp"
+
+namespace bsmhunt::pipeline {
+
+struct GenerateConfig {
+  std::string channel = "dilepton_met";
+  physics::GeneratorOptions options;
+  std::filesystem::path output;
+  bool overwrite = false;
+  int compression = 0;
+  bool pseudo_data = true;
+  std::string inject_signal;        // sample name injected into the pseudo-data
+  double signal_strength = 0;       // mu: injected yield = mu x expected signal yield (Poisson)
+  int64_t inject_events = -1;       // exact number of injected events instead of mu (>= 0)
+  std::vector<std::string> samples; // restrict to these samples (empty: all)
+  uint64_t block_events = 1u << 17; // events per work item; fixed, so output does not depend on ranks
+};
+
+struct GenerateResult {
+  uint64_t events = 0;    // stored, all samples
+  uint64_t generated = 0; // attempts including preselection rejects
+  double seconds = 0;
+};
+
+// Collective: generates the channel's samples (and pseudo-data) into an event file.
+GenerateResult run_generate(const dist::Communicator& comm, const GenerateConfig& config);
+
+}  // namespace bsmhunt::pipeline
