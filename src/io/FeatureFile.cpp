@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "Hdf5.hpp"
+#include "OrderedSpool.hpp"
 #include "bsmhunt/core/Error.hpp"
 
 namespace bsmhunt::io {
@@ -65,67 +67,38 @@ struct FeatureFileWriter::Impl {
   std::string partial;
   WriteOptions options;
   FeatureFileHeader header;
-  h5::Handle file, xfer, features;
-  std::vector<h5::Handle> columns;
-  uint64_t rows = 0;
+  OrderedSpool spool;
+  int features_key = -1;
+  std::vector<int> column_keys;
+  std::optional<FeatureStatistics> stats;
+  std::optional<Cutflow> cutflow;
+  uint64_t rows = 0, round = 0;
   bool committed = false;
   Impl(const dist::Communicator& c, std::filesystem::path out, WriteOptions opt, FeatureFileHeader h)
-      : comm(c), output(std::move(out)), partial(output.string() + ".partial"), options(opt), header(std::move(h)) {}
+      : comm(c),
+        output(std::move(out)),
+        partial(output.string() + ".partial"),
+        options(opt),
+        header(std::move(h)),
+        spool(c, output.string() + ".spool." + std::to_string(c.rank())) {}
   std::string where(const std::string& o) const { return fmt::format("{}:{}", output.string(), o); }
 };
 
 FeatureFileWriter::FeatureFileWriter(const dist::Communicator& comm, std::filesystem::path output,
                                      WriteOptions options, FeatureFileHeader header)
     : impl_(std::make_unique<Impl>(comm, std::move(output), options, std::move(header))) {
-  h5::silence_library_errors();
   auto& m = *impl_;
   const std::size_t F = m.header.feature_names.size();
   if (m.header.feature_units.size() != F) throw InternalError("feature units and names differ in length");
-  h5::Handle fapl = h5::checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, m.partial);
-  h5::check(H5Pset_fapl_mpio(fapl, comm.native(), MPI_INFO_NULL), "parallel HDF5 for " + m.partial);
-  H5Pset_all_coll_metadata_ops(fapl, true);
-  H5Pset_coll_metadata_write(fapl, true);
-  m.file = h5::checked(H5Fcreate(m.partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose,
-                       "creating " + m.partial);
-  m.xfer = h5::checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, m.partial);
-  H5Pset_dxpl_mpio(m.xfer, H5FD_MPIO_COLLECTIVE);
-  h5::write_attribute(m.file, "format", std::string(kFeatureFormat));
-  h5::write_attribute(m.file, "version", kFeatureFormatVersion);
-  h5::write_attribute(m.file, "complete", int64_t(0));
-  for (const auto& a : m.header.attributes) h5::write_attribute(m.file, a.name, a.value);
-  m.features = h5::create_extendible(m.file, "features", ColumnType::f32, std::max<std::size_t>(F, 1),
-                                     options.chunk_elements, options.compression, "",
-                                     "one row per event, columns named by feature_names", m.where("/features"));
-  for (const auto& c : kRowColumns)
-    m.columns.push_back(h5::create_extendible(m.file, c.name, c.type, 0, options.chunk_elements, options.compression,
-                                              c.unit, c.description, m.where(std::string("/") + c.name)));
-  h5::write_string_dataset(comm, m.file, "feature_names", m.header.feature_names, m.where("/feature_names"));
-  h5::write_string_dataset(comm, m.file, "feature_units", m.header.feature_units, m.where("/feature_units"));
-  std::vector<std::string> names;
-  for (const auto& s : m.header.samples) names.push_back(s.name);
-  h5::write_string_dataset(comm, m.file, "sample_names", names, m.where("/sample_names"));
-  h5::Handle gcpl = h5::checked(H5Pcreate(H5P_GROUP_CREATE), H5Pclose, m.partial);
-  H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-  h5::Handle samples = h5::checked(H5Gcreate2(m.file, "samples", H5P_DEFAULT, gcpl, H5P_DEFAULT), H5Gclose,
-                                   m.where("/samples"));
-  for (std::size_t i = 0; i < m.header.samples.size(); ++i) {
-    const auto& s = m.header.samples[i];
-    h5::Handle g = h5::checked(H5Gcreate2(samples, s.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
-                               m.where("/samples/" + s.name));
-    h5::write_sample_attributes(g, s);
-    h5::write_attribute(g, "sample_index", int64_t(i));
-  }
+  m.features_key = m.spool.define({"/features", ColumnType::f32, std::max<std::size_t>(F, 1), false, "",
+                                   "one row per event, columns named by feature_names"});
+  for (const auto& c : kRowColumns) m.column_keys.push_back(m.spool.define({std::string("/") + c.name, c.type, 0, false, c.unit, c.description}));
 }
 
 FeatureFileWriter::~FeatureFileWriter() {
-  if (!impl_ || impl_->committed) return;
-  impl_->columns.clear();
-  impl_->features.reset();
-  impl_->file.reset();
-  if (impl_->comm.is_root()) {
-    std::error_code ec;
-    std::filesystem::remove(impl_->partial, ec);
-  }
+  if (!impl_ || impl_->committed || !impl_->comm.is_root()) return;
+  std::error_code ec;
+  std::filesystem::remove(impl_->partial, ec);
 }
 
 void FeatureFileWriter::append_round(const FeatureBlock& b) {
@@ -134,58 +107,82 @@ void FeatureFileWriter::append_round(const FeatureBlock& b) {
     throw InternalError(fmt::format("feature block has {} features, file has {}", b.n_features,
                                     m.header.feature_names.size()));
   b.check_consistent();
-  const std::vector<uint64_t> rows = m.comm.all_gather(uint64_t(b.size()));
-  h5::append_rows(m.comm, m.features, ColumnType::f32, std::max<std::size_t>(b.n_features, 1), m.rows, rows,
-                  b.features.data(), m.xfer, m.where("/features"));
-  for (std::size_t i = 0; i < m.columns.size(); ++i)
-    h5::append_rows(m.comm, m.columns[i], kRowColumns[i].type, 0, m.rows, rows, row_data(b, i), m.xfer,
-                    m.where(std::string("/") + kRowColumns[i].name));
-  for (auto r : rows) m.rows += r;
+  const uint64_t item = m.round++ * uint64_t(m.comm.size()) + uint64_t(m.comm.rank());
+  m.spool.add(item, m.features_key, b.features.data(), b.size());
+  for (std::size_t i = 0; i < m.column_keys.size(); ++i) m.spool.add(item, m.column_keys[i], row_data(b, i), b.size());
+  m.rows += m.comm.sum(uint64_t(b.size()));
 }
 
 uint64_t FeatureFileWriter::rows() const { return impl_->rows; }
-
-void FeatureFileWriter::write_statistics(const FeatureStatistics& st) {
-  auto& m = *impl_;
-  h5::Handle g = h5::checked(H5Gcreate2(m.file, "normalization", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
-                             m.where("/normalization"));
-  h5::write_attribute(g, "description",
-                      std::string("per-feature statistics of the training split (unweighted), applied at training "
-                                  "time; features are stored raw"));
-  h5::write_attribute(g, "count", st.count);
-  const std::vector<uint64_t> dims = {st.mean.size()};
-  h5::write_small_dataset(m.comm, g, "mean", ColumnType::f64, dims, st.mean.data(), m.where("/normalization/mean"));
-  h5::write_small_dataset(m.comm, g, "std", ColumnType::f64, dims, st.stddev.data(), m.where("/normalization/std"));
-  h5::write_small_dataset(m.comm, g, "min", ColumnType::f64, dims, st.min.data(), m.where("/normalization/min"));
-  h5::write_small_dataset(m.comm, g, "max", ColumnType::f64, dims, st.max.data(), m.where("/normalization/max"));
-}
-
-void FeatureFileWriter::write_cutflow(const Cutflow& c) {
-  auto& m = *impl_;
-  h5::Handle g = h5::checked(H5Gcreate2(m.file, "cutflow", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
-                             m.where("/cutflow"));
-  h5::write_attribute(g, "description",
-                      std::string("events passing each cut in order, per sample (rows follow sample_names); "
-                                  "weighted = sum of analysis weights"));
-  h5::write_string_dataset(m.comm, g, "cuts", c.cuts, m.where("/cutflow/cuts"));
-  const std::size_t S = c.raw.size(), C = c.cuts.size();
-  std::vector<uint64_t> raw(S * C);
-  std::vector<double> weighted(S * C);
-  for (std::size_t s = 0; s < S; ++s)
-    for (std::size_t k = 0; k < C; ++k) raw[s * C + k] = c.raw[s][k], weighted[s * C + k] = c.weighted[s][k];
-  h5::write_small_dataset(m.comm, g, "raw", ColumnType::u64, {S, C}, raw.data(), m.where("/cutflow/raw"));
-  h5::write_small_dataset(m.comm, g, "weighted", ColumnType::f64, {S, C}, weighted.data(),
-                          m.where("/cutflow/weighted"));
-}
+void FeatureFileWriter::write_statistics(const FeatureStatistics& st) { impl_->stats = st; }
+void FeatureFileWriter::write_cutflow(const Cutflow& c) { impl_->cutflow = c; }
 
 void FeatureFileWriter::commit() {
   auto& m = *impl_;
-  m.columns.clear();
-  m.features.reset();
-  h5::write_attribute(m.file, "complete", int64_t(1));
-  h5::check(H5Fflush(m.file, H5F_SCOPE_GLOBAL), "flushing " + m.partial);
-  m.xfer.reset();
-  m.file.reset();
+  h5::silence_library_errors();
+  h5::Handle fapl = h5::checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, m.partial);
+  h5::check(H5Pset_fapl_mpio(fapl, m.comm.native(), MPI_INFO_NULL), "parallel HDF5 for " + m.partial);
+  H5Pset_coll_metadata_write(fapl, true);
+  h5::Handle file = h5::checked(H5Fcreate(m.partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose,
+                                "creating " + m.partial);
+  const auto& comm = m.comm;
+  h5::write_attribute(file, "format", std::string(kFeatureFormat));
+  h5::write_attribute(file, "version", kFeatureFormatVersion);
+  h5::write_attribute(file, "complete", int64_t(0));
+  for (const auto& a : m.header.attributes) h5::write_attribute(file, a.name, a.value);
+  h5::write_string_dataset(comm, file, "feature_names", m.header.feature_names, m.where("/feature_names"));
+  h5::write_string_dataset(comm, file, "feature_units", m.header.feature_units, m.where("/feature_units"));
+  std::vector<std::string> names;
+  for (const auto& s : m.header.samples) names.push_back(s.name);
+  h5::write_string_dataset(comm, file, "sample_names", names, m.where("/sample_names"));
+  {
+    h5::Handle gcpl = h5::checked(H5Pcreate(H5P_GROUP_CREATE), H5Pclose, m.partial);
+    H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    h5::Handle samples = h5::checked(H5Gcreate2(file, "samples", H5P_DEFAULT, gcpl, H5P_DEFAULT), H5Gclose,
+                                     m.where("/samples"));
+    for (std::size_t i = 0; i < m.header.samples.size(); ++i) {
+      const auto& s = m.header.samples[i];
+      h5::Handle g = h5::checked(H5Gcreate2(samples, s.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                 H5Gclose, m.where("/samples/" + s.name));
+      h5::write_sample_attributes(g, s);
+      h5::write_attribute(g, "sample_index", int64_t(i));
+    }
+  }
+  if (m.stats) {
+    const auto& st = *m.stats;
+    h5::Handle g = h5::checked(H5Gcreate2(file, "normalization", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                               m.where("/normalization"));
+    h5::write_attribute(g, "description",
+                        std::string("per-feature statistics of the training split (unweighted), applied at training "
+                                    "time; features are stored raw"));
+    h5::write_attribute(g, "count", st.count);
+    const std::vector<uint64_t> dims = {st.mean.size()};
+    h5::write_small_dataset(comm, g, "mean", ColumnType::f64, dims, st.mean.data(), m.where("/normalization/mean"));
+    h5::write_small_dataset(comm, g, "std", ColumnType::f64, dims, st.stddev.data(), m.where("/normalization/std"));
+    h5::write_small_dataset(comm, g, "min", ColumnType::f64, dims, st.min.data(), m.where("/normalization/min"));
+    h5::write_small_dataset(comm, g, "max", ColumnType::f64, dims, st.max.data(), m.where("/normalization/max"));
+  }
+  if (m.cutflow) {
+    const auto& c = *m.cutflow;
+    h5::Handle g = h5::checked(H5Gcreate2(file, "cutflow", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                               m.where("/cutflow"));
+    h5::write_attribute(g, "description",
+                        std::string("events passing each cut in order, per sample (rows follow sample_names); "
+                                    "weighted = sum of analysis weights"));
+    h5::write_string_dataset(comm, g, "cuts", c.cuts, m.where("/cutflow/cuts"));
+    const std::size_t S = c.raw.size(), C = c.cuts.size();
+    std::vector<uint64_t> raw(S * C);
+    std::vector<double> weighted(S * C);
+    for (std::size_t s = 0; s < S; ++s)
+      for (std::size_t k = 0; k < C; ++k) raw[s * C + k] = c.raw[s][k], weighted[s * C + k] = c.weighted[s][k];
+    h5::write_small_dataset(comm, g, "raw", ColumnType::u64, {S, C}, raw.data(), m.where("/cutflow/raw"));
+    h5::write_small_dataset(comm, g, "weighted", ColumnType::f64, {S, C}, weighted.data(),
+                            m.where("/cutflow/weighted"));
+  }
+  m.spool.finish(file, m.output.string());
+  h5::write_attribute(file, "complete", int64_t(1));
+  h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + m.partial);
+  file.reset();
   m.comm.barrier();
   std::string problem;
   if (m.comm.is_root()) {

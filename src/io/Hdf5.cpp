@@ -208,54 +208,6 @@ uint64_t dataset_length(hid_t dataset, const std::string& context) {
   return n;
 }
 
-Handle create_extendible(hid_t group, const std::string& name, physics::ColumnType type, uint64_t row_width,
-                         uint64_t chunk_rows, int compression, const std::string& unit, const std::string& description,
-                         const std::string& context) {
-  const int rank = row_width ? 2 : 1;
-  const hsize_t dims[2] = {0, row_width}, maxdims[2] = {H5S_UNLIMITED, row_width};
-  // Chunks of about chunk_rows elements whatever the row width.
-  const hsize_t chunk[2] = {std::max<hsize_t>(1, chunk_rows / std::max<uint64_t>(row_width, 1)),
-                            std::max<hsize_t>(row_width, 1)};
-  Handle space = checked(H5Screate_simple(rank, dims, maxdims), H5Sclose, context);
-  Handle dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, context);
-  H5Pset_chunk(dcpl, rank, chunk);
-  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-  if (compression > 0) {
-    H5Pset_shuffle(dcpl);
-    H5Pset_deflate(dcpl, unsigned(compression));
-  }
-  Handle ds = checked(H5Dcreate2(group, name.c_str(), native_type(type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-                      H5Dclose, "creating " + context);
-  if (!unit.empty()) write_attribute(ds, "unit", unit);
-  if (!description.empty()) write_attribute(ds, "description", description);
-  return ds;
-}
-
-void append_rows(const dist::Communicator& comm, hid_t ds, physics::ColumnType type, uint64_t row_width,
-                 uint64_t old_rows, const std::vector<uint64_t>& rows_per_rank, const void* data, hid_t xfer,
-                 const std::string& context) {
-  uint64_t total = 0, mine_at = old_rows;
-  for (int r = 0; r < comm.size(); ++r) {
-    if (r < comm.rank()) mine_at += rows_per_rank[r];
-    total += rows_per_rank[r];
-  }
-  if (total == 0) return;  // every rank sees the same total: no collective is skipped by one alone
-  const int rank = row_width ? 2 : 1;
-  const hsize_t new_dims[2] = {old_rows + total, row_width};
-  check(H5Dset_extent(ds, new_dims), "extending " + context);
-  Handle file_space = checked(H5Dget_space(ds), H5Sclose, context);
-  const hsize_t n = rows_per_rank[comm.rank()];
-  const hsize_t start[2] = {mine_at, 0}, count[2] = {n, row_width}, one[2] = {1, std::max<hsize_t>(row_width, 1)};
-  Handle mem_space = checked(H5Screate_simple(rank, n ? count : one, nullptr), H5Sclose, context);
-  if (n) {
-    check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr), context);
-  } else {
-    H5Sselect_none(file_space);
-    H5Sselect_none(mem_space);
-  }
-  check(H5Dwrite(ds, native_type(type), mem_space, file_space, xfer, n ? data : nullptr), "writing " + context);
-}
-
 namespace {
 const std::vector<std::string> kReservedSampleAttributes = {
     "dsid", "process", "role", "cross_section_pb", "k_factor", "filter_efficiency",

@@ -87,16 +87,5 @@ std::vector<std::string> read_string_dataset(hid_t group, const std::string& nam
 
 uint64_t dataset_length(hid_t dataset, const std::string& context);  // 1-D datasets only
 
-// An empty, extendible, chunked dataset of rows: 1-D when row_width == 0, else
-// [rows, row_width]. Collective under MPI-IO.
-Handle create_extendible(hid_t group, const std::string& name, physics::ColumnType type, uint64_t row_width,
-                         uint64_t chunk_rows, int compression, const std::string& unit, const std::string& description,
-                         const std::string& context);
-// Collective ordered append: grows `ds` from `old_rows` by the sum of every
-// rank's `rows_per_rank` and writes this rank's rows after those of lower ranks
-// (collective transfer `xfer`). `row_width` as in create_extendible.
-void append_rows(const dist::Communicator& comm, hid_t ds, physics::ColumnType type, uint64_t row_width,
-                 uint64_t old_rows, const std::vector<uint64_t>& rows_per_rank, const void* data, hid_t xfer,
-                 const std::string& context);
 
 }  // namespace bsmhunt::io::h5

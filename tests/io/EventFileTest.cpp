@@ -60,7 +60,7 @@ std::filesystem::path write_test_file(const std::filesystem::path& dir, const st
   std::vector<physics::SampleInfo> infos;
   for (std::size_t s = 0; s < sizes.size(); ++s) infos.push_back(sample("s" + std::to_string(s), sizes[s]));
   const auto path = dir / "events.h5";
-  io::EventFileWriter w(comm, path, {true, 0, 16}, {{"luminosity_ifb", 139.0}, {"channel", std::string("test")}},
+  io::EventFileWriter w(comm, path, {true}, {{"luminosity_ifb", 139.0}, {"channel", std::string("test")}},
                         schema, infos);
   // Work items in file order, dealt round-robin.
   struct Item { std::size_t s; uint64_t first, count; };

@@ -15,10 +15,10 @@ namespace bsmhunt::io {
 inline constexpr const char* kEventFormat = "bsmhunt.events";
 inline constexpr int64_t kEventFormatVersion = 1;
 
+// Datasets are written contiguous and uncompressed: the fastest layout for
+// parallel writes (compress archived files with `h5repack -f GZIP=4`).
 struct WriteOptions {
   bool overwrite = false;
-  int compression = 0;                 // gzip level 0 (off) .. 9
-  uint64_t chunk_elements = 1u << 17;  // HDF5 chunk length of every dataset
 };
 
 // Checks that `output` may be written: its directory exists and it does not exist

@@ -1,0 +1,65 @@
+#pragma once
+// Private to io. Rank-invariant parallel writing of row datasets whose sizes are
+// known only after the data are produced.
+//
+// Work items are numbered in file order. Each rank adds the rows of its items to
+// a rank-local spool file and keeps only their sizes. finish() gathers the sizes,
+// creates every dataset once at its final size (contiguous, collectively), and
+// every rank writes its rows at their place in item order with independent I/O.
+// Nothing is extended while raw data are written: extending datasets in rounds
+// made HDF5 1.10's metadata caches diverge between ranks and deadlock.
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "Hdf5.hpp"
+
+namespace bsmhunt::io {
+
+struct SpoolDataset {
+  std::string path;  // inside the file, e.g. "/samples/ttbar/jets/pt"; parent groups must exist at finish()
+  physics::ColumnType type;
+  uint64_t row_width = 0;   // 0: 1-D
+  bool leading_zero = false;  // offsets datasets: one extra first row holding 0
+  std::string unit, description;
+};
+
+class OrderedSpool {
+ public:
+  OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file);
+  ~OrderedSpool();
+  OrderedSpool(const OrderedSpool&) = delete;
+  OrderedSpool& operator=(const OrderedSpool&) = delete;
+
+  // Every rank defines the same datasets in the same order. Returns its key.
+  int define(SpoolDataset dataset);
+  const SpoolDataset& dataset(int key) const { return datasets_[std::size_t(key)]; }
+  // Rows of work item `item` for dataset `key`; items added by one rank must not
+  // decrease. With `shift_key` >= 0 (u64 offsets), every value is increased at
+  // write time by the position of this item's rows in dataset `shift_key`.
+  void add(uint64_t item, int key, const void* data, uint64_t rows, int shift_key = -1);
+  // Collective: the total rows of every dataset (without the leading zero).
+  std::vector<uint64_t> totals() const;
+  // Collective: creates the datasets in `file` and writes all rows.
+  void finish(hid_t file, const std::string& file_name);
+
+ private:
+  struct Record {
+    uint64_t item;
+    int key;
+    uint64_t rows;
+    int shift_key;
+    uint64_t spool_offset;
+  };
+  std::vector<Record> gather_all() const;
+  const dist::Communicator& comm_;
+  std::filesystem::path spool_path_;
+  std::ofstream spool_;
+  uint64_t spool_bytes_ = 0;
+  std::vector<SpoolDataset> datasets_;
+  std::vector<Record> records_;
+};
+
+}  // namespace bsmhunt::io
