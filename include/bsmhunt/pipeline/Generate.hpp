@@ -13,7 +13,6 @@ struct GenerateConfig {
   physics::GeneratorOptions options;
   std::filesystem::path output;
   bool overwrite = false;
-  int compression = 0;
   bool pseudo_data = true;
   std::string inject_signal;        // sample name injected into the pseudo-data
   double signal_strength = 0;       // mu: injected yield = mu x expected signal yield (Poisson)

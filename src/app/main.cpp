@@ -1,0 +1,56 @@
+// bsmhunt: the one executable. Every subcommand is collective over MPI_COMM_WORLD.
+#include <mpi.h>
+
+#include <chrono>
+#include <exception>
+#include <string>
+#include <thread>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/pipeline/Command.hpp"
+
+namespace {
+
+// True if every rank reaches this point within `seconds`, i.e. every rank failed
+// the same way (errors on validated input are raised by all ranks together).
+bool all_ranks_failed(double seconds) {
+  MPI_Request request;
+  MPI_Ibarrier(MPI_COMM_WORLD, &request);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  int done = 0;
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done != 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bsmhunt::dist::Environment mpi(argc, argv);
+  int code = 0;
+  std::string message;
+  try {
+    code = bsmhunt::pipeline::main_dispatch(argc, argv);
+  } catch (const bsmhunt::InputError& e) {
+    code = 2, message = e.what();
+  } catch (const bsmhunt::UnavailableError& e) {
+    code = 4, message = e.what();
+  } catch (const bsmhunt::InternalError& e) {
+    code = 3, message = std::string("internal error (please report): ") + e.what();
+  } catch (const std::exception& e) {
+    code = 1, message = e.what();
+  }
+  if (message.empty()) return code;
+  if (all_ranks_failed(10.0)) {
+    // One message, from rank 0, and a clean MPI shutdown.
+    if (bsmhunt::log::rank() == 0) bsmhunt::log::error("{}", message);
+    return code;
+  }
+  // Only some ranks failed; the others may wait in a collective forever.
+  bsmhunt::log::error("{}", message);
+  bsmhunt::dist::Environment::abort(code);
+}
