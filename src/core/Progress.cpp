@@ -1,10 +1,14 @@
 #include "bsmhunt/core/Progress.hpp"
 
+#include "bsmhunt/core/Log.hpp"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string_view>
 
 namespace bsmhunt {
 
@@ -24,12 +28,29 @@ std::string human_duration(double s) {
   return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
 }
 
+namespace {
+// A redrawn bar only on an interactive terminal. Open MPI hands ranks a
+// pseudo-terminal even when mpirun's output goes to a file or a Slurm log, so
+// under a launcher plain lines are the default; BSMHUNT_PROGRESS=bar|lines|off
+// overrides.
+bool use_bar() {
+  if (const char* mode = std::getenv("BSMHUNT_PROGRESS")) return std::string_view(mode) == "bar";
+  for (const char* launcher : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (std::getenv(launcher)) return false;
+  return isatty(STDOUT_FILENO);
+}
+bool progress_off() {
+  const char* mode = std::getenv("BSMHUNT_PROGRESS");
+  return mode && std::string_view(mode) == "off";
+}
+}  // namespace
+
 Progress::Progress(std::string what, uint64_t total, std::string unit, bool enabled, double interval)
     : what_(std::move(what)),
       unit_(std::move(unit)),
       total_(total),
-      enabled_(enabled),
-      tty_(enabled && isatty(STDOUT_FILENO)),
+      enabled_(enabled && log::level() <= log::Level::info && !progress_off()),
+      tty_(enabled_ && use_bar()),
       interval_(tty_ ? 0.25 : interval),
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
