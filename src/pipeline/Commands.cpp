@@ -6,6 +6,7 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/pipeline/Extract.hpp"
 #include "bsmhunt/pipeline/Generate.hpp"
 #include "bsmhunt/pipeline/Import.hpp"
 #include "bsmhunt/pipeline/Inspect.hpp"
@@ -213,6 +214,83 @@ int run_import_command(const po::variables_map& vm, const dist::Communicator& co
   return 0;
 }
 
+void extract_options(po::options_description& d) {
+  const ExtractConfig c;
+  d.add_options()
+      ("input", po::value<std::string>()->default_value(""), "event file (from bsmhunt generate) (positional)")
+      ("output,o", po::value<std::string>()->default_value(""),
+       "output feature file (HDF5); the cutflow also goes to <output>.cutflow.json")
+      ("features", po::value<std::string>()->default_value(""),
+       fmt::format("feature set: {} (default: the event file's channel attribute)",
+                   join(feature_set_names(), ", ")).c_str())
+      ("select", po::value<std::string>()->default_value(""),
+       "comma-separated features of the set to write, in this order (default: all)")
+      ("lepton-pt-min", po::value<double>()->default_value(c.lepton_pt_min),
+       "dilepton_met: leptons count with pT > this (GeV)")
+      ("lepton-eta-max", po::value<double>()->default_value(c.lepton_eta_max),
+       "dilepton_met: leptons count with |eta| < this")
+      ("require", po::value<std::string>()->default_value("sfos"),
+       "dilepton_met: sfos (same flavour, opposite sign) or any (ee, mumu and emu)")
+      ("met-min", po::value<double>()->default_value(c.met_min), "dilepton_met: MET > this (GeV)")
+      ("max-bjets", po::value<int64_t>()->default_value(c.max_bjets),
+       "dilepton_met: b-jet veto, at most this many b-tagged jets (-1: off)")
+      ("mjj-min", po::value<double>()->default_value(c.mjj_min), "dijet: m_JJ >= this (GeV)")
+      ("padding", po::value<std::string>()->default_value(std::string(to_string(c.padding))),
+       "dilepton_met, missing leading jets: sentinel (pT 0, eta and phi = --sentinel), mean (training-split mean of "
+       "the present values over all ranks), drop-feature (no jet1/jet2 features), drop-event (events with fewer than "
+       "two jets removed, cutflow step 'padding')")
+      ("sentinel", po::value<double>()->default_value(c.sentinel), "eta/phi of a missing jet (--padding sentinel)")
+      ("on-nonfinite", po::value<std::string>()->default_value("error"),
+       "NaN or infinite input value: error (naming sample and event number) or drop (counted in the cutflow as "
+       "failing 'finite')")
+      ("split", po::value<std::string>()->default_value(fmt::format("{},{}", c.split.train, c.split.validation)),
+       "train,validation fractions (test: the rest), from a hash of (seed, sample, event number)")
+      ("seed", po::value<uint64_t>()->default_value(c.seed), "seed of the split hash")
+      ("block-events", po::value<int64_t>()->default_value(int64_t(c.block_events)),
+       "events per work item (ranks take items in turn; the file does not depend on the rank count)")
+      ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace an existing output file");
+}
+
+int run_extract_command(const po::variables_map& vm, const dist::Communicator& comm) {
+  ExtractConfig c;
+  c.input = get<std::string>(vm, "input");
+  if (c.input.empty())
+    throw InputError("bsmhunt extract: give the event file, e.g. 'bsmhunt extract --input events.h5 --output "
+                     "features.h5'");
+  c.output = get<std::string>(vm, "output");
+  if (c.output.empty()) throw InputError("bsmhunt extract: --output FILE is required");
+  c.feature_set = trim(get<std::string>(vm, "features"));
+  const std::string select = get<std::string>(vm, "select");
+  if (!trim(select).empty())
+    for (auto& s : split(select, ','))
+      if (!trim(s).empty()) c.select.push_back(trim(s));
+  c.lepton_pt_min = get<double>(vm, "lepton-pt-min");
+  c.lepton_eta_max = get<double>(vm, "lepton-eta-max");
+  const std::string require = get<std::string>(vm, "require");
+  if (require != "sfos" && require != "any")
+    throw InputError(fmt::format("--require '{}': expected sfos or any{}", require,
+                                 did_you_mean(require, {"sfos", "any"})));
+  c.require_sfos = require == "sfos";
+  c.met_min = get<double>(vm, "met-min");
+  c.max_bjets = get<int64_t>(vm, "max-bjets");
+  c.mjj_min = get<double>(vm, "mjj-min");
+  c.padding = parse_padding_policy(get<std::string>(vm, "padding"));
+  c.sentinel = get<double>(vm, "sentinel");
+  const std::string nonfinite = get<std::string>(vm, "on-nonfinite");
+  if (nonfinite != "error" && nonfinite != "drop")
+    throw InputError(fmt::format("--on-nonfinite '{}': expected error or drop{}", nonfinite,
+                                 did_you_mean(nonfinite, {"error", "drop"})));
+  c.drop_nonfinite = nonfinite == "drop";
+  c.split = parse_split_fractions(get<std::string>(vm, "split"));
+  c.seed = get<uint64_t>(vm, "seed");
+  const int64_t block = get<int64_t>(vm, "block-events");
+  if (block <= 0) throw InputError(fmt::format("--block-events {} must be positive", block));
+  c.block_events = uint64_t(block);
+  c.overwrite = get<bool>(vm, "overwrite");
+  run_extract(comm, c);
+  return 0;
+}
+
 }  // namespace
 
 const std::vector<Command>& commands() {
@@ -225,6 +303,9 @@ const std::vector<Command>& commands() {
       {"import", "import a flat table (pandas to_hdf, h5py columns, CSV) into a feature file",
        "[mpirun -n N] bsmhunt import --input TABLE --output FEATURES.h5 [--format pandas|h5py|csv] [options]",
        import_options, "input", run_import_command},
+      {"extract", "compute a feature set (dilepton_met, dijet) with its selection from an event file",
+       "[mpirun -n N] bsmhunt extract --input EVENTS.h5 --output FEATURES.h5 [--features SET] [options]",
+       extract_options, "input", run_extract_command},
   };
   return list;
 }

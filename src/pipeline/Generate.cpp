@@ -13,6 +13,7 @@
 #include "bsmhunt/core/Units.hpp"
 #include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/physics/generator/Driver.hpp"
+#include "bsmhunt/pipeline/WorkItems.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -20,41 +21,23 @@ using physics::SampleDefinition;
 
 namespace {
 
-// A fixed-size piece of one sample. Work items are numbered in file order and
-// dealt round-robin to ranks; round k writes items [kP, kP + P) in order. Item
-// boundaries depend on block_events only, so the file does not depend on P.
-struct WorkItem {
-  std::size_t sample;
-  uint64_t first, count;
-};
-
-std::vector<WorkItem> plan_work(const std::vector<uint64_t>& sizes, uint64_t block_events) {
-  std::vector<WorkItem> items;
-  for (std::size_t s = 0; s < sizes.size(); ++s)
-    for (uint64_t first = 0; first < sizes[s]; first += block_events)
-      items.push_back({s, first, std::min(block_events, sizes[s] - first)});
-  return items;
-}
-
 // Runs `produce(item, block, tally_of_sample)` for this rank's items, round by
 // round, and appends the blocks to the file in order.
 template <typename Produce>
 void run_rounds(const dist::Communicator& comm, io::EventFileWriter& writer, std::size_t sample_offset,
                 const std::vector<WorkItem>& items, physics::EventBlock& block, Progress& progress,
                 uint64_t& done_before, Produce&& produce) {
-  const std::size_t P = std::size_t(comm.size());
-  const std::size_t rounds = (items.size() + P - 1) / P;
+  const std::size_t rounds = work_rounds(items.size(), comm.size());
   uint64_t done = done_before;
   for (std::size_t k = 0; k < rounds; ++k) {
-    const std::size_t mine = k * P + std::size_t(comm.rank());
     block.clear();
     std::size_t sample = io::EventFileWriter::kNoSample;
-    if (mine < items.size()) {
-      produce(items[mine], block);
-      sample = sample_offset + items[mine].sample;
+    if (const WorkItem* mine = item_of(items, k, comm.rank(), comm.size())) {
+      produce(*mine, block);
+      sample = sample_offset + mine->sample;
     }
     writer.append_round(sample, block);
-    for (std::size_t i = k * P; i < std::min(items.size(), (k + 1) * P); ++i) done += items[i].count;
+    done += round_events(items, k, comm.size());
     progress.update(done);
   }
   done_before = done;
