@@ -136,15 +136,7 @@ void EventFileWriter::commit() {
       throw InternalError(fmt::format("{}: sample '{}' got {} events, expected {}", m.output.string(),
                                       m.samples[s].name, got, m.samples[s].n_events));
   }
-  h5::silence_library_errors();
-  h5::Handle fapl = h5::checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, m.partial);
-  h5::check(H5Pset_fapl_mpio(fapl, m.comm.native(), MPI_INFO_NULL), "enabling parallel HDF5 for " + m.partial);
-  H5Pset_coll_metadata_write(fapl, true);
-  h5::Handle file = h5::checked(H5Fcreate(m.partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose,
-                                "creating " + m.partial);
-  h5::write_attribute(file, "format", std::string(kEventFormat));
-  h5::write_attribute(file, "version", kEventFormatVersion);
-  h5::write_attribute(file, "complete", int64_t(0));  // a file cut off mid-way is refused by readers
+  h5::Handle file = h5::create_parallel_file(m.comm, m.partial, kEventFormat, kEventFormatVersion);
   for (const auto& a : m.file_attributes) h5::write_attribute(file, a.name, a.value);
   {
     // Creation order is tracked so readers list samples in the order they were written.
@@ -164,18 +156,7 @@ void EventFileWriter::commit() {
     }
   }
   m.spool.finish(file, m.output.string());
-  h5::write_attribute(file, "complete", int64_t(1));
-  h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + m.partial);
-  file.reset();
-  m.comm.barrier();
-  std::string problem;
-  if (m.comm.is_root()) {
-    std::error_code ec;
-    std::filesystem::rename(m.partial, m.output, ec);
-    if (ec) problem = fmt::format("renaming {} to {}: {}", m.partial, m.output.string(), ec.message());
-  }
-  m.comm.broadcast(problem);
-  if (!problem.empty()) throw Error(problem);
+  h5::commit_parallel_file(m.comm, file, m.partial, m.output.string());
   m.committed = true;
 }
 

@@ -119,16 +119,8 @@ void FeatureFileWriter::write_cutflow(const Cutflow& c) { impl_->cutflow = c; }
 
 void FeatureFileWriter::commit() {
   auto& m = *impl_;
-  h5::silence_library_errors();
-  h5::Handle fapl = h5::checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, m.partial);
-  h5::check(H5Pset_fapl_mpio(fapl, m.comm.native(), MPI_INFO_NULL), "parallel HDF5 for " + m.partial);
-  H5Pset_coll_metadata_write(fapl, true);
-  h5::Handle file = h5::checked(H5Fcreate(m.partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose,
-                                "creating " + m.partial);
+  h5::Handle file = h5::create_parallel_file(m.comm, m.partial, kFeatureFormat, kFeatureFormatVersion);
   const auto& comm = m.comm;
-  h5::write_attribute(file, "format", std::string(kFeatureFormat));
-  h5::write_attribute(file, "version", kFeatureFormatVersion);
-  h5::write_attribute(file, "complete", int64_t(0));
   for (const auto& a : m.header.attributes) h5::write_attribute(file, a.name, a.value);
   h5::write_string_dataset(comm, file, "feature_names", m.header.feature_names, m.where("/feature_names"));
   h5::write_string_dataset(comm, file, "feature_units", m.header.feature_units, m.where("/feature_units"));
@@ -180,18 +172,7 @@ void FeatureFileWriter::commit() {
                             m.where("/cutflow/weighted"));
   }
   m.spool.finish(file, m.output.string());
-  h5::write_attribute(file, "complete", int64_t(1));
-  h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + m.partial);
-  file.reset();
-  m.comm.barrier();
-  std::string problem;
-  if (m.comm.is_root()) {
-    std::error_code ec;
-    std::filesystem::rename(m.partial, m.output, ec);
-    if (ec) problem = fmt::format("renaming {} to {}: {}", m.partial, m.output.string(), ec.message());
-  }
-  m.comm.broadcast(problem);
-  if (!problem.empty()) throw Error(problem);
+  h5::commit_parallel_file(m.comm, file, m.partial, m.output.string());
   m.committed = true;
 }
 

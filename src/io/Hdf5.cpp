@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <mutex>
 
 namespace bsmhunt::io::h5 {
@@ -206,6 +207,35 @@ uint64_t dataset_length(hid_t dataset, const std::string& context) {
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space, &n, nullptr);
   return n;
+}
+
+Handle create_parallel_file(const dist::Communicator& comm, const std::string& partial, const std::string& format,
+                            int64_t version) {
+  silence_library_errors();
+  Handle fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, partial);
+  check(H5Pset_fapl_mpio(fapl, comm.native(), MPI_INFO_NULL), "enabling parallel HDF5 for " + partial);
+  H5Pset_coll_metadata_write(fapl, true);
+  Handle file = checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose, "creating " + partial);
+  write_attribute(file, "format", format);
+  write_attribute(file, "version", version);
+  write_attribute(file, "complete", int64_t(0));  // readers refuse a file cut off mid-way
+  return file;
+}
+
+void commit_parallel_file(const dist::Communicator& comm, Handle& file, const std::string& partial,
+                          const std::string& output) {
+  write_attribute(file, "complete", int64_t(1));
+  check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
+  file.reset();
+  comm.barrier();
+  std::string problem;
+  if (comm.is_root()) {
+    std::error_code ec;
+    std::filesystem::rename(partial, output, ec);
+    if (ec) problem = fmt::format("renaming {} to {}: {}", partial, output, ec.message());
+  }
+  comm.broadcast(problem);
+  if (!problem.empty()) throw Error(problem);
 }
 
 namespace {

@@ -72,6 +72,15 @@ int64_t read_int_attribute(hid_t obj, const std::string& name, const std::string
 std::string read_string_attribute(hid_t obj, const std::string& name, const std::string& context);
 physics::ParameterValue read_parameter_attribute(hid_t obj, const std::string& name, const std::string& context);
 
+// Creates `partial` for parallel writing by all ranks of `comm`, with the
+// attributes format, version and complete = 0.
+Handle create_parallel_file(const dist::Communicator& comm, const std::string& partial, const std::string& format,
+                            int64_t version);
+// Collective: sets complete = 1, closes `file` and renames `partial` to `output`
+// on rank 0; every rank throws if the rename failed.
+void commit_parallel_file(const dist::Communicator& comm, Handle& file, const std::string& partial,
+                          const std::string& output);
+
 // The attributes of a sample group (docs/formats.md), written and validated.
 void write_sample_attributes(hid_t group, const physics::SampleInfo& info);
 physics::SampleInfo read_sample_attributes(hid_t group, const std::string& name, const std::string& context);

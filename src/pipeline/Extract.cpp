@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/core/ExactSum.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
@@ -72,34 +73,6 @@ std::vector<FeatureDef> defs_of(Set s) {
   return {kDijet.begin(), kDijet.end()};
 }
 
-// ---------------------------------------------------------------- collective errors
-
-// Every rank runs `f`; if any failed, every rank throws the error of the lowest
-// failing rank (the earliest work item), so the message does not depend on P.
-template <typename F>
-void collectively(const dist::Communicator& comm, F&& f) {
-  bool ok = true;
-  int code = 0;
-  std::string message;
-  try {
-    f();
-  } catch (const InputError& e) {
-    ok = false, code = 1, message = e.what();
-  } catch (const InternalError& e) {
-    ok = false, code = 3, message = e.what();
-  } catch (const std::exception& e) {
-    ok = false, code = 2, message = e.what();
-  }
-  if (comm.all(ok)) return;
-  const std::vector<uint64_t> codes = comm.all_gather(uint64_t(code));
-  for (int r = 0; r < comm.size(); ++r) {
-    if (codes[std::size_t(r)] == 0) continue;
-    comm.broadcast(message, r);
-    if (codes[std::size_t(r)] == 1) throw InputError(message);
-    if (codes[std::size_t(r)] == 3) throw InternalError(message);
-    throw Error(message);
-  }
-}
 
 // ---------------------------------------------------------------- extraction
 
@@ -399,7 +372,7 @@ void Extractor::mean_pass() {
   uint64_t done = 0;
   for (std::size_t k = 0; k < rounds; ++k) {
     RunningStats mine(kJetFeatures);
-    collectively(comm_, [&] {
+    dist::collectively(comm_, [&] {
       const WorkItem* w = item_of(items_, k, comm_.rank(), comm_.size());
       if (!w) return;
       reader_.read(w->sample, w->first, w->first + w->count, block, columns_);
@@ -441,7 +414,7 @@ void Extractor::write_pass(io::FeatureFileWriter& writer, Tally& tally, io::Feat
   for (std::size_t k = 0; k < rounds; ++k) {
     out.clear();
     RunningStats mine(F);
-    collectively(comm_, [&] {
+    dist::collectively(comm_, [&] {
       const WorkItem* w = item_of(items_, k, comm_.rank(), comm_.size());
       if (!w) return;
       reader_.read(w->sample, w->first, w->first + w->count, block, columns_);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
 #include "bsmhunt/core/Random.hpp"
@@ -27,33 +28,6 @@ using io::TableColumn;
 using io::TableColumnInfo;
 using io::TableReader;
 
-// ---------------------------------------------------------------- collective errors
-
-// Every rank calls this with its own outcome; if any rank failed, every rank
-// throws the error of the lowest failing rank (the earliest rows, as items are
-// dealt in order), so the message is the same for any rank count.
-template <typename F>
-void collectively(const dist::Communicator& comm, F&& f) {
-  uint64_t code = 0;
-  std::string message;
-  try {
-    f();
-  } catch (const InputError& e) {
-    code = 1, message = e.what();
-  } catch (const InternalError& e) {
-    code = 3, message = e.what();
-  } catch (const std::exception& e) {
-    code = 2, message = e.what();
-  }
-  const std::vector<uint64_t> codes = comm.all_gather(code);
-  for (int r = 0; r < comm.size(); ++r) {
-    if (codes[std::size_t(r)] == 0) continue;
-    comm.broadcast(message, r);
-    if (codes[std::size_t(r)] == 1) throw InputError(message);
-    if (codes[std::size_t(r)] == 3) throw InternalError(message);
-    throw Error(message);
-  }
-}
 
 // ---------------------------------------------------------------- columns
 
@@ -396,7 +370,7 @@ void Importer::validation_pass() {
     std::vector<Tallies> local;
     std::vector<uint64_t> local_sample;  // per row: local sample index
     RunningStats present(F);
-    collectively(comm_, [&] {
+    dist::collectively(comm_, [&] {
       if (mine >= items_.size()) return;
       const Item it = read_item(items_[mine]);
       Row row;
@@ -474,7 +448,7 @@ void Importer::write_pass(io::FeatureFileWriter& writer) {
     const std::size_t mine = k * P + std::size_t(comm_.rank());
     block.clear();
     RunningStats mine_stats(F);
-    collectively(comm_, [&] {
+    dist::collectively(comm_, [&] {
       if (mine >= items_.size()) return;
       const Item it = read_item(items_[mine]);
       Row row;
