@@ -113,6 +113,7 @@ class Extractor {
   std::vector<FeatureDef> defs_;
   std::vector<std::size_t> selected_;  // indices into defs_ of the written features
   bool uses_jets_ = false;             // a selected feature is a leading-jet one (dilepton_met)
+  bool wants_mt2_ = true;              // mT2 is by far the costliest feature: only when written
   std::vector<std::string> cuts_;
   std::size_t cut_finite_ = 0, cut_padding_ = 0;  // 0: no such cut
   std::vector<std::string> columns_;
@@ -179,8 +180,10 @@ void Extractor::setup() {
     }
     if (selected_.empty()) throw InputError("--select: no feature left to write (see --padding drop-feature)");
   }
-  if (set_ == Set::dilepton_met)
+  if (set_ == Set::dilepton_met) {
     for (auto f : selected_) uses_jets_ = uses_jets_ || is_jet_feature(f);
+    wants_mt2_ = std::find(selected_.begin(), selected_.end(), std::size_t(mt2_)) != selected_.end();
+  }
 
   // Cuts.
   cuts_ = {"all"};
@@ -322,7 +325,7 @@ std::size_t Extractor::evaluate_dilepton(const physics::EventBlock& b, std::size
   x[met_sig] = met_significance_polar(objects_, met, met_phi, soft);
   x[mt_llmet] = system_transverse_mass<double>(m_ll, pt_ll, phi_ll, met, met_phi);
   const double mx = met * std::cos(met_phi), my = met * std::sin(met_phi);
-  x[mt2_] = mt2(0.0, v1.px, v1.py, 0.0, v2.px, v2.py, mx, my);
+  x[mt2_] = wants_mt2_ ? mt2(0.0, v1.px, v1.py, 0.0, v2.px, v2.py, mx, my) : 0.0;
   x[dphi_ll] = abs_delta_phi<double>(l1.phi, l2.phi);
   x[dphi_ll_met] = abs_delta_phi<double>(phi_ll, met_phi);
   x[dr_ll] = delta_r(l1.eta, l1.phi, l2.eta, l2.phi);
