@@ -20,6 +20,15 @@ T get(const po::variables_map& vm, const char* name) {
   return vm[name].as<T>();
 }
 
+// Options every command writing a feature file shares.
+void add_feature_file_options(po::options_description& d, const SplitFractions& split, uint64_t seed) {
+  d.add_options()
+      ("split", po::value<std::string>()->default_value(fmt::format("{},{}", split.train, split.validation)),
+       "train,validation fractions (test: the rest), from a hash of (seed, sample, event number)")
+      ("seed", po::value<uint64_t>()->default_value(seed), "seed of the split hash")
+      ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace an existing output file");
+}
+
 void generate_options(po::options_description& d) {
   const physics::GeneratorOptions g;
   const GenerateConfig c;
@@ -150,12 +159,9 @@ void import_options(po::options_description& d) {
       ("on-nonfinite", po::value<std::string>()->default_value("error"),
        "NaN or infinite feature, weight or mass: error (naming the column and row) or drop (the row, counted in the "
        "cutflow as failing 'finite')")
-      ("split", po::value<std::string>()->default_value(fmt::format("{},{}", c.split.train, c.split.validation)),
-       "train,validation fractions (test: the rest), from a hash of (seed, sample, event number)")
-      ("seed", po::value<uint64_t>()->default_value(c.seed), "seed of the split hash")
       ("block-rows", po::value<int64_t>()->default_value(int64_t(c.block_rows)),
-       "rows per work item (ranks take items in turn; the file does not depend on the rank count)")
-      ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace an existing output file");
+       "rows per work item (ranks take items in turn; the file does not depend on the rank count)");
+  add_feature_file_options(d, c.split, c.seed);
 }
 
 int run_import_command(const po::variables_map& vm, const dist::Communicator& comm) {
@@ -243,12 +249,9 @@ void extract_options(po::options_description& d) {
       ("on-nonfinite", po::value<std::string>()->default_value("error"),
        "NaN or infinite input value: error (naming sample and event number) or drop (counted in the cutflow as "
        "failing 'finite')")
-      ("split", po::value<std::string>()->default_value(fmt::format("{},{}", c.split.train, c.split.validation)),
-       "train,validation fractions (test: the rest), from a hash of (seed, sample, event number)")
-      ("seed", po::value<uint64_t>()->default_value(c.seed), "seed of the split hash")
       ("block-events", po::value<int64_t>()->default_value(int64_t(c.block_events)),
-       "events per work item (ranks take items in turn; the file does not depend on the rank count)")
-      ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace an existing output file");
+       "events per work item (ranks take items in turn; the file does not depend on the rank count)");
+  add_feature_file_options(d, c.split, c.seed);
 }
 
 int run_extract_command(const po::variables_map& vm, const dist::Communicator& comm) {
