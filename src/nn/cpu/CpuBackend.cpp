@@ -3,9 +3,12 @@
 #include <cblas.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include "bsmhunt/nn/DeviceMath.hpp"
 
 namespace bsmhunt::nn {
 
@@ -17,20 +20,53 @@ DeviceInfo CpuBackend::info() const {
   return d;
 }
 
-float* CpuBackend::allocate(std::size_t n) {
+void* CpuBackend::allocate_bytes(std::size_t bytes) {
   // 64-byte alignment for AVX-512 loads and whole cache lines.
-  void* p = std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64 + 64);
+  void* p = std::aligned_alloc(64, ((bytes + 63) / 64) * 64 + 64);
   if (!p) throw std::bad_alloc();
-  return static_cast<float*>(p);
+  return p;
 }
-void CpuBackend::release(float* p) { std::free(p); }
-void CpuBackend::upload(const float* host, float* device, std::size_t n) { std::memcpy(device, host, n * sizeof(float)); }
-void CpuBackend::download(const float* device, float* host, std::size_t n) {
-  std::memcpy(host, device, n * sizeof(float));
+void CpuBackend::release(void* p) { std::free(p); }
+void CpuBackend::to_device(const void* host, void* device, std::size_t bytes) {
+  if (bytes) std::memcpy(device, host, bytes);
+}
+void CpuBackend::to_host(const void* device, void* host, std::size_t bytes) {
+  if (bytes) std::memcpy(host, device, bytes);
+}
+
+void CpuBackend::fill(float* y, std::size_t n, float value) { std::fill(y, y + n, value); }
+void CpuBackend::copy(const float* x, float* y, std::size_t n) {
+  if (n && x != y) std::memmove(y, x, n * sizeof(float));
+}
+void CpuBackend::axpy(float alpha, const float* x, float* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+void CpuBackend::multiply(const float* x, const float* y, float* z, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) z[i] = x[i] * y[i];
+}
+double CpuBackend::reduce(const float* x, std::size_t n, Reduction kind) {
+  double s = 0;
+  switch (kind) {
+    case Reduction::sum:
+      for (std::size_t i = 0; i < n; ++i) s += x[i];
+      break;
+    case Reduction::sum_abs:
+      for (std::size_t i = 0; i < n; ++i) s += std::fabs(double(x[i]));
+      break;
+    case Reduction::sum_squares:
+      for (std::size_t i = 0; i < n; ++i) s += double(x[i]) * x[i];
+      break;
+  }
+  return s;
 }
 
 void CpuBackend::gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                       const float* b, float beta, float* c) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // BLAS may not touch C when k = 0; the definition scales it by beta
+    for (std::size_t i = 0; i < m * n; ++i) c[i] = beta == 0.f ? 0.f : beta * c[i];
+    return;
+  }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
               alpha, a, ta ? int(m) : int(k), b, tb ? int(k) : int(n), beta, c, int(n));
 }
@@ -42,14 +78,166 @@ void CpuBackend::bias_activation(const float* x, const float* bias, float* y, st
     float* yr = y + r * cols;
     switch (act) {  // the switch outside the inner loop lets it vectorise
       case Activation::relu:
-        for (std::size_t j = 0; j < cols; ++j) yr[j] = std::max(xr[j] + bias[j], 0.0f);
+        if (bias)
+          for (std::size_t j = 0; j < cols; ++j) yr[j] = std::max(xr[j] + bias[j], 0.0f);
+        else
+          for (std::size_t j = 0; j < cols; ++j) yr[j] = std::max(xr[j], 0.0f);
         break;
       case Activation::linear:
-        for (std::size_t j = 0; j < cols; ++j) yr[j] = xr[j] + bias[j];
+        if (bias)
+          for (std::size_t j = 0; j < cols; ++j) yr[j] = xr[j] + bias[j];
+        else
+          for (std::size_t j = 0; j < cols; ++j) yr[j] = xr[j];
         break;
       default:
-        for (std::size_t j = 0; j < cols; ++j) yr[j] = activate(xr[j] + bias[j], act, slope);
+        for (std::size_t j = 0; j < cols; ++j) yr[j] = activate(xr[j] + (bias ? bias[j] : 0.f), act, slope);
     }
+  }
+}
+
+void CpuBackend::activation_backward(const float* y, const float* dy, float* dx, std::size_t n, Activation act,
+                                     float slope) {
+  if (act == Activation::relu) {
+    for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * activation_derivative(y[i], int(act), slope);
+}
+
+void CpuBackend::column_sums(const float* a, const float* b, std::size_t rows, std::size_t cols, float* out,
+                             bool accumulate) {
+  if (!accumulate) std::fill(out, out + cols, 0.f);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* ar = a + r * cols;
+    if (b) {
+      const float* br = b + r * cols;
+      for (std::size_t c = 0; c < cols; ++c) out[c] += ar[c] * br[c];
+    } else {
+      for (std::size_t c = 0; c < cols; ++c) out[c] += ar[c];
+    }
+  }
+}
+
+void CpuBackend::gather_rows(const float* src, std::size_t cols, const uint32_t* index, std::size_t n, float* dst) {
+  for (std::size_t i = 0; i < n; ++i) std::memcpy(dst + i * cols, src + std::size_t(index[i]) * cols, cols * sizeof(float));
+}
+
+void CpuBackend::dropout(const float* x, float* y, float* mask, std::size_t rows, std::size_t cols, float rate,
+                         uint64_t key, const uint32_t* row_keys) {
+  const float keep_scale = 1.f / (1.f - rate);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) {
+      const std::size_t i = r * cols + c;
+      mask[i] = dropout_uniform(key, uint64_t(row_keys[r]) * cols + c) < rate ? 0.f : keep_scale;
+      y[i] = x[i] * mask[i];
+    }
+}
+
+void CpuBackend::loss(const LossParams& p, const float* out, const float* targets, const float* weights,
+                      std::size_t rows, std::size_t cols, float grad_scale, float* grad, float* row_loss) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float w = weights ? weights[r] : 1.f;
+    const float* z = out + r * cols;
+    float* g = grad ? grad + r * cols : nullptr;
+    float l = 0;
+    switch (p.kind) {
+      case LossKind::bce_logits:
+      case LossKind::focal: {
+        float dz = 0;
+        l = binary_loss(int(p.kind), z[0], targets[r], p.label_smoothing, p.focal_gamma, p.focal_alpha, &dz);
+        if (g) g[0] = grad_scale * w * dz;
+        break;
+      }
+      case LossKind::softmax_ce: {
+        const std::size_t y = std::size_t(targets[r]);
+        float zmax = z[0];
+        for (std::size_t c = 1; c < cols; ++c) zmax = std::max(zmax, z[c]);
+        float se = 0;
+        for (std::size_t c = 0; c < cols; ++c) se += std::exp(z[c] - zmax);
+        const float lse = zmax + std::log(se);
+        const float off = p.label_smoothing / float(cols), on = 1.f - p.label_smoothing + off;
+        for (std::size_t c = 0; c < cols; ++c) {
+          const float q = c == y ? on : off;
+          l -= q * z[c];
+          if (g) g[c] = grad_scale * w * (std::exp(z[c] - lse) - q);
+        }
+        l += lse;
+        break;
+      }
+      case LossKind::mse: {
+        const float* t = targets + r * cols;
+        for (std::size_t c = 0; c < cols; ++c) {
+          const float d = z[c] - t[c];
+          l += d * d;
+          if (g) g[c] = grad_scale * w * 2.f * d / float(cols);
+        }
+        l /= float(cols);
+        break;
+      }
+    }
+    row_loss[r] = w * l;
+  }
+}
+
+void CpuBackend::batchnorm_statistics(const float* sum, const float* sum_squares, double count, std::size_t cols,
+                                      float eps, float momentum, float* mean, float* inv_std, float* running_mean,
+                                      float* running_var) {
+  for (std::size_t c = 0; c < cols; ++c) {
+    const double m = double(sum[c]) / count;
+    const double var = std::max(double(sum_squares[c]) / count - m * m, 0.0);
+    mean[c] = float(m);
+    inv_std[c] = float(1.0 / std::sqrt(var + eps));
+    const double unbiased = count > 1 ? var * count / (count - 1) : var;
+    running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * float(m);
+    running_var[c] = (1.f - momentum) * running_var[c] + momentum * float(unbiased);
+  }
+}
+
+void CpuBackend::batchnorm_normalize(const float* x, const float* mean, const float* inv_std, const float* gamma,
+                                     const float* beta, std::size_t rows, std::size_t cols, float* xhat, float* y) {
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) {
+      const std::size_t i = r * cols + c;
+      const float h = (x[i] - mean[c]) * inv_std[c];
+      if (xhat) xhat[i] = h;
+      y[i] = gamma[c] * h + beta[c];
+    }
+}
+
+void CpuBackend::batchnorm_backward(const float* dy, const float* xhat, const float* inv_std, const float* gamma,
+                                    const float* sum_dy, const float* sum_dy_xhat, double count, std::size_t rows,
+                                    std::size_t cols, float* dx) {
+  const float n = float(count);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) {
+      const std::size_t i = r * cols + c;
+      dx[i] = gamma[c] * inv_std[c] / n * (n * dy[i] - sum_dy[c] - xhat[i] * sum_dy_xhat[c]);
+    }
+}
+
+void CpuBackend::add_regularization_gradient(const float* w, float* g, std::size_t n, float l1, float l2) {
+  for (std::size_t i = 0; i < n; ++i) g[i] += l1 * float((w[i] > 0.f) - (w[i] < 0.f)) + 2.f * l2 * w[i];
+}
+
+void CpuBackend::adam_update(float* w, const float* g, float* m, float* v, std::size_t n, float lr, float beta1,
+                             float beta2, float eps, float weight_decay, bool decoupled, uint64_t step) {
+  const float c1 = 1.f / (1.f - std::pow(beta1, float(step)));
+  const float c2 = 1.f / (1.f - std::pow(beta2, float(step)));
+  for (std::size_t i = 0; i < n; ++i) {
+    const float gi = decoupled ? g[i] : g[i] + weight_decay * w[i];
+    m[i] = beta1 * m[i] + (1.f - beta1) * gi;
+    v[i] = beta2 * v[i] + (1.f - beta2) * gi * gi;
+    const float wi = decoupled ? w[i] * (1.f - lr * weight_decay) : w[i];
+    w[i] = wi - lr * (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
+  }
+}
+
+void CpuBackend::sgd_update(float* w, const float* g, float* velocity, std::size_t n, float lr, float momentum,
+                            float weight_decay, bool nesterov) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float gi = g[i] + weight_decay * w[i];
+    velocity[i] = momentum * velocity[i] + gi;
+    w[i] -= lr * (nesterov ? gi + momentum * velocity[i] : velocity[i]);
   }
 }
 

@@ -1,0 +1,279 @@
+#include "bsmhunt/nn/Network.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Random.hpp"
+
+namespace bsmhunt::nn {
+
+namespace {
+
+std::size_t block_size(const std::vector<ParameterShape>& shapes) {
+  std::size_t n = 0;
+  for (const auto& s : shapes) {
+    std::size_t k = 1;
+    for (auto d : s.shape) k *= d;
+    n = std::max(n, s.offset + k);
+  }
+  return n;
+}
+
+// y = act(x W + b): one GEMM and the fused bias/activation epilogue.
+class Dense final : public Layer {
+ public:
+  Dense(std::size_t in, std::size_t out, Activation act, float slope) : in_(in), out_(out), act_(act), slope_(slope) {}
+  std::string kind() const override { return "dense"; }
+  std::string describe() const override { return fmt::format("dense {} -> {}, {}", in_, out_, to_string(act_)); }
+  std::size_t input_width() const override { return in_; }
+  std::size_t output_width() const override { return out_; }
+  std::vector<ParameterShape> parameters() const override {
+    return {{"weight", {in_, out_}, 0}, {"bias", {out_}, in_ * out_}};
+  }
+  void initialize(float* params, float*, uint64_t seed, std::size_t layer_index) const override {
+    // He initialisation for the rectifiers, Glorot otherwise; uniform; zero bias.
+    const bool rectifier = act_ == Activation::relu || act_ == Activation::leaky_relu;
+    const double limit = rectifier ? std::sqrt(6.0 / double(in_)) : std::sqrt(6.0 / double(in_ + out_));
+    CounterRng rng(seed, stable_hash("dense-init"), layer_index);
+    for (std::size_t i = 0; i < in_ * out_; ++i) params[i] = float(rng.uniform(-limit, limit));
+    for (std::size_t j = 0; j < out_; ++j) params[in_ * out_ + j] = 0.0f;
+  }
+  void forward(StepContext& ctx, const float* x, std::size_t rows, float* y) override {
+    ctx.backend.gemm(false, false, rows, out_, in_, 1.0f, x, params_, 0.0f, y);
+    ctx.backend.bias_activation(y, params_ + in_ * out_, y, rows, out_, act_, slope_);
+  }
+  void backward(StepContext& ctx, const float* x, const float* y, float* dy, std::size_t rows, float* dx) override {
+    if (act_ != Activation::linear) ctx.backend.activation_backward(y, dy, dy, rows * out_, act_, slope_);
+    ctx.backend.gemm(true, false, in_, out_, rows, 1.0f, x, dy, 0.0f, grads_);         // dW = x^T dz
+    ctx.backend.column_sums(dy, nullptr, rows, out_, grads_ + in_ * out_, false);     // db = sum_r dz
+    if (dx) ctx.backend.gemm(false, true, rows, in_, out_, 1.0f, dy, params_, 0.0f, dx);  // dx = dz W^T
+  }
+
+ private:
+  std::size_t in_, out_;
+  Activation act_;
+  float slope_;
+};
+
+class ActivationLayer final : public Layer {
+ public:
+  ActivationLayer(std::size_t width, Activation act, float slope) : width_(width), act_(act), slope_(slope) {}
+  std::string kind() const override { return "activation"; }
+  std::string describe() const override { return fmt::format("activation {}", to_string(act_)); }
+  std::size_t input_width() const override { return width_; }
+  std::size_t output_width() const override { return width_; }
+  void forward(StepContext& ctx, const float* x, std::size_t rows, float* y) override {
+    ctx.backend.bias_activation(x, nullptr, y, rows, width_, act_, slope_);
+  }
+  void backward(StepContext& ctx, const float*, const float* y, float* dy, std::size_t rows, float* dx) override {
+    if (dx) ctx.backend.activation_backward(y, dy, dx, rows * width_, act_, slope_);
+  }
+
+ private:
+  std::size_t width_;
+  Activation act_;
+  float slope_;
+};
+
+// Inverted dropout; identity outside training.
+class Dropout final : public Layer {
+ public:
+  Dropout(Backend& backend, std::size_t width, float rate, std::size_t index)
+      : width_(width), rate_(rate), salt_(mix64(index + 0x5EED)), mask_(backend, 0, width) {}
+  std::string kind() const override { return "dropout"; }
+  std::string describe() const override { return fmt::format("dropout {}", rate_); }
+  std::size_t input_width() const override { return width_; }
+  std::size_t output_width() const override { return width_; }
+  void forward(StepContext& ctx, const float* x, std::size_t rows, float* y) override {
+    if (!ctx.training || rate_ <= 0.0f) {
+      ctx.backend.copy(x, y, rows * width_);
+      training_mask_ = false;
+      return;
+    }
+    mask_.reshape(rows, width_);
+    ctx.backend.dropout(x, y, mask_.data(), rows, width_, rate_, ctx.dropout_key ^ salt_, ctx.row_keys);
+    training_mask_ = true;
+  }
+  void backward(StepContext& ctx, const float*, const float*, float* dy, std::size_t rows, float* dx) override {
+    if (!dx) return;
+    if (training_mask_) ctx.backend.multiply(dy, mask_.data(), dx, rows * width_);
+    else ctx.backend.copy(dy, dx, rows * width_);
+  }
+
+ private:
+  std::size_t width_;
+  float rate_;
+  uint64_t salt_;
+  Tensor mask_;
+  bool training_mask_ = false;
+};
+
+// Batch normalisation with statistics summed over all replicas (synchronised), so the
+// result does not depend on how the global batch is split over ranks.
+class BatchNorm final : public Layer {
+ public:
+  BatchNorm(Backend& backend, std::size_t width)
+      : width_(width), xhat_(backend, 0, width), scratch_(backend, 4, width) {}
+  std::string kind() const override { return "batchnorm"; }
+  std::string describe() const override { return fmt::format("batchnorm {}", width_); }
+  std::size_t input_width() const override { return width_; }
+  std::size_t output_width() const override { return width_; }
+  std::vector<ParameterShape> parameters() const override { return {{"gamma", {width_}, 0}, {"beta", {width_}, width_}}; }
+  std::vector<ParameterShape> state() const override {
+    return {{"running_mean", {width_}, 0}, {"running_var", {width_}, width_}};
+  }
+  void initialize(float* params, float* state, uint64_t, std::size_t) const override {
+    for (std::size_t c = 0; c < width_; ++c) params[c] = 1.0f, params[width_ + c] = 0.0f;
+    for (std::size_t c = 0; c < width_; ++c) state[c] = 0.0f, state[width_ + c] = 1.0f;
+  }
+  void forward(StepContext& ctx, const float* x, std::size_t rows, float* y) override {
+    Backend& be = ctx.backend;
+    float* sums = scratch_.data();               // [sum x | sum x^2]
+    float* mean = scratch_.data() + 2 * width_;
+    float* inv_std = scratch_.data() + 3 * width_;
+    const float* gamma = params_;
+    const float* beta = params_ + width_;
+    if (ctx.training) {
+      be.column_sums(x, nullptr, rows, width_, sums, false);
+      be.column_sums(x, x, rows, width_, sums + width_, false);
+      ctx.collective.sum_now(sums, 2 * width_);
+      be.batchnorm_statistics(sums, sums + width_, ctx.global_rows, width_, kEps, kMomentum, mean, inv_std, state_,
+                              state_ + width_);
+      xhat_.reshape(rows, width_);
+      be.batchnorm_normalize(x, mean, inv_std, gamma, beta, rows, width_, xhat_.data(), y);
+    } else {
+      // Running statistics: mean and 1/sqrt(var + eps) prepared on the host (width_ values).
+      std::vector<float> running(2 * width_);
+      be.download(state_, running.data(), running.size());
+      for (std::size_t c = 0; c < width_; ++c) running[width_ + c] = 1.0f / std::sqrt(running[width_ + c] + kEps);
+      be.upload(running.data(), mean, 2 * width_);
+      be.batchnorm_normalize(x, mean, inv_std, gamma, beta, rows, width_, nullptr, y);
+    }
+  }
+  void backward(StepContext& ctx, const float*, const float*, float* dy, std::size_t rows, float* dx) override {
+    Backend& be = ctx.backend;
+    // Local sums are the parameter gradients (the bucket all-reduce sums them);
+    // dx needs the global ones.
+    be.column_sums(dy, xhat_.data(), rows, width_, grads_, false);          // dgamma
+    be.column_sums(dy, nullptr, rows, width_, grads_ + width_, false);      // dbeta
+    if (!dx) return;
+    float* sums = scratch_.data();
+    be.copy(grads_, sums, 2 * width_);
+    ctx.collective.sum_now(sums, 2 * width_);
+    be.batchnorm_backward(dy, xhat_.data(), scratch_.data() + 3 * width_, params_, sums + width_, sums,
+                          ctx.global_rows, rows, width_, dx);
+  }
+
+ private:
+  static constexpr float kEps = 1e-5f, kMomentum = 0.1f;
+  std::size_t width_;
+  Tensor xhat_, scratch_;
+};
+
+}  // namespace
+
+std::size_t Layer::parameter_count() const { return block_size(parameters()); }
+std::size_t Layer::state_count() const { return block_size(state()); }
+
+Network::Network(Backend& backend, const NetworkSpec& spec) : spec_(spec), backend_(backend) {
+  if (spec.inputs == 0) throw InputError("network: zero input features");
+  if (spec.dropout < 0.0f || spec.dropout >= 1.0f)
+    throw InputError(fmt::format("dropout = {}: expected a rate in [0, 1)", spec.dropout));
+  for (auto w : spec.hidden)
+    if (w == 0) throw InputError("network: a hidden layer of width 0");
+  std::size_t width = spec.inputs;
+  auto add_hidden = [&](std::size_t out) {
+    layers_.push_back(std::make_unique<Dense>(width, out, spec.batchnorm ? Activation::linear : spec.activation,
+                                              spec.leaky_slope));
+    if (spec.batchnorm) {
+      layers_.push_back(std::make_unique<BatchNorm>(backend, out));
+      layers_.push_back(std::make_unique<ActivationLayer>(out, spec.activation, spec.leaky_slope));
+    }
+    width = out;
+  };
+  auto add_dropout = [&]() {
+    if (spec.dropout > 0.0f) layers_.push_back(std::make_unique<Dropout>(backend, width, spec.dropout, layers_.size()));
+  };
+  if (spec.model == "mlp") {
+    if (spec.outputs == 0) throw InputError("network: zero outputs");
+    for (auto w : spec.hidden) {
+      add_hidden(w);
+      activity_layer_ = layers_.size() - 1;
+      add_dropout();
+    }
+    layers_.push_back(std::make_unique<Dense>(width, spec.outputs, Activation::linear, spec.leaky_slope));  // logits
+  } else if (spec.model == "autoencoder") {
+    if (spec.latent == 0) throw InputError("autoencoder: latent size 0");
+    for (auto w : spec.hidden) add_hidden(w), add_dropout();
+    add_hidden(spec.latent);  // the bottleneck: its activations carry the activity penalty
+    activity_layer_ = layers_.size() - 1;
+    for (auto it = spec.hidden.rbegin(); it != spec.hidden.rend(); ++it) add_hidden(*it);
+    layers_.push_back(std::make_unique<Dense>(width, spec.inputs, Activation::linear, spec.leaky_slope));
+  } else {
+    throw InputError(fmt::format("model '{}': expected mlp or autoencoder", spec.model));
+  }
+  std::size_t np = 0, ns = 0;
+  for (const auto& layer : layers_) {
+    param_offsets_.push_back(np), state_offsets_.push_back(ns);
+    np += layer->parameter_count(), ns += layer->state_count();
+  }
+  param_offsets_.push_back(np), state_offsets_.push_back(ns);
+  params_ = Tensor(backend, 1, np);
+  grads_ = Tensor(backend, 1, np);
+  state_ = Tensor(backend, 1, std::max<std::size_t>(ns, 1));
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->bind(params_.data() + param_offsets_[i], grads_.data() + param_offsets_[i],
+                     state_.data() + state_offsets_[i]);
+  for (std::size_t i = 0; i < layers_.size(); ++i) activations_.emplace_back(backend, 0, layers_[i]->output_width());
+  grad_a_ = Tensor(backend, 0, 1);
+  grad_b_ = Tensor(backend, 0, 1);
+  initialize(0);
+}
+
+void Network::initialize(uint64_t seed) {
+  std::vector<float> p(params_.size()), s(state_.size(), 0.0f);
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->initialize(p.data() + param_offsets_[i], s.data() + state_offsets_[i], seed, i);
+  backend_.upload(p.data(), params_.data(), p.size());
+  backend_.upload(s.data(), state_.data(), s.size());
+}
+
+const float* Network::forward(StepContext& ctx, const float* x, std::size_t rows) {
+  input_ = x, rows_ = rows;
+  activity_penalty_ = 0;
+  const float* in = x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    activations_[i].reshape(rows, layers_[i]->output_width());
+    layers_[i]->forward(ctx, in, rows, activations_[i].data());
+    in = activations_[i].data();
+  }
+  if (ctx.training && spec_.activity_l2 > 0.0f) {
+    const Tensor& a = activations_[activity_layer_];
+    activity_penalty_ = spec_.activity_l2 * backend_.reduce(a.data(), a.size(), Reduction::sum_squares);
+  }
+  return in;
+}
+
+void Network::backward(StepContext& ctx, float* d_output, const std::function<void(std::size_t)>& layer_done) {
+  float* dy = d_output;
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    Layer& layer = *layers_[i];
+    if (i == activity_layer_ && spec_.activity_l2 > 0.0f && ctx.global_rows > 0)
+      backend_.axpy(float(2.0 * spec_.activity_l2 / ctx.global_rows), activations_[i].data(), dy,
+                    activations_[i].size());
+    const float* x = i == 0 ? input_ : activations_[i - 1].data();
+    float* dx = nullptr;
+    if (i > 0) {
+      Tensor& target = (dy == grad_a_.data()) ? grad_b_ : grad_a_;
+      target.reshape(rows_, layer.input_width());
+      dx = target.data();
+    }
+    layer.backward(ctx, x, activations_[i].data(), dy, rows_, dx);
+    if (layer_done) layer_done(i);
+    dy = dx;
+  }
+}
+
+}  // namespace bsmhunt::nn
