@@ -13,11 +13,24 @@ if(NOT HDF5_IS_PARALLEL)
     "Install libhdf5-openmpi-dev (tools/setup does) and configure a fresh build directory.")
 endif()
 
-find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
+find_package(Boost 1.74 REQUIRED COMPONENTS program_options)  # Boost.Math (header-only) comes with Boost::headers
+# Ceres Solver minimises the sideband fits of the stats layer (Debian libceres-dev).
+find_package(Ceres 2.0 QUIET)
+if(NOT Ceres_FOUND)
+  message(FATAL_ERROR "Ceres Solver not found: install libceres-dev (tools/setup does)")
+endif()
 find_package(fmt REQUIRED)
 find_package(BLAS REQUIRED)   # OpenBLAS through the Debian alternatives
 find_package(GTest)
 find_package(Threads REQUIRED)
+
+# XGBoost (the BDT baseline in nn) through its C API; Debian ships no CMake config for it.
+find_library(XGBOOST_LIBRARY xgboost)
+find_path(XGBOOST_INCLUDE_DIR xgboost/c_api.h)
+if(NOT XGBOOST_LIBRARY OR NOT XGBOOST_INCLUDE_DIR)
+  message(FATAL_ERROR "XGBoost not found (library: ${XGBOOST_LIBRARY}, header xgboost/c_api.h: ${XGBOOST_INCLUDE_DIR}): "
+                      "install libxgboost-dev (tools/setup does)")
+endif()
 
 # CUDA: optional and auto-detected. Where nvcc exists the nn_cuda layer is compiled
 # and linked; where it does not, a NoCuda implementation is linked that throws.
