@@ -1,0 +1,65 @@
+#pragma once
+// `bsmhunt fit`: sideband fits of a binned spectrum with the dijet functions, the
+// signal-region predictions and their local and global significance (docs/fit.md).
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/stats/DijetFit.hpp"
+
+namespace bsmhunt::pipeline {
+
+enum class SpectrumFormat { automatic, csv, hdf5 };
+SpectrumFormat parse_spectrum_format(std::string_view text);  // auto, csv, hdf5
+
+// Not collective. CSV (or whitespace-separated text): a header line naming the
+// columns lo, hi and count (any order; 'counts' is accepted for 'count'; other
+// columns are ignored), then one bin per line in increasing, contiguous order; '#'
+// starts a comment line. HDF5: datasets `edges` and `counts` (io/SpectrumFile.hpp).
+// InputError naming the file, the line and what was expected.
+stats::Spectrum read_spectrum(const std::filesystem::path& path, SpectrumFormat format = SpectrumFormat::automatic);
+
+// "LO,HI" or "LO:HI" in GeV.
+stats::SignalRegion parse_signal_region(std::string_view text);
+
+struct FitConfig {
+  std::filesystem::path input, output, output_h5;  // output: JSON; output_h5: per-bin arrays (optional)
+  SpectrumFormat format = SpectrumFormat::automatic;
+  std::vector<stats::SignalRegion> signal_regions;
+  std::size_t scan_bins = 0;  // also every window of this many bins (0: none)
+  stats::FitOptions options;
+  stats::ToyOptions toys;
+  bool overwrite = false;
+};
+
+struct FitRun {
+  stats::Spectrum spectrum;
+  stats::SidebandFit background_only;  // every bin fitted: the pseudo-data model of the toys
+  std::vector<stats::SignalRegionResult> regions;
+  double max_z = 0;                    // largest local Z (with the fit uncertainty) over the regions
+  std::optional<stats::GlobalSignificance> global;
+  double fit_seconds = 0;              // the observed spectrum's fits
+  double toys_per_second = 0;          // this rank's toys over their wall time
+};
+
+// Collective. Reads the spectrum (every rank), fits every signal region and the
+// background-only model (every rank, identically), runs the toys spread over the
+// ranks, and writes the outputs from rank 0 (NAME.partial, then renamed).
+FitRun run_fit(const dist::Communicator& comm, const FitConfig& config);
+
+// The result as JSON (docs/fit.md lists the fields).
+std::string fit_json(const FitRun& run, const FitConfig& config);
+// A readable summary table.
+std::string format_fit_summary(const FitRun& run, const FitConfig& config);
+
+// The command-line face of `bsmhunt fit` (registered in Commands.cpp): its options
+// with their defaults, and the run from parsed options (rank 0 prints the summary).
+void add_fit_options(po::options_description& d);
+int run_fit_command(const po::variables_map& vm, const dist::Communicator& comm);
+
+}  // namespace bsmhunt::pipeline

@@ -1,0 +1,521 @@
+#include "bsmhunt/pipeline/Fit.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <system_error>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
+#include "bsmhunt/io/SpectrumFile.hpp"
+
+namespace bsmhunt::pipeline {
+
+namespace {
+
+using stats::FunctionFit;
+using stats::SidebandFit;
+using stats::SignalRegionResult;
+using stats::Spectrum;
+
+template <typename T>
+T get(const po::variables_map& vm, const char* name) {
+  return vm[name].as<T>();
+}
+
+bool parse_number(std::string_view text, double& out) {
+  const std::string t = trim(text);
+  if (t.empty()) return false;
+  const char* begin = t.data();
+  if (*begin == '+') ++begin;  // from_chars refuses a leading '+'
+  const auto [end, ec] = std::from_chars(begin, t.data() + t.size(), out);
+  return ec == std::errc() && end == t.data() + t.size();
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Cells of a CSV line (commas) or of a text line (whitespace).
+std::vector<std::string> cells_of(const std::string& line, bool commas) {
+  std::vector<std::string> cells;
+  if (commas) {
+    for (auto& c : split(line, ',')) cells.push_back(trim(c));
+    return cells;
+  }
+  std::size_t pos = 0;
+  while (pos < line.size()) {
+    while (pos < line.size() && std::isspace(static_cast<unsigned char>(line[pos]))) ++pos;
+    const std::size_t start = pos;
+    while (pos < line.size() && !std::isspace(static_cast<unsigned char>(line[pos]))) ++pos;
+    if (pos > start) cells.push_back(line.substr(start, pos - start));
+  }
+  return cells;
+}
+
+Spectrum read_csv_spectrum(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: cannot open the spectrum file", path.string()));
+  const std::string file = path.string();
+  Spectrum s;
+  std::string line;
+  std::size_t line_number = 0, lo_col = 0, hi_col = 0, count_col = 0, columns = 0;
+  bool have_header = false, commas = true;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::string content = trim(line);
+    if (content.empty() || content[0] == '#') continue;
+    if (!have_header) {
+      commas = content.find(',') != std::string::npos;
+      const auto names = cells_of(content, commas);
+      double ignored;
+      if (!names.empty() && parse_number(names[0], ignored))
+        throw InputError(fmt::format("{}:{}: expected a header line naming the columns lo,hi,count, found numbers",
+                                     file, line_number));
+      std::vector<std::string> lowered;
+      for (const auto& n : names) lowered.push_back(lower(n));
+      const auto find = [&](std::initializer_list<const char*> accepted, const char* what) {
+        for (const char* a : accepted) {
+          const auto it = std::find(lowered.begin(), lowered.end(), a);
+          if (it != lowered.end()) return std::size_t(it - lowered.begin());
+        }
+        throw InputError(fmt::format("{}:{}: the header has no column '{}' (columns: {}); expected lo,hi,count{}", file,
+                                     line_number, what, join(names, ", "),
+                                     did_you_mean(lowered.empty() ? "" : lowered.back(), {"lo", "hi", "count"})));
+      };
+      lo_col = find({"lo"}, "lo");
+      hi_col = find({"hi"}, "hi");
+      count_col = find({"count", "counts"}, "count");
+      columns = names.size();
+      have_header = true;
+      continue;
+    }
+    const auto cells = cells_of(content, commas);
+    if (cells.size() != columns)
+      throw InputError(fmt::format("{}:{}: expected {} {} values like the header, found {}", file, line_number, columns,
+                                   commas ? "comma-separated" : "whitespace-separated", cells.size()));
+    double lo, hi, count;
+    const auto number = [&](std::size_t col, const char* name, double& out) {
+      if (!parse_number(cells[col], out) || !std::isfinite(out))
+        throw InputError(fmt::format("{}:{}: column '{}': '{}' is not a finite number", file, line_number, name,
+                                     cells[col]));
+    };
+    number(lo_col, "lo", lo);
+    number(hi_col, "hi", hi);
+    number(count_col, "count", count);
+    if (!(lo < hi))
+      throw InputError(fmt::format("{}:{}: bin {}-{} GeV: lo must be below hi", file, line_number, lo, hi));
+    if (count < 0)
+      throw InputError(fmt::format("{}:{}: count {} is negative: a spectrum holds event counts", file, line_number,
+                                   count));
+    if (s.edges.empty()) {
+      s.edges.push_back(lo);
+    } else if (lo != s.edges.back()) {
+      throw InputError(fmt::format("{}:{}: the bin starting at {} GeV {} the previous bin, which ends at {} GeV (bins "
+                                   "must be contiguous and in increasing order)",
+                                   file, line_number, lo, lo < s.edges.back() ? "overlaps" : "leaves a gap after",
+                                   s.edges.back()));
+    }
+    s.edges.push_back(hi);
+    s.counts.push_back(count);
+  }
+  if (!have_header) throw InputError(fmt::format("{}: empty spectrum file (expected a header lo,hi,count)", file));
+  if (s.counts.empty()) throw InputError(fmt::format("{}: the header is not followed by any bin", file));
+  return s;
+}
+
+// Collective check that an output can be written (the directory exists; no file
+// unless --overwrite).
+void check_output(const dist::Communicator& comm, const std::filesystem::path& output, const char* option,
+                  bool overwrite) {
+  namespace fs = std::filesystem;
+  std::string problem;
+  if (comm.is_root()) {
+    const fs::path dir = output.has_parent_path() ? output.parent_path() : fs::path(".");
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+      problem = fmt::format("{} {}: directory '{}' does not exist", option, output.string(), dir.string());
+    else if (fs::is_directory(output, ec))
+      problem = fmt::format("{} {}: is a directory", option, output.string());
+    else if (fs::exists(output, ec) && !overwrite)
+      problem = fmt::format("{} {}: file exists; pass --overwrite to replace it", option, output.string());
+  }
+  comm.broadcast(problem);
+  if (!problem.empty()) throw InputError(problem);
+}
+
+// ---- JSON ----------------------------------------------------------------
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    if (ch == '"' || ch == '\\')
+      out += '\\', out += ch;
+    else if (static_cast<unsigned char>(ch) < 0x20)
+      out += fmt::format("\\u{:04x}", int(ch));
+    else
+      out += ch;
+  }
+  return out + "\"";
+}
+// Shortest representation that reads back to the same double; a non-finite value is
+// a bug upstream (the stats layer reports failed fits instead), never written.
+std::string number(double v) {
+  if (!std::isfinite(v)) throw InternalError(fmt::format("fit output: non-finite value {}", v));
+  return fmt::format("{}", v);
+}
+std::string numbers(const std::vector<double>& v) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + number(v[i]);
+  return out + "]";
+}
+std::string matrix(const std::vector<double>& m, std::size_t k) {
+  std::string out = "[";
+  for (std::size_t r = 0; r < k; ++r) {
+    out += r ? ", [" : "[";
+    for (std::size_t c = 0; c < k; ++c) out += (c ? ", " : "") + number(m[r * k + c]);
+    out += "]";
+  }
+  return out + "]";
+}
+const char* boolean(bool b) { return b ? "true" : "false"; }
+
+std::vector<double> pulls_of(const Spectrum& s, const FunctionFit& f) {
+  std::vector<double> p(s.bins());
+  for (std::size_t b = 0; b < s.bins(); ++b) p[b] = (s.counts[b] - f.expected[b]) / std::sqrt(f.expected[b]);
+  return p;
+}
+
+std::string range_GeV(const Spectrum& s, std::size_t first, std::size_t end) {
+  return fmt::format("[{}, {}]", number(s.edges[first]), number(s.edges[end]));
+}
+
+std::string attempt_json(const Spectrum& s, const FunctionFit& a) {
+  std::string out = fmt::format("{{\"function\": {}, \"fit_range_GeV\": {}, \"fit_bins\": {}, \"converged\": {}",
+                                json_quote(stats::to_string(a.function)), range_GeV(s, a.first_bin, a.end_bin),
+                                a.fit_bins, boolean(a.converged));
+  if (a.converged)
+    out += fmt::format(", \"chi2\": {}, \"ndf\": {}, \"pvalue\": {}", number(a.chi2), a.ndf, number(a.pvalue));
+  return out + fmt::format(", \"message\": {}}}", json_quote(a.message));
+}
+
+std::string sideband_json(const Spectrum& s, const SidebandFit& fit, std::size_t signal_first,
+                          std::size_t signal_end, const std::string& pad) {
+  const FunctionFit& f = fit.result();
+  const std::size_t k = f.parameters.size();
+  std::vector<double> in_fit(s.bins(), 0.0);
+  for (std::size_t b = f.first_bin; b < f.end_bin; ++b) in_fit[b] = (b < signal_first || b >= signal_end) ? 1 : 0;
+  std::string out = "{\n";
+  out += fmt::format("{}  \"accepted\": {},\n", pad, boolean(fit.accepted));
+  out += fmt::format("{}  \"function\": {},\n", pad, json_quote(stats::to_string(f.function)));
+  out += fmt::format("{}  \"fit_range_GeV\": {},\n", pad, range_GeV(s, f.first_bin, f.end_bin));
+  out += fmt::format("{}  \"fit_bins\": {},\n", pad, f.fit_bins);
+  out += fmt::format("{}  \"parameters\": {},\n", pad, numbers(f.parameters));
+  out += fmt::format("{}  \"errors\": {},\n", pad, numbers(f.errors));
+  out += fmt::format("{}  \"covariance\": {},\n", pad, matrix(f.covariance, k));
+  out += fmt::format("{}  \"log_p1\": {},\n", pad, number(f.log_p1));
+  out += fmt::format("{}  \"chi2\": {},\n{}  \"ndf\": {},\n{}  \"pvalue\": {},\n", pad, number(f.chi2), pad, f.ndf,
+                     pad, number(f.pvalue));
+  out += fmt::format("{}  \"deviance\": {},\n{}  \"edm\": {},\n", pad, number(f.deviance), pad, number(f.edm));
+  out += fmt::format("{}  \"expected\": {},\n", pad, numbers(f.expected));
+  out += fmt::format("{}  \"expected_error\": {},\n", pad, numbers(f.expected_error));
+  out += fmt::format("{}  \"pulls\": {},\n", pad, numbers(pulls_of(s, f)));
+  out += fmt::format("{}  \"in_fit\": {},\n", pad, numbers(in_fit));
+  out += fmt::format("{}  \"attempts\": [\n", pad);
+  for (std::size_t i = 0; i < fit.attempts.size(); ++i)
+    out += fmt::format("{}    {}{}\n", pad, attempt_json(s, fit.attempts[i]), i + 1 < fit.attempts.size() ? "," : "");
+  return out + pad + "  ]\n" + pad + "}";
+}
+
+void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
+  const std::string partial = path.string() + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw Error(fmt::format("cannot write {}", partial));
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, path, ec);
+  if (ec) throw Error(fmt::format("cannot rename {} to {}: {}", partial, path.string(), ec.message()));
+}
+
+void write_h5(const std::filesystem::path& path, const FitRun& run, const FitConfig& config) {
+  const Spectrum& s = run.spectrum;
+  std::vector<io::NamedArray> arrays{{"edges", s.edges}, {"observed", s.counts}};
+  const auto add_fit = [&](const std::string& group, const FunctionFit& f) {
+    arrays.push_back({group + "/expected", f.expected});
+    arrays.push_back({group + "/expected_error", f.expected_error});
+    arrays.push_back({group + "/pull", pulls_of(s, f)});
+  };
+  add_fit("background_only", run.background_only.result());
+  for (std::size_t r = 0; r < run.regions.size(); ++r)
+    add_fit(fmt::format("region_{}", r), run.regions[r].fit.result());
+  io::write_array_file(path, arrays,
+                       {{"format", "bsmhunt-fit-bins"}, {"input", config.input.string()},
+                        {"description", "per-bin arrays of bsmhunt fit; region_<i> follows signal_regions[i] of the "
+                                        "JSON result"}});
+}
+
+}  // namespace
+
+SpectrumFormat parse_spectrum_format(std::string_view text) {
+  const std::string t = trim(text);
+  if (t == "auto") return SpectrumFormat::automatic;
+  if (t == "csv") return SpectrumFormat::csv;
+  if (t == "hdf5") return SpectrumFormat::hdf5;
+  throw InputError(
+      fmt::format("--format '{}': expected auto, csv or hdf5{}", t, did_you_mean(t, {"auto", "csv", "hdf5"})));
+}
+
+Spectrum read_spectrum(const std::filesystem::path& path, SpectrumFormat format) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(fmt::format("{}: no such file", path.string()));
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(fmt::format("{}: is a directory, expected a spectrum file", path.string()));
+  if (format == SpectrumFormat::automatic)
+    format = io::is_hdf5_file(path) ? SpectrumFormat::hdf5 : SpectrumFormat::csv;
+  if (format == SpectrumFormat::csv) return read_csv_spectrum(path);
+  io::SpectrumArrays a = io::read_spectrum_file(path);
+  Spectrum s;
+  s.edges = std::move(a.edges);
+  s.counts = std::move(a.counts);
+  if (s.edges.size() != s.counts.size() + 1)
+    throw InputError(fmt::format("{}: 'edges' has {} values for {} 'counts' (expected bins + 1 = {})", path.string(),
+                                 s.edges.size(), s.counts.size(), s.counts.size() + 1));
+  return s;
+}
+
+stats::SignalRegion parse_signal_region(std::string_view text) {
+  const std::string t = trim(text);
+  const auto sep = t.find_first_of(",:");
+  stats::SignalRegion r;
+  if (sep == std::string::npos || !parse_number(t.substr(0, sep), r.lo_GeV) ||
+      !parse_number(t.substr(sep + 1), r.hi_GeV))
+    throw InputError(fmt::format("--signal-region '{}': expected LO,HI in GeV, e.g. 1900,2300", t));
+  if (!(r.lo_GeV < r.hi_GeV))
+    throw InputError(fmt::format("--signal-region '{}': LO must be below HI", t));
+  return r;
+}
+
+FitRun run_fit(const dist::Communicator& comm, const FitConfig& config) {
+  if (config.output.empty()) throw InputError("bsmhunt fit: --output RESULT.json is required");
+  check_output(comm, config.output, "--output", config.overwrite);
+  if (!config.output_h5.empty()) check_output(comm, config.output_h5, "--output-h5", config.overwrite);
+  if (config.toys.toys > 0 && config.signal_regions.empty() && config.scan_bins == 0)
+    throw InputError("--toys needs signal regions: give --signal-region LO,HI or --scan-bins K");
+  if (!(config.options.pvalue_threshold >= 0 && config.options.pvalue_threshold < 1))
+    throw InputError(fmt::format("--pvalue-threshold {} must be in [0, 1)", config.options.pvalue_threshold));
+
+  FitRun run;
+  std::vector<stats::SignalRegion> regions = config.signal_regions;
+  // Every rank reads and fits the same small spectrum: identical results, no messages.
+  dist::collectively(comm, [&] {
+    run.spectrum = read_spectrum(config.input, config.format);
+    try {
+      stats::validate_spectrum(run.spectrum, config.options.sqrt_s_GeV);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", config.input.string(), e.what()));
+    }
+    if (config.scan_bins > 0) {
+      const auto scan = stats::sliding_signal_regions(run.spectrum, config.scan_bins,
+                                                      std::max<std::size_t>(config.options.min_sideband_bins, 1));
+      regions.insert(regions.end(), scan.begin(), scan.end());
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const auto& region : regions)
+      run.regions.push_back(stats::fit_signal_region(run.spectrum, region, config.options));
+    run.background_only = stats::fit_sidebands(run.spectrum, 0, 0, config.options);
+    run.fit_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  });
+  for (const auto& r : run.regions) run.max_z = std::max(run.max_z, r.z);
+
+  if (config.toys.toys > 0) {
+    run.global = stats::global_significance(comm, run.background_only.result().expected, run.spectrum.edges, regions,
+                                            run.max_z, config.options, config.toys);
+    const double mine = double(dist::partition(config.toys.toys, comm.size(), comm.rank()).size());
+    run.toys_per_second = run.global->seconds > 0 ? mine / run.global->seconds : 0.0;
+  }
+
+  dist::collectively(comm, [&] {
+    if (!comm.is_root()) return;
+    write_text_atomically(config.output, fit_json(run, config));
+    if (!config.output_h5.empty()) write_h5(config.output_h5, run, config);
+  });
+  return run;
+}
+
+std::string fit_json(const FitRun& run, const FitConfig& config) {
+  const Spectrum& s = run.spectrum;
+  const auto& o = config.options;
+  std::vector<std::string> functions;
+  for (auto f : o.functions) functions.push_back(json_quote(stats::to_string(f)));
+  double events = 0;
+  for (double n : s.counts) events += n;
+  std::string out = "{\n";
+  out += "  \"format\": \"bsmhunt-fit\",\n  \"version\": 1,\n";
+  out += fmt::format("  \"input\": {},\n", json_quote(config.input.string()));
+  out += fmt::format("  \"sqrt_s_GeV\": {},\n", number(o.sqrt_s_GeV));
+  out += fmt::format("  \"options\": {{\"functions\": [{}], \"pvalue_threshold\": {}, \"reduce_range\": {}, "
+                     "\"min_sideband_bins\": {}, \"max_reductions\": {}, \"starts\": {}, \"toys\": {}, "
+                     "\"seed\": {}}},\n",
+                     join(functions, ", "), number(o.pvalue_threshold), boolean(o.reduce_range), o.min_sideband_bins,
+                     o.max_reductions, o.starts, config.toys.toys, config.toys.seed);
+  out += "  \"conventions\": {\"likelihood\": \"binned Poisson, deviance minimised\", \"chi2\": \"pearson\", "
+         "\"pull\": \"(n - mu) / sqrt(mu)\", \"local_pvalue\": \"P(n >= observed), Poisson convolved with a Gaussian "
+         "fit uncertainty truncated at 0\", \"z\": \"one-sided, Phi^-1(1 - p), 0 for p >= 0.5\"},\n";
+  out += fmt::format("  \"spectrum\": {{\"bins\": {}, \"events\": {}, \"edges\": {}, \"counts\": {}}},\n", s.bins(),
+                     number(events), numbers(s.edges), numbers(s.counts));
+  out += "  \"background_only\": " + sideband_json(s, run.background_only, 0, 0, "  ") + ",\n";
+  out += "  \"signal_regions\": [";
+  for (std::size_t i = 0; i < run.regions.size(); ++i) {
+    const SignalRegionResult& r = run.regions[i];
+    out += i ? ",\n    {\n" : "\n    {\n";
+    out += fmt::format("      \"lo_GeV\": {}, \"hi_GeV\": {}, \"first_bin\": {}, \"end_bin\": {},\n",
+                       number(r.region.lo_GeV), number(r.region.hi_GeV), r.first_bin, r.end_bin);
+    out += fmt::format("      \"observed\": {}, \"expected\": {}, \"expected_error\": {},\n", number(r.observed),
+                       number(r.expected), number(r.expected_error));
+    out += fmt::format("      \"pvalue_local\": {}, \"z_local\": {}, \"pvalue_local_stat\": {}, "
+                       "\"z_local_stat\": {},\n",
+                       number(r.pvalue), number(r.z), number(r.pvalue_stat), number(r.z_stat));
+    out += "      \"fit\": " + sideband_json(s, r.fit, r.first_bin, r.end_bin, "      ") + "\n    }";
+  }
+  out += run.regions.empty() ? "],\n" : "\n  ],\n";
+  out += fmt::format("  \"max_local_z\": {},\n", number(run.max_z));
+  if (run.global) {
+    const auto& g = *run.global;
+    out += fmt::format("  \"global\": {{\"toys\": {}, \"failed\": {}, \"at_or_above\": {}, \"observed_max_z\": {}, "
+                       "\"pvalue\": {}, \"pvalue_error\": {}, \"z\": {}, \"z_is_lower_bound\": {}}}\n",
+                       g.toys, g.failed, g.at_or_above, number(g.observed_max_z), number(g.pvalue),
+                       number(g.pvalue_error), number(g.z), boolean(g.z_is_lower_bound));
+  } else {
+    out += "  \"global\": null\n";
+  }
+  return out + "}\n";
+}
+
+std::string format_fit_summary(const FitRun& run, const FitConfig& config) {
+  const Spectrum& s = run.spectrum;
+  double events = 0;
+  for (double n : s.counts) events += n;
+  const auto fit_text = [&](const SidebandFit& fit) {
+    const FunctionFit& f = fit.result();
+    return fmt::format("{:<5} {:>15} {:>12} {:>8.3g}",
+                       fmt::format("{}{}", stats::to_string(f.function), fit.accepted ? "" : "*"),
+                       fmt::format("{:g}-{:g}", s.edges[f.first_bin], s.edges[f.end_bin]),
+                       fmt::format("{:.1f}/{}", f.chi2, f.ndf), f.pvalue);
+  };
+  std::string t = fmt::format("bsmhunt fit: {}: {} bins, {:g}-{:g} GeV, {:.6g} events; sqrt(s) = {:g} GeV\n",
+                              config.input.string(), s.bins(), s.edges.front(), s.edges.back(), events,
+                              config.options.sqrt_s_GeV);
+  t += fmt::format("{:<19} {:<5} {:>15} {:>12} {:>8} {:>10} {:>22} {:>8} {:>8}\n", "signal region [GeV]", "func",
+                   "fit range [GeV]", "chi2/ndf", "p(chi2)", "observed", "expected", "Z local", "Z stat");
+  t += fmt::format("{:<19} {}\n", "(background only)", fit_text(run.background_only));
+  for (const auto& r : run.regions) {
+    t += fmt::format("{:<19} {} {:>10.6g} {:>22} {:>8.2f} {:>8.2f}\n",
+                     fmt::format("{:g}-{:g}", r.region.lo_GeV, r.region.hi_GeV), fit_text(r.fit), r.observed,
+                     fmt::format("{:.6g} +- {:.3g}", r.expected, r.expected_error), r.z, r.z_stat);
+  }
+  bool any_rejected = !run.background_only.accepted;
+  for (const auto& r : run.regions) any_rejected |= !r.fit.accepted;
+  if (any_rejected)
+    t += fmt::format("* no function reached p(chi2) > {:g}: the fit with the best p-value is shown\n",
+                     config.options.pvalue_threshold);
+  t += fmt::format("fits of the observed spectrum: {:.3f} s for {} signal region(s) and the background-only fit\n",
+                   run.fit_seconds, run.regions.size());
+  if (!run.regions.empty()) t += fmt::format("max local Z = {:.3f}\n", run.max_z);
+  if (run.global) {
+    const auto& g = *run.global;
+    t += fmt::format("global p-value = {:.4g} +- {:.2g} ({} of {} toys at or above, {} failed), Z global {} {:.3f}; "
+                     "{:.1f} toys/s on rank 0\n",
+                     g.pvalue, g.pvalue_error, g.at_or_above, g.toys - g.failed, g.failed,
+                     g.z_is_lower_bound ? ">" : "=", g.z, run.toys_per_second);
+  }
+  return t;
+}
+
+void add_fit_options(po::options_description& d) {
+  const stats::FitOptions o;
+  const stats::ToyOptions toys;
+  std::vector<std::string> functions;
+  for (auto f : o.functions) functions.emplace_back(stats::to_string(f));
+  d.add_options()
+      ("input", po::value<std::string>()->default_value(""),
+       "binned spectrum (positional): CSV/text with a header lo,hi,count (GeV, one bin per line), or HDF5 with "
+       "datasets 'edges' (bins + 1) and 'counts'")
+      ("format", po::value<std::string>()->default_value("auto"), "auto (HDF5 by its signature, else CSV), csv, hdf5")
+      ("output,o", po::value<std::string>()->default_value(""), "result (JSON)")
+      ("output-h5", po::value<std::string>()->default_value(""), "optional per-bin arrays (HDF5)")
+      ("signal-region", po::value<std::vector<std::string>>()->composing(),
+       "LO,HI (or LO:HI) in GeV on bin edges; repeatable. The other bins are fitted and the region predicted")
+      ("scan-bins", po::value<int64_t>()->default_value(0),
+       "also scan every window of this many adjacent bins as a signal region (0: none)")
+      ("functions", po::value<std::string>()->default_value(join(functions, ",")),
+       fmt::format("dijet functions to try in this order ({})", join(stats::dijet_function_names(), ", ")).c_str())
+      ("pvalue-threshold",
+       po::value<double>()->default_value(o.pvalue_threshold, fmt::format("{}", o.pvalue_threshold)),
+       "a fit is accepted when its sideband chi2 p-value exceeds this")
+      ("reduce-range", po::value<bool>()->default_value(o.reduce_range),
+       "when no function passes, drop the outermost bin on each side and try again")
+      ("min-sideband-bins", po::value<int64_t>()->default_value(int64_t(o.min_sideband_bins)),
+       "bins kept on each side of a signal region when the range is reduced (and left by --scan-bins)")
+      ("max-reductions", po::value<int64_t>()->default_value(o.max_reductions),
+       "range reductions at most (-1: until no function can be fitted)")
+      ("starts", po::value<int64_t>()->default_value(o.starts), "starting points per fit, 1-5 (the best is kept)")
+      ("toys", po::value<int64_t>()->default_value(int64_t(toys.toys)),
+       "pseudo-experiments for the global p-value, spread over the ranks (0: none)")
+      ("seed", po::value<uint64_t>()->default_value(toys.seed), "seed of the pseudo-experiments")
+      ("sqrt-s-GeV", po::value<double>()->default_value(o.sqrt_s_GeV, fmt::format("{}", o.sqrt_s_GeV)),
+       "centre-of-mass energy: x = m / sqrt(s)")
+      ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace existing output files");
+}
+
+int run_fit_command(const po::variables_map& vm, const dist::Communicator& comm) {
+  FitConfig c;
+  c.input = get<std::string>(vm, "input");
+  if (c.input.empty())
+    throw InputError("bsmhunt fit: give the spectrum, e.g. 'bsmhunt fit --input spectrum.csv --signal-region "
+                     "1900,2300 --output fit.json'");
+  c.output = get<std::string>(vm, "output");
+  if (c.output.empty()) throw InputError("bsmhunt fit: --output RESULT.json is required");
+  c.output_h5 = get<std::string>(vm, "output-h5");
+  c.format = parse_spectrum_format(get<std::string>(vm, "format"));
+  if (vm.count("signal-region"))
+    for (const auto& text : get<std::vector<std::string>>(vm, "signal-region"))
+      c.signal_regions.push_back(parse_signal_region(text));
+  const auto non_negative = [&](const char* name) {
+    const int64_t v = get<int64_t>(vm, name);
+    if (v < 0) throw InputError(fmt::format("--{} {} must not be negative", name, v));
+    return v;
+  };
+  c.scan_bins = std::size_t(non_negative("scan-bins"));
+  c.options.functions = stats::parse_dijet_functions(get<std::string>(vm, "functions"));
+  c.options.pvalue_threshold = get<double>(vm, "pvalue-threshold");
+  c.options.reduce_range = get<bool>(vm, "reduce-range");
+  c.options.min_sideband_bins = std::size_t(non_negative("min-sideband-bins"));
+  const int64_t reductions = get<int64_t>(vm, "max-reductions");
+  if (reductions < -1) throw InputError(fmt::format("--max-reductions {}: expected -1 or more", reductions));
+  c.options.max_reductions = int(reductions);
+  const int64_t starts = get<int64_t>(vm, "starts");
+  if (starts < 1 || starts > 5) throw InputError(fmt::format("--starts {}: expected 1 to 5", starts));
+  c.options.starts = int(starts);
+  c.toys.toys = uint64_t(non_negative("toys"));
+  c.toys.seed = get<uint64_t>(vm, "seed");
+  c.options.sqrt_s_GeV = get<double>(vm, "sqrt-s-GeV");
+  if (!(c.options.sqrt_s_GeV > 0) || !std::isfinite(c.options.sqrt_s_GeV))
+    throw InputError(fmt::format("--sqrt-s-GeV {} must be positive", c.options.sqrt_s_GeV));
+  c.overwrite = get<bool>(vm, "overwrite");
+  const FitRun run = run_fit(comm, c);
+  if (comm.is_root()) std::cout << format_fit_summary(run, c) << std::flush;
+  return 0;
+}
+
+}  // namespace bsmhunt::pipeline
