@@ -1,5 +1,8 @@
 #include "bsmhunt/dist/Communicator.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -115,6 +118,32 @@ void Communicator::sum_in_place(std::vector<double>& v) const {
   check(MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
 }
 
+void Communicator::sum_in_place(double* v, std::size_t n) const {
+  check(MPI_Allreduce(MPI_IN_PLACE, v, int(n), MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+}
+
+MPI_Request Communicator::start_sum_in_place(float* v, std::size_t n) const {
+  MPI_Request r = MPI_REQUEST_NULL;
+  check(MPI_Iallreduce(MPI_IN_PLACE, v, int(n), MPI_FLOAT, MPI_SUM, comm_, &r), "MPI_Iallreduce");
+  return r;
+}
+
+void Communicator::wait_all(std::vector<MPI_Request>& requests) {
+  if (requests.empty()) return;
+  check(MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  requests.clear();
+}
+
+void Communicator::sleeping_barrier() const {
+  MPI_Request r = MPI_REQUEST_NULL;
+  check(MPI_Ibarrier(comm_, &r), "MPI_Ibarrier");
+  for (int done = 0;;) {
+    check(MPI_Test(&r, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 bool Communicator::all(bool local) const {
   int in = local ? 1 : 0, out = 0;
   check(MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MIN, comm_), "MPI_Allreduce");
@@ -158,6 +187,16 @@ void Communicator::broadcast(std::vector<uint64_t>& values, int root) const {
   check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
   values.resize(n);
   check(MPI_Bcast(values.data(), int(n), MPI_UINT64_T, root, comm_), "MPI_Bcast");
+}
+
+void Communicator::broadcast(std::vector<uint8_t>& bytes, int root) const {
+  uint64_t n = bytes.size();
+  check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
+  bytes.resize(n);
+  // In chunks below 2^31 bytes (MPI counts are int).
+  for (uint64_t off = 0; off < n; off += (uint64_t(1) << 30))
+    check(MPI_Bcast(bytes.data() + off, int(std::min<uint64_t>(n - off, uint64_t(1) << 30)), MPI_BYTE, root, comm_),
+          "MPI_Bcast");
 }
 
 Communicator Communicator::split(int color, int key) const {

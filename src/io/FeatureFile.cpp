@@ -13,6 +13,20 @@ namespace bsmhunt::io {
 
 using physics::ColumnType;
 
+namespace {
+struct KindNames {
+  const char* format;
+  const char* matrix;  // "features" or "score"
+  const char* names;
+  const char* units;
+  const char* what;    // for error messages
+};
+KindNames names_of(RowFileKind kind) {
+  if (kind == RowFileKind::scores) return {kScoreFormat, "score", "score_names", "score_units", "score file"};
+  return {kFeatureFormat, "features", "feature_names", "feature_units", "feature file"};
+}
+}  // namespace
+
 void FeatureBlock::clear() {
   features.clear(), weight.clear(), label.clear(), sample_index.clear(), event_number.clear(), mass.clear(),
       split.clear();
@@ -74,24 +88,28 @@ struct FeatureFileWriter::Impl {
   std::optional<Cutflow> cutflow;
   uint64_t rows = 0, round = 0;
   bool committed = false;
-  Impl(const dist::Communicator& c, std::filesystem::path out, WriteOptions opt, FeatureFileHeader h)
+  KindNames kind;
+  Impl(const dist::Communicator& c, std::filesystem::path out, WriteOptions opt, FeatureFileHeader h, RowFileKind k)
       : comm(c),
         output(std::move(out)),
         partial(output.string() + ".partial"),
         options(opt),
         header(std::move(h)),
-        spool(c, output.string() + ".spool." + std::to_string(c.rank())) {}
+        spool(c, output.string() + ".spool." + std::to_string(c.rank())),
+        kind(names_of(k)) {}
   std::string where(const std::string& o) const { return fmt::format("{}:{}", output.string(), o); }
 };
 
 FeatureFileWriter::FeatureFileWriter(const dist::Communicator& comm, std::filesystem::path output,
-                                     WriteOptions options, FeatureFileHeader header)
-    : impl_(std::make_unique<Impl>(comm, std::move(output), options, std::move(header))) {
+                                     WriteOptions options, FeatureFileHeader header, RowFileKind kind)
+    : impl_(std::make_unique<Impl>(comm, std::move(output), options, std::move(header), kind)) {
   auto& m = *impl_;
   const std::size_t F = m.header.feature_names.size();
   if (m.header.feature_units.size() != F) throw InternalError("feature units and names differ in length");
-  m.features_key = m.spool.define({"/features", ColumnType::f32, std::max<std::size_t>(F, 1), false, "",
-                                   "one row per event, columns named by feature_names"});
+  const bool one_score = kind == RowFileKind::scores && F == 1;
+  m.features_key = m.spool.define({std::string("/") + m.kind.matrix, ColumnType::f32,
+                                   one_score ? 0 : std::max<std::size_t>(F, 1), false, "",
+                                   fmt::format("one row per event, columns named by {}", m.kind.names)});
   for (const auto& c : kRowColumns) m.column_keys.push_back(m.spool.define({std::string("/") + c.name, c.type, 0, false, c.unit, c.description}));
 }
 
@@ -99,6 +117,17 @@ FeatureFileWriter::~FeatureFileWriter() {
   if (!impl_ || impl_->committed || !impl_->comm.is_root()) return;
   std::error_code ec;
   std::filesystem::remove(impl_->partial, ec);
+}
+
+void FeatureFileWriter::append_item(uint64_t item, const FeatureBlock& b) {
+  auto& m = *impl_;
+  if (b.n_features != m.header.feature_names.size())
+    throw InternalError(fmt::format("feature block has {} features, file has {}", b.n_features,
+                                    m.header.feature_names.size()));
+  b.check_consistent();
+  m.spool.add(item, m.features_key, b.features.data(), b.size());
+  for (std::size_t i = 0; i < m.column_keys.size(); ++i) m.spool.add(item, m.column_keys[i], row_data(b, i), b.size());
+  m.rows += b.size();
 }
 
 void FeatureFileWriter::append_round(const FeatureBlock& b) {
@@ -119,11 +148,11 @@ void FeatureFileWriter::write_cutflow(const Cutflow& c) { impl_->cutflow = c; }
 
 void FeatureFileWriter::commit() {
   auto& m = *impl_;
-  h5::Handle file = h5::create_parallel_file(m.comm, m.partial, kFeatureFormat, kFeatureFormatVersion);
+  h5::Handle file = h5::create_parallel_file(m.comm, m.partial, m.kind.format, kFeatureFormatVersion);
   const auto& comm = m.comm;
   for (const auto& a : m.header.attributes) h5::write_attribute(file, a.name, a.value);
-  h5::write_string_dataset(comm, file, "feature_names", m.header.feature_names, m.where("/feature_names"));
-  h5::write_string_dataset(comm, file, "feature_units", m.header.feature_units, m.where("/feature_units"));
+  h5::write_string_dataset(comm, file, m.kind.names, m.header.feature_names, m.where(m.kind.names));
+  h5::write_string_dataset(comm, file, m.kind.units, m.header.feature_units, m.where(m.kind.units));
   std::vector<std::string> names;
   for (const auto& s : m.header.samples) names.push_back(s.name);
   h5::write_string_dataset(comm, file, "sample_names", names, m.where("/sample_names"));
@@ -184,13 +213,16 @@ struct FeatureFileReader::Impl {
   FeatureStatistics stats;
   Cutflow cutflow;
   uint64_t rows = 0;
+  KindNames kind;
+  bool one_column = false;  // 1-D score dataset
   std::string where(const std::string& o) const { return fmt::format("{}:{}", path.string(), o); }
 };
 
-FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesystem::path path)
+FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesystem::path path, RowFileKind kind)
     : impl_(std::make_unique<Impl>()) {
   h5::silence_library_errors();
   auto& m = *impl_;
+  m.kind = names_of(kind);
   m.path = std::move(path);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(m.path, ec)) throw InputError(fmt::format("{}: no such file", m.path.string()));
@@ -201,9 +233,9 @@ FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesy
   m.xfer = h5::checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, m.path.string());
   H5Pset_dxpl_mpio(m.xfer, H5FD_MPIO_INDEPENDENT);
   const std::string root = m.where("/");
-  if (H5Aexists(m.file, "format") <= 0 || h5::read_string_attribute(m.file, "format", root) != kFeatureFormat)
-    throw InputError(fmt::format("{}: not a bsmhunt feature file (attribute format must be '{}')", root,
-                                 kFeatureFormat));
+  if (H5Aexists(m.file, "format") <= 0 || h5::read_string_attribute(m.file, "format", root) != m.kind.format)
+    throw InputError(fmt::format("{}: not a bsmhunt {} (attribute format must be '{}')", root, m.kind.what,
+                                 m.kind.format));
   const int64_t version = h5::read_int_attribute(m.file, "version", root);
   if (version < 1 || version > kFeatureFormatVersion)
     throw InputError(fmt::format("{}: feature format version {} is not supported", root, version));
@@ -212,18 +244,22 @@ FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesy
   for (const auto& a : h5::attribute_names(m.file))
     if (a != "format" && a != "version" && a != "complete")
       m.header.attributes.push_back({a, h5::read_parameter_attribute(m.file, a, root)});
-  m.header.feature_names = h5::read_string_dataset(m.file, "feature_names", root);
-  m.header.feature_units = h5::read_string_dataset(m.file, "feature_units", root);
+  m.header.feature_names = h5::read_string_dataset(m.file, m.kind.names, root);
+  m.header.feature_units = h5::read_string_dataset(m.file, m.kind.units, root);
   const std::size_t F = m.header.feature_names.size();
-  m.features = h5::checked(H5Dopen2(m.file, "features", H5P_DEFAULT), H5Dclose, m.where("/features"));
+  const std::string matrix = std::string("/") + m.kind.matrix;
+  if (!h5::exists(m.file, m.kind.matrix)) throw InputError(fmt::format("{}: dataset '{}' is missing", root, m.kind.matrix));
+  m.features = h5::checked(H5Dopen2(m.file, m.kind.matrix, H5P_DEFAULT), H5Dclose, m.where(matrix));
   {
-    h5::Handle space = h5::checked(H5Dget_space(m.features), H5Sclose, m.where("/features"));
+    h5::Handle space = h5::checked(H5Dget_space(m.features), H5Sclose, m.where(matrix));
     hsize_t dims[2] = {0, 0};
-    if (H5Sget_simple_extent_ndims(space) != 2)
-      throw InputError(fmt::format("{}: expected a 2-D dataset [events, features]", m.where("/features")));
+    const int ndims = H5Sget_simple_extent_ndims(space);
+    m.one_column = ndims == 1 && kind == RowFileKind::scores && F == 1;
+    if (ndims != 2 && !m.one_column)
+      throw InputError(fmt::format("{}: expected a 2-D dataset [events, {}]", m.where(matrix), m.kind.names));
     H5Sget_simple_extent_dims(space, dims, nullptr);
-    if (dims[1] != std::max<std::size_t>(F, 1))
-      throw InputError(fmt::format("{}: {} columns but {} feature_names", m.where("/features"), dims[1], F));
+    if (!m.one_column && dims[1] != std::max<std::size_t>(F, 1))
+      throw InputError(fmt::format("{}: {} columns but {} {}", m.where(matrix), dims[1], F, m.kind.names));
     m.rows = dims[0];
   }
   for (const auto& c : kRowColumns) {
@@ -235,7 +271,7 @@ FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesy
       throw InputError(fmt::format("{}: dtype must be {}", m.where(p), physics::to_string(c.type)));
     const uint64_t n = h5::dataset_length(m.columns.back(), m.where(p));
     if (n != m.rows)
-      throw InputError(fmt::format("{}: {} rows but /features has {}", m.where(p), n, m.rows));
+      throw InputError(fmt::format("{}: {} rows but {} has {}", m.where(p), n, matrix, m.rows));
   }
   const auto names = h5::read_string_dataset(m.file, "sample_names", root);
   h5::Handle samples = h5::checked(H5Gopen2(m.file, "samples", H5P_DEFAULT), H5Gclose, m.where("/samples"));
@@ -301,7 +337,9 @@ void FeatureFileReader::read(uint64_t begin, uint64_t end, FeatureBlock& b) cons
     }
     h5::check(H5Dread(ds, h5::native_type(type), ms, fs, m.xfer, out), "reading " + ctx);
   };
-  if (b.n_features) read_rows(m.features, ColumnType::f32, b.n_features, b.features.data(), m.where("/features"));
+  if (b.n_features)
+    read_rows(m.features, ColumnType::f32, m.one_column ? 0 : b.n_features, b.features.data(),
+              m.where(std::string("/") + m.kind.matrix));
   for (std::size_t i = 0; i < m.columns.size(); ++i)
     read_rows(m.columns[i], kRowColumns[i].type, 0, row_data(b, i), m.where(std::string("/") + kRowColumns[i].name));
 }

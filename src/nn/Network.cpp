@@ -21,15 +21,21 @@ std::size_t block_size(const std::vector<ParameterShape>& shapes) {
   return n;
 }
 
-// y = act(x W + b): one GEMM and the fused bias/activation epilogue.
+// y = act(x W + b): one GEMM and the fused bias/activation epilogue. No bias in
+// front of a batch normalisation: it would cancel in the loss, and its zero
+// gradient, scaled up by Adam's normalisation, would make it drift on rounding noise.
 class Dense final : public Layer {
  public:
-  Dense(std::size_t in, std::size_t out, Activation act, float slope) : in_(in), out_(out), act_(act), slope_(slope) {}
+  Dense(std::size_t in, std::size_t out, Activation act, float slope, bool bias = true)
+      : in_(in), out_(out), act_(act), slope_(slope), bias_(bias) {}
   std::string kind() const override { return "dense"; }
-  std::string describe() const override { return fmt::format("dense {} -> {}, {}", in_, out_, to_string(act_)); }
+  std::string describe() const override {
+    return fmt::format("dense {} -> {}, {}{}", in_, out_, to_string(act_), bias_ ? "" : ", no bias");
+  }
   std::size_t input_width() const override { return in_; }
   std::size_t output_width() const override { return out_; }
   std::vector<ParameterShape> parameters() const override {
+    if (!bias_) return {{"weight", {in_, out_}, 0}};
     return {{"weight", {in_, out_}, 0}, {"bias", {out_}, in_ * out_}};
   }
   void initialize(float* params, float*, uint64_t seed, std::size_t layer_index) const override {
@@ -38,23 +44,26 @@ class Dense final : public Layer {
     const double limit = rectifier ? std::sqrt(6.0 / double(in_)) : std::sqrt(6.0 / double(in_ + out_));
     CounterRng rng(seed, stable_hash("dense-init"), layer_index);
     for (std::size_t i = 0; i < in_ * out_; ++i) params[i] = float(rng.uniform(-limit, limit));
-    for (std::size_t j = 0; j < out_; ++j) params[in_ * out_ + j] = 0.0f;
+    if (bias_)
+      for (std::size_t j = 0; j < out_; ++j) params[in_ * out_ + j] = 0.0f;
   }
   void forward(StepContext& ctx, const float* x, std::size_t rows, float* y) override {
     ctx.backend.gemm(false, false, rows, out_, in_, 1.0f, x, params_, 0.0f, y);
-    ctx.backend.bias_activation(y, params_ + in_ * out_, y, rows, out_, act_, slope_);
+    if (bias_ || act_ != Activation::linear)
+      ctx.backend.bias_activation(y, bias_ ? params_ + in_ * out_ : nullptr, y, rows, out_, act_, slope_);
   }
   void backward(StepContext& ctx, const float* x, const float* y, float* dy, std::size_t rows, float* dx) override {
     if (act_ != Activation::linear) ctx.backend.activation_backward(y, dy, dy, rows * out_, act_, slope_);
-    ctx.backend.gemm(true, false, in_, out_, rows, 1.0f, x, dy, 0.0f, grads_);         // dW = x^T dz
-    ctx.backend.column_sums(dy, nullptr, rows, out_, grads_ + in_ * out_, false);     // db = sum_r dz
-    if (dx) ctx.backend.gemm(false, true, rows, in_, out_, 1.0f, dy, params_, 0.0f, dx);  // dx = dz W^T
+    ctx.backend.gemm(true, false, in_, out_, rows, 1.0f, x, dy, 0.0f, grads_);              // dW = x^T dz
+    if (bias_) ctx.backend.column_sums(dy, nullptr, rows, out_, grads_ + in_ * out_, false);  // db = sum_r dz
+    if (dx) ctx.backend.gemm(false, true, rows, in_, out_, 1.0f, dy, params_, 0.0f, dx);       // dx = dz W^T
   }
 
  private:
   std::size_t in_, out_;
   Activation act_;
   float slope_;
+  bool bias_;
 };
 
 class ActivationLayer final : public Layer {
@@ -136,11 +145,11 @@ class BatchNorm final : public Layer {
     const float* gamma = params_;
     const float* beta = params_ + width_;
     if (ctx.training) {
-      be.column_sums(x, nullptr, rows, width_, sums, false);
-      be.column_sums(x, x, rows, width_, sums + width_, false);
+      // Shifted by the running mean, the same on every rank: no cancellation in the variance.
+      be.shifted_column_sums(x, state_, rows, width_, sums, sums + width_);
       ctx.collective.sum_now(sums, 2 * width_);
-      be.batchnorm_statistics(sums, sums + width_, ctx.global_rows, width_, kEps, kMomentum, mean, inv_std, state_,
-                              state_ + width_);
+      be.batchnorm_statistics(sums, sums + width_, state_, ctx.global_rows, width_, kEps, kMomentum, mean, inv_std,
+                              state_, state_ + width_);
       xhat_.reshape(rows, width_);
       be.batchnorm_normalize(x, mean, inv_std, gamma, beta, rows, width_, xhat_.data(), y);
     } else {
@@ -186,7 +195,7 @@ Network::Network(Backend& backend, const NetworkSpec& spec) : spec_(spec), backe
   std::size_t width = spec.inputs;
   auto add_hidden = [&](std::size_t out) {
     layers_.push_back(std::make_unique<Dense>(width, out, spec.batchnorm ? Activation::linear : spec.activation,
-                                              spec.leaky_slope));
+                                              spec.leaky_slope, !spec.batchnorm));
     if (spec.batchnorm) {
       layers_.push_back(std::make_unique<BatchNorm>(backend, out));
       layers_.push_back(std::make_unique<ActivationLayer>(out, spec.activation, spec.leaky_slope));

@@ -7,9 +7,11 @@
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
 #include "bsmhunt/pipeline/Extract.hpp"
+#include "bsmhunt/pipeline/Fit.hpp"
 #include "bsmhunt/pipeline/Generate.hpp"
 #include "bsmhunt/pipeline/Import.hpp"
 #include "bsmhunt/pipeline/Inspect.hpp"
+#include "bsmhunt/pipeline/Train.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -294,6 +296,210 @@ int run_extract_command(const po::variables_map& vm, const dist::Communicator& c
   return 0;
 }
 
+std::vector<std::size_t> parse_widths(const std::string& text, const char* option) {
+  std::vector<std::size_t> widths;
+  for (const auto& part : split(text, ',')) {
+    const std::string t = trim(part);
+    if (t.empty()) continue;
+    try {
+      std::size_t used = 0;
+      const long v = std::stol(t, &used);
+      if (used != t.size() || v <= 0) throw std::invalid_argument(t);
+      widths.push_back(std::size_t(v));
+    } catch (const std::exception&) {
+      throw InputError(fmt::format("--{} '{}': expected comma-separated positive layer widths, e.g. 64,64", option,
+                                   text));
+    }
+  }
+  return widths;
+}
+
+std::vector<std::string> parse_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& part : split(text, ','))
+    if (!trim(part).empty()) out.push_back(trim(part));
+  return out;
+}
+
+template <typename E>
+E choose(const std::string& value, const char* option, std::initializer_list<std::pair<const char*, E>> options) {
+  std::vector<std::string> names;
+  for (const auto& [name, e] : options) {
+    if (value == name) return e;
+    names.emplace_back(name);
+  }
+  throw InputError(fmt::format("--{} '{}': expected one of {}{}", option, value, join(names, ", "),
+                               did_you_mean(value, names)));
+}
+
+void train_options(po::options_description& d) {
+  const TrainConfig c;
+  const nn::TrainerConfig& t = c.trainer;
+  const nn::BdtConfig& b = c.bdt;
+  d.add_options()
+      ("features", po::value<std::string>()->default_value(""), "input feature file (bsmhunt extract / import)")
+      ("output,o", po::value<std::string>()->default_value(""), "model file to write (HDF5)")
+      ("model", po::value<std::string>()->default_value(c.model), "mlp | autoencoder | bdt")
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda (one GPU per rank of a node)")
+      ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace an existing model file")
+      ("hidden", po::value<std::string>()->default_value("64,64"),
+       "hidden layer widths (autoencoder: encoder widths, the decoder mirrors them)")
+      ("activation", po::value<std::string>()->default_value("relu"), "relu | leaky_relu | tanh | sigmoid | linear")
+      ("dropout", po::value<double>()->default_value(0.0), "dropout rate after each hidden layer")
+      ("batchnorm", po::value<bool>()->default_value(false), "batch normalisation (synchronised over ranks) in hidden layers")
+      ("latent", po::value<std::size_t>()->default_value(c.network.latent), "autoencoder bottleneck width")
+      ("loss", po::value<std::string>()->default_value(c.loss),
+       "auto (bce; softmax_ce for >2 classes; mse for the autoencoder) | bce | focal | softmax_ce | mse")
+      ("label-smoothing", po::value<double>()->default_value(0.0), "label smoothing epsilon (bce, softmax_ce)")
+      ("focal-gamma", po::value<double>()->default_value(2.0), "focal loss gamma")
+      ("focal-alpha", po::value<double>()->default_value(-1.0), "focal loss weight of the signal class (<0: none)")
+      ("optimizer", po::value<std::string>()->default_value("adam"), "sgd | adam | adamw")
+      ("learning-rate", po::value<double>()->default_value(t.learning_rate), "peak learning rate")
+      ("weight-decay", po::value<double>()->default_value(t.weight_decay), "weight decay (decoupled for adamw)")
+      ("momentum", po::value<double>()->default_value(t.momentum), "sgd momentum")
+      ("nesterov", po::value<bool>()->default_value(false), "sgd with Nesterov momentum")
+      ("l1", po::value<double>()->default_value(0.0), "L1 penalty on dense weights")
+      ("l2", po::value<double>()->default_value(0.0), "L2 penalty on dense weights")
+      ("activity-l2", po::value<double>()->default_value(0.0),
+       "L2 penalty on the activations of the last hidden layer (autoencoder: the latent layer)")
+      ("schedule", po::value<std::string>()->default_value("constant"), "learning-rate schedule: constant | step | cosine")
+      ("warmup-steps", po::value<uint64_t>()->default_value(0), "linear warm-up steps")
+      ("step-gamma", po::value<double>()->default_value(t.step_gamma), "step schedule: factor every --step-epochs")
+      ("step-epochs", po::value<uint64_t>()->default_value(t.step_epochs), "step schedule period in epochs")
+      ("min-learning-rate", po::value<double>()->default_value(0.0), "cosine schedule floor")
+      ("epochs", po::value<uint64_t>()->default_value(t.epochs), "maximum epochs")
+      ("batch-size", po::value<uint64_t>()->default_value(t.batch_size), "global batch size (over all ranks)")
+      ("patience", po::value<uint64_t>()->default_value(t.patience),
+       "early stopping: epochs without validation-loss improvement (0: off)")
+      ("min-delta", po::value<double>()->default_value(0.0), "early stopping: least improvement that counts")
+      ("restore-best", po::value<bool>()->default_value(true), "end with the weights of the best validation loss")
+      ("seed", po::value<uint64_t>()->default_value(t.seed), "seed of initialisation, shuffling and dropout")
+      ("normalization", po::value<std::string>()->default_value(c.normalization),
+       "zscore | minmax | none (statistics of the feature file's training split)")
+      ("sample-weights", po::value<std::string>()->default_value("mc"),
+       "per-event training weight: mc (analysis weight) | abs (its absolute value) | none (1)")
+      ("class-balance", po::value<std::string>()->default_value("sum"),
+       "class weights: sum (equal sums of weights per class) | count (by event counts) | none")
+      ("balance-scale", po::value<std::string>()->default_value("background"),
+       "binary balance: scale the background down or the signal up (equivalent with --normalize-weights)")
+      ("normalize-weights", po::value<bool>()->default_value(true), "scale training weights to mean 1")
+      ("signal-samples", po::value<std::string>()->default_value(""),
+       "signal samples to train on, comma-separated glob patterns (default: all), e.g. zp_DH_HDS_m130_*")
+      ("exclude-samples", po::value<std::string>()->default_value(""), "samples to leave out, glob patterns")
+      ("train-on", po::value<std::string>()->default_value(c.train_on),
+       "autoencoder training events: auto (= background) | background | data | all")
+      ("checkpoint", po::value<std::string>()->default_value(""), "checkpoint file (default OUTPUT.checkpoint.h5)")
+      ("checkpoint-every", po::value<uint64_t>()->default_value(0), "also checkpoint every N steps (0: epoch ends only)")
+      ("resume", po::value<bool>()->default_value(false)->implicit_value(true),
+       "continue from the checkpoint of an interrupted run (same options)")
+      ("bucket-mb", po::value<double>()->default_value(4.0), "gradient all-reduce bucket size in MB")
+      ("blas-threads", po::value<int>()->default_value(0), "BLAS threads per rank (0: the node's cores / its ranks)")
+      ("progress-seconds", po::value<double>()->default_value(c.progress_seconds), "seconds between progress lines")
+      ("bdt-trees", po::value<int>()->default_value(b.n_trees), "BDT: boosting rounds")
+      ("bdt-depth", po::value<int>()->default_value(b.max_depth), "BDT: maximum tree depth")
+      ("bdt-learning-rate", po::value<double>()->default_value(b.learning_rate), "BDT: shrinkage (eta)")
+      ("bdt-subsample", po::value<double>()->default_value(b.subsample), "BDT: row subsampling")
+      ("bdt-colsample", po::value<double>()->default_value(b.colsample_bytree), "BDT: feature subsampling per tree")
+      ("bdt-min-child-weight", po::value<double>()->default_value(b.min_child_weight), "BDT: min hessian weight per leaf")
+      ("bdt-max-bin", po::value<int>()->default_value(b.max_bin), "BDT: histogram bins per feature")
+      ("bdt-scale-pos-weight", po::value<double>()->default_value(b.scale_pos_weight),
+       "BDT: signal weight factor (0: sum|w| background / sum|w| signal without class balance, else 1)")
+      ("bdt-early-stopping", po::value<int>()->default_value(b.early_stopping_rounds),
+       "BDT: rounds without validation improvement before stopping (0: off)")
+      ("bdt-threads", po::value<int>()->default_value(b.threads), "BDT: XGBoost threads (0: all)");
+}
+
+int run_train_command(const po::variables_map& vm, const dist::Communicator& comm) {
+  TrainConfig c;
+  c.features = get<std::string>(vm, "features");
+  c.output = get<std::string>(vm, "output");
+  c.model = get<std::string>(vm, "model");
+  c.device = nn::parse_device(get<std::string>(vm, "device"));
+  c.overwrite = get<bool>(vm, "overwrite");
+  c.network.hidden = parse_widths(get<std::string>(vm, "hidden"), "hidden");
+  c.network.activation = nn::parse_activation(get<std::string>(vm, "activation"));
+  c.network.dropout = float(get<double>(vm, "dropout"));
+  c.network.batchnorm = get<bool>(vm, "batchnorm");
+  c.network.latent = get<std::size_t>(vm, "latent");
+  c.network.activity_l2 = float(get<double>(vm, "activity-l2"));
+  c.loss = get<std::string>(vm, "loss");
+  if (c.loss != "auto") nn::parse_loss(c.loss);
+  auto& t = c.trainer;
+  t.loss.label_smoothing = float(get<double>(vm, "label-smoothing"));
+  t.loss.focal_gamma = float(get<double>(vm, "focal-gamma"));
+  t.loss.focal_alpha = float(get<double>(vm, "focal-alpha"));
+  if (t.loss.label_smoothing < 0 || t.loss.label_smoothing >= 1)
+    throw InputError(fmt::format("--label-smoothing {}: expected [0, 1)", t.loss.label_smoothing));
+  t.optimizer = nn::parse_optimizer(get<std::string>(vm, "optimizer"));
+  t.learning_rate = get<double>(vm, "learning-rate");
+  if (!(t.learning_rate > 0)) throw InputError(fmt::format("--learning-rate {}: must be positive", t.learning_rate));
+  t.weight_decay = get<double>(vm, "weight-decay");
+  t.momentum = get<double>(vm, "momentum");
+  t.nesterov = get<bool>(vm, "nesterov");
+  t.l1 = get<double>(vm, "l1"), t.l2 = get<double>(vm, "l2");
+  t.schedule = nn::parse_schedule(get<std::string>(vm, "schedule"));
+  t.warmup_steps = get<uint64_t>(vm, "warmup-steps");
+  t.step_gamma = get<double>(vm, "step-gamma");
+  t.step_epochs = get<uint64_t>(vm, "step-epochs");
+  t.min_learning_rate = get<double>(vm, "min-learning-rate");
+  t.epochs = get<uint64_t>(vm, "epochs");
+  t.batch_size = get<uint64_t>(vm, "batch-size");
+  if (t.epochs == 0 || t.batch_size == 0) throw InputError("--epochs and --batch-size must be positive");
+  t.patience = get<uint64_t>(vm, "patience");
+  t.min_delta = get<double>(vm, "min-delta");
+  t.restore_best = get<bool>(vm, "restore-best");
+  t.seed = get<uint64_t>(vm, "seed");
+  t.checkpoint_every = get<uint64_t>(vm, "checkpoint-every");
+  t.bucket_floats = std::size_t(std::max(1.0, get<double>(vm, "bucket-mb") * 1e6 / 4));
+  c.normalization = get<std::string>(vm, "normalization");
+  c.weights.sample = choose<SampleWeights>(get<std::string>(vm, "sample-weights"), "sample-weights",
+                                           {{"mc", SampleWeights::mc}, {"abs", SampleWeights::abs}, {"none", SampleWeights::none}});
+  c.weights.balance = choose<ClassBalance>(get<std::string>(vm, "class-balance"), "class-balance",
+                                           {{"sum", ClassBalance::sum}, {"count", ClassBalance::count}, {"none", ClassBalance::none}});
+  c.weights.scale_signal_up = choose<bool>(get<std::string>(vm, "balance-scale"), "balance-scale",
+                                           {{"background", false}, {"signal", true}});
+  c.weights.normalize = get<bool>(vm, "normalize-weights");
+  c.signal_samples = parse_list(get<std::string>(vm, "signal-samples"));
+  c.exclude_samples = parse_list(get<std::string>(vm, "exclude-samples"));
+  c.train_on = get<std::string>(vm, "train-on");
+  c.checkpoint = get<std::string>(vm, "checkpoint");
+  c.resume = get<bool>(vm, "resume");
+  c.blas_threads = get<int>(vm, "blas-threads");
+  c.progress_seconds = get<double>(vm, "progress-seconds");
+  auto& b = c.bdt;
+  b.n_trees = get<int>(vm, "bdt-trees"), b.max_depth = get<int>(vm, "bdt-depth");
+  b.learning_rate = get<double>(vm, "bdt-learning-rate"), b.subsample = get<double>(vm, "bdt-subsample");
+  b.colsample_bytree = get<double>(vm, "bdt-colsample"), b.min_child_weight = get<double>(vm, "bdt-min-child-weight");
+  b.max_bin = get<int>(vm, "bdt-max-bin"), b.scale_pos_weight = get<double>(vm, "bdt-scale-pos-weight");
+  b.early_stopping_rounds = get<int>(vm, "bdt-early-stopping"), b.threads = get<int>(vm, "bdt-threads");
+  b.seed = t.seed;
+  return run_train(c, comm);
+}
+
+void predict_options(po::options_description& d) {
+  const PredictConfig c;
+  d.add_options()
+      ("model", po::value<std::string>()->default_value(""), "model file from bsmhunt train")
+      ("features", po::value<std::string>()->default_value(""), "feature file to score (every event of every split)")
+      ("output,o", po::value<std::string>()->default_value(""), "score file to write (HDF5)")
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
+      ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace an existing score file")
+      ("chunk-rows", po::value<uint64_t>()->default_value(c.chunk_rows), "events per rank per batch")
+      ("blas-threads", po::value<int>()->default_value(0), "BLAS threads per rank (0: the node's cores / its ranks)");
+}
+
+int run_predict_command(const po::variables_map& vm, const dist::Communicator& comm) {
+  PredictConfig c;
+  c.model = get<std::string>(vm, "model");
+  c.features = get<std::string>(vm, "features");
+  c.output = get<std::string>(vm, "output");
+  c.device = nn::parse_device(get<std::string>(vm, "device"));
+  c.overwrite = get<bool>(vm, "overwrite");
+  c.chunk_rows = std::max<uint64_t>(1, get<uint64_t>(vm, "chunk-rows"));
+  c.blas_threads = get<int>(vm, "blas-threads");
+  return run_predict(c, comm);
+}
+
 }  // namespace
 
 const std::vector<Command>& commands() {
@@ -309,6 +515,15 @@ const std::vector<Command>& commands() {
       {"extract", "compute a feature set (dilepton_met, dijet) with its selection from an event file",
        "[mpirun -n N] bsmhunt extract --input EVENTS.h5 --output FEATURES.h5 [--features SET] [options]",
        extract_options, "input", run_extract_command},
+      {"train", "train an mlp, autoencoder or BDT on a feature file, data-parallel over the ranks",
+       "[mpirun -n N] bsmhunt train --features FEATURES.h5 --model mlp|autoencoder|bdt --output MODEL.h5 [options]",
+       train_options, "", run_train_command},
+      {"predict", "score every event of a feature file with a trained model",
+       "[mpirun -n N] bsmhunt predict --model MODEL.h5 --features FEATURES.h5 --output SCORES.h5",
+       predict_options, "", run_predict_command},
+      {"fit", "fit the sidebands of a binned spectrum with the dijet functions; local and global significance",
+       "[mpirun -n N] bsmhunt fit --input SPECTRUM.csv --signal-region LO,HI --output FIT.json [--toys N] [options]",
+       add_fit_options, "input", run_fit_command},
   };
   return list;
 }

@@ -111,9 +111,11 @@ std::vector<float> all_ops(Backend& be) {
   float* running = run.in(std::vector<float>(2 * cols, 1.f));
   float* xhat = run.in(std::vector<float>(n));
   float* gamma = run.in(random_values(cols, 9, 0.5f, 1.5f));
-  be.column_sums(x, nullptr, rows, cols, sums, false);
-  be.column_sums(x, x, rows, cols, sums + cols, false);
-  be.batchnorm_statistics(sums, sums + cols, double(rows), cols, 1e-5f, 0.1f, mean, inv_std, running, running + cols);
+  float* shift = run.in(random_values(cols, 10));
+  be.shifted_column_sums(x, shift, rows, cols, sums, sums + cols);
+  append(run.out(sums, 2 * cols));
+  be.batchnorm_statistics(sums, sums + cols, shift, double(rows), cols, 1e-5f, 0.1f, mean, inv_std, running,
+                          running + cols);
   be.batchnorm_normalize(x, mean, inv_std, gamma, b, rows, cols, xhat, z);
   append(run.out(mean, cols)), append(run.out(inv_std, cols)), append(run.out(running, 2 * cols));
   append(run.out(xhat, n)), append(run.out(z, n));
@@ -158,6 +160,27 @@ TEST(CpuBackendOps, ElementwiseAndReductionsByHand) {
   EXPECT_EQ(run.out(s, 2), (std::vector<float>{4.f, -6.f}));
   be->column_sums(x, y, 2, 2, s, false);
   EXPECT_EQ(run.out(s, 2), (std::vector<float>{2.5f + 24.f, 7.f + 28.f}));
+}
+
+TEST(CpuBackendOps, BatchnormStatisticsByHand) {
+  auto be = make_backend(DeviceKind::cpu);
+  DeviceRun run(*be);
+  // Column values 1000, 1002, 1004, 1006: mean 1003, variance 5 (biased), 20/3 unbiased;
+  // the shift 1000 keeps the sums small, any shift gives the same answer.
+  float* x = run.in({1000.f, 1002.f, 1004.f, 1006.f});
+  for (float s0 : {1000.f, 0.f, 1003.f}) {
+    float* shift = run.in({s0});
+    float* sums = run.in({0.f, 0.f});
+    float* out = run.in({0.f, 0.f});
+    float* running = run.in({0.f, 1.f});
+    be->shifted_column_sums(x, shift, 4, 1, sums, sums + 1);
+    be->batchnorm_statistics(sums, sums + 1, shift, 4.0, 1, 0.f, 0.5f, out, out + 1, running, running + 1);
+    const auto o = run.out(out, 2), r = run.out(running, 2);
+    EXPECT_FLOAT_EQ(o[0], 1003.f) << s0;
+    EXPECT_NEAR(o[1], 1 / std::sqrt(5.0), 1e-6) << s0;
+    EXPECT_FLOAT_EQ(r[0], 501.5f) << s0;
+    EXPECT_NEAR(r[1], 0.5 + 0.5 * 20.0 / 3.0, 1e-5) << s0;
+  }
 }
 
 TEST(CpuBackendOps, LossesByHand) {

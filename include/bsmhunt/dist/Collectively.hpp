@@ -14,7 +14,7 @@ namespace bsmhunt::dist {
 // a collective.
 template <typename F>
 void collectively(const Communicator& comm, F&& f) {
-  uint64_t code = 0;  // 0 ok, 1 input, 2 other, 3 internal
+  uint64_t code = 0;  // 0 ok, 1 input, 2 other, 3 internal, 4 unavailable
   std::string message;
   try {
     f();
@@ -22,6 +22,8 @@ void collectively(const Communicator& comm, F&& f) {
     code = 1, message = e.what();
   } catch (const InternalError& e) {
     code = 3, message = e.what();
+  } catch (const UnavailableError& e) {
+    code = 4, message = e.what();
   } catch (const std::exception& e) {
     code = 2, message = e.what();
   }
@@ -32,6 +34,7 @@ void collectively(const Communicator& comm, F&& f) {
     comm.broadcast(message, r);
     if (codes[std::size_t(r)] == 1) throw InputError(message);
     if (codes[std::size_t(r)] == 3) throw InternalError(message);
+    if (codes[std::size_t(r)] == 4) throw UnavailableError(message);
     throw Error(message);
   }
 }

@@ -51,6 +51,13 @@ class Communicator {
   std::vector<ExactSum> sum(const std::vector<ExactSum>& local) const;
   void sum_in_place(std::vector<uint64_t>& values) const;
   void sum_in_place(std::vector<double>& values) const;
+  void sum_in_place(double* values, std::size_t n) const;
+  // Non-blocking in-place float sum (gradient buckets); finish with wait_all().
+  MPI_Request start_sum_in_place(float* values, std::size_t n) const;
+  static void wait_all(std::vector<MPI_Request>& requests);
+  // A barrier that sleeps instead of spinning: ranks waiting for rank 0 to finish a
+  // single-process task (XGBoost training) leave the cores to it.
+  void sleeping_barrier() const;
   // True on every rank iff `local` is true on every rank: lets ranks agree to
   // throw together instead of one rank leaving a collective.
   bool all(bool local) const;
@@ -61,6 +68,7 @@ class Communicator {
   std::vector<double> all_gather(const std::vector<double>& local) const;
   void broadcast(std::string& value, int root = 0) const;
   void broadcast(std::vector<uint64_t>& values, int root = 0) const;
+  void broadcast(std::vector<uint8_t>& bytes, int root = 0) const;
   // Sub-communicator of the ranks with equal `color` (e.g. one per scan point).
   Communicator split(int color, int key) const;
   // Ranks sharing this node (MPI_Comm_split_type SHARED): local rank = GPU index.

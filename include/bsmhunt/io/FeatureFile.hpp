@@ -13,6 +13,12 @@ namespace bsmhunt::io {
 
 inline constexpr const char* kFeatureFormat = "bsmhunt.features";
 inline constexpr int64_t kFeatureFormatVersion = 1;
+inline constexpr const char* kScoreFormat = "bsmhunt.scores";
+
+// A score file (bsmhunt predict) has the layout of a feature file with the matrix
+// named "score" (1-D when there is one score per event) and its columns named by
+// "score_names"; it has no normalization or cutflow group.
+enum class RowFileKind { features, scores };
 
 // Train/validation/test membership, from a hash of the event number (never the rank).
 enum class Split : int8_t { train = 0, validation = 1, test = 2 };
@@ -59,12 +65,15 @@ struct Cutflow {
 class FeatureFileWriter {
  public:
   FeatureFileWriter(const dist::Communicator& comm, std::filesystem::path output, WriteOptions options,
-                    FeatureFileHeader header);
+                    FeatureFileHeader header, RowFileKind kind = RowFileKind::features);
   ~FeatureFileWriter();
   FeatureFileWriter(const FeatureFileWriter&) = delete;
   FeatureFileWriter& operator=(const FeatureFileWriter&) = delete;
   // Collective ordered append: the blocks of one round follow each other in rank order.
   void append_round(const FeatureBlock& block);
+  // Not collective: rows of work item `item` (file order is item order over all
+  // ranks; the items of one rank must increase). Do not mix with append_round.
+  void append_item(uint64_t item, const FeatureBlock& block);
   uint64_t rows() const;
   // Collective; every rank passes the same values.
   void write_statistics(const FeatureStatistics& stats);
@@ -78,7 +87,8 @@ class FeatureFileWriter {
 
 class FeatureFileReader {
  public:
-  FeatureFileReader(const dist::Communicator& comm, std::filesystem::path path);
+  FeatureFileReader(const dist::Communicator& comm, std::filesystem::path path,
+                    RowFileKind kind = RowFileKind::features);
   ~FeatureFileReader();
   FeatureFileReader(const FeatureFileReader&) = delete;
   FeatureFileReader& operator=(const FeatureFileReader&) = delete;

@@ -99,12 +99,18 @@ class Backend {
   virtual void loss(const LossParams& params, const float* out, const float* targets, const float* weights,
                     std::size_t rows, std::size_t cols, float grad_scale, float* grad, float* row_loss) = 0;
 
-  // Batch normalisation, split so that the sums can be all-reduced over ranks in between:
-  // statistics from global sums (count rows): mean, inv_std = 1 / sqrt(var + eps), and the
-  // running averages updated with `momentum` (unbiased variance, as PyTorch does).
-  virtual void batchnorm_statistics(const float* sum, const float* sum_squares, double count, std::size_t cols,
-                                    float eps, float momentum, float* mean, float* inv_std, float* running_mean,
-                                    float* running_var) = 0;
+  // Batch normalisation, split so that the sums can be all-reduced over ranks in between.
+  // Sums are taken around a per-column shift (the running mean, the same on every
+  // rank) so that the variance does not come from the difference of two large
+  // numbers: sum[c] = sum_r (x - shift), sum_squares[c] = sum_r (x - shift)^2.
+  virtual void shifted_column_sums(const float* x, const float* shift, std::size_t rows, std::size_t cols, float* sum,
+                                   float* sum_squares) = 0;
+  // mean = shift + sum / count, var = sum_squares / count - (sum / count)^2, inv_std =
+  // 1 / sqrt(var + eps), and the running averages updated with `momentum` (unbiased
+  // variance, as PyTorch does). `shift` may alias `running_mean`.
+  virtual void batchnorm_statistics(const float* sum, const float* sum_squares, const float* shift, double count,
+                                    std::size_t cols, float eps, float momentum, float* mean, float* inv_std,
+                                    float* running_mean, float* running_var) = 0;
   // xhat = (x - mean) inv_std (stored if not null), y = gamma xhat + beta.
   virtual void batchnorm_normalize(const float* x, const float* mean, const float* inv_std, const float* gamma,
                                    const float* beta, std::size_t rows, std::size_t cols, float* xhat, float* y) = 0;
@@ -127,6 +133,10 @@ class Backend {
 // The backend of `kind`. For cuda: throws UnavailableError when this build has no
 // CUDA support or no GPU is visible, with the reason.
 std::unique_ptr<Backend> make_backend(DeviceKind kind, int device_index = 0);
+
+// Threads of the CPU backend's BLAS (OpenBLAS, found at run time; a no-op with a
+// BLAS that has no such control). Ranks sharing a node should share its cores.
+void set_cpu_threads(int threads);
 
 // Scalar reference of the activations, shared by the CPU backend and the tests.
 inline float activate(float x, Activation act, float leaky_slope) {

@@ -2,7 +2,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <vector>
 
 namespace bsmhunt::nn {
@@ -40,12 +39,13 @@ class LocalCollective final : public Collective {
   void sum(double*, std::size_t) override {}
 };
 
+// (CUDA files are C++17: no std::span in this header.)
 // NCCL (nn_cuda): 128 bytes that rank 0 creates and every rank receives (the
 // pipeline broadcasts them with MPI); UnavailableError in builds without CUDA.
 std::vector<uint8_t> nccl_unique_id();
 // Device buffers are summed with ncclAllReduce on a communication stream ordered
 // after the compute stream; host doubles go through `host`, the MPI collective.
-std::unique_ptr<Collective> make_nccl_collective(Backend& cuda_backend, std::span<const uint8_t> unique_id,
+std::unique_ptr<Collective> make_nccl_collective(Backend& cuda_backend, const std::vector<uint8_t>& unique_id,
                                                  Collective& host);
 
 }  // namespace bsmhunt::nn

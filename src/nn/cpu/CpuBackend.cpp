@@ -3,6 +3,8 @@
 #include <cblas.h>
 #include <fmt/format.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +13,12 @@
 #include "bsmhunt/nn/DeviceMath.hpp"
 
 namespace bsmhunt::nn {
+
+void set_cpu_threads(int threads) {
+  // Looked up at run time: Debian's libblas may be OpenBLAS or the reference BLAS.
+  using SetThreads = void (*)(int);
+  if (auto* f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(threads);
+}
 
 DeviceInfo CpuBackend::info() const {
   DeviceInfo d;
@@ -179,12 +187,25 @@ void CpuBackend::loss(const LossParams& p, const float* out, const float* target
   }
 }
 
-void CpuBackend::batchnorm_statistics(const float* sum, const float* sum_squares, double count, std::size_t cols,
-                                      float eps, float momentum, float* mean, float* inv_std, float* running_mean,
-                                      float* running_var) {
+void CpuBackend::shifted_column_sums(const float* x, const float* shift, std::size_t rows, std::size_t cols,
+                                     float* sum, float* sum_squares) {
+  std::fill(sum, sum + cols, 0.f);
+  std::fill(sum_squares, sum_squares + cols, 0.f);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) {
+      const float d = x[r * cols + c] - shift[c];
+      sum[c] += d;
+      sum_squares[c] += d * d;
+    }
+}
+
+void CpuBackend::batchnorm_statistics(const float* sum, const float* sum_squares, const float* shift, double count,
+                                      std::size_t cols, float eps, float momentum, float* mean, float* inv_std,
+                                      float* running_mean, float* running_var) {
   for (std::size_t c = 0; c < cols; ++c) {
-    const double m = double(sum[c]) / count;
-    const double var = std::max(double(sum_squares[c]) / count - m * m, 0.0);
+    const double d = double(sum[c]) / count;
+    const double m = double(shift[c]) + d;
+    const double var = std::max(double(sum_squares[c]) / count - d * d, 0.0);
     mean[c] = float(m);
     inv_std[c] = float(1.0 / std::sqrt(var + eps));
     const double unbiased = count > 1 ? var * count / (count - 1) : var;

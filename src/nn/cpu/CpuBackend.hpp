@@ -32,9 +32,11 @@ class CpuBackend final : public Backend {
                const uint32_t* row_keys) override;
   void loss(const LossParams& params, const float* out, const float* targets, const float* weights,
             std::size_t rows, std::size_t cols, float grad_scale, float* grad, float* row_loss) override;
-  void batchnorm_statistics(const float* sum, const float* sum_squares, double count, std::size_t cols, float eps,
-                            float momentum, float* mean, float* inv_std, float* running_mean,
-                            float* running_var) override;
+  void shifted_column_sums(const float* x, const float* shift, std::size_t rows, std::size_t cols, float* sum,
+                           float* sum_squares) override;
+  void batchnorm_statistics(const float* sum, const float* sum_squares, const float* shift, double count,
+                            std::size_t cols, float eps, float momentum, float* mean, float* inv_std,
+                            float* running_mean, float* running_var) override;
   void batchnorm_normalize(const float* x, const float* mean, const float* inv_std, const float* gamma,
                            const float* beta, std::size_t rows, std::size_t cols, float* xhat, float* y) override;
   void batchnorm_backward(const float* dy, const float* xhat, const float* inv_std, const float* gamma,

@@ -138,12 +138,35 @@ __global__ void loss_kernel(int kind, float smoothing, float gamma, float alpha,
   }
 }
 
-__global__ void batchnorm_statistics_kernel(const float* sum, const float* sum_squares, double count, size_t cols,
-                                            float eps, float momentum, float* mean, float* inv_std,
-                                            float* running_mean, float* running_var) {
+// One block per column, as column_sums_kernel.
+__global__ void shifted_column_sums_kernel(const float* x, const float* shift, size_t rows, size_t cols, float* sum,
+                                           float* sum_squares) {
+  __shared__ float partial[kThreads], partial_sq[kThreads];
+  const size_t c = blockIdx.x;
+  float s = 0, q = 0;
+  for (size_t r = threadIdx.x; r < rows; r += blockDim.x) {
+    const float d = x[r * cols + c] - shift[c];
+    s += d, q += d * d;
+  }
+  partial[threadIdx.x] = s, partial_sq[threadIdx.x] = q;
+  __syncthreads();
+  for (unsigned stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) {
+      partial[threadIdx.x] += partial[threadIdx.x + stride];
+      partial_sq[threadIdx.x] += partial_sq[threadIdx.x + stride];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) sum[c] = partial[0], sum_squares[c] = partial_sq[0];
+}
+
+__global__ void batchnorm_statistics_kernel(const float* sum, const float* sum_squares, const float* shift,
+                                            double count, size_t cols, float eps, float momentum, float* mean,
+                                            float* inv_std, float* running_mean, float* running_var) {
   GRID_STRIDE(c, cols) {
-    const double m = double(sum[c]) / count;
-    const double var = fmax(double(sum_squares[c]) / count - m * m, 0.0);
+    const double d = double(sum[c]) / count;
+    const double m = double(shift[c]) + d;
+    const double var = fmax(double(sum_squares[c]) / count - d * d, 0.0);
     mean[c] = float(m);
     inv_std[c] = float(1.0 / sqrt(var + eps));
     const double unbiased = count > 1 ? var * count / (count - 1) : var;
@@ -318,13 +341,18 @@ class CudaBackend final : public Backend {
                                                               grad_scale, grad, row_loss);
     launched("loss");
   }
-  void batchnorm_statistics(const float* sum, const float* sum_squares, double count, std::size_t cols, float eps,
-                            float momentum, float* mean, float* inv_std, float* running_mean,
-                            float* running_var) override {
+  void shifted_column_sums(const float* x, const float* shift, std::size_t rows, std::size_t cols, float* sum,
+                           float* sum_squares) override {
+    if (cols) shifted_column_sums_kernel<<<unsigned(cols), kThreads, 0, stream_>>>(x, shift, rows, cols, sum, sum_squares);
+    launched("shifted_column_sums");
+  }
+  void batchnorm_statistics(const float* sum, const float* sum_squares, const float* shift, double count,
+                            std::size_t cols, float eps, float momentum, float* mean, float* inv_std,
+                            float* running_mean, float* running_var) override {
     if (cols)
-      batchnorm_statistics_kernel<<<blocks_for(cols), kThreads, 0, stream_>>>(sum, sum_squares, count, cols, eps,
-                                                                              momentum, mean, inv_std, running_mean,
-                                                                              running_var);
+      batchnorm_statistics_kernel<<<blocks_for(cols), kThreads, 0, stream_>>>(sum, sum_squares, shift, count, cols,
+                                                                              eps, momentum, mean, inv_std,
+                                                                              running_mean, running_var);
     launched("batchnorm_statistics");
   }
   void batchnorm_normalize(const float* x, const float* mean, const float* inv_std, const float* gamma,
@@ -379,7 +407,7 @@ void check_nccl(ncclResult_t r, const char* what) {
 // so the bucket is reduced while the compute stream goes on with backward.
 class NcclCollective final : public Collective {
  public:
-  NcclCollective(CudaBackend& backend, std::span<const uint8_t> id, Collective& host) : backend_(backend), host_(host) {
+  NcclCollective(CudaBackend& backend, const std::vector<uint8_t>& id, Collective& host) : backend_(backend), host_(host) {
     if (id.size() != sizeof(ncclUniqueId))
       throw InternalError(fmt::format("NCCL unique id of {} bytes, expected {}", id.size(), sizeof(ncclUniqueId)));
     ncclUniqueId unique{};
@@ -427,7 +455,7 @@ std::vector<uint8_t> nccl_unique_id() {
   return std::vector<uint8_t>(bytes, bytes + sizeof(id));
 }
 
-std::unique_ptr<Collective> make_nccl_collective(Backend& cuda_backend, std::span<const uint8_t> unique_id,
+std::unique_ptr<Collective> make_nccl_collective(Backend& cuda_backend, const std::vector<uint8_t>& unique_id,
                                                  Collective& host) {
   auto* cuda = dynamic_cast<CudaBackend*>(&cuda_backend);
   if (!cuda) throw InternalError("make_nccl_collective: the backend is not the CUDA backend");

@@ -11,7 +11,7 @@ constexpr const char* kNoCuda =
 }
 std::unique_ptr<Backend> make_cuda_backend(int) { throw UnavailableError(std::string("--device cuda: ") + kNoCuda); }
 std::vector<uint8_t> nccl_unique_id() { throw UnavailableError(std::string("NCCL: ") + kNoCuda); }
-std::unique_ptr<Collective> make_nccl_collective(Backend&, std::span<const uint8_t>, Collective&) {
+std::unique_ptr<Collective> make_nccl_collective(Backend&, const std::vector<uint8_t>&, Collective&) {
   throw UnavailableError(std::string("NCCL: ") + kNoCuda);
 }
 }  // namespace bsmhunt::nn

@@ -1,0 +1,23 @@
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "bsmhunt/core/Archive.hpp"
+
+namespace bsmhunt::io {
+
+// Model and checkpoint files (docs/formats.md): an Archive as HDF5, written by one
+// process. Entry names with '/' become groups; float arrays keep their shape;
+// strings become attributes of their group; string lists fixed-length string
+// datasets; byte blobs uint8 datasets. The root carries `format`, `version` and
+// `complete`; the file is written to NAME.partial and renamed, so a killed writer
+// never leaves a file that reads as complete.
+void write_archive(const std::filesystem::path& path, const Archive& archive, const std::string& format,
+                   int64_t version);
+// Reads every entry back; InputError naming the file when it is missing, not HDF5,
+// of another format (`format` empty: any bsmhunt archive), or incomplete.
+Archive read_archive(const std::filesystem::path& path, const std::string& format);
+// The `format` attribute of a bsmhunt archive file ("" when absent or not HDF5).
+std::string archive_format(const std::filesystem::path& path);
+
+}  // namespace bsmhunt::io

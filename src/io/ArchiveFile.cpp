@@ -1,0 +1,189 @@
+#include "bsmhunt/io/ArchiveFile.hpp"
+
+#include <fmt/format.h>
+
+#include <system_error>
+
+#include "Hdf5.hpp"
+#include "bsmhunt/core/Error.hpp"
+
+namespace bsmhunt::io {
+
+namespace {
+
+std::string parent_of(const std::string& name) {
+  const auto slash = name.rfind('/');
+  return slash == std::string::npos ? "." : name.substr(0, slash);
+}
+std::string leaf_of(const std::string& name) {
+  const auto slash = name.rfind('/');
+  return slash == std::string::npos ? name : name.substr(slash + 1);
+}
+
+// Opens (creating on the way) the group that holds entry `name`.
+h5::Handle group_for(hid_t file, const std::string& name, const std::string& context) {
+  const std::string parent = parent_of(name);
+  if (parent == ".") return h5::checked(H5Gopen2(file, "/", H5P_DEFAULT), H5Gclose, context);
+  std::string path;
+  for (std::size_t pos = 0; pos <= parent.size();) {
+    const auto next = std::min(parent.find('/', pos), parent.size());
+    path += (path.empty() ? "" : "/") + parent.substr(pos, next - pos);
+    if (!h5::exists(file, path))
+      h5::checked(H5Gcreate2(file, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, context);
+    pos = next + 1;
+  }
+  return h5::checked(H5Gopen2(file, parent.c_str(), H5P_DEFAULT), H5Gclose, context);
+}
+
+void write_dataset(hid_t group, const std::string& leaf, hid_t type, const std::vector<hsize_t>& dims,
+                   const void* data, const std::string& context) {
+  h5::Handle space = h5::checked(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose, context);
+  h5::Handle ds = h5::checked(H5Dcreate2(group, leaf.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                              H5Dclose, context);
+  bool empty = false;
+  for (auto d : dims) empty |= d == 0;
+  if (!empty) h5::check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), context);
+}
+
+struct Walker {
+  Archive* archive;
+  std::string file_name;
+  std::string error;
+};
+
+herr_t visit(hid_t root, const char* name_c, const H5O_info_t* info, void* data) {
+  auto& w = *static_cast<Walker*>(data);
+  const std::string name = name_c;
+  const std::string context = fmt::format("{}:/{}", w.file_name, name);
+  try {
+    if (info->type == H5O_TYPE_GROUP) {
+      h5::Handle g = h5::checked(H5Oopen(root, name_c, H5P_DEFAULT), H5Oclose, context);
+      const bool is_root = name == ".";
+      for (const auto& a : h5::attribute_names(g)) {
+        if (is_root && (a == "format" || a == "version" || a == "complete")) continue;
+        w.archive->strings[is_root ? a : name + "/" + a] = h5::read_string_attribute(g, a, context);
+      }
+      return 0;
+    }
+    if (info->type != H5O_TYPE_DATASET) return 0;
+    h5::Handle ds = h5::checked(H5Dopen2(root, name_c, H5P_DEFAULT), H5Dclose, context);
+    h5::Handle space = h5::checked(H5Dget_space(ds), H5Sclose, context);
+    h5::Handle type = h5::checked(H5Dget_type(ds), H5Tclose, context);
+    const int ndims = H5Sget_simple_extent_ndims(space);
+    std::vector<hsize_t> dims(std::size_t(std::max(ndims, 0)));
+    H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+    std::size_t n = 1;
+    for (auto d : dims) n *= d;
+    const H5T_class_t cls = H5Tget_class(type);
+    if (cls == H5T_STRING) {
+      w.archive->string_lists[name] = h5::read_string_dataset(root, name, context);
+    } else if (cls == H5T_FLOAT && H5Tget_size(type) == 4) {
+      ArchiveArray a;
+      a.shape.assign(dims.begin(), dims.end());
+      a.values.resize(n);
+      if (n) h5::check(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.values.data()), context);
+      w.archive->floats[name] = std::move(a);
+    } else if (cls == H5T_FLOAT) {
+      auto& v = w.archive->doubles[name];
+      v.resize(n);
+      if (n) h5::check(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), context);
+    } else if (cls == H5T_INTEGER && H5Tget_size(type) == 1) {
+      auto& v = w.archive->bytes[name];
+      v.resize(n);
+      if (n) h5::check(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), context);
+    } else {
+      throw InputError(fmt::format("{}: unexpected dataset type in a bsmhunt model file", context));
+    }
+  } catch (const std::exception& e) {
+    w.error = e.what();
+    return -1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void write_archive(const std::filesystem::path& path, const Archive& a, const std::string& format, int64_t version) {
+  h5::silence_library_errors();
+  const std::string partial = path.string() + ".partial";
+  {
+    h5::Handle file = h5::checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                                  "creating " + partial);
+    h5::write_attribute(file, "format", format);
+    h5::write_attribute(file, "version", version);
+    h5::write_attribute(file, "complete", int64_t(0));
+    const std::string where = path.string();
+    for (const auto& [name, arr] : a.floats) {
+      h5::Handle g = group_for(file, name, where + ":/" + name);
+      std::vector<hsize_t> dims(arr.shape.begin(), arr.shape.end());
+      if (dims.empty()) dims = {arr.values.size()};
+      write_dataset(g, leaf_of(name), H5T_NATIVE_FLOAT, dims, arr.values.data(), where + ":/" + name);
+    }
+    for (const auto& [name, v] : a.doubles) {
+      h5::Handle g = group_for(file, name, where + ":/" + name);
+      write_dataset(g, leaf_of(name), H5T_NATIVE_DOUBLE, {v.size()}, v.data(), where + ":/" + name);
+    }
+    for (const auto& [name, v] : a.bytes) {
+      h5::Handle g = group_for(file, name, where + ":/" + name);
+      write_dataset(g, leaf_of(name), H5T_NATIVE_UINT8, {v.size()}, v.data(), where + ":/" + name);
+    }
+    for (const auto& [name, list] : a.string_lists) {
+      h5::Handle g = group_for(file, name, where + ":/" + name);
+      std::size_t width = 1;
+      for (const auto& s : list) width = std::max(width, s.size());
+      std::vector<char> buffer(width * list.size(), '\0');
+      for (std::size_t i = 0; i < list.size(); ++i) std::copy(list[i].begin(), list[i].end(), buffer.begin() + long(i * width));
+      h5::Handle type = h5::checked(H5Tcopy(H5T_C_S1), H5Tclose, where);
+      H5Tset_size(type, width);
+      write_dataset(g, leaf_of(name), type, {list.size()}, buffer.data(), where + ":/" + name);
+    }
+    for (const auto& [name, value] : a.strings) {
+      h5::Handle g = group_for(file, name, where + ":/" + name);
+      h5::write_attribute(g, leaf_of(name), value);
+    }
+    H5Adelete(file, "complete");
+    h5::write_attribute(file, "complete", int64_t(1));
+    h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, path, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename from {}: {}", path.string(), partial, ec.message()));
+}
+
+std::string archive_format(const std::filesystem::path& path) {
+  h5::silence_library_errors();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec) || H5Fis_hdf5(path.c_str()) <= 0) return "";
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return "";
+  h5::Handle file(f, H5Fclose);
+  if (H5Aexists(file, "format") <= 0) return "";
+  try {
+    return h5::read_string_attribute(file, "format", path.string());
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+Archive read_archive(const std::filesystem::path& path, const std::string& format) {
+  h5::silence_library_errors();
+  const std::string where = path.string();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: no such file", where));
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(fmt::format("{}: not an HDF5 file", where));
+  h5::Handle file = h5::checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "opening " + where);
+  if (H5Aexists(file, "format") <= 0)
+    throw InputError(fmt::format("{}: not a bsmhunt model or checkpoint (no format attribute)", where));
+  const std::string found = h5::read_string_attribute(file, "format", where);
+  if (!format.empty() && found != format)
+    throw InputError(fmt::format("{}: format is '{}', expected '{}'", where, found, format));
+  if (H5Aexists(file, "complete") <= 0 || h5::read_int_attribute(file, "complete", where) != 1)
+    throw InputError(fmt::format("{}: incomplete file (complete != 1): the job writing it did not finish", where));
+  Archive a;
+  Walker w{&a, where, ""};
+  if (H5Ovisit(file, H5_INDEX_NAME, H5_ITER_NATIVE, visit, &w) < 0)
+    throw InputError(w.error.empty() ? fmt::format("{}: unreadable", where) : w.error);
+  return a;
+}
+
+}  // namespace bsmhunt::io

@@ -1,0 +1,265 @@
+// End-to-end tests of `bsmhunt train` and `bsmhunt predict` on generated dilepton_met
+// features: the analysis-A classifier target (weighted ROC AUC >= 0.95 for the Dark
+// Higgs, heavy dark sector, m_Z' = 130 GeV model on 2 ranks), bitwise
+// reproducibility, 1 vs 2 ranks, kill-and-resume, BDT and autoencoder, bad input.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "support/TestFiles.hpp"
+
+using namespace bsmhunt::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Writes a Python check (numpy, h5py) and returns the command that runs it.
+std::string python_script(const fs::path& dir, const std::string& name, const std::string& script) {
+  const fs::path path = dir / (name + ".py");
+  std::ofstream(path) << "import numpy as np, h5py, sys\n" << script;
+  return system_python() + " " + path.string();
+}
+
+std::string serial() { return std::string(BSMHUNT_BINARY); }
+std::string ranks_command(int ranks) { return ranks == 1 ? serial() : bsmhunt_command(ranks); }
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Weighted ROC AUC of `score` on the test split, signal samples matching the
+// prefix against every background (computed here with numpy, independently).
+const char* kAucScript = R"(
+f = h5py.File(sys.argv[1], 'r')
+score = f['score'][:]; w = f['weight'][:]; split = f['split'][:]; idx = f['sample_index'][:]
+names = [n.decode() for n in f['sample_names'][:]]
+role = [f['samples'][n].attrs['role'] for n in names]
+role = [r.decode() if isinstance(r, bytes) else r for r in role]
+prefix = sys.argv[2]
+sig = np.array([n.startswith(prefix) for n in names])[idx] & (split == 2)
+bkg = np.array([r == 'background' for r in role])[idx] & (split == 2)
+s, ws = score[sig], w[sig]; b, wb = score[bkg], w[bkg]
+order = np.argsort(b); b, wb = b[order], wb[order]
+cum = np.concatenate([[0.0], np.cumsum(wb)])
+lo = np.searchsorted(b, s, 'left'); hi = np.searchsorted(b, s, 'right')
+auc = np.sum(ws * (cum[lo] + 0.5 * (cum[hi] - cum[lo]))) / (ws.sum() * wb.sum())
+print('AUC %.5f signal %d background %d' % (auc, sig.sum(), bkg.sum()))
+)";
+
+class TrainFiles : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("train");
+    const fs::path events = *dir_ / "events.h5";
+    auto g = run_command(serial() +
+                         " generate --channel dilepton_met --events 60000 --signal-events 6000 --lumi-ifb 139"
+                         " --pseudo-data false --samples dy_ee,dy_mumu,dy_tautau,ttbar_dilep,ww_lvlv,wz_lvll,"
+                         "zz_llvv,zz_llll,wjets_fake,zp_DH_HDS_m130_ee,zp_DH_HDS_m130_mumu,zp_LV_LDS_m500_ee"
+                         " --summary false --output " + events.string());
+    ASSERT_EQ(g.exit_code, 0) << g.output;
+    auto e = run_command(bsmhunt_command(2) + " extract --input " + events.string() + " --output " +
+                         features().string());
+    ASSERT_EQ(e.exit_code, 0) << e.output;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static fs::path features() { return *dir_ / "features.h5"; }
+  static const fs::path& dir() { return dir_->path(); }
+  static std::string train(int ranks, const fs::path& model, const std::string& extra) {
+    return ranks_command(ranks) + " train --features " + features().string() + " --output " + model.string() +
+           " --progress-seconds 0.5 " + extra;
+  }
+  static TempDir* dir_;
+};
+TempDir* TrainFiles::dir_ = nullptr;
+
+const std::string kSmallRun = " --signal-samples 'zp_DH_HDS_m130_*' --epochs 2 --batch-size 512 --hidden 32,32";
+
+}  // namespace
+
+TEST_F(TrainFiles, MlpSeparatesTheDarkHiggsModelOnTwoRanks) {
+  const fs::path model = dir() / "mlp.h5", scores = dir() / "mlp_scores.h5";
+  auto t = run_command(train(2, model, "--model mlp --signal-samples 'zp_DH_HDS_m130_*' --class-balance sum"
+                                       " --epochs 25 --patience 5 --batch-size 1024 --hidden 64,64"));
+  ASSERT_EQ(t.exit_code, 0) << t.output;
+  EXPECT_TRUE(contains(t.output, "validation weighted ROC AUC")) << t.output;
+  EXPECT_TRUE(fs::exists(model.string() + ".history.csv"));
+  auto p = run_command(bsmhunt_command(2) + " predict --model " + model.string() + " --features " +
+                       features().string() + " --output " + scores.string());
+  ASSERT_EQ(p.exit_code, 0) << p.output;
+  const std::string auc = python_script(dir(), "auc_check", std::string(kAucScript) + R"(
+assert auc >= 0.95, 'AUC %.4f below 0.95' % auc
+n = f['event_number'].shape[0]
+g = h5py.File(sys.argv[3], 'r')
+assert n == g['features'].shape[0], 'scores for every event'
+assert (f['event_number'][:] == g['event_number'][:]).all() and (f['split'][:] == g['split'][:]).all()
+assert ((score >= 0) & (score <= 1)).all()
+assert f.attrs['format'] in (b'bsmhunt.scores', 'bsmhunt.scores')
+)");
+  auto r = run_command(auc + " " + scores.string() + " zp_DH_HDS_m130 " + features().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output << t.output;
+  std::cout << "    " << r.output;
+}
+
+TEST_F(TrainFiles, SameRanksGiveIdenticalBitsAndOneVsTwoRanksTheSameLossCurve) {
+  const fs::path a = dir() / "repro_a.h5", b = dir() / "repro_b.h5", two = dir() / "repro_2.h5";
+  const std::string opts = "--model mlp --dropout 0.1 --batchnorm true" + kSmallRun;
+  for (const auto& [ranks, path] : {std::pair{2, a}, std::pair{2, b}, std::pair{1, two}}) {
+    auto r = run_command(train(ranks, path, opts));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const std::string check = python_script(dir(), "repro", R"(
+a, b, one = (h5py.File(p, 'r') for p in sys.argv[1:4])
+def weights(f):
+    out = {}
+    f['model/layers'].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+wa, wb = weights(a), weights(b)
+assert wa.keys() == wb.keys() and len(wa) > 0
+for k in wa:
+    assert np.array_equal(wa[k], wb[k]), 'same ranks and seed, different bits in ' + k
+ta, t1 = a['history/train_loss'][:], one['history/train_loss'][:]
+va, v1 = a['history/validation_loss'][:], one['history/validation_loss'][:]
+assert len(ta) == len(t1) == 2
+rel = max(np.max(np.abs(ta - t1) / np.abs(t1)), np.max(np.abs(va - v1) / np.abs(v1)))
+print('1 vs 2 ranks: max relative difference of the loss curves %.2e' % rel)
+assert rel < 1e-5, rel
+)");
+  auto r = run_command(check + " " + a.string() + " " + b.string() + " " + two.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::cout << "    " << r.output;
+}
+
+TEST_F(TrainFiles, KilledRunResumesToTheSameBits) {
+  const fs::path straight = dir() / "straight.h5", resumed = dir() / "resumed.h5";
+  const std::string opts = "--model mlp --optimizer adamw --weight-decay 1e-4 --schedule cosine --dropout 0.1"
+                           " --signal-samples 'zp_DH_HDS_m130_*' --epochs 12 --batch-size 128 --hidden 32,32";
+  auto s = run_command(train(2, straight, opts));
+  ASSERT_EQ(s.exit_code, 0) << s.output;
+  // Run in the background, signal every rank (as Slurm's --signal does) once the
+  // first periodic checkpoint exists, then resume.
+  const fs::path checkpoint = resumed.string() + ".checkpoint.h5";
+  const fs::path log = dir() / "interrupted.log";
+  const std::string tag = "--seed 1 --checkpoint-every 20";
+  std::thread runner([&] {
+    run_command(train(2, resumed, opts + " " + tag) + " > " + log.string() + " 2>&1; echo $? > " + log.string() +
+                ".rc");
+  });
+  for (int i = 0; i < 600 && !fs::exists(checkpoint); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(checkpoint)) << "no checkpoint appeared";
+  // Only the rank processes (their command line starts with the binary), not mpirun or the shell.
+  run_command("pkill -USR1 -f '^" + serial() + " train .*" + resumed.filename().string() + "'");
+  runner.join();
+  std::ifstream rc_file(log.string() + ".rc");
+  int rc = -1;
+  rc_file >> rc;
+  std::ifstream log_file(log);
+  const std::string interrupted((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(rc, 75) << interrupted;
+  EXPECT_TRUE(contains(interrupted, "--resume")) << interrupted;
+  EXPECT_FALSE(fs::exists(resumed)) << "an interrupted run must not leave a model file";
+  auto r = run_command(train(2, resumed, opts + " " + tag + " --resume"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "resumed from")) << r.output;
+  const std::string cmp = python_script(dir(), "resume", R"(
+a, b = h5py.File(sys.argv[1], 'r'), h5py.File(sys.argv[2], 'r')
+n = 0
+def check(name, o):
+    global n
+    if isinstance(o, h5py.Dataset):
+        n += 1
+        assert np.array_equal(o[()], b['model/layers/' + name][()]), name
+a['model/layers'].visititems(check)
+assert n > 0
+assert np.array_equal(a['history/train_loss'][:], b['history/train_loss'][:])
+print('resumed run identical in %d weight arrays' % n)
+)");
+  auto c = run_command(cmp + " " + straight.string() + " " + resumed.string());
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+}
+
+TEST_F(TrainFiles, BdtAndAutoencoderRunOnTheSameFiles) {
+  const fs::path bdt = dir() / "bdt.h5", ae = dir() / "ae.h5";
+  auto b = run_command(train(2, bdt, "--model bdt --sample-weights abs --bdt-trees 60 --bdt-threads 1"
+                                     " --signal-samples 'zp_DH_HDS_m130_*'"));
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  auto a = run_command(train(2, ae, "--model autoencoder --hidden 16 --latent 4 --activity-l2 1e-4 --epochs 3"
+                                    " --batch-size 512 --class-balance none"));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  for (const auto& [model, name] : {std::pair{bdt, "score"}, std::pair{ae, "reconstruction_mse"}}) {
+    const fs::path scores = dir() / (model.stem().string() + "_scores.h5");
+    auto p = run_command(bsmhunt_command(2) + " predict --model " + model.string() + " --features " +
+                         features().string() + " --output " + scores.string());
+    ASSERT_EQ(p.exit_code, 0) << p.output;
+    const std::string check = python_script(dir(), "check_" + model.stem().string(), R"(
+f = h5py.File(sys.argv[1], 'r')
+assert [n.decode() for n in f['score_names'][:]] == [sys.argv[2]]
+s = f['score'][:]
+assert np.isfinite(s).all() and (s >= 0).all() and s.std() > 0
+)");
+    auto r = run_command(check + " " + scores.string() + " " + name);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  }
+  // The BDT separates the signal too (AUC of the test split, as for the MLP).
+  const std::string auc = python_script(dir(), "bdt_auc", std::string(kAucScript) + "assert auc > 0.9, auc\n");
+  auto r = run_command(auc + " " + (dir() / "bdt_scores.h5").string() + " zp_DH_HDS_m130");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::cout << "    BDT " << r.output;
+}
+
+TEST_F(TrainFiles, BadInputIsAClearErrorAndNoModel) {
+  const fs::path out = dir() / "bad.h5";
+  struct Case {
+    std::string args, expected;
+    int code;
+  };
+  const std::vector<Case> cases = {
+      {"--model mlp --exclude-samples 'zp_*'", "no events of class 1", 2},
+      {"--model mlp --signal-samples 'zp_XX_*'", "matches no signal sample", 2},
+      {"--model perceptron", "expected mlp, autoencoder or bdt", 2},
+      {"--model mlp --device cuda", "--device cuda", 4},
+      {"--model mlp --hidden 64,x", "--hidden", 2},
+      {"--model mlp --resume", "no checkpoint", 2},
+      // The generator has negative MC weights (NLO-like): XGBoost cannot take them.
+      {"--model bdt --signal-samples 'zp_DH_HDS_m130_*' --sample-weights mc --bdt-trees 2", "non-negative weights", 2},
+  };
+  for (const auto& c : cases) {
+    for (int ranks : {1, 2}) {
+      auto r = run_command(train(ranks, out, c.args + " --epochs 1 --overwrite"));
+      EXPECT_EQ(r.exit_code, c.code) << c.args << "\n" << r.output;
+      EXPECT_TRUE(contains(r.output, c.expected)) << c.args << "\n" << r.output;
+      EXPECT_FALSE(fs::exists(out)) << c.args;
+      EXPECT_FALSE(fs::exists(out.string() + ".partial")) << c.args;
+    }
+  }
+  // A corrupt checkpoint and a file that is not a model are refused with the reason.
+  std::ofstream(out.string() + ".checkpoint.h5") << "not hdf5";
+  auto corrupt = run_command(train(1, out, "--model mlp --resume" + kSmallRun));
+  EXPECT_EQ(corrupt.exit_code, 2) << corrupt.output;
+  EXPECT_TRUE(contains(corrupt.output, "not an HDF5 file")) << corrupt.output;
+  auto foreign = run_command(serial() + " predict --model " + features().string() + " --features " +
+                             features().string() + " --output " + (dir() / "foreign.h5").string());
+  EXPECT_EQ(foreign.exit_code, 2) << foreign.output;
+  EXPECT_TRUE(contains(foreign.output, "expected 'bsmhunt.model'")) << foreign.output;
+  // A feature file whose features differ from the model's: the missing ones are named.
+  const fs::path model = dir() / "names.h5", renamed = dir() / "renamed_features.h5";
+  auto t = run_command(train(1, model, "--model mlp" + kSmallRun));
+  ASSERT_EQ(t.exit_code, 0) << t.output;
+  auto rename = run_command(python_script(dir(), "rename", R"(
+import shutil
+shutil.copy(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], 'r+') as f:
+    names = f['feature_names'][:]
+    names[1] = b'not_a_feature'
+    f['feature_names'][:] = names
+)") + " " + features().string() + " " + renamed.string());
+  ASSERT_EQ(rename.exit_code, 0) << rename.output;
+  auto mismatch = run_command(serial() + " predict --model " + model.string() + " --features " + renamed.string() +
+                              " --output " + (dir() / "mismatch.h5").string());
+  EXPECT_EQ(mismatch.exit_code, 2) << mismatch.output;
+  EXPECT_TRUE(contains(mismatch.output, "missing feature(s)")) << mismatch.output;
+  EXPECT_TRUE(contains(mismatch.output, "not_a_feature")) << mismatch.output;
+  EXPECT_FALSE(fs::exists(dir() / "mismatch.h5"));
+}
