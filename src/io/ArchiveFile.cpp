@@ -27,7 +27,8 @@ h5::Handle group_for(hid_t file, const std::string& name, const std::string& con
   std::string path;
   for (std::size_t pos = 0; pos <= parent.size();) {
     const auto next = std::min(parent.find('/', pos), parent.size());
-    path += (path.empty() ? "" : "/") + parent.substr(pos, next - pos);
+    if (!path.empty()) path.push_back('/');
+    path.append(parent, pos, next - pos);
     if (!h5::exists(file, path))
       h5::checked(H5Gcreate2(file, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, context);
     pos = next + 1;
@@ -116,7 +117,7 @@ void write_archive(const std::filesystem::path& path, const Archive& a, const st
     for (const auto& [name, arr] : a.floats) {
       h5::Handle g = group_for(file, name, where + ":/" + name);
       std::vector<hsize_t> dims(arr.shape.begin(), arr.shape.end());
-      if (dims.empty()) dims = {arr.values.size()};
+      if (dims.empty()) dims.push_back(hsize_t(arr.values.size()));
       write_dataset(g, leaf_of(name), H5T_NATIVE_FLOAT, dims, arr.values.data(), where + ":/" + name);
     }
     for (const auto& [name, v] : a.doubles) {
