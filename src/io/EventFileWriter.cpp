@@ -15,20 +15,21 @@ using physics::EventBlock;
 using physics::EventSchema;
 using physics::SampleInfo;
 
-void check_output_path(const dist::Communicator& comm, const std::filesystem::path& output, bool overwrite) {
+void check_output_path(const dist::Communicator& comm, const std::filesystem::path& output, bool overwrite,
+                       const char* option) {
   std::string problem;
   if (comm.is_root()) {
     namespace fs = std::filesystem;
     const fs::path dir = output.has_parent_path() ? output.parent_path() : fs::path(".");
     std::error_code ec;
     if (output.empty())
-      problem = "--output: no output file given";
+      problem = fmt::format("{}: no output file given", option);
     else if (!fs::is_directory(dir, ec))
-      problem = fmt::format("--output {}: directory '{}' does not exist", output.string(), dir.string());
+      problem = fmt::format("{} {}: directory '{}' does not exist", option, output.string(), dir.string());
     else if (fs::is_directory(output, ec))
-      problem = fmt::format("--output {}: is a directory", output.string());
+      problem = fmt::format("{} {}: is a directory", option, output.string());
     else if (fs::exists(output, ec) && !overwrite)
-      problem = fmt::format("--output {}: file exists; pass --overwrite to replace it", output.string());
+      problem = fmt::format("{} {}: file exists; pass --overwrite to replace it", option, output.string());
   }
   comm.broadcast(problem);
   if (!problem.empty()) throw InputError(problem);

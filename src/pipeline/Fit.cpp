@@ -14,6 +14,7 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
+#include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/SpectrumFile.hpp"
 
 namespace bsmhunt::pipeline {
@@ -131,26 +132,6 @@ Spectrum read_csv_spectrum(const std::filesystem::path& path) {
   if (!have_header) throw InputError(fmt::format("{}: empty spectrum file (expected a header lo,hi,count)", file));
   if (s.counts.empty()) throw InputError(fmt::format("{}: the header is not followed by any bin", file));
   return s;
-}
-
-// Collective check that an output can be written (the directory exists; no file
-// unless --overwrite).
-void check_output(const dist::Communicator& comm, const std::filesystem::path& output, const char* option,
-                  bool overwrite) {
-  namespace fs = std::filesystem;
-  std::string problem;
-  if (comm.is_root()) {
-    const fs::path dir = output.has_parent_path() ? output.parent_path() : fs::path(".");
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec))
-      problem = fmt::format("{} {}: directory '{}' does not exist", option, output.string(), dir.string());
-    else if (fs::is_directory(output, ec))
-      problem = fmt::format("{} {}: is a directory", option, output.string());
-    else if (fs::exists(output, ec) && !overwrite)
-      problem = fmt::format("{} {}: file exists; pass --overwrite to replace it", option, output.string());
-  }
-  comm.broadcast(problem);
-  if (!problem.empty()) throw InputError(problem);
 }
 
 // ---- JSON ----------------------------------------------------------------
@@ -308,8 +289,8 @@ stats::SignalRegion parse_signal_region(std::string_view text) {
 
 FitRun run_fit(const dist::Communicator& comm, const FitConfig& config) {
   if (config.output.empty()) throw InputError("bsmhunt fit: --output RESULT.json is required");
-  check_output(comm, config.output, "--output", config.overwrite);
-  if (!config.output_h5.empty()) check_output(comm, config.output_h5, "--output-h5", config.overwrite);
+  io::check_output_path(comm, config.output, config.overwrite, "--output");
+  if (!config.output_h5.empty()) io::check_output_path(comm, config.output_h5, config.overwrite, "--output-h5");
   if (config.toys.toys > 0 && config.signal_regions.empty() && config.scan_bins == 0)
     throw InputError("--toys needs signal regions: give --signal-region LO,HI or --scan-bins K");
   if (!(config.options.pvalue_threshold >= 0 && config.options.pvalue_threshold < 1))

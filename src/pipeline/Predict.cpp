@@ -14,6 +14,7 @@
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/io/ArchiveFile.hpp"
+#include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
 #include "bsmhunt/pipeline/Train.hpp"
 
@@ -47,12 +48,7 @@ int run_predict(const PredictConfig& c, const dist::Communicator& comm) {
   if (c.model.empty()) throw InputError("bsmhunt predict: --model MODEL.h5 is required");
   if (c.features.empty()) throw InputError("bsmhunt predict: --features FILE is required");
   if (c.output.empty()) throw InputError("bsmhunt predict: --output SCORES.h5 is required");
-  std::error_code ec;
-  if (!c.overwrite && std::filesystem::exists(c.output, ec))
-    throw InputError(fmt::format("{} exists: pass --overwrite to replace it", c.output));
-  const auto parent = std::filesystem::path(c.output).parent_path();
-  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
-    throw InputError(fmt::format("--output {}: directory {} does not exist", c.output, parent.string()));
+  io::check_output_path(comm, c.output, c.overwrite);
 
   Archive model;
   dist::collectively(comm, [&] { model = io::read_archive(c.model, kModelFormat); });

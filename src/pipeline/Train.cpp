@@ -19,6 +19,7 @@
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/io/ArchiveFile.hpp"
+#include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
 #include "bsmhunt/stats/Histogram.hpp"
 #include "bsmhunt/stats/Roc.hpp"
@@ -359,12 +360,9 @@ int run_train(const TrainConfig& c, const dist::Communicator& comm) {
   if (c.features.empty()) throw InputError("bsmhunt train: --features FILE is required");
   if (c.output.empty()) throw InputError("bsmhunt train: --output MODEL.h5 is required");
   const std::string checkpoint = c.checkpoint.empty() ? c.output + ".checkpoint.h5" : c.checkpoint;
+  // A resumed run writes the model its interrupted start did not write.
+  io::check_output_path(comm, c.output, c.overwrite || c.resume);
   std::error_code ec;
-  if (!c.overwrite && !c.resume && std::filesystem::exists(c.output, ec))
-    throw InputError(fmt::format("{} exists: pass --overwrite to replace it", c.output));
-  const auto parent = std::filesystem::path(c.output).parent_path();
-  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
-    throw InputError(fmt::format("--output {}: directory {} does not exist", c.output, parent.string()));
   if (c.resume && !std::filesystem::exists(checkpoint, ec))
     throw InputError(fmt::format("--resume: no checkpoint {} (written by an interrupted run)", checkpoint));
   std::string train_on = c.train_on;
@@ -428,18 +426,9 @@ int run_train(const TrainConfig& c, const dist::Communicator& comm) {
   nn::Trainer trainer(*backend, net, collective, tc, d.train, d.validation);
   // The engine holds the training features now (device memory or its own host copy).
   std::vector<float>().swap(d.train.x);
-  for (const auto& line : [&] {
-         std::vector<std::string> l;
-         for (const auto& layer : net.layers()) l.push_back(layer->describe());
-         return l;
-       }())
-    log::debug("  {}", line);
-  log::info("network: {} ({} parameters), {} steps per epoch of {} events, device {}",
-            join([&] {
-              std::vector<std::string> l;
-              for (const auto& layer : net.layers()) l.push_back(layer->describe());
-              return l;
-            }(), "; "),
+  std::vector<std::string> architecture;
+  for (const auto& layer : net.layers()) architecture.push_back(layer->describe());
+  log::info("network: {} ({} parameters), {} steps per epoch of {} events, device {}", join(architecture, "; "),
             net.parameter_count(), trainer.steps_per_epoch(), tc.batch_size, backend->info().name);
   if (c.resume) {
     trainer.restore(io::read_archive(checkpoint, kModelFormat), checkpoint);

@@ -23,7 +23,8 @@ struct WriteOptions {
 
 // Checks that `output` may be written: its directory exists and it does not exist
 // unless `overwrite`. Collective: rank 0 looks, every rank throws the same InputError.
-void check_output_path(const dist::Communicator& comm, const std::filesystem::path& output, bool overwrite);
+void check_output_path(const dist::Communicator& comm, const std::filesystem::path& output, bool overwrite,
+                       const char* option = "--output");
 
 // Writes an event file (docs/formats.md) with parallel HDF5, all ranks together.
 // Data go to "<output>.partial" which commit() renames to `output`: a file with
