@@ -6,11 +6,13 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/pipeline/Bumphunt.hpp"
 #include "bsmhunt/pipeline/Extract.hpp"
 #include "bsmhunt/pipeline/Fit.hpp"
 #include "bsmhunt/pipeline/Generate.hpp"
 #include "bsmhunt/pipeline/Import.hpp"
 #include "bsmhunt/pipeline/Inspect.hpp"
+#include "bsmhunt/pipeline/Significance.hpp"
 #include "bsmhunt/pipeline/Train.hpp"
 
 namespace bsmhunt::pipeline {
@@ -524,6 +526,12 @@ const std::vector<Command>& commands() {
       {"fit", "fit the sidebands of a binned spectrum with the dijet functions; local and global significance",
        "[mpirun -n N] bsmhunt fit --input SPECTRUM.csv --signal-region LO,HI --output FIT.json [--toys N] [options]",
        add_fit_options, "input", run_fit_command},
+      {"significance", "score histograms per sample and channel; cut scans, ROC, cut-and-count yields and Z",
+       "[mpirun -n N] bsmhunt significance --scores SCORES.h5 [--features F] --output RESULT.json [options]",
+       add_significance_options, "", run_significance_command},
+      {"bumphunt", "CWoLa bump hunt: SR-vs-sideband classifiers with k-fold cross-training, sideband fits per efficiency",
+       "[mpirun -n N] bsmhunt bumphunt --features F --mass-bins EDGES --output RESULT.json [options]",
+       add_bumphunt_options, "", run_bumphunt_command},
   };
   return list;
 }

@@ -16,6 +16,7 @@
 #include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/SpectrumFile.hpp"
+#include "Json.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -135,29 +136,8 @@ Spectrum read_csv_spectrum(const std::filesystem::path& path) {
 }
 
 // ---- JSON ----------------------------------------------------------------
-std::string json_quote(std::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    if (ch == '"' || ch == '\\')
-      out += '\\', out += ch;
-    else if (static_cast<unsigned char>(ch) < 0x20)
-      out += fmt::format("\\u{:04x}", int(ch));
-    else
-      out += ch;
-  }
-  return out + "\"";
-}
-// Shortest representation that reads back to the same double; a non-finite value is
-// a bug upstream (the stats layer reports failed fits instead), never written.
-std::string number(double v) {
-  if (!std::isfinite(v)) throw InternalError(fmt::format("fit output: non-finite value {}", v));
-  return fmt::format("{}", v);
-}
-std::string numbers(const std::vector<double>& v) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + number(v[i]);
-  return out + "]";
-}
+std::string number(double v) { return json::number(v, "fit output"); }
+std::string numbers(const std::vector<double>& v) { return json::numbers(v, "fit output"); }
 std::string matrix(const std::vector<double>& m, std::size_t k) {
   std::string out = "[";
   for (std::size_t r = 0; r < k; ++r) {
@@ -181,11 +161,11 @@ std::string range_GeV(const Spectrum& s, std::size_t first, std::size_t end) {
 
 std::string attempt_json(const Spectrum& s, const FunctionFit& a) {
   std::string out = fmt::format("{{\"function\": {}, \"fit_range_GeV\": {}, \"fit_bins\": {}, \"converged\": {}",
-                                json_quote(stats::to_string(a.function)), range_GeV(s, a.first_bin, a.end_bin),
+                                json::quote(stats::to_string(a.function)), range_GeV(s, a.first_bin, a.end_bin),
                                 a.fit_bins, boolean(a.converged));
   if (a.converged)
     out += fmt::format(", \"chi2\": {}, \"ndf\": {}, \"pvalue\": {}", number(a.chi2), a.ndf, number(a.pvalue));
-  return out + fmt::format(", \"message\": {}}}", json_quote(a.message));
+  return out + fmt::format(", \"message\": {}}}", json::quote(a.message));
 }
 
 std::string sideband_json(const Spectrum& s, const SidebandFit& fit, std::size_t signal_first,
@@ -196,7 +176,7 @@ std::string sideband_json(const Spectrum& s, const SidebandFit& fit, std::size_t
   for (std::size_t b = f.first_bin; b < f.end_bin; ++b) in_fit[b] = (b < signal_first || b >= signal_end) ? 1 : 0;
   std::string out = "{\n";
   out += fmt::format("{}  \"accepted\": {},\n", pad, boolean(fit.accepted));
-  out += fmt::format("{}  \"function\": {},\n", pad, json_quote(stats::to_string(f.function)));
+  out += fmt::format("{}  \"function\": {},\n", pad, json::quote(stats::to_string(f.function)));
   out += fmt::format("{}  \"fit_range_GeV\": {},\n", pad, range_GeV(s, f.first_bin, f.end_bin));
   out += fmt::format("{}  \"fit_bins\": {},\n", pad, f.fit_bins);
   out += fmt::format("{}  \"parameters\": {},\n", pad, numbers(f.parameters));
@@ -216,18 +196,7 @@ std::string sideband_json(const Spectrum& s, const SidebandFit& fit, std::size_t
   return out + pad + "  ]\n" + pad + "}";
 }
 
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::string partial = path.string() + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error(fmt::format("cannot write {}", partial));
-  }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  if (ec) throw Error(fmt::format("cannot rename {} to {}: {}", partial, path.string(), ec.message()));
-}
+using json::write_text_atomically;
 
 void write_h5(const std::filesystem::path& path, const FitRun& run, const FitConfig& config) {
   const Spectrum& s = run.spectrum;
@@ -338,12 +307,12 @@ std::string fit_json(const FitRun& run, const FitConfig& config) {
   const Spectrum& s = run.spectrum;
   const auto& o = config.options;
   std::vector<std::string> functions;
-  for (auto f : o.functions) functions.push_back(json_quote(stats::to_string(f)));
+  for (auto f : o.functions) functions.push_back(json::quote(stats::to_string(f)));
   double events = 0;
   for (double n : s.counts) events += n;
   std::string out = "{\n";
   out += "  \"format\": \"bsmhunt-fit\",\n  \"version\": 1,\n";
-  out += fmt::format("  \"input\": {},\n", json_quote(config.input.string()));
+  out += fmt::format("  \"input\": {},\n", json::quote(config.input.string()));
   out += fmt::format("  \"sqrt_s_GeV\": {},\n", number(o.sqrt_s_GeV));
   out += fmt::format("  \"options\": {{\"functions\": [{}], \"pvalue_threshold\": {}, \"reduce_range\": {}, "
                      "\"min_sideband_bins\": {}, \"max_reductions\": {}, \"starts\": {}, \"toys\": {}, "

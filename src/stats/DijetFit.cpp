@@ -311,6 +311,13 @@ Solution minimise(const BinModel& model, const std::vector<std::size_t>& bins, c
   options.num_threads = 1;
   options.logging_type = ceres::SILENT;
   options.minimizer_progress_to_stdout = false;
+  // A failed evaluation is reported in the fit's message; glog's own ERROR line on
+  // stderr (one per failed start, from every rank) would only be noise in Slurm logs.
+  static const bool glog_quiet = [] {
+    FLAGS_minloglevel = google::GLOG_FATAL;
+    return true;
+  }();
+  (void)glog_quiet;
   ceres::Solver::Summary summary;
   ceres::Solve(options, &problem, &summary);
   s.iterations = int(summary.iterations.size());

@@ -57,6 +57,16 @@ Histogram::Histogram(std::vector<double> edges) : edges_(std::move(edges)) {
   sum_w2_.resize(edges_.size() + 1);
 }
 
+Histogram Histogram::from_sums(std::vector<double> edges, std::vector<ExactSum> sum_w, std::vector<ExactSum> sum_w2) {
+  Histogram h(std::move(edges));
+  if (sum_w.size() != h.sum_w_.size() || sum_w2.size() != h.sum_w2_.size())
+    throw InternalError(fmt::format("histogram: {} and {} sums for {} bins (expected nbins + 2 each)", sum_w.size(),
+                                    sum_w2.size(), h.nbins()));
+  h.sum_w_ = std::move(sum_w);
+  h.sum_w2_ = std::move(sum_w2);
+  return h;
+}
+
 void Histogram::fill(double x, double w) {
   if (std::isnan(x)) throw InputError("histogram: cannot fill NaN");
   if (!std::isfinite(w)) throw InputError(fmt::format("histogram: weight {} is not finite", w));

@@ -16,7 +16,16 @@ __extension__ typedef unsigned __int128 UInt128;
 class ExactSum {
  public:
   static constexpr double kScale = 4294967296.0;  // 2^32
-  void add(double x) noexcept { acc_ += Int128(std::llround(x * kScale)); }
+  void add(double x) noexcept { acc_ += Int128(to_fixed(x)); }
+  // x on the 2^-32 grid, rounded half away from zero (= std::llround(x * kScale)),
+  // inline because the library llround is a call per term; |x| < 2^31.
+  static int64_t to_fixed(double x) noexcept {
+    const double v = x * kScale;
+    int64_t t = static_cast<int64_t>(v);  // toward zero; v - t is exact
+    const double r = v - static_cast<double>(t);
+    t += (r >= 0.5) - (r <= -0.5);
+    return t;
+  }
   void add(const ExactSum& other) noexcept { acc_ += other.acc_; }
   double value() const noexcept { return double(acc_) / kScale; }
   // Two 64-bit words, for MPI reductions (reduced by dist::allreduce_exact).

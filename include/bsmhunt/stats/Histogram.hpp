@@ -17,6 +17,8 @@ class Histogram {
   Histogram(std::size_t nbins, double lo, double hi);
   // Given edges: at least 2, finite, strictly increasing.
   explicit Histogram(std::vector<double> edges);
+  // From raw sums in the layout of sum_w() (nbins + 2 entries each, flows included).
+  static Histogram from_sums(std::vector<double> edges, std::vector<ExactSum> sum_w, std::vector<ExactSum> sum_w2);
 
   // Throws InputError for NaN x or a non-finite w (rank-local: callers that fill
   // before a collective should agree on errors first, e.g. Communicator::all).

@@ -1,0 +1,39 @@
+#pragma once
+// `bsmhunt significance`: weighted score histograms per sample and channel, reduced
+// over the ranks (bitwise rank-invariant), then per signal sample the scan of the cut
+// on the score, ROC, classification table, confusion matrix and the cut-and-count
+// yields table (docs/significance.md).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/stats/Scan.hpp"
+
+namespace bsmhunt::pipeline {
+
+struct SignificanceConfig {
+  std::string scores, features;      // features: only for --channels and --cuts
+  std::string output, output_h5;     // JSON; HDF5 (default: OUTPUT with .h5 for .json)
+  std::string score_column;          // "" = the score file's first column
+  std::vector<std::string> signals;  // glob patterns over signal samples; empty = all
+  stats::ScanOptions scan;
+  std::string split = "test";        // test | validation | train | all
+  std::size_t bins = 1000;
+  std::string range = "auto";        // "LO,HI" or auto ([0, 1] for probabilities, else min..max)
+  std::string channels, cuts;
+  double threshold = 0.5;            // confusion matrix
+  std::size_t combination_bins = 10;
+  std::size_t print_top = 20;
+  uint64_t chunk_rows = 1 << 20;
+  bool overwrite = false;
+};
+
+// Collective; rank 0 writes the outputs and prints the tables. Returns 0.
+int run_significance(const SignificanceConfig& config, const dist::Communicator& comm);
+
+void add_significance_options(po::options_description& d);
+int run_significance_command(const po::variables_map& vm, const dist::Communicator& comm);
+
+}  // namespace bsmhunt::pipeline
