@@ -53,7 +53,10 @@ void apply_config_file(const Command& c, const po::options_description& desc, co
       throw InputError(fmt::format("--config {}: key '{}' is outside any [section]; put it under [{}]", path,
                                    o.string_key, c.name));
     const std::string section = o.string_key.substr(0, dot), key = o.string_key.substr(dot + 1);
-    if (std::find(sections.begin(), sections.end(), section) == sections.end())
+    // [train:bdt] is a named instance of [train] for `bsmhunt run`; a single command
+    // reads only its plain section.
+    const std::string base = section.substr(0, section.find(':'));
+    if (std::find(sections.begin(), sections.end(), base) == sections.end())
       throw InputError(fmt::format("--config {}: unknown section [{}]{}", path, section,
                                    did_you_mean(section, sections)));
     if (section != c.name) continue;

@@ -12,6 +12,7 @@
 #include "bsmhunt/pipeline/Generate.hpp"
 #include "bsmhunt/pipeline/Import.hpp"
 #include "bsmhunt/pipeline/Inspect.hpp"
+#include "bsmhunt/pipeline/Run.hpp"
 #include "bsmhunt/pipeline/Significance.hpp"
 #include "bsmhunt/pipeline/Train.hpp"
 
@@ -532,6 +533,12 @@ const std::vector<Command>& commands() {
       {"bumphunt", "CWoLa bump hunt: SR-vs-sideband classifiers with k-fold cross-training, sideband fits per efficiency",
        "[mpirun -n N] bsmhunt bumphunt --features F --mass-bins EDGES --output RESULT.json [options]",
        add_bumphunt_options, "", run_bumphunt_command},
+      {"report", "plots and an HTML page from a job's outputs (tools/plot/report.py, matplotlib)",
+       "bsmhunt report --output-dir DIR [--features F] [--scores LABEL=S.h5 ...] [--significance R.json ...]",
+       add_report_options, "", run_report_command},
+      {"run", "run a job file's stages in order; complete stages are skipped, interrupted ones continue",
+       "[mpirun -n N] bsmhunt run JOB.ini [--from STAGE] [--until STAGE] [--force]", add_run_options, "job",
+       run_run_command},
   };
   return list;
 }

@@ -181,6 +181,19 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
   const auto channels = parse_channels(c.channels, feature_names, "--channels");
   const Selection cuts = parse_selection(c.cuts, feature_names, "--cuts");
   const bool probability = column_name == "score" || column_name.rfind("p_class", 0) == 0;
+  // A good classifier pushes the signal against p = 1, where uniform bins in p cannot
+  // place a cut (float p resolves 6e-8 there): probabilities are binned in their
+  // logit, and every cut is reported back as a probability.
+  if (c.transform != "auto" && c.transform != "logit" && c.transform != "none")
+    throw InputError(fmt::format("--transform '{}': expected auto, logit or none", c.transform));
+  const bool logit = c.transform == "logit" || (c.transform == "auto" && probability);
+  const auto transform = [logit](double v) {
+    if (!logit) return v;
+    if (v <= 0) return -std::numeric_limits<double>::infinity();
+    if (v >= 1) return std::numeric_limits<double>::infinity();
+    return std::log(v / (1 - v));
+  };
+  const auto to_score = [logit](double x) { return logit ? 1 / (1 + std::exp(-x)) : x; };
 
   // Signals to scan.
   const std::size_t S = samples.size(), C = channels.size();
@@ -213,10 +226,10 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
   const uint64_t largest = (scores.rows() + uint64_t(comm.size()) - 1) / uint64_t(comm.size());
   const uint64_t rounds = std::max<uint64_t>(1, (largest + c.chunk_rows - 1) / c.chunk_rows);
   io::FeatureBlock sblock, fblock;
-  double lo = 0, hi = 1;
+  double lo = logit ? -20 : 0, hi = logit ? 20 : 1;
   if (c.range != "auto") {
     std::tie(lo, hi) = parse_range(c.range);
-  } else if (!probability) {
+  } else if (!logit && !probability) {
     double mn = std::numeric_limits<double>::infinity(), mx = -mn;
     for (uint64_t k = 0; k < rounds; ++k) {
       const uint64_t b = std::min(mine.end, mine.begin + k * c.chunk_rows), e = std::min(mine.end, b + c.chunk_rows);
@@ -269,7 +282,7 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
             throw InputError(fmt::format("{}: score '{}' of row {} (event {} of sample {}) is NaN", c.scores,
                                          column_name, b + r, sblock.event_number[r], samples[s].name));
           const std::size_t g = ch * S + s;
-          x.push_back(v), w.push_back(sblock.weight[r]), group.push_back(uint32_t(g));
+          x.push_back(float(transform(v))), w.push_back(sblock.weight[r]), group.push_back(uint32_t(g));
           yields.before[g].add(sblock.weight[r]);
           yields.before_n[g].add(ExactSum::from_raw(1));
           if (!row || cuts.passes(row)) {
@@ -340,6 +353,7 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
       if (sr.raw == 0) continue;  // a signal of another channel (e.g. an ee model in mumu)
       signal_sum.merge(h);
       sr.scan = stats::scan_cuts(h, background, c.scan);
+      for (auto& cut : sr.scan.cut) cut = to_score(cut);
       sr.binned_z = stats::binned_significance(h, background, c.combination_bins, c.scan);
       if (sr.total > 0 && R.background > 0) {
         sr.roc = stats::roc(h, background);
@@ -355,8 +369,15 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
     }
     if (signal_sum.total() > 0 && R.background > 0) {
       R.has_classification = true;
-      for (int t = 0; t <= 20; ++t) R.table.push_back(stats::classify_at(signal_sum, background, lo + (hi - lo) * t / 20.0));
-      R.confusion = stats::classify_at(signal_sum, background, c.threshold);
+      // Thresholds evenly spaced in the score (in [0, 1] for probabilities).
+      const double slo = logit ? 0 : lo, shi = logit ? 1 : hi;
+      for (int t = 0; t <= 20; ++t) {
+        auto q = stats::classify_at(signal_sum, background, transform(slo + (shi - slo) * t / 20.0));
+        q.threshold = to_score(q.threshold);
+        R.table.push_back(q);
+      }
+      R.confusion = stats::classify_at(signal_sum, background, transform(c.threshold));
+      R.confusion.threshold = to_score(R.confusion.threshold);
     }
   }
 
@@ -377,7 +398,8 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
                      "\"min_mc_events\": {}, \"lumi_ifb\": {},\n",
                      json::quote(c.split), json::quote(stats::to_string(c.scan.metric)), c.scan.bkg_uncertainty,
                      c.scan.min_background, c.scan.min_mc_events, json::number_or_null(lumi));
-    j += fmt::format("  \"bins\": {{\"n\": {}, \"lo\": {}, \"hi\": {}}},\n", c.bins, lo, hi);
+    j += fmt::format("  \"bins\": {{\"n\": {}, \"lo\": {}, \"hi\": {}, \"variable\": {}}},\n", c.bins, lo, hi,
+                     json::quote(logit ? "logit" : "score"));
     j += fmt::format("  \"cuts\": {},\n", json::quote(cuts.text()));
     j += "  \"channels\": [\n";
     for (std::size_t ch = 0; ch < C; ++ch) {
@@ -461,7 +483,11 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
 
     // ---- HDF5: histograms, scan curves and ROC for plots
     Archive a;
-    a.doubles["edges"] = hist.edges();
+    std::vector<double> score_edges;
+    for (const double e : hist.edges()) score_edges.push_back(to_score(e));
+    a.doubles["edges"] = score_edges;  // in score units (not uniform when binned in the logit)
+    a.doubles["binned_edges"] = hist.edges();
+    a.strings["binning"] = logit ? "logit of the score" : "score";
     a.strings["score_column"] = column_name;
     a.strings["split"] = c.split;
     for (std::size_t ch = 0; ch < C; ++ch) {
@@ -471,6 +497,8 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
         const Histogram h = scaled(hist.histogram(ch * S + s), factor[s]);
         a.doubles[base + "histograms/" + samples[s].name + "/sum_w"] = h.values();
         a.doubles[base + "histograms/" + samples[s].name + "/sum_w2"] = h.variances();
+        // Scores outside [lo, hi) (a probability of exactly 1 is one): [underflow, overflow].
+        a.doubles[base + "histograms/" + samples[s].name + "/flow_w"] = {h.underflow(), h.overflow()};
       }
       for (const auto& sr : results[ch].signals) {
         const std::string sb = base + "scan/" + samples[sr.sample].name + "/";
@@ -555,8 +583,10 @@ void add_significance_options(po::options_description& d) {
       ("split", po::value<std::string>()->default_value(c.split),
        "events counted: test | validation | train | all (scaled per sample to all events)")
       ("bins", po::value<std::size_t>()->default_value(c.bins), "score bins (cut positions)")
+      ("transform", po::value<std::string>()->default_value(c.transform),
+       "bin the score in: logit (ln p/(1-p): cuts close to p = 1), none, or auto (logit for probabilities)")
       ("range", po::value<std::string>()->default_value(c.range),
-       "score range LO,HI, or auto ([0,1] for probabilities, min..max otherwise)")
+       "range LO,HI of the binned variable, or auto ([-20, 20] for the logit, min..max of the score otherwise)")
       ("channels", po::value<std::string>()->default_value(c.channels),
        "channels 'NAME: SELECTION; ...', e.g. 'ee: channel_flag == 0; mumu: channel_flag == 1' (default: one, all)")
       ("cuts", po::value<std::string>()->default_value(c.cuts),
@@ -585,6 +615,7 @@ int run_significance_command(const po::variables_map& vm, const dist::Communicat
   c.split = get<std::string>(vm, "split");
   c.bins = get<std::size_t>(vm, "bins");
   c.range = get<std::string>(vm, "range");
+  c.transform = get<std::string>(vm, "transform");
   c.channels = get<std::string>(vm, "channels");
   c.cuts = get<std::string>(vm, "cuts");
   c.threshold = get<double>(vm, "threshold");

@@ -160,7 +160,7 @@ for k, n in enumerate(samples):
     assert abs(wt[k, -1] - w[si == k].sum()) <= 1e-9 * max(1.0, abs(wt[k, -1])), (n, wt[k, -1], w[si == k].sum())
 sig = [k for k, n in enumerate(samples) if ev['samples'][n].attrs['role'] == 'signal']
 assert sum(wt[k, -1] for k in sig) > 0
-# the cutflow sums are exact sums on a 2^-32 grid: agreement to 1e-9 absolute
+# the cutflow sums are exact sums on a 2^-62 grid: agreement to 1e-9 absolute
 assert abs(sum(wt[k, -1] for k in sig) - w[np.isin(si, sig)].sum()) <= 1e-9 * max(1.0, abs(w[np.isin(si, sig)].sum()))
 assert raw[samples.index('ttbar_dilep'), 4] < raw[samples.index('ttbar_dilep'), 3]  # the veto bites
 j = json.load(open(OUT + '.cutflow.json'))

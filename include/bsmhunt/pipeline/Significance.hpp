@@ -21,7 +21,8 @@ struct SignificanceConfig {
   stats::ScanOptions scan;
   std::string split = "test";        // test | validation | train | all
   std::size_t bins = 1000;
-  std::string range = "auto";        // "LO,HI" or auto ([0, 1] for probabilities, else min..max)
+  std::string transform = "auto";    // logit | none | auto (logit for probabilities)
+  std::string range = "auto";        // "LO,HI" of the binned variable, or auto ([-20, 20] for the logit, else min..max)
   std::string channels, cuts;
   double threshold = 0.5;            // confusion matrix
   std::size_t combination_bins = 10;

@@ -9,7 +9,7 @@ namespace bsmhunt::stats {
 
 // Weighted 1-D histogram with fixed bin edges. Bin i covers [edges[i], edges[i+1]);
 // x < edges.front() goes to the underflow, x >= edges.back() (+inf included) to
-// the overflow. Sums of w and w^2 are ExactSum (each term rounded to 2^-32), so
+// the overflow. Sums of w and w^2 are ExactSum (each term rounded to 2^-62), so
 // fill order, merge order and the rank count of reduce() never change a bit.
 class Histogram {
  public:

@@ -14,7 +14,7 @@ namespace bsmhunt::stats {
 // channel), filled from columns in one pass. This is the hot loop of a significance
 // scan over 10^8 scores: the bin is computed arithmetically (then corrected against
 // the edges, so a value lands exactly where Histogram::fill would put it) and w, w^2
-// are accumulated as 2^-32 fixed-point integers — the same rounding as ExactSum, so
+// are accumulated as 2^-62 fixed-point integers — the same rounding as ExactSum, so
 // the result does not depend on the fill order or on the rank count of reduce().
 class HistogramSet {
  public:

@@ -1,0 +1,191 @@
+// End-to-end tests of `bsmhunt significance`: scans checked against numpy on the same
+// files, bitwise identical results for 1, 2 and 3 ranks, and bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support/TestFiles.hpp"
+
+using namespace bsmhunt::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string serial() { return std::string(BSMHUNT_BINARY); }
+std::string ranks_command(int ranks) { return ranks == 1 ? serial() : bsmhunt_command(ranks); }
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string python_script(const fs::path& dir, const std::string& name, const std::string& script) {
+  const fs::path path = dir / (name + ".py");
+  std::ofstream(path) << "import numpy as np, h5py, json, sys, math\n" << script;
+  return system_python() + " " + path.string();
+}
+
+// The JSON without its timing line (the only rank-dependent part).
+std::string json_without_timing(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line, out;
+  while (std::getline(in, line))
+    if (!contains(line, "\"fill_seconds\"")) out += line + "\n";
+  return out;
+}
+
+const std::string kChannels = " --channels 'ee: channel_flag == 0; mumu: channel_flag == 1'";
+const std::string kCuts = " --cuts 'met_significance > 10 && mt_llmet > 120 && n_bjets == 0'";
+
+class SignificanceFiles : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("significance");
+    const fs::path events = *dir_ / "events.h5", model = *dir_ / "mlp.h5";
+    auto g = run_command(serial() +
+                         " generate --channel dilepton_met --events 40000 --signal-events 3000 --lumi-ifb 1"
+                         " --samples dy_ee,dy_mumu,ttbar_dilep,ww_lvlv,zz_llvv,zp_DH_HDS_m130_ee,zp_DH_HDS_m130_mumu,"
+                         "zp_DH_HDS_m500_ee --summary false --output " + events.string());
+    ASSERT_EQ(g.exit_code, 0) << g.output;
+    auto e = run_command(bsmhunt_command(2) + " extract --input " + events.string() + " --output " + features().string());
+    ASSERT_EQ(e.exit_code, 0) << e.output;
+    auto t = run_command(bsmhunt_command(2) + " train --features " + features().string() + " --output " +
+                         model.string() + " --model mlp --signal-samples 'zp_DH_HDS_m130_*' --epochs 3"
+                         " --batch-size 512 --hidden 32,32");
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+    auto p = run_command(bsmhunt_command(2) + " predict --model " + model.string() + " --features " +
+                         features().string() + " --output " + scores().string());
+    ASSERT_EQ(p.exit_code, 0) << p.output;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static fs::path features() { return *dir_ / "features.h5"; }
+  static fs::path scores() { return *dir_ / "scores.h5"; }
+  static const fs::path& dir() { return dir_->path(); }
+  static TempDir* dir_;
+};
+TempDir* SignificanceFiles::dir_ = nullptr;
+
+}  // namespace
+
+TEST_F(SignificanceFiles, ScansAgreeWithNumpyAndAreBitwiseRankInvariant) {
+  std::string first_json;
+  for (int ranks : {1, 2, 3}) {
+    const fs::path out = dir() / ("sig" + std::to_string(ranks) + ".json");
+    auto r = run_command(ranks_command(ranks) + " significance --scores " + scores().string() + " --features " +
+                         features().string() + " --output " + out.string() + kChannels + kCuts +
+                         " --min-mc-events 5");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, "channel ee")) << r.output;
+    EXPECT_TRUE(contains(r.output, "zp_DH_HDS_m130_mumu")) << r.output;
+    ASSERT_TRUE(fs::exists(dir() / ("sig" + std::to_string(ranks) + ".h5")));
+    if (ranks == 1) {
+      first_json = json_without_timing(out);
+      continue;
+    }
+    EXPECT_EQ(json_without_timing(out), first_json) << ranks << " ranks differ from 1 rank";
+    auto cmp = run_command(system_python() + " " + source_dir() + "/tools/h5compare " + (dir() / "sig1.h5").string() +
+                           " " + (dir() / ("sig" + std::to_string(ranks) + ".h5")).string());
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
+  }
+
+  // Binned in the score itself (not its logit), so that numpy can apply the same cuts.
+  const fs::path plain = dir() / "plain.json";
+  auto r0 = run_command(bsmhunt_command(2) + " significance --scores " + scores().string() + " --features " +
+                        features().string() + " --output " + plain.string() + kChannels + kCuts +
+                        " --min-mc-events 5 --bins 200 --transform none");
+  ASSERT_EQ(r0.exit_code, 0) << r0.output;
+  // Independently with numpy: the test split, scaled per sample by all / test events;
+  // background = role background; channel from channel_flag; the best cut's s and b,
+  // Asimov Z at it, the cut-and-count yields and the AUC.
+  const std::string check = python_script(dir(), "check", R"(
+import decimal
+decimal.getcontext().prec = 50
+res = json.load(open(sys.argv[1]))
+S = h5py.File(sys.argv[2], 'r'); F = h5py.File(sys.argv[3], 'r')
+score = S['score'][:]; w = S['weight'][:]; split = S['split'][:]; idx = S['sample_index'][:]
+names = [n.decode() for n in S['sample_names'][:]]
+role = [S['samples'][n].attrs['role'] for n in names]
+role = np.array([r.decode() if isinstance(r, bytes) else r for r in role])
+fn = [n.decode() for n in F['feature_names'][:]]; X = F['features'][:]
+col = lambda n: X[:, fn.index(n)]
+n_all = np.bincount(idx, minlength=len(names)); n_test = np.bincount(idx[split == 2], minlength=len(names))
+factor = np.where(n_test > 0, n_all / np.maximum(n_test, 1), 0.0)[idx]
+test = split == 2
+cuts = (col('met_significance') > 10) & (col('mt_llmet') > 120) & (col('n_bjets') == 0)
+checked = 0
+for ch in res['channels']:
+    flag = {'ee': 0, 'mumu': 1}[ch['name']]
+    inch = test & (col('channel_flag') == flag)
+    bkg = inch & (role[idx] == 'background')
+    B = np.sum((w * factor)[bkg])
+    assert math.isclose(ch['background']['total'], B, rel_tol=1e-9, abs_tol=1e-9), (ch['background']['total'], B)
+    bcc = np.sum((w * factor)[bkg & cuts])
+    assert math.isclose(ch['cut_and_count']['background']['after'], bcc, rel_tol=1e-9, abs_tol=1e-9)
+    for sig in ch['signals']:
+        k = names.index(sig['name']); sel = inch & (idx == k)
+        assert math.isclose(sig['total'], np.sum((w * factor)[sel]), rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(sig['cut_and_count']['after'], np.sum((w * factor)[sel & cuts]), rel_tol=1e-9, abs_tol=1e-12)
+        best = sig['best']
+        if best is None: continue
+        c = best['cut']
+        s = np.sum((w * factor)[sel & (score >= c)]); b = np.sum((w * factor)[bkg & (score >= c)])
+        assert math.isclose(best['s'], s, rel_tol=1e-9, abs_tol=1e-9), (sig['name'], best['s'], s)
+        assert math.isclose(best['b'], b, rel_tol=1e-9, abs_tol=1e-9), (sig['name'], best['b'], b)
+        # Asimov Z in 50-digit decimal arithmetic (no cancellation for s << b).
+        S_, B_ = decimal.Decimal(float(s)), decimal.Decimal(float(b))
+        z = math.sqrt(float(2 * ((S_ + B_) * (1 + S_ / B_).ln() - S_)))
+        assert math.isclose(best['z'], z, rel_tol=1e-9), (best['z'], z)
+        # No cut that counts (b >= 1, >= 5 effective MC events) does better.
+        w2b = np.sum(((w * factor) ** 2)[bkg & (score >= c)])
+        assert b >= 1 and b * b / w2b >= 5, (sig['name'], b, b * b / w2b)
+        checked += 1
+assert checked >= 3, checked
+H = h5py.File(sys.argv[4], 'r')
+edges = H['edges'][:]
+assert len(edges) == 201 and edges[0] == 0 and edges[-1] == 1, (len(edges), edges[0], edges[-1])
+ee = [c for c in res['channels'] if c['name'] == 'ee'][0]
+best = [x for x in ee['signals'] if x['name'] == 'zp_DH_HDS_m130_ee'][0]['best']
+zc = H['channels/ee/scan/zp_DH_HDS_m130_ee/z'][:]; cut = H['channels/ee/scan/zp_DH_HDS_m130_ee/cut'][:]
+assert np.nanmax(zc) == best['z'] and cut[np.nanargmax(zc)] == best['cut'], (np.nanmax(zc), best)
+hb = sum(H['channels/ee/histograms/%s/sum_w' % n][:].sum() + H['channels/ee/histograms/%s/flow_w' % n][:].sum()
+         for n in names if role[names.index(n)] == 'background')
+assert math.isclose(hb, ee['background']['total'], rel_tol=1e-9), (hb, ee['background']['total'])
+print('checked', checked, 'signals')
+)");
+  auto r = run_command(check + " " + plain.string() + " " + scores().string() + " " + features().string() + " " +
+                       (dir() / "plain.h5").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST_F(SignificanceFiles, BadInputIsOneLineErrorAndNoOutput) {
+  const fs::path out = dir() / "bad.json", out_h5 = dir() / "bad.h5";
+  const std::string base = " significance --scores " + scores().string() + " --output " + out.string();
+  const std::string with_features = base + " --features " + features().string();
+  struct Case {
+    std::string args, expect;
+  };
+  const std::vector<Case> cases = {
+      {base + kCuts, "give --features"},
+      {with_features + " --score-column prob", "no score column 'prob'"},
+      {with_features + " --cuts 'met_sig > 10'", "unknown feature 'met_sig' (did you mean 'met_significance'?)"},
+      {with_features + " --cuts 'met_significance >> 10'", "expected a finite number"},
+      {with_features + " --channels 'ee channel_flag == 0'", "is not NAME: SELECTION"},
+      {with_features + " --metric ams --bkg-uncertainty 0.1", "not for ams"},
+      {with_features + " --metric z", "expected asimov, s_over_sqrt_b or ams"},
+      {with_features + " --split holdout", "expected test, validation, train or all"},
+      {with_features + " --signal 'zp_XX_*'", "matches no signal sample"},
+      {" significance --scores " + features().string() + " --output " + out.string(), "bsmhunt.scores"},
+      {" significance --scores " + scores().string() + " --features " + (dir() / "events.h5").string() +
+           " --output " + out.string(),
+       "events.h5"},
+  };
+  for (int ranks : {1, 2}) {
+    for (const auto& c : cases) {
+      auto r = run_command(ranks_command(ranks) + c.args);
+      EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+      EXPECT_TRUE(contains(r.output, c.expect)) << c.args << "\nexpected: " << c.expect << "\n" << r.output;
+      EXPECT_FALSE(fs::exists(out) || fs::exists(out_h5) || fs::exists(out.string() + ".partial")) << c.args;
+    }
+  }
+}
