@@ -42,8 +42,12 @@ class HistogramSet {
   std::size_t groups_;
   std::vector<double> edges_;
   double lo_, inv_width_;
-  // Per group nbins + 2 slots: [underflow, bins..., overflow].
-  std::vector<Int128> sum_w_, sum_w2_;
+  // Per group nbins + 2 slots: [underflow, bins..., overflow]; w and w^2 of a slot
+  // side by side, so a fill touches one cache line (the groups are hit at random).
+  struct Slot {
+    Int128 w = 0, w2 = 0;
+  };
+  std::vector<Slot> slots_;
   std::vector<uint64_t> entries_;
 };
 

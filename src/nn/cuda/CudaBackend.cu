@@ -221,14 +221,16 @@ __global__ void sgd_kernel(float* w, const float* g, float* velocity, size_t n, 
 
 class CudaBackend final : public Backend {
  public:
+  // `device` is the rank's index on its node; with one visible GPU per rank (Slurm
+  // --gpus-per-task, --gpu-bind) every rank sees device 0, hence the modulo.
   explicit CudaBackend(int device) : device_(device) {
     int count = 0;
     const cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0)
       throw UnavailableError(fmt::format("--device cuda: no CUDA device is visible ({})",
                                          e != cudaSuccess ? cudaGetErrorString(e) : "cudaGetDeviceCount returned 0"));
-    if (device < 0 || device >= count)
-      throw UnavailableError(fmt::format("--device cuda: device {} requested but {} visible", device, count));
+    if (device < 0) throw UnavailableError(fmt::format("--device cuda: device index {} is negative", device));
+    device_ = device % count;
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     check_cuda(cudaStreamCreate(&stream_), "cudaStreamCreate");
     check_cublas(cublasCreate(&blas_), "cublasCreate");
