@@ -534,10 +534,10 @@ int run_bumphunt(const BumphuntConfig& c, const dist::Communicator& comm) {
     j += "  ],\n  \"global\": [";
     for (std::size_t g = 0; g < globals.size(); ++g)
       j += fmt::format("{}{{\"efficiency\": {}, \"max_local_z\": {}, \"toys\": {}, \"failed\": {}, \"at_or_above\": {}, "
-                       "\"p_value\": {}, \"z\": {}}}",
+                       "\"p_value\": {}, \"z\": {}, \"bound\": {}}}",
                        g ? ", " : "", globals[g].efficiency, globals[g].max_z, globals[g].toys, globals[g].failed,
                        globals[g].at_or_above, json::number_or_null(globals[g].pvalue),
-                       json::number_or_null(globals[g].z));
+                       json::number_or_null(globals[g].z), globals[g].at_or_above == 0 ? "true" : "false");
     j += "],\n";
     if (best_z >= 0)
       j += fmt::format("  \"summary\": {{\"max_z\": {}, \"best\": {{\"region\": {}, \"signal_region\": [{}, {}], "
@@ -563,8 +563,9 @@ int run_bumphunt(const BumphuntConfig& c, const dist::Communicator& comm) {
                            e.message.empty() ? e.function : e.function + " (" + e.message.substr(0, 60) + ")");
       }
     for (const auto& g : globals)
-      out += fmt::format("efficiency {:g}: max local Z {:.2f}, global p {:.3g} (Z {:.2f}) from {} toys ({} failed)\n",
-                         g.efficiency, g.max_z, g.pvalue, g.z, g.toys, g.failed);
+      out += fmt::format("efficiency {:g}: max local Z {:.2f}, global p {}{:.3g} (Z {}{:.2f}) from {} toys ({} failed)\n",
+                         g.efficiency, g.max_z, g.at_or_above == 0 ? "< " : "", g.pvalue,
+                         g.at_or_above == 0 ? "> " : "", g.z, g.toys, g.failed);
     if (best_z >= 0)
       out += fmt::format("largest local Z {:.2f} in [{:g}, {:g}] GeV at efficiency {:g}\n", best_z,
                          E[regions[best_r].first], E[regions[best_r].first + c.sr_bins], c.efficiencies[best_e]);

@@ -409,10 +409,17 @@ void train_options(po::options_description& d) {
        "BDT: signal weight factor (0: sum|w| background / sum|w| signal without class balance, else 1)")
       ("bdt-early-stopping", po::value<int>()->default_value(b.early_stopping_rounds),
        "BDT: rounds without validation improvement before stopping (0: off)")
-      ("bdt-threads", po::value<int>()->default_value(b.threads), "BDT: XGBoost threads (0: all)");
+      ("bdt-threads", po::value<int>()->default_value(b.threads), "BDT: XGBoost threads (0: all)")
+      ("scan", po::value<std::string>()->default_value(""),
+       "hyperparameter scan: grid (every combination) | random (--scan-points draws); one model per point")
+      ("scan-params", po::value<std::string>()->default_value(""),
+       "the scanned options: 'KEY=V1|V2|...;KEY=...', e.g. 'learning-rate=0.001|0.003;hidden=32,32|64,64'")
+      ("scan-points", po::value<uint64_t>()->default_value(8), "random scan: points to draw")
+      ("scan-groups", po::value<int>()->default_value(0),
+       "sub-communicators training points side by side (0: one per rank, at most one per point)");
 }
 
-int run_train_command(const po::variables_map& vm, const dist::Communicator& comm) {
+TrainConfig train_config_from(const po::variables_map& vm) {
   TrainConfig c;
   c.features = get<std::string>(vm, "features");
   c.output = get<std::string>(vm, "output");
@@ -476,7 +483,19 @@ int run_train_command(const po::variables_map& vm, const dist::Communicator& com
   b.max_bin = get<int>(vm, "bdt-max-bin"), b.scale_pos_weight = get<double>(vm, "bdt-scale-pos-weight");
   b.early_stopping_rounds = get<int>(vm, "bdt-early-stopping"), b.threads = get<int>(vm, "bdt-threads");
   b.seed = t.seed;
-  return run_train(c, comm);
+  return c;
+}
+
+int run_train_command(const po::variables_map& vm, const dist::Communicator& comm) {
+  const std::string scan = get<std::string>(vm, "scan");
+  if (scan.empty()) return run_train(train_config_from(vm), comm);
+  ScanConfig sc;
+  sc.mode = scan;
+  sc.params = get<std::string>(vm, "scan-params");
+  sc.points = get<uint64_t>(vm, "scan-points");
+  sc.groups = get<int>(vm, "scan-groups");
+  sc.seed = get<uint64_t>(vm, "seed");
+  return run_train_scan(vm, sc, train_config_from, comm);
 }
 
 void predict_options(po::options_description& d) {

@@ -216,8 +216,9 @@ std::vector<PlannedStage> plan(const Job& job, const std::string& dir, const std
       p.outputs = {o};
       p.optional_outputs = {o + ".history.csv"};
       p.checkpoint = option_or(s, "checkpoint", o + ".checkpoint.h5");
-      if (option_or(s, "model", "mlp") != "bdt")  // boosting writes no epoch history
-        report_args.push_back(fmt::format("--history={}={}", p.label, o + ".history.csv"));
+      // Boosting writes no epoch history; the report reads its rounds from the model.
+      report_args.push_back(fmt::format("--history={}={}", p.label,
+                                        option_or(s, "model", "mlp") == "bdt" ? o : o + ".history.csv"));
     } else if (s.kind == "predict") {
       p.inputs = {def("model", model), def("features", features)};
       p.outputs = {def("output", scores)};

@@ -263,3 +263,41 @@ with h5py.File(sys.argv[2], 'r+') as f:
   EXPECT_TRUE(contains(mismatch.output, "not_a_feature")) << mismatch.output;
   EXPECT_FALSE(fs::exists(dir() / "mismatch.h5"));
 }
+
+TEST_F(TrainFiles, ScanTrainsEveryPointOnSubCommunicatorsAndSortsByAuc) {
+  const fs::path model = dir() / "scan.h5";
+  const std::string scan = " --model mlp --signal-samples 'zp_DH_HDS_m130_*' --epochs 2 --batch-size 512"
+                           " --scan grid --scan-params 'learning-rate=0.001|0.004;hidden=16|32,32'";
+  auto r = run_command(train(3, model, scan));  // 4 points on 3 groups of one rank
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "4 points over 3 groups")) << r.output;
+  const std::string check = python_script(dir(), "scan_check", R"(
+import csv
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 4, rows
+aucs = [float(r['validation_auc']) for r in rows]
+assert aucs == sorted(aucs, reverse=True), aucs
+assert sorted((r['learning-rate'], r['hidden']) for r in rows) == sorted(
+    [(a, b) for a in ('0.001', '0.004') for b in ('16', '32,32')]), rows
+for r in rows:
+    m = h5py.File(r['model'], 'r')
+    assert abs(m['training/validation_auc'][0] - float(r['validation_auc'])) < 1e-6
+    assert r['status'] == sys.argv[2], r
+)");
+  auto c = run_command(check + " " + model.string() + ".scan.csv trained");
+  EXPECT_EQ(c.exit_code, 0) << c.output << r.output;
+  // A rerun reuses the points already written (an interrupted scan continues).
+  auto again = run_command(train(2, model, scan));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  auto c2 = run_command(check + " " + model.string() + ".scan.csv reused");
+  EXPECT_EQ(c2.exit_code, 0) << c2.output << again.output;
+  // Bad scans: an unknown option, a value of the wrong type, a bad mode.
+  for (const auto& [args, expect] : {std::pair<std::string, std::string>{" --scan grid --scan-params 'learning_rate=1|2'",
+                                                                          "not a train option"},
+                                     {" --scan grid --scan-params 'epochs=two|3'", "epochs=two is not a valid value"},
+                                     {" --scan sweep --scan-params 'epochs=1|2'", "expected grid or random"}}) {
+    auto b = run_command(train(2, dir() / "bad_scan.h5", " --model mlp" + args));
+    EXPECT_EQ(b.exit_code, 2) << args << "\n" << b.output;
+    EXPECT_TRUE(contains(b.output, expect)) << args << "\n" << b.output;
+  }
+}

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "bsmhunt/nn/Bdt.hpp"
 #include "bsmhunt/nn/Network.hpp"
 #include "bsmhunt/nn/Trainer.hpp"
+#include "bsmhunt/pipeline/Command.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -55,6 +57,21 @@ struct PredictConfig {
   int blas_threads = 0;
 };
 int run_predict(const PredictConfig& config, const dist::Communicator& comm);
+
+// Hyperparameter scan (`bsmhunt train --scan grid|random`): the world is split into
+// `groups` sub-communicators, each training its share of the points data-parallel;
+// point i writes OUTPUT_scanNNN.h5 (a point whose model exists is read, not retrained,
+// unless --overwrite), and rank 0 writes OUTPUT.scan.csv sorted by the validation
+// metric (AUC for classifiers, else the best validation loss) and prints it.
+struct ScanConfig {
+  std::string mode;    // grid | random
+  std::string params;  // "KEY=V1|V2;KEY=..."
+  uint64_t points = 8; // random
+  int groups = 0;      // 0: min(points, ranks)
+  uint64_t seed = 1;
+};
+int run_train_scan(const po::variables_map& vm, const ScanConfig& scan,
+                   const std::function<TrainConfig(const po::variables_map&)>& build, const dist::Communicator& comm);
 
 // fnmatch-style '*' and '?' patterns for sample names.
 bool glob_match(std::string_view pattern, std::string_view name);

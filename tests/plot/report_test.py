@@ -1,0 +1,643 @@
+#!/usr/bin/python3
+"""End-to-end test of tools/plot/report.py: builds tiny synthetic inputs of every kind
+(event, feature and score files in the documented layouts, a model file, history
+CSV, cutflow, significance, fit and bump-hunt JSON), runs the report, and checks
+that every expected PNG and the HTML exist and that the HTML tables hold the numbers
+computed here independently; then bad inputs must fail with a message naming the
+file.
+
+    /usr/bin/python3 tests/plot/report_test.py            # exit 0: passed
+    BSMHUNT_REPORT_TEST_KEEP=/tmp/rt /usr/bin/python3 tests/plot/report_test.py   # keep the files
+
+Exit status 77 (ctest's SKIP_RETURN_CODE) when numpy, h5py or matplotlib is missing.
+"""
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from html.parser import HTMLParser
+
+try:
+    import h5py
+    import numpy as np
+    HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+except ImportError as e:  # pragma: no cover
+    print("report_test: skipped, missing Python module: %s" % e)
+    sys.exit(77)
+if not HAVE_MATPLOTLIB:  # pragma: no cover
+    print("report_test: skipped, missing Python module: matplotlib")
+    sys.exit(77)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPORT = os.path.normpath(os.path.join(HERE, "..", "..", "tools", "plot", "report.py"))
+PYTHON = sys.executable or "/usr/bin/python3"
+LUMI = 139.0
+
+# --------------------------------------------------------------------------------------
+# Synthetic inputs
+
+BACKGROUNDS = [("dy_ee", "drell_yan", 1200, 0.5), ("dy_mumu", "drell_yan", 1000, 0.5),
+               ("ttbar_dilep", "ttbar", 800, 0.25), ("ww_lvlv", "diboson", 400, 0.125)]
+SIGNALS = [("zp_DH_HDS_m130_ee", 130.0, "ee"), ("zp_DH_HDS_m130_mumu", 130.0, "mumu"),
+           ("zp_DH_HDS_m500_ee", 500.0, "ee"), ("zp_DH_HDS_m500_mumu", 500.0, "mumu")]
+N_SIGNAL = 300
+W_SIGNAL = 0.0625
+N_DATA = 2900
+FEATURES = ["met", "mll", "mt_llmet", "n_jets", "channel_flag"]
+UNITS = ["GeV", "GeV", "GeV", "", ""]
+
+
+def sample_table():
+    """[(name, role, process, attrs, rows, weight)] in file order."""
+    out = []
+    for i, (name, proc, n, w) in enumerate(BACKGROUNDS):
+        out.append((name, "background", proc, {"dsid": 910001 + i, "cross_section_pb": 10.0 * (i + 1)}, n, w))
+    for i, (name, m, fs) in enumerate(SIGNALS):
+        out.append((name, "signal", "mono_zprime", {"dsid": 920000 + i, "cross_section_pb": 1e-3, "theory": "DH",
+                                                    "dark_sector": "HDS", "m_zprime_GeV": m, "m_chi_GeV": m / 4,
+                                                    "final_state": fs}, N_SIGNAL, W_SIGNAL))
+    out.append(("data", "data", "pseudo-data (background only)", {"dsid": 0, "cross_section_pb": 0.0}, N_DATA, 1.0))
+    return out
+
+
+def write_samples(group, table, with_index):
+    for i, (name, role, proc, attrs, n, w) in enumerate(table):
+        g = group.create_group(name)
+        g.attrs["role"] = role
+        g.attrs["process"] = proc
+        g.attrs["k_factor"] = 1.0
+        g.attrs["filter_efficiency"] = 1.0
+        g.attrs["sum_of_weights"] = float(n * 10)
+        g.attrs["n_generated"] = n * 10
+        g.attrs["n_events"] = n
+        for k, v in attrs.items():
+            g.attrs[k] = v
+        if with_index:
+            g.attrs["sample_index"] = i
+    return group
+
+
+def make_rows(seed=3):
+    """Columns of the feature file: exact binary-fraction weights, a few negative."""
+    rng = np.random.default_rng(seed)
+    table = sample_table()
+    cols = {k: [] for k in ("features", "weight", "label", "sample_index", "event_number", "split")}
+    for si, (name, role, proc, attrs, n, w) in enumerate(table):
+        if role == "signal":
+            met = 80 + rng.exponential(150 + attrs["m_zprime_GeV"] / 2, n)
+            mll = rng.normal(attrs["m_zprime_GeV"], 5, n)
+        else:
+            met = 50 + rng.exponential(40 if proc == "drell_yan" else 90, n)
+            mll = 91.2 + rng.standard_cauchy(n) * 3 if proc == "drell_yan" else 40 + rng.exponential(100, n)
+        mll = np.clip(mll, 10, 3000)
+        mt = np.sqrt(2 * met * np.abs(mll) + 10.0)
+        nj = rng.poisson(1.5 if proc == "ttbar" else 0.6, n)
+        flag = np.full(n, 0 if name.endswith("ee") else 1) if role != "data" else rng.integers(0, 2, n)
+        cols["features"].append(np.stack([met, mll, mt, nj, flag], axis=1).astype(np.float32))
+        ww = np.full(n, w, dtype=np.float64)
+        if role == "background" and proc == "ttbar":
+            ww[::10] = -w  # NLO-like negative weights
+        cols["weight"].append(ww)
+        cols["label"].append(np.full(n, 1 if role == "signal" else 0, dtype=np.int32))
+        cols["sample_index"].append(np.full(n, si, dtype=np.int32))
+        cols["event_number"].append(np.arange(n, dtype=np.uint64))
+        cols["split"].append(rng.choice(np.array([0, 1, 2], dtype=np.int8), n, p=[0.5, 0.2, 0.3]))
+    return table, {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def write_row_file(path, table, cols, fmt, values_name, values, extra_attrs):
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = fmt
+        f.attrs["version"] = 1
+        f.attrs["complete"] = 1
+        for k, v in extra_attrs.items():
+            f.attrs[k] = v
+        f[values_name] = values
+        for k in ("weight", "label", "sample_index", "event_number", "split"):
+            f[k] = cols[k]
+        f["mass"] = cols["features"][:, 1]
+        f["sample_names"] = np.array([t[0].encode() for t in table])
+        write_samples(f.create_group("samples"), table, True)
+        return f.filename
+
+
+def make_feature_file(d):
+    table, cols = make_rows()
+    path = os.path.join(d, "features.h5")
+    write_row_file(path, table, cols, "bsmhunt.features", "features", cols["features"],
+                   {"luminosity_ifb": LUMI, "feature_set": "dilepton_met", "met_min_GeV": 50.0,
+                    "source_file": "events.h5"})
+    cuts = ["all", "two leptons", "flavour", "met"]
+    raw = np.zeros((len(table), len(cuts)), dtype=np.uint64)
+    weighted = np.zeros((len(table), len(cuts)))
+    for si, t in enumerate(table):
+        m = cols["sample_index"] == si
+        n, y = int(m.sum()), float(cols["weight"][m].sum())
+        raw[si] = [2 * n, 2 * n, n + n // 2, n]
+        weighted[si] = [2 * y, 2 * y, 1.5 * y, y]
+    with h5py.File(path, "a") as f:
+        f["feature_names"] = np.array([x.encode() for x in FEATURES])
+        f["feature_units"] = np.array([x.encode() for x in UNITS])
+        g = f.create_group("cutflow")
+        g["cuts"] = np.array([c.encode() for c in cuts])
+        g["raw"] = raw
+        g["weighted"] = weighted
+    cutflow = {"feature_file": "features.h5", "cuts": cuts,
+               "samples": [{"name": t[0], "role": t[1], "raw": [int(x) for x in raw[i]],
+                            "weighted": [float(x) for x in weighted[i]]} for i, t in enumerate(table)]}
+    with open(path + ".cutflow.json", "w") as fh:
+        json.dump(cutflow, fh)
+    return path, table, cols, cutflow
+
+
+def make_event_file(d, table):
+    path = os.path.join(d, "events.h5")
+    rng = np.random.default_rng(5)
+    with h5py.File(path, "w") as f:
+        for k, v in {"format": "bsmhunt.events", "version": 1, "complete": 1, "channel": "dilepton_met",
+                     "luminosity_ifb": LUMI, "sqrt_s_GeV": 13000.0, "seed": 1}.items():
+            f.attrs[k] = v
+        g = write_samples(f.create_group("samples"), table, False)
+        for name, role, proc, attrs, n, w in table:
+            s = g[name]
+            s["event_number"] = np.arange(n, dtype=np.uint64)
+            s["weight_mc"] = rng.choice(np.array([1.0, 1.0, 1.0, -1.0], dtype=np.float32), n)
+            s["met"] = rng.exponential(60, n).astype(np.float32)
+    return path
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def make_score_files(d, table, cols):
+    rng = np.random.default_rng(11)
+    out = {}
+    with h5py.File(os.path.join(d, "mlp.h5"), "w") as m:
+        m.attrs["format"] = "bsmhunt.model"
+        m.attrs["version"] = 1
+        m.attrs["complete"] = 1
+        m.create_group("model").attrs["kind"] = "mlp"
+        m["training/samples"] = np.array([b"dy_ee", b"dy_mumu", b"ttbar_dilep", b"ww_lvlv", b"zp_DH_HDS_m130_ee",
+                                          b"zp_DH_HDS_m130_mumu"])
+        m["history/epoch"] = np.arange(1.0, 6.0)
+        m["history/train_loss"] = np.array([0.6, 0.45, 0.4, 0.38, 0.37])
+        m["history/validation_loss"] = np.array([0.55, 0.44, 0.41, 0.405, 0.41])
+    for label, sep, kind in (("MLP", 2.5, "mlp"), ("BDT", 1.5, "bdt")):
+        x = rng.normal(0, 1, len(cols["label"])) + sep * cols["label"]
+        score = sigmoid(x - 1.0).astype(np.float32)
+        if kind == "bdt":
+            score = np.round(score * 50) / 50  # ties, as a BDT with few trees has
+        path = os.path.join(d, "%s_scores.h5" % kind)
+        write_row_file(path, table, cols, "bsmhunt.scores", "score", score,
+                       {"model": "%s.h5" % kind, "model_kind": kind, "features_file": "features.h5"})
+        with h5py.File(path, "a") as f:
+            f["score_names"] = np.array([b"score"])
+        out[label] = (path, score)
+    # An autoencoder: anomaly score = reconstruction MSE, log-distributed, no model file.
+    mse = np.exp(rng.normal(-3, 1, len(cols["label"])) + 1.5 * cols["label"]).astype(np.float32)
+    path = os.path.join(d, "ae_scores.h5")
+    write_row_file(path, table, cols, "bsmhunt.scores", "score", mse,
+                   {"model": "ae.h5", "model_kind": "autoencoder", "features_file": "features.h5"})
+    with h5py.File(path, "a") as f:
+        f["score_names"] = np.array([b"reconstruction_mse"])
+    out["AE"] = (path, mse)
+    return out
+
+
+def make_history(d):
+    path = os.path.join(d, "mlp.h5.history.csv")
+    with open(path, "w") as fh:
+        fh.write("epoch,train_loss,validation_loss,learning_rate,seconds,validation_auc\n")
+        for e, (t, v, a) in enumerate(zip([0.6, 0.45, 0.4, 0.38, 0.37], [0.55, 0.44, 0.41, 0.405, 0.41],
+                                          [0.80, 0.86, 0.88, 0.89, 0.885]), start=1):
+            fh.write("%d,%g,%g,%g,%g,%g\n" % (e, t, v, 0.001 * 0.5 ** (e // 3), 0.1, a))
+    return path
+
+
+def asimov(s, b):
+    return math.sqrt(2 * ((s + b) * math.log1p(s / b) - s))
+
+
+def make_significance(d):
+    """A significance JSON + HDF5 in the lead's format, for a 2 x 2 x 3 signal grid."""
+    path = os.path.join(d, "significance.json")
+    # As bsmhunt significance writes it: bins in the logit of the score, cuts in score units.
+    logits = np.linspace(-6, 6, 51)
+    cuts = 1 / (1 + np.exp(-logits))
+    doc = {"format": "bsmhunt.significance", "version": 1, "scores_file": "mlp_scores.h5",
+           "features_file": "features.h5", "score_column": "score", "split": "test", "metric": "asimov",
+           "bkg_uncertainty": 0.0, "lumi_ifb": LUMI, "bins": {"n": 50, "lo": -6, "hi": 6, "variable": "logit"},
+           "cuts": "met > 150", "channels": []}
+    with h5py.File(os.path.splitext(path)[0] + ".h5", "w") as h:
+        h["edges"] = cuts
+        h["binned_edges"] = logits
+        for ci, ch in enumerate(("ee", "mumu")):
+            b = 5000.0 * np.exp(-8 * cuts ** 4) + 2.0
+            c = {"name": ch, "selection": "channel_flag == %d" % ci,
+                 "background": {"total": float(b[0]), "total_error": 30.0,
+                                "samples": [{"name": "dy_%s" % ch, "process": "drell_yan", "total": float(b[0]),
+                                             "raw": 4000}]},
+                 "signals": [], "thresholds": [], "cut_and_count": {"cuts": "met > 150", "background": {
+                     "before": float(b[0]), "after": 120.0, "after_error": 6.0}, "signals": []},
+                 "confusion": {"threshold": 0.5, "true_positive": 3.0, "false_positive": 40.0, "true_negative": 4900.0,
+                               "false_negative": 1.0}}
+            if ci == 0:
+                c["data"] = {"total": 5010.0}
+                del c["cut_and_count"]["signals"]
+            for theory in ("DH", "LV"):
+                for ds in ("HDS", "LDS"):
+                    for m in (130.0, 300.0, 500.0):
+                        name = "zp_%s_%s_m%d_%s" % (theory, ds, m, ch)
+                        s0 = 10.0 * (130.0 / m) * (1.5 if theory == "DH" else 1.0) * (1.2 if ds == "HDS" else 1.0)
+                        s = s0 * (1 - cuts ** 3)
+                        z = np.array([asimov(si, bi) for si, bi in zip(s, b)])
+                        z[-1] = np.nan  # a cut that does not count
+                        j = int(np.nanargmax(z))
+                        g = "channels/%s/scan/%s" % (ch, name)
+                        h[g + "/cut"], h[g + "/s"], h[g + "/b"], h[g + "/z"] = cuts, s, b, z
+                        g = "channels/%s/roc/%s" % (ch, name)
+                        h[g + "/threshold"] = cuts
+                        h[g + "/signal_efficiency"] = s / s[0]
+                        h[g + "/background_efficiency"] = b / b[0]
+                        sig = {"name": name, "parameters": {"theory": theory, "dark_sector": ds, "m_zprime_GeV": m,
+                                                            "final_state": ch},
+                               "total": float(s[0]), "raw": 300, "auc": 0.9,
+                               "best": {"cut": float(cuts[j]), "s": float(s[j]), "b": float(b[j]), "s_error": 0.1,
+                                        "b_error": 1.0, "z": float(z[j]), "s_over_sqrt_b": float(s[j] / b[j] ** 0.5),
+                                        "ams": float(z[j])}}
+                        if not (theory == "LV" and ds == "LDS"):
+                            sig["binned_z"] = float(z[j] * 1.1)  # optional key left out once
+                        c["signals"].append(sig)
+                        cc = {"name": name, "before": float(s[0]), "after": float(0.4 * s[0]),
+                              "z": asimov(0.4 * s[0], 120.0)}
+                        if ch == "ee":  # bsmhunt significance's layout: inside the signal
+                            sig["cut_and_count"] = cc
+                        else:  # also read: a list in the channel's cut_and_count
+                            c["cut_and_count"]["signals"].append(cc)
+            for t in (0.2, 0.5, 0.8):
+                c["thresholds"].append({"threshold": t, "precision": 0.1 * t, "recall": 1 - t / 2, "f1": 0.15,
+                                        "accuracy": 0.5 + t / 2})
+            doc["channels"].append(c)
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
+def f3(x, p1, p2, p3):
+    return p1 * (1 - x) ** p2 * x ** (-p3)
+
+
+def make_fit(d):
+    edges = np.arange(1500.0, 5001.0, 100.0)
+    c = 0.5 * (edges[1:] + edges[:-1])
+    mu = f3(c / 13000.0, 0.3, 10.0, 5.0) * 100.0
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(mu).astype(float)
+    counts[18:21] += 60  # a bump at 3300-3600 GeV
+    nb = len(counts)
+
+    def fit_of(first, end):
+        in_fit = [0 if first <= i < end else 1 for i in range(nb)]
+        pulls = [(n - m) / math.sqrt(m) for n, m in zip(counts, mu)]
+        return {"accepted": True, "function": "f3", "fit_range_GeV": [1500.0, 5000.0], "fit_bins": nb - (end - first),
+                "parameters": [0.3, 10.0, 5.0], "errors": [0.01, 0.1, 0.05], "chi2": 30.5, "ndf": nb - (end - first) - 3,
+                "pvalue": 0.4, "expected": mu.tolist(), "expected_error": (0.02 * mu).tolist(), "pulls": pulls,
+                "in_fit": in_fit, "attempts": [{"function": "f3", "fit_range_GeV": [1500.0, 5000.0], "converged": True,
+                                                "chi2": 30.5, "ndf": 28, "pvalue": 0.4, "message": "CONVERGENCE"}]}
+
+    regions = []
+    for first, end in ((18, 21), (8, 11), (25, 28)):
+        obs, exp = float(counts[first:end].sum()), float(mu[first:end].sum())
+        regions.append({"lo_GeV": float(edges[first]), "hi_GeV": float(edges[end]), "first_bin": first,
+                        "end_bin": end, "observed": obs, "expected": exp, "expected_error": 0.02 * exp,
+                        "pvalue_local": 0.01, "z_local": max(0.0, (obs - exp) / math.sqrt(exp)),
+                        "pvalue_local_stat": 0.01, "z_local_stat": max(0.0, (obs - exp) / math.sqrt(exp)),
+                        "fit": fit_of(first, end)})
+    doc = {"format": "bsmhunt-fit", "version": 1, "input": "spectrum.csv", "sqrt_s_GeV": 13000,
+           "spectrum": {"bins": nb, "events": float(counts.sum()), "edges": edges.tolist(),
+                        "counts": counts.tolist()},
+           "background_only": fit_of(0, 0), "signal_regions": regions,
+           "max_local_z": max(r["z_local"] for r in regions),
+           "global": {"toys": 100, "failed": 0, "at_or_above": 2, "observed_max_z": 3.0, "pvalue": 0.02,
+                      "pvalue_error": 0.014, "z": 2.05, "z_is_lower_bound": False}}
+    path = os.path.join(d, "fit.json")
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
+def make_bumphunt(d):
+    edges = np.arange(2000.0, 6001.0, 250.0)
+    c = 0.5 * (edges[1:] + edges[:-1])
+    bkg = f3(c / 13000.0, 0.3, 10.0, 5.0) * 60.0
+    sig = 300 * np.exp(-0.5 * ((c - 3500) / 120) ** 2)
+    effs = [1.0, 0.1, 0.01]
+    rng = np.random.default_rng(4)
+    regions = []
+    nb = len(c)
+    best = (None, None, -1)
+    for i, first in enumerate(range(2, nb - 5)):
+        sr = [float(edges[first]), float(edges[first + 3])]
+        sb = [[float(edges[first - 2]), float(edges[first])], [float(edges[first + 3]), float(edges[first + 5])]]
+        entries = []
+        for e in effs:
+            exp_b = bkg * e
+            sel = rng.poisson(exp_b + sig * min(1.0, 3 * e)).astype(float)
+            fitc = np.where((c > sb[0][0]) & (c < sb[1][1]), exp_b, 0.0)
+            obs, pred = float(sel[first:first + 3].sum()), float(fitc[first:first + 3].sum())
+            z = max(0.0, (obs - pred) / math.sqrt(pred)) if pred > 0 else 0.0
+            entries.append({"efficiency": e, "observed": obs, "predicted": pred, "predicted_error": 0.05 * pred,
+                            "z": z, "fit": {"function": "f3", "chi2": 1.5, "ndf": 1, "p_value": 0.22},
+                            "selected_counts": sel.tolist(), "fit_counts": fitc.tolist()})
+            if z > best[2]:
+                best = (i, e, z)
+        regions.append({"index": first, "signal_region": sr, "sidebands": sb, "efficiencies": entries})
+    # A failed fit, as bsmhunt bumphunt reports it: nulls and no fit counts.
+    regions[-1]["efficiencies"][-1].update({"predicted": None, "predicted_error": None, "z": None, "fit_counts": [],
+                                            "message": "no sideband fit converged",
+                                            "fit": {"function": "", "chi2": None, "ndf": 0, "p_value": None}})
+    # 'region' of the summary is the SR's index (its first bin), as bumphunt writes it.
+    doc = {"format": "bsmhunt.bumphunt", "version": 1, "mass_bins": edges.tolist(), "efficiencies": effs,
+           "background": "dijet", "regions": regions,
+           "global": [{"efficiency": e, "max_local_z": 1.0, "toys": 100, "failed": 0, "at_or_above": 3,
+                       "p_value": 0.03, "z": 1.88} for e in effs],
+           "summary": {"max_z": best[2], "best": {"region": regions[best[0]]["index"], "efficiency": best[1],
+                                                  "z": best[2]}}}
+    path = os.path.join(d, "bumphunt.json")
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
+# --------------------------------------------------------------------------------------
+# Reading the page back
+
+
+class Tables(HTMLParser):
+    """table id -> rows -> [(text, data-value or None)]"""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.images = {}, []
+        self._table = self._row = self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._table = self.tables.setdefault(a.get("id", "table%d" % len(self.tables)), [])
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+        elif tag == "td" and self._row is not None:
+            self._cell = ["", float(a["data-value"]) if "data-value" in a else None]
+        elif tag == "img":
+            self.images.append(a.get("src"))
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None:
+            self._row.append((self._cell[0].strip(), self._cell[1]))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            if self._row:
+                self._table.append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[0] += data
+
+
+def row_by_first(table, first):
+    for r in table:
+        if r and r[0][0] == first:
+            return r
+    raise AssertionError("no row '%s' in %s" % (first, [r[0][0] for r in table]))
+
+
+def weighted_auc(s, ws, b, wb):
+    """Independent AUC: P(score_s > score_b) + P(=)/2, weighted, by all pairs."""
+    gt = (s[:, None] > b[None, :]).astype(float) + 0.5 * (s[:, None] == b[None, :])
+    return float(np.sum(ws[:, None] * wb[None, :] * gt) / (ws.sum() * wb.sum()))
+
+
+class ReportTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        keep = os.environ.get("BSMHUNT_REPORT_TEST_KEEP")
+        if keep:
+            shutil.rmtree(keep, ignore_errors=True)
+            os.makedirs(keep)
+            cls.dir = keep
+        else:
+            cls.dir = tempfile.mkdtemp(prefix="bsmhunt_report_test_")
+        d = cls.dir
+        cls.features, cls.table, cls.cols, cls.cutflow = make_feature_file(d)
+        cls.events = make_event_file(d, cls.table)
+        cls.scores = make_score_files(d, cls.table, cls.cols)
+        cls.history = make_history(d)
+        cls.sig_path, cls.sig = make_significance(d)
+        cls.fit_path, cls.fit = make_fit(d)
+        cls.bh_path, cls.bh = make_bumphunt(d)
+        cls.out = os.path.join(d, "report")
+        cmd = [PYTHON, REPORT, "--output-dir", cls.out, "--title", "Synthetic test report",
+               "--events", cls.events, "--features", cls.features, "--cutflow", cls.features + ".cutflow.json",
+               "--scores", "MLP=" + cls.scores["MLP"][0], "--scores", "BDT=" + cls.scores["BDT"][0],
+               "--scores", "AE=" + cls.scores["AE"][0],
+               "--history", "MLP=" + cls.history, "--history", "MLP-model=" + os.path.join(d, "mlp.h5"),
+               "--significance", cls.sig_path, "--fit", cls.fit_path, "--bumphunt", cls.bh_path,
+               "--plot-features", "met,mll,n_jets"]
+        cls.proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if cls.proc.returncode != 0:
+            print(cls.proc.stdout, cls.proc.stderr, file=sys.stderr)
+        html_path = os.path.join(cls.out, "index.html")
+        cls.page = Tables()
+        if os.path.exists(html_path):
+            with open(html_path, encoding="utf-8") as fh:
+                cls.html = fh.read()
+            cls.page.feed(cls.html)
+
+    @classmethod
+    def tearDownClass(cls):
+        if not os.environ.get("BSMHUNT_REPORT_TEST_KEEP"):
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_exit_status(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+
+    def test_every_plot_exists(self):
+        expected = ["feature_met", "feature_mll", "feature_n_jets", "scores_shapes_MLP", "scores_stacked_MLP",
+                    "scores_shapes_BDT", "scores_stacked_BDT", "scores_shapes_AE", "scores_stacked_AE", "roc", "significance_scan_ee", "significance_grid_ee",
+                    "significance_roc_ee", "significance_thresholds_ee", "significance_scan_mumu",
+                    "significance_grid_mumu", "fit_fit_background_only", "fit_fit_sr0", "fit_fit_sr1",
+                    "fit_fit_sr2", "fit_fit_local_z", "bumphunt_significance", "bumphunt_best_fit",
+                    "bumphunt_best_region_all_efficiencies", "training_MLP", "training_MLP-model"]
+        for name in expected:
+            path = os.path.join(self.out, name + ".png")
+            self.assertTrue(os.path.isfile(path), "missing %s" % path)
+            with open(path, "rb") as fh:
+                self.assertEqual(fh.read(8), b"\x89PNG\r\n\x1a\n", path)
+            self.assertIn(name + ".png", self.page.images)
+        for src in self.page.images:  # relative links to files that exist
+            self.assertFalse(os.path.isabs(src))
+            self.assertTrue(os.path.isfile(os.path.join(self.out, src)), src)
+        leftovers = [f for f in os.listdir(self.out) if ".tmp" in f]
+        self.assertEqual(leftovers, [])
+
+    def test_yields(self):
+        t = self.page.tables["yields"]
+        w, si = self.cols["weight"], self.cols["sample_index"]
+        names = [x[0] for x in self.table]
+        total = 0.0
+        for proc in ("drell_yan", "ttbar", "diboson"):
+            idx = [i for i, x in enumerate(self.table) if x[2] == proc]
+            y = float(w[np.isin(si, idx)].sum())
+            total += y
+            self.assertAlmostEqual(row_by_first(t, proc)[3][1], y, places=9)
+            self.assertEqual(row_by_first(t, proc)[2][1], float(np.isin(si, idx).sum()))
+        self.assertAlmostEqual(row_by_first(t, "total background")[3][1], total, places=9)
+        self.assertEqual(row_by_first(t, "data")[2][1], float((si == names.index("data")).sum()))
+        self.assertEqual(total, 1200 * 0.5 + 1000 * 0.5 + 0.25 * (800 - 2 * 80) + 400 * 0.125)
+        # Every feature plot holds the whole yield (flows folded into the edge bins).
+        self.assertEqual(self.html.count("Total background 1310, data 2,900.</figcaption>"), 3)
+
+    def test_cutflow(self):
+        t = self.page.tables["cutflow"]
+        cf = self.cutflow
+        dy = [s for s in cf["samples"] if s["name"].startswith("dy_")]
+        for k in range(len(cf["cuts"])):
+            self.assertAlmostEqual(row_by_first(t, "drell_yan")[1 + k][1], sum(s["weighted"][k] for s in dy), places=9)
+        data = [s for s in cf["samples"] if s["role"] == "data"][0]
+        self.assertEqual([c[1] for c in row_by_first(t, "data")[1:]], [float(x) for x in data["raw"]])
+
+    def test_roc_auc(self):
+        t = self.page.tables["roc"]
+        c = self.cols
+        test = c["split"] == 2
+        bkg = test & np.isin(c["sample_index"], [0, 1, 2, 3])
+        # mlp.h5 says the MLP was trained on the m130 signals: those are its signal;
+        # bdt.h5 does not exist, so every label-1 sample is the BDT's signal.
+        for label, signals in (("MLP", [4, 5]), ("BDT", [4, 5, 6, 7]), ("AE", [4, 5, 6, 7])):
+            sig = test & np.isin(c["sample_index"], signals)
+            score = self.scores[label][1].astype(np.float64)
+            auc = weighted_auc(score[sig], c["weight"][sig], score[bkg], c["weight"][bkg])
+            self.assertAlmostEqual(row_by_first(t, label)[4][1], auc, places=9, msg=label)
+            self.assertEqual(row_by_first(t, label)[2][1], float(sig.sum()))
+
+    def test_significance_table(self):
+        t = self.page.tables["significance-ee"]
+        ch = self.sig["channels"][0]
+        for s in ch["signals"]:
+            r = row_by_first(t, s["name"])
+            self.assertAlmostEqual(r[8][1], s["best"]["z"], places=12)
+            self.assertAlmostEqual(r[5][1], s["best"]["cut"], places=12)
+            self.assertAlmostEqual(r[12][1], s["cut_and_count"]["z"], places=12)
+        self.assertIsNone(row_by_first(t, "zp_LV_LDS_m130_ee")[10][1])  # binned_z absent: a dash
+        t = self.page.tables["significance-mumu"]
+        for cc in self.sig["channels"][1]["cut_and_count"]["signals"]:
+            self.assertAlmostEqual(row_by_first(t, cc["name"])[12][1], cc["z"], places=12)
+
+    def test_fit_table(self):
+        t = self.page.tables["fit-fit"]
+        for i, r in enumerate(self.fit["signal_regions"]):
+            row = t[i]
+            self.assertAlmostEqual(row[7][1], r["observed"])
+            self.assertAlmostEqual(row[8][1], r["expected"])
+            self.assertAlmostEqual(row[10][1], r["z_local"])
+
+    def test_bumphunt_table(self):
+        t = self.page.tables["bumphunt-z"]
+        for i, r in enumerate(self.bh["regions"]):
+            self.assertEqual(t[i][0][1], r["index"])
+            for k, e in enumerate(r["efficiencies"]):
+                if e["z"] is None:
+                    self.assertIsNone(t[i][2 + k][1])
+                else:
+                    self.assertAlmostEqual(t[i][2 + k][1], e["z"])
+        self.assertEqual([c[1] for c in row_by_first(t, "global")[2:]], [1.88] * 3)
+
+    def test_training_table(self):
+        t = self.page.tables["training"]
+        r = row_by_first(t, "MLP")
+        self.assertEqual(r[2][1], 4.0)  # best epoch
+        self.assertAlmostEqual(r[3][1], 0.405)
+        self.assertAlmostEqual(r[5][1], 0.89)
+
+    def test_samples_table(self):
+        t = self.page.tables["event-samples"]
+        with h5py.File(self.events) as f:
+            s = f["samples/dy_ee"]
+            a = s.attrs
+            y = float((s["weight_mc"][:].astype(np.float64)).sum() * a["cross_section_pb"] * LUMI * 1e3 /
+                      a["sum_of_weights"])
+        self.assertAlmostEqual(row_by_first(t, "dy_ee")[9][1], y, places=6)
+
+    def test_luminosity_in_labels(self):
+        self.assertIn("Synthetic test report", self.html)
+        self.assertIn("139", self.html)
+
+
+class BadInputTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="bsmhunt_report_bad_")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def report(self, *args):
+        out = os.path.join(self.dir, "report")
+        r = subprocess.run([PYTHON, REPORT, "--output-dir", out] + list(args), capture_output=True, text=True,
+                           timeout=300)
+        return r, out
+
+    def test_text_file_as_features(self):
+        bad = os.path.join(self.dir, "notes.txt")
+        with open(bad, "w") as fh:
+            fh.write("this is not HDF5\n")
+        r, out = self.report("--features", bad)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(bad, r.stderr)
+        self.assertIn("not an HDF5 file", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "index.html")))
+
+    def test_other_hdf5_as_features(self):
+        path = make_event_file(self.dir, sample_table())
+        r, _ = self.report("--features", path)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(path, r.stderr)
+        self.assertIn("bsmhunt.features", r.stderr)
+
+    def test_mismatched_scores(self):
+        features, table, cols, _ = make_feature_file(self.dir)
+        short = {k: v[:-7] for k, v in cols.items()}
+        path = os.path.join(self.dir, "short_scores.h5")
+        write_row_file(path, table, short, "bsmhunt.scores", "score", np.zeros(len(short["label"]), np.float32), {})
+        r, _ = self.report("--features", features, "--scores", "X=" + path)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(path, r.stderr)
+
+    def test_broken_json(self):
+        path = os.path.join(self.dir, "fit.json")
+        with open(path, "w") as fh:
+            fh.write('{"format": "bsmhunt-fit", "version": 1}')
+        r, _ = self.report("--fit", path)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(path, r.stderr)
+        self.assertIn("spectrum", r.stderr)
+
+    def test_unknown_feature(self):
+        features, _, _, _ = make_feature_file(self.dir)
+        r, _ = self.report("--features", features, "--plot-features", "met,nonsense")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nonsense", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

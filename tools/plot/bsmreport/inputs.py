@@ -1,0 +1,608 @@
+"""Readers of the bsmhunt outputs the report shows, with validation: every problem
+raises ReportError naming the file and what is wrong (docs/formats.md,
+docs/training.md, docs/fit.md)."""
+
+import csv
+import fnmatch
+import json
+import math
+import os
+
+import numpy as np
+
+try:
+    import h5py
+except ImportError as e:  # pragma: no cover
+    raise SystemExit("report.py: error: h5py is required (apt-get install python3-h5py): %s" % e)
+
+# Rows per read when streaming large files (features: ~100 MB per chunk at 26 columns).
+CHUNK_ROWS = 1 << 20
+
+
+class ReportError(Exception):
+    """An input the report cannot use; the message names the file."""
+
+
+def text(value):
+    """An HDF5 attribute or string element as str."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return text(value[()])
+    return str(value)
+
+
+def plain(value):
+    """An HDF5 attribute as a plain Python value (str, int, float, list)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        if value.shape == ():
+            return plain(value[()])
+        return [plain(v) for v in value.tolist()]
+    return value
+
+
+def strings(dataset):
+    return [text(v) for v in dataset[()]]
+
+
+def finite_or_none(x):
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def parse_labelled(spec, option):
+    """'LABEL=FILE' (or just FILE: the label is the file's stem)."""
+    if "=" in spec and not os.path.exists(spec):
+        label, path = spec.split("=", 1)
+        if not label or not path:
+            raise ReportError("%s: expected LABEL=FILE, got '%s'" % (option, spec))
+        return label, path
+    stem = os.path.basename(spec)
+    for suffix in (".history.csv", ".csv", ".h5", ".hdf5"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return stem, spec
+
+
+def check_readable(path, what):
+    if not os.path.exists(path):
+        raise ReportError("%s: no such file (the %s)" % (path, what))
+    if os.path.isdir(path):
+        raise ReportError("%s: is a directory, expected the %s" % (path, what))
+    if not os.access(path, os.R_OK):
+        raise ReportError("%s: not readable (the %s)" % (path, what))
+
+
+def open_h5(path, what):
+    check_readable(path, what)
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise ReportError("%s: not an HDF5 file, expected the %s (%s)" % (path, what, str(e).split("(")[0].strip()))
+
+
+def check_format(f, path, expected, what):
+    fmt = text(f.attrs["format"]) if "format" in f.attrs else None
+    if fmt != expected:
+        found = "no 'format' attribute" if fmt is None else "format is '%s'" % fmt
+        raise ReportError("%s: %s, expected '%s' (%s)" % (path, found, expected, what))
+    if "complete" in f.attrs and int(f.attrs["complete"]) != 1:
+        raise ReportError("%s: complete = %s: the job that wrote it was cut off" % (path, plain(f.attrs["complete"])))
+    if "version" in f.attrs and int(f.attrs["version"]) > 1:
+        raise ReportError("%s: format version %s is newer than this report understands (1)" %
+                          (path, plain(f.attrs["version"])))
+
+
+def load_json(path, what, expected_format=None):
+    check_readable(path, what)
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except UnicodeDecodeError:
+        raise ReportError("%s: not a text file, expected the %s (JSON)" % (path, what))
+    except json.JSONDecodeError as e:
+        raise ReportError("%s: not valid JSON, expected the %s (line %d column %d: %s)" %
+                          (path, what, e.lineno, e.colno, e.msg))
+    if not isinstance(doc, dict):
+        raise ReportError("%s: expected a JSON object (the %s), found %s" % (path, what, type(doc).__name__))
+    if expected_format is not None:
+        fmt = doc.get("format")
+        accepted = expected_format if isinstance(expected_format, (list, tuple)) else [expected_format]
+        if fmt not in accepted:
+            found = "no 'format' key" if fmt is None else "format is '%s'" % fmt
+            raise ReportError("%s: %s, expected '%s' (%s)" % (path, found, accepted[0], what))
+    return doc
+
+
+def require_key(doc, key, path, where="", kind=None):
+    if not isinstance(doc, dict) or key not in doc:
+        raise ReportError("%s: missing key '%s'%s" % (path, key, (" in " + where) if where else ""))
+    value = doc[key]
+    if kind is not None and not isinstance(value, kind):
+        raise ReportError("%s: '%s'%s should be a %s" % (path, key, (" in " + where) if where else "",
+                                                       kind.__name__ if isinstance(kind, type) else "list"))
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Sample tables
+
+
+class Sample:
+    __slots__ = ("name", "index", "role", "process", "attrs")
+
+    def __init__(self, name, index, role, process, attrs):
+        self.name, self.index, self.role, self.process, self.attrs = name, index, role, process, attrs
+
+    @property
+    def parameters(self):
+        skip = {"dsid", "process", "role", "cross_section_pb", "k_factor", "filter_efficiency", "sum_of_weights",
+                "n_generated", "n_events", "sample_index", "negative_weight_fraction"}
+        return {k: v for k, v in self.attrs.items() if k not in skip}
+
+
+def read_samples(f, path, names):
+    """The /samples/<name> attributes in the order of `names`."""
+    if "samples" not in f or not isinstance(f["samples"], h5py.Group):
+        raise ReportError("%s: no /samples group" % path)
+    group = f["samples"]
+    out = []
+    for i, name in enumerate(names):
+        if name not in group:
+            raise ReportError("%s: sample '%s' of sample_names has no /samples/%s group" % (path, name, name))
+        attrs = {k: plain(v) for k, v in group[name].attrs.items()}
+        role = attrs.get("role")
+        if role not in ("background", "signal", "data"):
+            raise ReportError("%s: /samples/%s has role %r, expected background, signal or data" % (path, name, role))
+        process = attrs.get("process") or name
+        if role == "data":
+            process = "data"
+        out.append(Sample(name, i, role, str(process), attrs))
+    return out
+
+
+def signal_model_name(sample):
+    """A signal sample's model without its final state: zp_DH_HDS_m130_ee -> zp_DH_HDS_m130."""
+    fs = sample.attrs.get("final_state")
+    if fs and sample.name.endswith("_" + str(fs)):
+        return sample.name[: -len(str(fs)) - 1]
+    return sample.name
+
+
+# --------------------------------------------------------------------------------------
+# Row files: feature and score files (one row per selected event)
+
+
+class RowFile:
+    kind = "row file"
+    expected_format = None
+    value_dataset = None
+
+    def __init__(self, path, label=None):
+        self.path = path
+        self.label = label
+        self.f = open_h5(path, self.kind)
+        check_format(self.f, path, self.expected_format, self.kind)
+        f = self.f
+        for name in (self.value_dataset, "weight", "label", "sample_index", "sample_names", "split"):
+            if name not in f or not isinstance(f[name], h5py.Dataset):
+                raise ReportError("%s: missing dataset '%s' (%s)" % (path, name, self.kind))
+        self.values = f[self.value_dataset]
+        self.rows = self.values.shape[0]
+        for name in ("weight", "label", "sample_index", "split"):
+            if f[name].shape != (self.rows,):
+                raise ReportError("%s: '%s' has shape %s, expected (%d,) like '%s'" %
+                                  (path, name, f[name].shape, self.rows, self.value_dataset))
+        self.sample_names = strings(f["sample_names"])
+        self.samples = read_samples(f, path, self.sample_names)
+        self.attrs = {k: plain(v) for k, v in f.attrs.items()}
+        self._runs = None
+
+    def close(self):
+        self.f.close()
+
+    def by_role(self, role):
+        return [s for s in self.samples if s.role == role]
+
+    def runs(self):
+        """Contiguous row ranges of one sample each, [(start, stop, sample_index)];
+        files are written sample by sample, so there are about as many runs as
+        samples. Validates the sample indices on the way."""
+        if self._runs is not None:
+            return self._runs
+        runs = []
+        nsamples = len(self.samples)
+        ds = self.f["sample_index"]
+        for start in range(0, self.rows, CHUNK_ROWS):
+            idx = ds[start:start + CHUNK_ROWS]
+            bad = (idx < 0) | (idx >= nsamples)
+            if bad.any():
+                row = start + int(np.argmax(bad))
+                raise ReportError("%s: sample_index[%d] = %d is outside the %d samples of sample_names" %
+                                  (self.path, row, int(idx[row - start]), nsamples))
+            cut = np.flatnonzero(np.diff(idx)) + 1
+            bounds = np.concatenate([[0], cut, [len(idx)]])
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                s = int(idx[a])
+                if runs and runs[-1][2] == s and runs[-1][1] == start + a:
+                    runs[-1] = (runs[-1][0], start + int(b), s)
+                else:
+                    runs.append((start + int(a), start + int(b), s))
+        self._runs = runs
+        return runs
+
+    def rows_per_sample(self):
+        counts = np.zeros(len(self.samples), dtype=np.int64)
+        for a, b, s in self.runs():
+            counts[s] += b - a
+        return counts
+
+    def iter_chunks(self, runs, max_rows=CHUNK_ROWS):
+        """(start, stop, sample_index) pieces of the given runs, at most max_rows long."""
+        for a, b, s in runs:
+            for start in range(a, b, max_rows):
+                yield start, min(b, start + max_rows), s
+
+
+class FeatureFile(RowFile):
+    kind = "feature file (bsmhunt extract / import)"
+    expected_format = "bsmhunt.features"
+    value_dataset = "features"
+
+    def __init__(self, path, label=None):
+        super().__init__(path, label)
+        f = self.f
+        if self.values.ndim != 2:
+            raise ReportError("%s: 'features' has shape %s, expected [events, features]" % (path, self.values.shape))
+        if "feature_names" not in f:
+            raise ReportError("%s: missing dataset 'feature_names'" % path)
+        self.feature_names = strings(f["feature_names"])
+        if len(self.feature_names) != self.values.shape[1]:
+            raise ReportError("%s: %d feature_names for %d feature columns" %
+                              (path, len(self.feature_names), self.values.shape[1]))
+        self.feature_units = strings(f["feature_units"]) if "feature_units" in f else [""] * len(self.feature_names)
+        if len(self.feature_units) != len(self.feature_names):
+            self.feature_units = [""] * len(self.feature_names)
+        self.lumi_ifb = finite_or_none(self.attrs.get("luminosity_ifb"))
+
+    def cutflow(self):
+        """The /cutflow tables, or None."""
+        f = self.f
+        if "cutflow" not in f:
+            return None
+        g = f["cutflow"]
+        try:
+            cuts = strings(g["cuts"])
+            raw = np.asarray(g["raw"][()], dtype=np.float64)
+            weighted = np.asarray(g["weighted"][()], dtype=np.float64)
+        except KeyError as e:
+            raise ReportError("%s: /cutflow lacks %s" % (self.path, e))
+        if raw.shape != (len(self.samples), len(cuts)) or weighted.shape != raw.shape:
+            raise ReportError("%s: /cutflow tables have shape %s, expected (%d samples, %d cuts)" %
+                              (self.path, raw.shape, len(self.samples), len(cuts)))
+        return {"cuts": cuts, "samples": [{"name": s.name, "role": s.role, "raw": raw[i].tolist(),
+                                           "weighted": weighted[i].tolist()} for i, s in enumerate(self.samples)]}
+
+
+class ScoreFile(RowFile):
+    kind = "score file (bsmhunt predict)"
+    expected_format = "bsmhunt.scores"
+    value_dataset = "score"
+
+    def __init__(self, path, label=None):
+        super().__init__(path, label)
+        f = self.f
+        if self.values.ndim not in (1, 2):
+            raise ReportError("%s: 'score' has shape %s, expected [events] or [events, classes]" %
+                              (path, self.values.shape))
+        self.score_names = strings(f["score_names"]) if "score_names" in f else ["score"]
+        self.model_kind = str(self.attrs.get("model_kind", ""))
+        self.column = None
+        if self.values.ndim == 2:
+            # Multi-class: the last column is taken as the discriminant (the signal
+            # class of a binary softmax).
+            self.column = self.values.shape[1] - 1
+        self.is_anomaly = self.model_kind == "autoencoder" or (
+            self.score_names and self.score_names[-1] == "reconstruction_mse")
+        self.lumi_ifb = self._features_lumi()
+
+    def _beside(self, name):
+        """A file named in an attribute: beside this file, else as given."""
+        here = os.path.dirname(os.path.abspath(self.path))
+        for c in (os.path.join(here, os.path.basename(str(name))), os.path.join(here, str(name)), str(name)):
+            if os.path.isfile(c):
+                return c
+        return None
+
+    def _features_lumi(self):
+        """The luminosity of the feature file the scores were computed from, if found."""
+        ref = self.attrs.get("features_file")
+        path = self._beside(ref) if ref else None
+        if path is None:
+            return None
+        try:
+            with h5py.File(path, "r") as f:
+                return finite_or_none(plain(f.attrs.get("luminosity_ifb")))
+        except OSError:
+            return None
+
+    def read_scores(self, a, b):
+        if self.column is None:
+            return self.values[a:b]
+        return self.values[a:b, self.column]
+
+    def training_signals(self):
+        """Names of the signal samples the model was trained on, from the model file
+        named in the 'model' attribute (resolved beside the score file, then as
+        given), or None when it cannot be found."""
+        model = self.attrs.get("model")
+        path = self._beside(model) if model else None
+        if path is None:
+            return None
+        try:
+            with h5py.File(path, "r") as m:
+                if "training/samples" not in m:
+                    return None
+                used = set(strings(m["training/samples"]))
+        except OSError:
+            return None
+        names = [s.name for s in self.samples if s.role == "signal" and s.name in used]
+        return names or None
+
+
+class EventFile:
+    kind = "event file (bsmhunt generate)"
+
+    def __init__(self, path):
+        self.path = path
+        f = self.f = open_h5(path, self.kind)
+        check_format(f, path, "bsmhunt.events", self.kind)
+        self.attrs = {k: plain(v) for k, v in f.attrs.items()}
+        if "samples" not in f:
+            raise ReportError("%s: no /samples group" % path)
+        names = list(f["samples"].keys())
+        samples = read_samples(f, path, names)
+        # h5py lists groups by name; show them as generate wrote them: backgrounds,
+        # signals, data, each by dataset id.
+        rank = {"background": 0, "signal": 1, "data": 2}
+        samples.sort(key=lambda s: (rank[s.role], int(s.attrs.get("dsid", 0) or 0), s.name))
+        self.sample_names = [s.name for s in samples]
+        self.samples = samples
+        self.lumi_ifb = finite_or_none(self.attrs.get("luminosity_ifb"))
+        self.sqrt_s_GeV = finite_or_none(self.attrs.get("sqrt_s_GeV"))
+
+    def expected_yields(self):
+        """Per sample: (stored events, expected yield, its MC error) from weight_mc."""
+        f = self.f
+        lumi_pb = (self.lumi_ifb or 0.0) * 1e3
+        out = []
+        for s in self.samples:
+            g = f["samples"][s.name]
+            n = int(s.attrs.get("n_events", g["event_number"].shape[0] if "event_number" in g else 0))
+            if s.role == "data":
+                out.append((n, float(n), math.sqrt(n)))
+                continue
+            if "weight_mc" not in g:
+                raise ReportError("%s: /samples/%s has no weight_mc" % (self.path, s.name))
+            sw = float(s.attrs.get("sum_of_weights", 0.0))
+            if not sw > 0:
+                raise ReportError("%s: /samples/%s has sum_of_weights = %s" % (self.path, s.name, sw))
+            scale = (float(s.attrs.get("cross_section_pb", 0.0)) * float(s.attrs.get("k_factor", 1.0)) *
+                     float(s.attrs.get("filter_efficiency", 1.0)) * lumi_pb / sw)
+            total, total2 = 0.0, 0.0
+            ds = g["weight_mc"]
+            for a in range(0, ds.shape[0], CHUNK_ROWS):
+                w = ds[a:a + CHUNK_ROWS].astype(np.float64) * scale
+                total += float(w.sum())
+                total2 += float((w * w).sum())
+            out.append((n, total, math.sqrt(total2)))
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# JSON and CSV outputs
+
+
+def load_cutflow(path):
+    doc = load_json(path, "cutflow JSON of bsmhunt extract")
+    cuts = require_key(doc, "cuts", path, kind=list)
+    samples = require_key(doc, "samples", path, kind=list)
+    if not cuts:
+        raise ReportError("%s: 'cuts' is empty" % path)
+    for i, s in enumerate(samples):
+        for key in ("name", "role", "raw", "weighted"):
+            require_key(s, key, path, "samples[%d]" % i)
+        for key in ("raw", "weighted"):
+            if not isinstance(s[key], list) or len(s[key]) != len(cuts):
+                raise ReportError("%s: samples[%d] ('%s') has %s values in '%s' for %d cuts" %
+                                  (path, i, s["name"], len(s[key]) if isinstance(s[key], list) else "no list of",
+                                   key, len(cuts)))
+            if not all(isinstance(v, (int, float)) for v in s[key]):
+                raise ReportError("%s: samples[%d] ('%s'): '%s' holds a non-number" % (path, i, s["name"], key))
+    return doc
+
+
+HISTORY_ALIASES = {
+    "train_loss": ("train_loss", "loss", "train_logloss"),
+    "validation_loss": ("validation_loss", "val_loss", "validation_logloss"),
+    "validation_auc": ("validation_auc", "val_auc", "auc"),
+    "learning_rate": ("learning_rate", "lr"),
+}
+
+
+def load_history(path, label):
+    """A training history: the CSV bsmhunt train writes (MODEL.h5.history.csv) or the
+    history/ group of a model file (MLP epochs, or BDT per-tree logloss).
+    Returns {'label', 'path', 'x', 'x_name', columns...}."""
+    check_readable(path, "training history (MODEL.h5.history.csv or MODEL.h5)")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    columns = {}
+    x_name = "epoch"
+    if head.startswith(b"\x89HDF"):
+        with open_h5(path, "model file") as f:
+            check_format(f, path, "bsmhunt.model", "model file with a history/ group")
+            if "history" not in f:
+                raise ReportError("%s: the model file has no history/ group" % path)
+            for k, ds in f["history"].items():
+                columns[k] = np.asarray(ds[()], dtype=np.float64)
+            if "validation_auc" not in columns and "training/validation_auc" in f:
+                columns["final_validation_auc"] = np.asarray(f["training/validation_auc"][()], dtype=np.float64)
+            kind = text(f["model"].attrs.get("kind", "")) if "model" in f else ""
+        if "epoch" not in columns:
+            n = max((len(v) for k, v in columns.items() if k != "final_validation_auc"), default=0)
+            columns["epoch"] = np.arange(1, n + 1, dtype=np.float64)
+            x_name = "boosting round" if kind == "bdt" or "train_logloss" in columns else "epoch"
+    else:
+        try:
+            with open(path, "r", encoding="utf-8", newline="") as fh:
+                lines = [l for l in fh if l.strip() and not l.lstrip().startswith("#")]
+        except UnicodeDecodeError:
+            raise ReportError("%s: not a text file, expected a training history CSV" % path)
+        if not lines:
+            raise ReportError("%s: empty, expected a training history CSV with a header line" % path)
+        reader = csv.reader(lines)
+        header = [h.strip() for h in next(reader)]
+        if "epoch" not in header:
+            shown = ",".join(header)
+            raise ReportError("%s: no 'epoch' column in the header '%s' (expected epoch,train_loss,validation_loss,"
+                              "...: MODEL.h5.history.csv of bsmhunt train)" %
+                              (path, shown if len(shown) <= 60 else shown[:57] + "..."))
+        data = {h: [] for h in header}
+        for lineno, row in enumerate(reader, start=2):
+            if len(row) != len(header):
+                raise ReportError("%s:%d: %d fields, the header has %d" % (path, lineno, len(row), len(header)))
+            for h, v in zip(header, row):
+                try:
+                    data[h].append(float(v))
+                except ValueError:
+                    raise ReportError("%s:%d: column '%s': '%s' is not a number" % (path, lineno, h, v.strip()))
+        columns = {h: np.asarray(v, dtype=np.float64) for h, v in data.items()}
+    out = {"label": label, "path": path, "x_name": x_name, "x": columns["epoch"]}
+    for canonical, aliases in HISTORY_ALIASES.items():
+        for a in aliases:
+            if a in columns and len(columns[a]) == len(out["x"]):
+                out[canonical] = columns[a]
+                break
+    if "final_validation_auc" in columns:
+        out["final_validation_auc"] = float(columns["final_validation_auc"][0])
+    if "train_loss" not in out and "validation_loss" not in out:
+        raise ReportError("%s: no loss column (expected train_loss and/or validation_loss)" % path)
+    if len(out["x"]) == 0:
+        raise ReportError("%s: the history has no epochs" % path)
+    return out
+
+
+def load_significance(path):
+    doc = load_json(path, "significance JSON of bsmhunt significance", "bsmhunt.significance")
+    channels = require_key(doc, "channels", path, kind=list)
+    for i, ch in enumerate(channels):
+        require_key(ch, "name", path, "channels[%d]" % i)
+        sigs = ch.get("signals", [])
+        if not isinstance(sigs, list):
+            raise ReportError("%s: channels[%d].signals should be a list" % (path, i))
+        for j, s in enumerate(sigs):
+            require_key(s, "name", path, "channels[%d].signals[%d]" % (i, j))
+    stem = os.path.splitext(path)[0]
+    h5path = stem + ".h5"
+    doc["_h5"] = None
+    if os.path.exists(h5path):
+        f = open_h5(h5path, "significance histograms beside %s" % path)
+        doc["_h5"] = f
+        doc["_h5_path"] = h5path
+    return doc
+
+
+def sig_h5_curve(doc, channel, group, signal, keys):
+    """Arrays /channels/<ch>/<group>/<signal>/<key> of the significance HDF5, or None."""
+    f = doc.get("_h5")
+    if f is None:
+        return None
+    base = "channels/%s/%s/%s" % (channel, group, signal)
+    if base not in f:
+        return None
+    g = f[base]
+    out = {}
+    for k in keys:
+        if k not in g:
+            return None
+        out[k] = np.asarray(g[k][()], dtype=np.float64)
+    n = {len(v) for v in out.values()}
+    if len(n) != 1:
+        raise ReportError("%s: the arrays of /%s differ in length (%s)" %
+                          (doc.get("_h5_path"), base, ", ".join("%s %d" % (k, len(v)) for k, v in out.items())))
+    return out
+
+
+def load_fit(path):
+    doc = load_json(path, "result of bsmhunt fit", ("bsmhunt-fit", "bsmhunt.fit"))
+    spec = require_key(doc, "spectrum", path, kind=dict)
+    edges = require_key(spec, "edges", path, "spectrum", list)
+    counts = require_key(spec, "counts", path, "spectrum", list)
+    if len(edges) != len(counts) + 1 or len(counts) == 0:
+        raise ReportError("%s: spectrum has %d edges for %d counts (expected counts + 1)" %
+                          (path, len(edges), len(counts)))
+    nb = len(counts)
+    regions = doc.get("signal_regions") or []
+    fits = [("background_only", doc.get("background_only"))] + \
+           [("signal_regions[%d].fit" % i, r.get("fit")) for i, r in enumerate(regions)]
+    for where, fit in fits:
+        if fit is None:
+            continue
+        for key in ("expected",):
+            arr = require_key(fit, key, path, where, list)
+            if len(arr) != nb:
+                raise ReportError("%s: %s.%s has %d values for %d bins" % (path, where, key, len(arr), nb))
+    return doc
+
+
+def load_bumphunt(path):
+    doc = load_json(path, "result of bsmhunt bumphunt", "bsmhunt.bumphunt")
+    edges = require_key(doc, "mass_bins", path, kind=list)
+    if len(edges) < 2:
+        raise ReportError("%s: 'mass_bins' needs at least two edges" % path)
+    nb = len(edges) - 1
+    regions = require_key(doc, "regions", path, kind=list)
+    for i, r in enumerate(regions):
+        sr = require_key(r, "signal_region", path, "regions[%d]" % i, list)
+        if len(sr) != 2:
+            raise ReportError("%s: regions[%d].signal_region should be [lo, hi]" % (path, i))
+        effs = require_key(r, "efficiencies", path, "regions[%d]" % i, list)
+        for j, e in enumerate(effs):
+            require_key(e, "efficiency", path, "regions[%d].efficiencies[%d]" % (i, j))
+            for key in ("selected_counts", "fit_counts"):
+                # A failed fit leaves fit_counts empty (or null): no fit to draw.
+                if isinstance(e.get(key), list) and len(e[key]) == 0:
+                    e[key] = None
+                if e.get(key) is not None and (not isinstance(e[key], list) or len(e[key]) != nb):
+                    raise ReportError("%s: regions[%d].efficiencies[%d].%s has %s values for %d mass bins" %
+                                      (path, i, j, key, len(e[key]) if isinstance(e[key], list) else "no list of",
+                                       nb))
+                if e.get(key) is not None:
+                    e[key] = [float("nan") if v is None else v for v in e[key]]
+    return doc
+
+
+# --------------------------------------------------------------------------------------
+# Signal selection
+
+
+def match_patterns(patterns, names, path_hint):
+    """Names matching each glob pattern; a pattern matching nothing is an error."""
+    out = []
+    for p in patterns:
+        hit = [n for n in names if fnmatch.fnmatchcase(n, p)]
+        if not hit:
+            close = [n for n in names if p.strip("*").split("*")[0] in n][:5] or names[:5]
+            raise ReportError("--signals: pattern '%s' matches no signal sample of %s (e.g. %s)" %
+                              (p, path_hint, ", ".join(close) or "it has no signal samples"))
+        out.append((p, hit))
+    return out
