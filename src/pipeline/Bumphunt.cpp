@@ -598,8 +598,8 @@ void add_bumphunt_options(po::options_description& d) {
       ("background", po::value<std::string>()->default_value("dijet"),
        "background in the SR: dijet (sideband fit of the whole spectrum) | linear (line through the sidebands)")
       ("functions", po::value<std::string>()->default_value("f3,f4,fexp"), "dijet functions in the order to try")
-      ("pvalue-threshold", po::value<double>()->default_value(c.fit.pvalue_threshold), "sideband fit acceptance")
-      ("sqrt-s", po::value<double>()->default_value(c.fit.sqrt_s_GeV), "centre-of-mass energy in GeV (x = m / sqrt(s))")
+      ("pvalue-threshold", double_value(c.fit.pvalue_threshold), "sideband fit acceptance")
+      ("sqrt-s", double_value(c.fit.sqrt_s_GeV), "centre-of-mass energy in GeV (x = m / sqrt(s))")
       ("toys", po::value<uint64_t>()->default_value(c.toys), "pseudo-experiments for the global p-value (dijet)")
       ("seed", po::value<uint64_t>()->default_value(c.seed), "seed of the folds, the networks and the toys")
       ("ensemble", po::value<std::size_t>()->default_value(c.ensemble),
@@ -608,7 +608,7 @@ void add_bumphunt_options(po::options_description& d) {
       ("epochs", po::value<uint64_t>()->default_value(c.epochs), "classifier epochs at most")
       ("batch-size", po::value<uint64_t>()->default_value(c.batch_size), "classifier batch size")
       ("patience", po::value<uint64_t>()->default_value(c.patience), "early stopping on the validation fold")
-      ("learning-rate", po::value<double>()->default_value(c.learning_rate), "Adam learning rate")
+      ("learning-rate", double_value(c.learning_rate), "Adam learning rate")
       ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace an existing output");
 }
 

@@ -11,6 +11,10 @@
 
 namespace bsmhunt::pipeline {
 
+po::typed_value<double>* double_value(double default_value) {
+  return po::value<double>()->default_value(default_value, fmt::format("{}", default_value));
+}
+
 namespace {
 
 void add_common_options(po::options_description& d) {

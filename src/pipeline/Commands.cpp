@@ -46,7 +46,7 @@ void generate_options(po::options_description& d) {
        "events to store per signal sample")
       ("seed", po::value<uint64_t>()->default_value(g.seed), "random seed; events are keyed by (seed, sample, event)")
       ("output,o", po::value<std::string>()->default_value(""), "output event file (HDF5)")
-      ("lumi-ifb", po::value<double>()->default_value(g.lumi_ifb), "integrated luminosity in fb^-1")
+      ("lumi-ifb", double_value(g.lumi_ifb), "integrated luminosity in fb^-1")
       ("preselection", po::value<bool>()->default_value(true),
        "apply the channel's event preselection (dilepton_met: two leptons, MET > 50 GeV)")
       ("samples", po::value<std::string>()->default_value(""),
@@ -54,7 +54,7 @@ void generate_options(po::options_description& d) {
       ("pseudo-data", po::value<bool>()->default_value(c.pseudo_data),
        "add a 'data' sample: Poisson-fluctuated sum of the backgrounds at the luminosity")
       ("inject-signal", po::value<std::string>()->default_value(""), "signal sample injected into the pseudo-data")
-      ("signal-strength", po::value<double>()->default_value(0.0),
+      ("signal-strength", double_value(0.0),
        "mu: injected events ~ Poisson(mu x expected signal yield)")
       ("inject-events", po::value<int64_t>()->default_value(-1),
        "exact number of injected signal events (instead of --signal-strength)")
@@ -160,7 +160,7 @@ void import_options(po::options_description& d) {
        "missing feature values: sentinel (replaced by --sentinel), mean (mean of the present training values over "
        "all ranks), drop-feature (features ever missing are left out), drop-event (rows are dropped, counted in the "
        "cutflow)")
-      ("sentinel", po::value<double>()->default_value(c.sentinel), "value replacing missing ones (--padding sentinel)")
+      ("sentinel", double_value(c.sentinel), "value replacing missing ones (--padding sentinel)")
       ("on-nonfinite", po::value<std::string>()->default_value("error"),
        "NaN or infinite feature, weight or mass: error (naming the column and row) or drop (the row, counted in the "
        "cutflow as failing 'finite')")
@@ -236,21 +236,21 @@ void extract_options(po::options_description& d) {
                    join(feature_set_names(), ", ")).c_str())
       ("select", po::value<std::string>()->default_value(""),
        "comma-separated features of the set to write, in this order (default: all)")
-      ("lepton-pt-min", po::value<double>()->default_value(c.lepton_pt_min),
+      ("lepton-pt-min", double_value(c.lepton_pt_min),
        "dilepton_met: leptons count with pT > this (GeV)")
-      ("lepton-eta-max", po::value<double>()->default_value(c.lepton_eta_max),
+      ("lepton-eta-max", double_value(c.lepton_eta_max),
        "dilepton_met: leptons count with |eta| < this")
       ("require", po::value<std::string>()->default_value("sfos"),
        "dilepton_met: sfos (same flavour, opposite sign) or any (ee, mumu and emu)")
-      ("met-min", po::value<double>()->default_value(c.met_min), "dilepton_met: MET > this (GeV)")
+      ("met-min", double_value(c.met_min), "dilepton_met: MET > this (GeV)")
       ("max-bjets", po::value<int64_t>()->default_value(c.max_bjets),
        "dilepton_met: b-jet veto, at most this many b-tagged jets (-1: off)")
-      ("mjj-min", po::value<double>()->default_value(c.mjj_min), "dijet: m_JJ >= this (GeV)")
+      ("mjj-min", double_value(c.mjj_min), "dijet: m_JJ >= this (GeV)")
       ("padding", po::value<std::string>()->default_value(std::string(to_string(c.padding))),
        "dilepton_met, missing leading jets: sentinel (pT 0, eta and phi = --sentinel), mean (training-split mean of "
        "the present values over all ranks), drop-feature (no jet1/jet2 features), drop-event (events with fewer than "
        "two jets removed, cutflow step 'padding')")
-      ("sentinel", po::value<double>()->default_value(c.sentinel), "eta/phi of a missing jet (--padding sentinel)")
+      ("sentinel", double_value(c.sentinel), "eta/phi of a missing jet (--padding sentinel)")
       ("on-nonfinite", po::value<std::string>()->default_value("error"),
        "NaN or infinite input value: error (naming sample and event number) or drop (counted in the cutflow as "
        "failing 'finite')")
@@ -348,33 +348,33 @@ void train_options(po::options_description& d) {
       ("hidden", po::value<std::string>()->default_value("64,64"),
        "hidden layer widths (autoencoder: encoder widths, the decoder mirrors them)")
       ("activation", po::value<std::string>()->default_value("relu"), "relu | leaky_relu | tanh | sigmoid | linear")
-      ("dropout", po::value<double>()->default_value(0.0), "dropout rate after each hidden layer")
+      ("dropout", double_value(0.0), "dropout rate after each hidden layer")
       ("batchnorm", po::value<bool>()->default_value(false), "batch normalisation (synchronised over ranks) in hidden layers")
       ("latent", po::value<std::size_t>()->default_value(c.network.latent), "autoencoder bottleneck width")
       ("loss", po::value<std::string>()->default_value(c.loss),
        "auto (bce; softmax_ce for >2 classes; mse for the autoencoder) | bce | focal | softmax_ce | mse")
-      ("label-smoothing", po::value<double>()->default_value(0.0), "label smoothing epsilon (bce, softmax_ce)")
-      ("focal-gamma", po::value<double>()->default_value(2.0), "focal loss gamma")
-      ("focal-alpha", po::value<double>()->default_value(-1.0), "focal loss weight of the signal class (<0: none)")
+      ("label-smoothing", double_value(0.0), "label smoothing epsilon (bce, softmax_ce)")
+      ("focal-gamma", double_value(2.0), "focal loss gamma")
+      ("focal-alpha", double_value(-1.0), "focal loss weight of the signal class (<0: none)")
       ("optimizer", po::value<std::string>()->default_value("adam"), "sgd | adam | adamw")
-      ("learning-rate", po::value<double>()->default_value(t.learning_rate), "peak learning rate")
-      ("weight-decay", po::value<double>()->default_value(t.weight_decay), "weight decay (decoupled for adamw)")
-      ("momentum", po::value<double>()->default_value(t.momentum), "sgd momentum")
+      ("learning-rate", double_value(t.learning_rate), "peak learning rate")
+      ("weight-decay", double_value(t.weight_decay), "weight decay (decoupled for adamw)")
+      ("momentum", double_value(t.momentum), "sgd momentum")
       ("nesterov", po::value<bool>()->default_value(false), "sgd with Nesterov momentum")
-      ("l1", po::value<double>()->default_value(0.0), "L1 penalty on dense weights")
-      ("l2", po::value<double>()->default_value(0.0), "L2 penalty on dense weights")
-      ("activity-l2", po::value<double>()->default_value(0.0),
+      ("l1", double_value(0.0), "L1 penalty on dense weights")
+      ("l2", double_value(0.0), "L2 penalty on dense weights")
+      ("activity-l2", double_value(0.0),
        "L2 penalty on the activations of the last hidden layer (autoencoder: the latent layer)")
       ("schedule", po::value<std::string>()->default_value("constant"), "learning-rate schedule: constant | step | cosine")
       ("warmup-steps", po::value<uint64_t>()->default_value(0), "linear warm-up steps")
-      ("step-gamma", po::value<double>()->default_value(t.step_gamma), "step schedule: factor every --step-epochs")
+      ("step-gamma", double_value(t.step_gamma), "step schedule: factor every --step-epochs")
       ("step-epochs", po::value<uint64_t>()->default_value(t.step_epochs), "step schedule period in epochs")
-      ("min-learning-rate", po::value<double>()->default_value(0.0), "cosine schedule floor")
+      ("min-learning-rate", double_value(0.0), "cosine schedule floor")
       ("epochs", po::value<uint64_t>()->default_value(t.epochs), "maximum epochs")
       ("batch-size", po::value<uint64_t>()->default_value(t.batch_size), "global batch size (over all ranks)")
       ("patience", po::value<uint64_t>()->default_value(t.patience),
        "early stopping: epochs without validation-loss improvement (0: off)")
-      ("min-delta", po::value<double>()->default_value(0.0), "early stopping: least improvement that counts")
+      ("min-delta", double_value(0.0), "early stopping: least improvement that counts")
       ("restore-best", po::value<bool>()->default_value(true), "end with the weights of the best validation loss")
       ("seed", po::value<uint64_t>()->default_value(t.seed), "seed of initialisation, shuffling and dropout")
       ("normalization", po::value<std::string>()->default_value(c.normalization),
@@ -389,23 +389,26 @@ void train_options(po::options_description& d) {
       ("signal-samples", po::value<std::string>()->default_value(""),
        "signal samples to train on, comma-separated glob patterns (default: all), e.g. zp_DH_HDS_m130_*")
       ("exclude-samples", po::value<std::string>()->default_value(""), "samples to leave out, glob patterns")
+      ("select", po::value<std::string>()->default_value(""),
+       "train and validate only on events passing these cuts on features, e.g. 'mll > 100 && met > 80' "
+       "(predict still scores every event)")
       ("train-on", po::value<std::string>()->default_value(c.train_on),
        "autoencoder training events: auto (= background) | background | data | all")
       ("checkpoint", po::value<std::string>()->default_value(""), "checkpoint file (default OUTPUT.checkpoint.h5)")
       ("checkpoint-every", po::value<uint64_t>()->default_value(0), "also checkpoint every N steps (0: epoch ends only)")
       ("resume", po::value<bool>()->default_value(false)->implicit_value(true),
        "continue from the checkpoint of an interrupted run (same options)")
-      ("bucket-mb", po::value<double>()->default_value(4.0), "gradient all-reduce bucket size in MB")
+      ("bucket-mb", double_value(4.0), "gradient all-reduce bucket size in MB")
       ("blas-threads", po::value<int>()->default_value(0), "BLAS threads per rank (0: the node's cores / its ranks)")
-      ("progress-seconds", po::value<double>()->default_value(c.progress_seconds), "seconds between progress lines")
+      ("progress-seconds", double_value(c.progress_seconds), "seconds between progress lines")
       ("bdt-trees", po::value<int>()->default_value(b.n_trees), "BDT: boosting rounds")
       ("bdt-depth", po::value<int>()->default_value(b.max_depth), "BDT: maximum tree depth")
-      ("bdt-learning-rate", po::value<double>()->default_value(b.learning_rate), "BDT: shrinkage (eta)")
-      ("bdt-subsample", po::value<double>()->default_value(b.subsample), "BDT: row subsampling")
-      ("bdt-colsample", po::value<double>()->default_value(b.colsample_bytree), "BDT: feature subsampling per tree")
-      ("bdt-min-child-weight", po::value<double>()->default_value(b.min_child_weight), "BDT: min hessian weight per leaf")
+      ("bdt-learning-rate", double_value(b.learning_rate), "BDT: shrinkage (eta)")
+      ("bdt-subsample", double_value(b.subsample), "BDT: row subsampling")
+      ("bdt-colsample", double_value(b.colsample_bytree), "BDT: feature subsampling per tree")
+      ("bdt-min-child-weight", double_value(b.min_child_weight), "BDT: min hessian weight per leaf")
       ("bdt-max-bin", po::value<int>()->default_value(b.max_bin), "BDT: histogram bins per feature")
-      ("bdt-scale-pos-weight", po::value<double>()->default_value(b.scale_pos_weight),
+      ("bdt-scale-pos-weight", double_value(b.scale_pos_weight),
        "BDT: signal weight factor (0: sum|w| background / sum|w| signal without class balance, else 1)")
       ("bdt-early-stopping", po::value<int>()->default_value(b.early_stopping_rounds),
        "BDT: rounds without validation improvement before stopping (0: off)")
@@ -471,6 +474,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.weights.normalize = get<bool>(vm, "normalize-weights");
   c.signal_samples = parse_list(get<std::string>(vm, "signal-samples"));
   c.exclude_samples = parse_list(get<std::string>(vm, "exclude-samples"));
+  c.select = get<std::string>(vm, "select");
   c.train_on = get<std::string>(vm, "train-on");
   c.checkpoint = get<std::string>(vm, "checkpoint");
   c.resume = get<bool>(vm, "resume");

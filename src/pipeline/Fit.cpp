@@ -411,7 +411,7 @@ void add_fit_options(po::options_description& d) {
       ("functions", po::value<std::string>()->default_value(join(functions, ",")),
        fmt::format("dijet functions to try in this order ({})", join(stats::dijet_function_names(), ", ")).c_str())
       ("pvalue-threshold",
-       po::value<double>()->default_value(o.pvalue_threshold, fmt::format("{}", o.pvalue_threshold)),
+       double_value(o.pvalue_threshold),
        "a fit is accepted when its sideband chi2 p-value exceeds this")
       ("reduce-range", po::value<bool>()->default_value(o.reduce_range),
        "when no function passes, drop the outermost bin on each side and try again")
@@ -423,7 +423,7 @@ void add_fit_options(po::options_description& d) {
       ("toys", po::value<int64_t>()->default_value(int64_t(toys.toys)),
        "pseudo-experiments for the global p-value, spread over the ranks (0: none)")
       ("seed", po::value<uint64_t>()->default_value(toys.seed), "seed of the pseudo-experiments")
-      ("sqrt-s-GeV", po::value<double>()->default_value(o.sqrt_s_GeV, fmt::format("{}", o.sqrt_s_GeV)),
+      ("sqrt-s-GeV", double_value(o.sqrt_s_GeV),
        "centre-of-mass energy: x = m / sqrt(s)")
       ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace existing output files");
 }

@@ -574,11 +574,11 @@ void add_significance_options(po::options_description& d) {
       ("signal", po::value<std::string>()->default_value("all"),
        "signal samples to scan: all, or comma-separated glob patterns (e.g. zp_DH_HDS_*)")
       ("metric", po::value<std::string>()->default_value("asimov"), "asimov | s_over_sqrt_b | ams (b_reg = 10)")
-      ("bkg-uncertainty", po::value<double>()->default_value(s.bkg_uncertainty),
+      ("bkg-uncertainty", double_value(s.bkg_uncertainty),
        "relative background uncertainty R (sigma_b = R b) in the Asimov Z")
-      ("min-background", po::value<double>()->default_value(s.min_background),
+      ("min-background", double_value(s.min_background),
        "a cut counts only with at least this much background (weighted events)")
-      ("min-mc-events", po::value<double>()->default_value(s.min_mc_events),
+      ("min-mc-events", double_value(s.min_mc_events),
        "... from at least this many effective MC events (b^2 / sum w^2)")
       ("split", po::value<std::string>()->default_value(c.split),
        "events counted: test | validation | train | all (scaled per sample to all events)")
@@ -591,7 +591,7 @@ void add_significance_options(po::options_description& d) {
        "channels 'NAME: SELECTION; ...', e.g. 'ee: channel_flag == 0; mumu: channel_flag == 1' (default: one, all)")
       ("cuts", po::value<std::string>()->default_value(c.cuts),
        "cut-and-count selection, e.g. 'met_significance > 10 && mt_llmet > 160 && n_bjets == 0'")
-      ("threshold", po::value<double>()->default_value(c.threshold), "score threshold of the confusion matrix")
+      ("threshold", double_value(c.threshold), "score threshold of the confusion matrix")
       ("combination-bins", po::value<std::size_t>()->default_value(c.combination_bins),
        "at most this many score bins in the binned combination")
       ("print-top", po::value<std::size_t>()->default_value(c.print_top), "signals per channel in the printed table")

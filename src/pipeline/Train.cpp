@@ -21,6 +21,7 @@
 #include "bsmhunt/io/ArchiveFile.hpp"
 #include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
+#include "bsmhunt/pipeline/Selection.hpp"
 #include "bsmhunt/stats/Histogram.hpp"
 #include "bsmhunt/stats/Roc.hpp"
 
@@ -138,6 +139,7 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
                        bool autoencoder) {
   LoadedData d;
   const std::size_t F = reader.header().feature_names.size();
+  const Selection region = parse_selection(c.select, reader.header().feature_names, "--select");
   d.train.features = d.validation.features = F;
   std::vector<double> train_raw_w, val_raw_w;
   std::vector<int32_t> train_label;
@@ -156,8 +158,9 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
       const auto split = io::Split(block.split[r]);
       const int32_t sample = block.sample_index[r];
       if (split == io::Split::test || !use[std::size_t(sample)]) continue;
-      nn::Shard& s = split == io::Split::train ? d.train : d.validation;
       const float* x = block.features.data() + r * F;
+      if (!region.passes(x)) continue;
+      nn::Shard& s = split == io::Split::train ? d.train : d.validation;
       for (std::size_t f = 0; f < F; ++f) {
         if (!std::isfinite(x[f]))
           throw InputError(fmt::format("{}: /features row {} column {} ('{}') is {}: training needs finite features",
@@ -209,7 +212,7 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
     for (std::size_t k = 0; k < K; ++k)
       if (class_count[k] == 0)
         throw InputError(fmt::format("{}: the training split has no events of class {} ({}): a classifier needs "
-                                     "every class; check --signal-samples / --exclude-samples",
+                                     "every class; check --signal-samples / --exclude-samples / --select",
                                      c.features, k, k == 0 ? "background" : (K == 2 ? "signal" : "label")));
   }
   std::vector<double> factor(K, 1.0);
@@ -298,6 +301,7 @@ int train_bdt(const TrainConfig& c, const io::FeatureFileReader& reader, const d
   const dist::Range mine = comm.is_root() ? everything : dist::Range{0, 0};
   LoadedData d = load_splits(reader, c, comm, mine, use, prep, false);
   if (d.classes != 2) throw InputError(fmt::format("--model bdt: binary labels expected, found {} classes", d.classes));
+  archive.doubles["training/train_events"] = {double(d.global_signal_train), double(d.global_background_train)};
   std::vector<uint8_t> bytes;
   std::string error;
   if (comm.is_root()) {
@@ -378,6 +382,7 @@ int run_train(const TrainConfig& c, const dist::Communicator& comm) {
   store_preprocessing(prep, header.feature_names, archive);
   archive.strings["training/features_file"] = c.features;
   archive.strings["training/weight_policy"] = policy_text(c.weights);
+  archive.strings["training/selection"] = c.select;
   std::vector<std::string> used;
   for (std::size_t i = 0; i < use.size(); ++i)
     if (use[i]) used.push_back(header.samples[i].name);
@@ -409,6 +414,8 @@ int run_train(const TrainConfig& c, const dist::Communicator& comm) {
     throw InputError(fmt::format("--loss {}: {} classes need softmax_ce", loss, d.classes));
   if (!autoencoder && d.classes == 2 && (tc.loss.kind == nn::LossKind::softmax_ce || tc.loss.kind == nn::LossKind::mse))
     throw InputError(fmt::format("--loss {}: a binary classifier is trained with bce or focal", loss));
+  if (!autoencoder)
+    archive.doubles["training/train_events"] = {double(d.global_signal_train), double(d.global_background_train)};
   log::info("training split: {} events ({} signal, {} background), validation: {} events",
             d.train.global_rows, d.global_signal_train, d.global_background_train, d.validation.global_rows);
 

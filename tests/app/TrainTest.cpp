@@ -301,3 +301,32 @@ for r in rows:
     EXPECT_TRUE(contains(b.output, expect)) << args << "\n" << b.output;
   }
 }
+
+TEST_F(TrainFiles, SelectTrainsOnlyOnEventsPassingTheCuts) {
+  // The training region of the thesis-style workflow: the counts the model records
+  // must equal the events of the training split passing the cuts, counted with h5py.
+  const fs::path model = dir() / "selected.h5";
+  auto r = run_command(train(2, model, kSmallRun + " --select 'mll > 100 && met > 80'"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string check = python_script(dir(), "select_check", R"(
+f = h5py.File(sys.argv[1], 'r'); m = h5py.File(sys.argv[2], 'r')
+names = [n.decode() for n in f['feature_names'][:]]
+x = f['features']; mll = x[:, names.index('mll')]; met = x[:, names.index('met')]
+idx = f['sample_index'][:]; split = f['split'][:]; label = f['label'][:]
+samples = [n.decode() for n in f['sample_names'][:]]
+used = np.array([n.startswith('zp_DH_HDS_m130') or not n.startswith('zp_') for n in samples])
+keep = used[idx] & (split == 0) & (mll > 100) & (met > 80)
+expected = [int((keep & (label == 1)).sum()), int((keep & (label == 0)).sum())]
+got = [int(v) for v in m['training/train_events'][:]]
+assert got == expected and 0 < expected[1] < int((used[idx] & (split == 0) & (label == 0)).sum()), (got, expected)
+sel = m['training'].attrs['selection']
+assert (sel.decode() if isinstance(sel, bytes) else sel) == 'mll > 100 && met > 80', sel
+)");
+  auto c = run_command(check + " " + features().string() + " " + model.string());
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+  // A cut on a feature the file does not have names it.
+  auto bad = run_command(train(2, dir() / "bad_select.h5", kSmallRun + " --select 'mll_typo > 100'"));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "mll_typo")) << bad.output;
+  EXPECT_FALSE(fs::exists(dir() / "bad_select.h5"));
+}

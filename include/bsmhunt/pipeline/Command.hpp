@@ -10,6 +10,9 @@ namespace bsmhunt::pipeline {
 
 namespace po = boost::program_options;
 
+// A double option whose default --help prints as written (0.9, not 0.90000000000000002).
+po::typed_value<double>* double_value(double default_value);
+
 // A subcommand of the bsmhunt executable (a pipeline stage or a tool).
 struct Command {
   std::string name;
