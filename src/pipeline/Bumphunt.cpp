@@ -337,7 +337,7 @@ std::vector<double> parse_mass_bins(const std::string& text) {
     for (std::size_t i = 0; i <= n; ++i)
       edges.push_back(log ? std::exp(std::log(lo) + (std::log(hi) - std::log(lo)) * double(i) / double(n))
                           : lo + (hi - lo) * double(i) / double(n));
-    edges.back() = hi;
+    edges.front() = lo, edges.back() = hi;  // exp(log(lo)) can miss lo by an ulp
   } else {
     edges = parse_numbers(t, "--mass-bins");
   }

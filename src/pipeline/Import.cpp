@@ -556,8 +556,9 @@ ImportResult Importer::run() {
   for (std::size_t s = 0; s < S; ++s) {
     physics::SampleInfo info;
     info.name = samples_[s];
-    info.process = sample_at_ >= 0 ? fmt::format("rows of {} with {} = {}", file, sample_col_, samples_[s])
-                                   : fmt::format("{} rows of {}", samples_[s], file);
+    // A table knows no physics process beyond its sample column: the sample name
+    // stands for it (plots stack by process); the source is in the file attributes.
+    info.process = samples_[s];
     info.role = roles_[s];
     info.sum_of_weights = tallies_[s][w_all];
     info.n_generated = uint64_t(tallies_[s][n_all]);

@@ -474,7 +474,7 @@ class ReportTest(unittest.TestCase):
 
     def test_every_plot_exists(self):
         expected = ["feature_met", "feature_mll", "feature_n_jets", "scores_shapes_MLP", "scores_stacked_MLP",
-                    "scores_shapes_BDT", "scores_stacked_BDT", "scores_shapes_AE", "scores_stacked_AE", "roc", "significance_scan_ee", "significance_grid_ee",
+                    "scores_shapes_BDT", "scores_stacked_BDT", "mass_selected_MLP", "mass_selected_BDT", "scores_shapes_AE", "scores_stacked_AE", "roc", "significance_scan_ee", "significance_grid_ee",
                     "significance_roc_ee", "significance_thresholds_ee", "significance_scan_mumu",
                     "significance_grid_mumu", "fit_fit_background_only", "fit_fit_sr0", "fit_fit_sr1",
                     "fit_fit_sr2", "fit_fit_local_z", "bumphunt_significance", "bumphunt_best_fit",

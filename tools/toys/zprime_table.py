@@ -97,6 +97,7 @@ def main():
         }))
         first += n
     df = pd.concat(frames, ignore_index=True)
+    os.makedirs(os.path.dirname(os.path.abspath(a.output)), exist_ok=True)
     tmp = a.output + ".partial"
     with h5py.File(tmp, "w") as f:
         for c in df.columns:

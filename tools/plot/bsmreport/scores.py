@@ -11,7 +11,7 @@ import numpy as np
 
 from . import draw, style
 from .features import model_label, processes_of, strip_tex
-from .hists import GroupHist, interp_at, weighted_roc
+from .hists import GroupHist, choose_edges, interp_at, weighted_roc
 from .inputs import ReportError, signal_model_name
 from .page import Cell, Figure, Table, Text, fmt_count, fmt_fixed, fmt_g, fmt_yield, num
 
@@ -53,10 +53,13 @@ class ScoreData:
         wanted = {s.index for s in samples if s.role == "background"}
         for _, members in groups:
             wanted.update(members)
-        parts = {k: [] for k in ("score", "weight", "split", "sample")}
+        parts = {k: [] for k in ("score", "weight", "split", "sample", "mass")}
+        self.has_mass = "mass" in sf.f
         for a, b, s in sf.iter_chunks([r for r in sf.runs() if r[2] in wanted]):
             x = np.asarray(sf.read_scores(a, b), dtype=np.float64)
             parts["score"].append(x)
+            if self.has_mass:
+                parts["mass"].append(sf.f["mass"][a:b].astype(np.float64))
             parts["weight"].append(sf.f["weight"][a:b].astype(np.float64))
             parts["split"].append(sf.f["split"][a:b])
             parts["sample"].append(np.full(b - a, s, dtype=np.int32))
@@ -100,6 +103,78 @@ class ScoreData:
         for a, b, s in sf.iter_chunks([r for r in sf.runs() if r[2] in data]):
             h.fill(sf.read_scores(a, b), np.ones(b - a), 0)
         return h.n[0]
+
+    def data_mass_above(self, threshold, edges):
+        """Counts of data events with score >= threshold in mass bins, or None."""
+        sf = self.sf
+        data = [s.index for s in sf.samples if s.role == "data"]
+        if not data or self.rows[data].sum() == 0 or not self.has_mass:
+            return None
+        n = np.zeros(len(edges) - 1)
+        for a, b, s in sf.iter_chunks([r for r in sf.runs() if r[2] in data]):
+            keep = np.asarray(sf.read_scores(a, b)) >= threshold
+            m = sf.f["mass"][a:b][keep]
+            n += np.histogram(np.clip(m, edges[0], edges[-1]), edges)[0]
+        return n
+
+
+# The resonant mass the feature set carries (the column the classifiers never see).
+MASS_LABELS = {"mll": r"$m_{\ell\ell}$ [GeV]", "dilepton_met": r"$m_{\ell\ell}$ [GeV]", "dijet": r"$m_{JJ}$ [GeV]",
+               "mjj": r"$m_{JJ}$ [GeV]"}
+
+
+def mass_axis_label(sf):
+    """From the feature file the scores were predicted from: its mass column or feature set."""
+    try:
+        import h5py
+        with h5py.File(sf.f.attrs["features_file"], "r") as f:
+            for key in ("mass_column", "feature_set"):
+                v = f.attrs.get(key)
+                v = v.decode() if isinstance(v, bytes) else v
+                if v in MASS_LABELS:
+                    return MASS_LABELS[v]
+                if key == "mass_column" and v:
+                    return "%s [GeV]" % v
+    except (OSError, KeyError):
+        pass
+    return "Mass [GeV]"
+
+
+def selected_mass_plot(ctx, d, threshold):
+    """The mass spectrum of the events a cut on the score selects (test split scaled
+    to the full yield, stacked by process; data above the cut as points): the view
+    of analysis C, where the mass is held out of training so a signal shows as a bump."""
+    sf = d.sf
+    samples = sf.samples
+    test = (d.split == TEST) & (d.score >= threshold) & np.isfinite(d.mass)
+    if not test.any():
+        return None, 0.0
+    w = d.weight * d.test_scale[d.sample]
+    sig_values = d.mass[test & ~d.is_bkg]
+    edges = choose_edges("mass", "GeV", d.mass[test & d.is_bkg], signal_values=sig_values)
+    procs = processes_of(samples)
+    colours = style.process_colours(procs)
+    stack, pyield = [], []
+    for p in procs:
+        members = [s.index for s in samples if s.role == "background" and s.process == p]
+        m = test & np.isin(d.sample, members)
+        x = np.clip(d.mass[m], edges[0], edges[-1])
+        stack.append({"label": style.process_label(p), "colour": colours[p],
+                      "sw": np.histogram(x, edges, weights=w[m])[0], "sw2": np.histogram(x, edges, weights=w[m] ** 2)[0]})
+        pyield.append(stack[-1]["sw"].sum())
+    stack = [stack[i] for i in np.argsort(pyield)]
+    btotal = np.sum([c["sw"] for c in stack], axis=0) if stack else np.zeros(len(edges) - 1)
+    sigs = []
+    for gi, (label, members) in enumerate(d.groups):
+        m = test & d.signal_mask(members)
+        sw = np.histogram(np.clip(d.mass[m], edges[0], edges[-1]), edges, weights=w[m])[0]
+        sc = ctx.signal_scale if ctx.signal_scale > 0 else draw.auto_signal_scale(sw, btotal)
+        sigs.append({"label": label, "sw": sw, "colour": ["#D62728", "#7B2CBF", "#1F77B4"][gi % 3], "scale": sc})
+    data = d.data_mass_above(threshold, edges)
+    fig = draw.stack_plot(ctx, edges, stack, data=data, signals=sigs, xlabel=mass_axis_label(sf),
+                          ylabel=draw.bin_width_text(edges, "GeV"), logy=True,
+                          extra=["%s output >= %g" % (score_axis_label(sf).split(" output")[0], threshold)])
+    return fig, float(btotal.sum())
 
 
 def score_axis_label(sf):
@@ -256,6 +331,14 @@ def score_section(ctx, section, score_files):
                                  "each sample scaled by (all its events) / (its test events), stacked by process; "
                                  "pseudo-data (all events) as points. Total background %s%s." %
                            (sf.label, fmt_yield(btot), "" if dtot is None else ", data %s" % fmt_count(dtot))))
+        if d.has_mass and not sf.is_anomaly and groups and np.isfinite(d.mass).any():
+            fig, bsel = selected_mass_plot(ctx, d, 0.5)
+            if fig is not None:
+                name = ctx.save(fig, "mass_selected_%s" % sf.label)
+                section.add(Figure(name, "%s: the mass spectrum of the events with score >= 0.5 (the mass is not a "
+                                         "training input), simulated backgrounds of the test split scaled to the "
+                                         "full yield and stacked by process (total %s), pseudo-data above the same "
+                                         "cut as points." % (sf.label, fmt_yield(bsel))))
         bkg = d.is_bkg & (d.split == TEST)
         for label, members in groups:
             s = (d.split == TEST) & d.signal_mask(members)
