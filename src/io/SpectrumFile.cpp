@@ -54,6 +54,15 @@ bool is_hdf5_file(const std::filesystem::path& path) {
   return H5Fis_hdf5(path.c_str()) > 0;
 }
 
+std::string hdf5_format_attribute(const std::filesystem::path& path) {
+  h5::silence_library_errors();
+  if (!is_hdf5_file(path)) return "";
+  h5::Handle file = h5::checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                                "opening " + path.string());
+  if (H5Aexists(file, "format") <= 0) return "";
+  return h5::read_string_attribute(file, "format", path.string());
+}
+
 SpectrumArrays read_spectrum_file(const std::filesystem::path& path) {
   h5::silence_library_errors();
   if (!std::filesystem::exists(path)) throw InputError(fmt::format("{}: no such file", path.string()));

@@ -14,9 +14,15 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
-#include "bsmhunt/io/EventFile.hpp"
-#include "bsmhunt/io/SpectrumFile.hpp"
 #include "Json.hpp"
+#include "bsmhunt/core/ExactSum.hpp"
+#include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/io/EventFile.hpp"
+#include "bsmhunt/io/FeatureFile.hpp"
+#include "bsmhunt/io/SpectrumFile.hpp"
+#include "bsmhunt/pipeline/Bumphunt.hpp"
+#include "bsmhunt/pipeline/Selection.hpp"
+#include "bsmhunt/pipeline/Train.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -244,6 +250,99 @@ Spectrum read_spectrum(const std::filesystem::path& path, SpectrumFormat format)
   return s;
 }
 
+Spectrum spectrum_from_rows(const dist::Communicator& comm, const std::filesystem::path& path,
+                           const RowSpectrumOptions& o, std::string* description) {
+  std::string format;
+  dist::collectively(comm, [&] { format = io::hdf5_format_attribute(path); });
+  const bool scores = format == io::kScoreFormat;
+  if (!scores && format != io::kFeatureFormat)
+    throw InputError(fmt::format("{}: format '{}' is neither a feature file ({}) nor a score file ({})", path.string(),
+                                 format, io::kFeatureFormat, io::kScoreFormat));
+  if (trim(o.mass_bins).empty())
+    throw InputError(fmt::format("{} is a {} file: give --mass-bins EDGES or [log:]LO:HI:N to bin its mass column",
+                                 path.string(), scores ? "score" : "feature"));
+  Spectrum s;
+  s.edges = parse_mass_bins(o.mass_bins);
+  io::FeatureFileReader reader(comm, path, scores ? io::RowFileKind::scores : io::RowFileKind::features);
+  const auto& header = reader.header();
+  const Selection selection = parse_selection(o.select, header.feature_names, "--select");
+  int split_index = -1;
+  if (o.split == "train") split_index = 0;
+  else if (o.split == "validation") split_index = 1;
+  else if (o.split == "test") split_index = 2;
+  else if (o.split != "all")
+    throw InputError(fmt::format("--split '{}': expected all, train, validation or test{}", o.split,
+                                 did_you_mean(o.split, {"all", "train", "validation", "test"})));
+  // Which samples: by role, or by name patterns.
+  std::vector<bool> use(header.samples.size(), false);
+  std::vector<std::string> names, used;
+  bool any_data = false;
+  for (const auto& smp : header.samples) names.push_back(smp.name), any_data |= smp.role == physics::Role::data;
+  const std::string which = o.samples == "auto" ? "data" : o.samples;
+  if (which == "data" && !any_data)
+    throw InputError(fmt::format("{} has no data samples: give --samples background, simulated or name patterns",
+                                 path.string()));
+  std::vector<std::string> patterns;
+  for (const auto& part : split(which, ','))
+    if (!trim(part).empty()) patterns.push_back(trim(part));
+  for (std::size_t i = 0; i < header.samples.size(); ++i) {
+    const auto role = header.samples[i].role;
+    if (which == "data") use[i] = role == physics::Role::data;
+    else if (which == "background") use[i] = role == physics::Role::background;
+    else if (which == "simulated") use[i] = role != physics::Role::data;
+    else
+      for (const auto& p : patterns) use[i] = use[i] || glob_match(p, header.samples[i].name);
+    if (use[i]) used.push_back(header.samples[i].name);
+  }
+  if (used.empty())
+    throw InputError(fmt::format("--samples '{}' matches no sample of {}{}", o.samples, path.string(),
+                                 did_you_mean(patterns.empty() ? which : patterns.front(), names)));
+
+  std::vector<ExactSum> bins(s.edges.size() - 1);
+  ExactSum outside, selected;
+  const dist::Range mine = dist::partition(reader.rows(), comm.size(), comm.rank());
+  const uint64_t chunk = 1 << 20;
+  const uint64_t rounds = (reader.rows() / uint64_t(comm.size()) + 1 + chunk - 1) / chunk;
+  io::FeatureBlock block;
+  for (uint64_t k = 0; k < rounds; ++k) {
+    const uint64_t b = std::min(mine.end, mine.begin + k * chunk), e = std::min(mine.end, b + chunk);
+    dist::collectively(comm, [&] {
+      reader.read(b, e, block);
+      const std::size_t F = block.n_features;
+      for (std::size_t r = 0; r < block.size(); ++r) {
+        if (!use[std::size_t(block.sample_index[r])] || (split_index >= 0 && block.split[r] != split_index)) continue;
+        if (!selection.passes(block.features.data() + r * F)) continue;
+        const double m = block.mass[r];
+        if (!std::isfinite(m))
+          throw InputError(fmt::format("{}: /mass row {} is {}: the spectrum needs a finite mass", path.string(),
+                                       b + r, m));
+        selected.add(ExactSum::from_raw(1));
+        const auto it = std::upper_bound(s.edges.begin(), s.edges.end(), m);
+        if (it == s.edges.begin() || it == s.edges.end()) {
+          outside.add(ExactSum::from_raw(1));
+          continue;
+        }
+        bins[std::size_t(it - s.edges.begin()) - 1].add(block.weight[r]);
+      }
+    });
+  }
+  bins.push_back(outside), bins.push_back(selected);
+  bins = comm.sum(bins);
+  const auto n_selected = uint64_t(bins.back().raw()), n_outside = uint64_t(bins[bins.size() - 2].raw());
+  bins.resize(bins.size() - 2);
+  for (const auto& v : bins) s.counts.push_back(v.value());
+  const std::string text = fmt::format(
+      "mass of {} ({} of {} samples{}{}{}): {} events selected, {} outside [{:g}, {:g}) GeV", path.string(),
+      used.size(), header.samples.size(), which == "data" || which == "background" || which == "simulated"
+                                               ? ": " + which : "",
+      o.select.empty() ? "" : ", " + o.select, split_index >= 0 ? ", " + o.split + " split" : "", n_selected, n_outside,
+      s.edges.front(), s.edges.back());
+  if (description) *description = text;
+  if (n_selected == n_outside)
+    throw InputError(fmt::format("{}: no selected event falls in the mass bins", text));
+  return s;
+}
+
 stats::SignalRegion parse_signal_region(std::string_view text) {
   const std::string t = trim(text);
   const auto sep = t.find_first_of(",:");
@@ -267,9 +366,22 @@ FitRun run_fit(const dist::Communicator& comm, const FitConfig& config) {
 
   FitRun run;
   std::vector<stats::SignalRegion> regions = config.signal_regions;
-  // Every rank reads and fits the same small spectrum: identical results, no messages.
+  // A feature or score file is binned collectively; a spectrum file is read by every rank.
+  bool row_file = false;
   dist::collectively(comm, [&] {
-    run.spectrum = read_spectrum(config.input, config.format);
+    const std::string format = config.format == SpectrumFormat::csv ? "" : io::hdf5_format_attribute(config.input);
+    row_file = format == io::kFeatureFormat || format == io::kScoreFormat;
+  });
+  if (row_file) {
+    run.spectrum = spectrum_from_rows(comm, config.input, config.rows, &run.source);
+    log::info("{}", run.source);
+  } else if (!config.rows.mass_bins.empty() || !config.rows.select.empty()) {
+    throw InputError(fmt::format("--mass-bins and --select apply to a feature or score file; {} is a spectrum file",
+                                 config.input.string()));
+  }
+  // Every rank fits the same small spectrum: identical results, no messages.
+  dist::collectively(comm, [&] {
+    if (!row_file) run.spectrum = read_spectrum(config.input, config.format);
     try {
       stats::validate_spectrum(run.spectrum, config.options.sqrt_s_GeV);
     } catch (const InputError& e) {
@@ -313,6 +425,7 @@ std::string fit_json(const FitRun& run, const FitConfig& config) {
   std::string out = "{\n";
   out += "  \"format\": \"bsmhunt-fit\",\n  \"version\": 1,\n";
   out += fmt::format("  \"input\": {},\n", json::quote(config.input.string()));
+  if (!run.source.empty()) out += fmt::format("  \"spectrum_source\": {},\n", json::quote(run.source));
   out += fmt::format("  \"sqrt_s_GeV\": {},\n", number(o.sqrt_s_GeV));
   out += fmt::format("  \"options\": {{\"functions\": [{}], \"pvalue_threshold\": {}, \"reduce_range\": {}, "
                      "\"min_sideband_bins\": {}, \"max_reductions\": {}, \"starts\": {}, \"toys\": {}, "
@@ -399,9 +512,18 @@ void add_fit_options(po::options_description& d) {
   for (auto f : o.functions) functions.emplace_back(stats::to_string(f));
   d.add_options()
       ("input", po::value<std::string>()->default_value(""),
-       "binned spectrum (positional): CSV/text with a header lo,hi,count (GeV, one bin per line), or HDF5 with "
-       "datasets 'edges' (bins + 1) and 'counts'")
+       "binned spectrum (positional): CSV/text with a header lo,hi,count (GeV, one bin per line), HDF5 with "
+       "datasets 'edges' (bins + 1) and 'counts', or a feature/score file whose mass column is binned (--mass-bins)")
       ("format", po::value<std::string>()->default_value("auto"), "auto (HDF5 by its signature, else CSV), csv, hdf5")
+      ("mass-bins", po::value<std::string>()->default_value(""),
+       "input a feature or score file: bin its mass column in these edges (e.g. 'log:2750:5500:11' or '1000,1100,...')")
+      ("select", po::value<std::string>()->default_value(""),
+       "input a feature or score file: cuts on its features or scores, e.g. 'score > 0.9' or 'mj1 > 100'")
+      ("samples", po::value<std::string>()->default_value("auto"),
+       "input a feature or score file: auto (= data) | data | background | simulated | name patterns; counts are "
+       "sums of the analysis weights")
+      ("split", po::value<std::string>()->default_value("all"),
+       "input a feature or score file: all | train | validation | test")
       ("output,o", po::value<std::string>()->default_value(""), "result (JSON)")
       ("output-h5", po::value<std::string>()->default_value(""), "optional per-bin arrays (HDF5)")
       ("signal-region", po::value<std::vector<std::string>>()->composing(),
@@ -438,6 +560,10 @@ int run_fit_command(const po::variables_map& vm, const dist::Communicator& comm)
   if (c.output.empty()) throw InputError("bsmhunt fit: --output RESULT.json is required");
   c.output_h5 = get<std::string>(vm, "output-h5");
   c.format = parse_spectrum_format(get<std::string>(vm, "format"));
+  c.rows.mass_bins = get<std::string>(vm, "mass-bins");
+  c.rows.select = get<std::string>(vm, "select");
+  c.rows.samples = get<std::string>(vm, "samples");
+  c.rows.split = get<std::string>(vm, "split");
   if (vm.count("signal-region"))
     for (const auto& text : get<std::vector<std::string>>(vm, "signal-region"))
       c.signal_regions.push_back(parse_signal_region(text));

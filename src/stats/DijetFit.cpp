@@ -744,9 +744,16 @@ std::pair<std::size_t, std::size_t> signal_region_bins(const Spectrum& s, Signal
   const auto edge_index = [&](double v) {
     const auto it = std::lower_bound(e.begin(), e.end(), v);
     const std::size_t i = std::size_t(it - e.begin());
-    const double tolerance = 1e-9 * std::max(1.0, std::fabs(v));
-    if (i < e.size() && std::fabs(e[i] - v) <= tolerance) return i;
-    if (i > 0 && std::fabs(e[i - 1] - v) <= tolerance) return i - 1;
+    // An edge typed as printed (6 significant digits of a log-spaced edge) still
+    // names it: within a thousandth of the adjacent bin width.
+    const auto near = [&](std::size_t j) {
+      double width = std::numeric_limits<double>::infinity();
+      if (j > 0) width = std::min(width, e[j] - e[j - 1]);
+      if (j + 1 < e.size()) width = std::min(width, e[j + 1] - e[j]);
+      return std::fabs(e[j] - v) <= std::max(1e-9 * std::max(1.0, std::fabs(v)), 1e-3 * width);
+    };
+    if (i < e.size() && near(i)) return i;
+    if (i > 0 && near(i - 1)) return i - 1;
     throw InputError(fmt::format("{}: {} GeV is not a bin edge (nearest edges {} and {} GeV)", name, v,
                                  e[i > 0 ? i - 1 : 0], e[std::min(i, e.size() - 1)]));
   };

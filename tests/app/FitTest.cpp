@@ -228,3 +228,59 @@ TEST(Fit, HelpListsOptionsWithDefaults) {
   auto top = run_command(serial() + " --help");
   EXPECT_TRUE(contains(top.output, "fit")) << top.output;
 }
+
+TEST(Fit, SpectrumFromTheMassColumnOfAFeatureFileMatchesNumpyOnAnyRankCount) {
+  TempDir dir("fit-rows");
+  const fs::path events = dir / "events.h5", features = dir / "features.h5";
+  auto g = run_command(bsmhunt_command(2) + " generate --channel dijet --events 50000 --signal-events 2000 --lumi-ifb 20"
+                       " --seed 4 --summary false --output " + events.string());
+  ASSERT_EQ(g.exit_code, 0) << g.output;
+  auto e = run_command(bsmhunt_command(2) + " extract --mjj-min 2750 --input " + events.string() + " --output " +
+                       features.string());
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  const std::string args = " --input " + features.string() + " --mass-bins log:2750:5500:11 --select 'mj1 > 50'" +
+                           " --scan-bins 3 --min-sideband-bins 2";
+  std::string first;
+  for (int ranks : {1, 2, 3}) {
+    const fs::path out = dir / ("rows" + std::to_string(ranks) + ".json");
+    auto r = run_command((ranks == 1 ? serial() : bsmhunt_command(ranks)) + " fit" + args + " --output " + out.string() +
+                         " --output-h5 " + (dir / ("rows" + std::to_string(ranks) + ".h5")).string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, "samples: data, mj1 > 50")) << r.output;
+    std::string text = read_file(out);
+    text = text.substr(0, text.find("\"fit_seconds\""));  // timings differ
+    if (ranks == 1) first = text;
+    else EXPECT_EQ(text, first) << ranks << " ranks";
+  }
+  // The counts are the data events with mj1 > 50 GeV per mass bin, counted by numpy.
+  auto check = python(dir.path(), "rows_check", "F, H = '" + features.string() + "', '" + (dir / "rows1.h5").string() +
+                                                    "'\n" + R"(
+import numpy as np, h5py
+f, h = h5py.File(F, 'r'), h5py.File(H, 'r')
+names = [n.decode() for n in f['feature_names'][:]]
+roles = [f['samples'][n.decode()].attrs['role'] for n in f['sample_names'][:]]
+roles = np.array([r.decode() if isinstance(r, bytes) else r for r in roles])
+keep = (roles[f['sample_index'][:]] == 'data') & (f['features'][:, names.index('mj1')] > 50)
+edges = h['edges'][:]
+counts = np.histogram(f['mass'][:][keep], edges)[0]
+assert counts.sum() > 1000 and np.array_equal(counts, h['observed'][:]), (counts, h['observed'][:])
+print('ok')
+)");
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  // Bad: no --mass-bins, a sample pattern matching nothing, --mass-bins on a CSV spectrum.
+  const fs::path bad = dir / "bad.json";
+  for (const auto& [extra, expect] :
+       {std::pair<std::string, std::string>{" --input " + features.string(), "give --mass-bins"},
+        {" --input " + features.string() + " --mass-bins 3000:4000:4 --samples 'nothing_*'", "matches no sample"},
+        {" --input " + features.string() + " --mass-bins 3000:4000:4 --select 'mj9 > 1'", "unknown feature 'mj9'"}}) {
+    auto r = run_command(serial() + " fit" + extra + " --signal-region 3250,3500 --output " + bad.string());
+    EXPECT_EQ(r.exit_code, 2) << extra << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, expect)) << extra << "\n" << r.output;
+    EXPECT_TRUE(no_output_left(bad));
+  }
+  const auto csv = dir / "spectrum.csv";
+  write_spectrum(csv);
+  auto r = run_command(serial() + " fit --input " + csv.string() + " --mass-bins 1000:2000:10 --output " + bad.string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "apply to a feature or score file")) << r.output;
+}

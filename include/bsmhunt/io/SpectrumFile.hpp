@@ -17,6 +17,10 @@ struct SpectrumArrays {
 // True if the file starts with the HDF5 signature (or HDF5 recognises it).
 bool is_hdf5_file(const std::filesystem::path& path);
 
+// The root group's string attribute `format` ("bsmhunt.features", ...), or "" when
+// the file has none. Not collective.
+std::string hdf5_format_attribute(const std::filesystem::path& path);
+
 // Not collective (serial HDF5 API, read-only: any rank may call it). InputError
 // naming the file and dataset when one is missing, not 1-D or not numeric. The
 // values are returned as stored, converted to double; their meaning is checked by

@@ -27,9 +27,23 @@ stats::Spectrum read_spectrum(const std::filesystem::path& path, SpectrumFormat 
 // "LO,HI" or "LO:HI" in GeV.
 stats::SignalRegion parse_signal_region(std::string_view text);
 
+// A spectrum built from the `mass` column of a feature or score file (bsmhunt
+// extract / import / predict): the events of `samples` (auto: the data samples;
+// data, background, simulated, or glob patterns) in `split` (all, train,
+// validation, test) that pass `select` (cuts on the file's features or scores,
+// Selection.hpp), binned in `mass_bins` (bumphunt's syntax: edges, or [log:]LO:HI:N),
+// counts = sums of the analysis weights (1 for data). Collective; the same bits on
+// any rank count.
+struct RowSpectrumOptions {
+  std::string mass_bins, select, samples = "auto", split = "all";
+};
+stats::Spectrum spectrum_from_rows(const dist::Communicator& comm, const std::filesystem::path& path,
+                                   const RowSpectrumOptions& options, std::string* description = nullptr);
+
 struct FitConfig {
   std::filesystem::path input, output, output_h5;  // output: JSON; output_h5: per-bin arrays (optional)
   SpectrumFormat format = SpectrumFormat::automatic;
+  RowSpectrumOptions rows;  // when `input` is a feature or score file
   std::vector<stats::SignalRegion> signal_regions;
   std::size_t scan_bins = 0;  // also every window of this many bins (0: none)
   stats::FitOptions options;
@@ -39,6 +53,7 @@ struct FitConfig {
 
 struct FitRun {
   stats::Spectrum spectrum;
+  std::string source;  // how a spectrum built from a feature or score file was made
   stats::SidebandFit background_only;  // every bin fitted: the pseudo-data model of the toys
   std::vector<stats::SignalRegionResult> regions;
   double max_z = 0;                    // largest local Z (with the fit uncertainty) over the regions
