@@ -110,6 +110,15 @@ struct Trainer::Impl {
 
 namespace {
 void upload_shard(const Shard& s, Tensor& x, Tensor& t, Tensor& w, bool autoencoder) {
+  Backend& be = x.backend();
+  if (be.uses_host_memory()) {
+    // The host backend reads the shard where it is: the training set costs its
+    // size once, not twice (the shard outlives the Trainer, which holds it by reference).
+    x = Tensor::borrow(be, s.x.data(), s.rows(), s.features);
+    if (!autoencoder) t = Tensor::borrow(be, s.target.data(), s.rows(), 1);
+    w = Tensor::borrow(be, s.weight.data(), s.rows(), 1);
+    return;
+  }
   x.reshape(s.rows(), s.features);
   if (!s.x.empty()) x.backend().upload(s.x.data(), x.data(), s.x.size());
   if (!autoencoder) {

@@ -146,6 +146,10 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
   io::FeatureBlock block;
   const uint64_t chunk = 1 << 18;
   int32_t max_label = 0;
+  // Capacity for every row of the range: pages are only touched as rows arrive, so
+  // this costs address space, not memory, and the columns never reallocate (a
+  // growing vector would hold the training set twice while it moves).
+  d.train.x.reserve(range.size() * F), d.validation.x.reserve(range.size() * F);
   Progress progress("reading", comm.sum(range.size()), "rows", comm.is_root());
   // The same number of rounds on every rank (the progress sums are collective),
   // also when one rank reads everything (the BDT).
@@ -431,8 +435,9 @@ int run_train(const TrainConfig& c, const dist::Communicator& comm) {
   nn::Network net(*backend, spec);
   net.initialize(tc.seed);
   nn::Trainer trainer(*backend, net, collective, tc, d.train, d.validation);
-  // The engine holds the training features now (device memory or its own host copy).
-  std::vector<float>().swap(d.train.x);
+  // A GPU holds the training features now; the host copy can go. The CPU backend
+  // reads them in place.
+  if (!backend->uses_host_memory()) std::vector<float>().swap(d.train.x);
   std::vector<std::string> architecture;
   for (const auto& layer : net.layers()) architecture.push_back(layer->describe());
   log::info("network: {} ({} parameters), {} steps per epoch of {} events, device {}", join(architecture, "; "),

@@ -193,3 +193,42 @@ TEST(Trainer, NonFiniteLossStopsWithTheStepNamed) {
     EXPECT_NE(std::string(e.what()).find("at step"), std::string::npos) << e.what();
   }
 }
+
+TEST(Tensor, BorrowedHostMemoryIsReadInPlaceAndNeverFreed) {
+  auto backend = make_backend(DeviceKind::cpu);
+  ASSERT_TRUE(backend->uses_host_memory());
+  std::vector<float> host{1, 2, 3, 4, 5, 6};
+  {
+    Tensor view = Tensor::borrow(*backend, host.data(), 2, 3);
+    EXPECT_EQ(view.data(), host.data());  // no copy
+    EXPECT_EQ(view.to_host(), host);
+    view.reshape(3, 2);                   // within the view: still the same memory
+    EXPECT_EQ(view.data(), host.data());
+    view.reshape(4, 4);                   // larger: its own buffer, the host data untouched
+    EXPECT_NE(view.data(), host.data());
+    view.zero();
+  }  // destroying the view must not free host's buffer (ASan would catch a double free)
+  EXPECT_EQ(host, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+}
+
+TEST(Trainer, OnTheCpuReadsTheShardInPlaceWithTheSameResultAsACopy) {
+  // The host backend borrows the shard instead of copying it: training on the shard
+  // and on a separate copy gives the same bits, the shard is left as it was, and a
+  // shard with other values gives other weights (the values really are read).
+  auto be = make_backend(DeviceKind::cpu);
+  const Shard train = blobs(1000, 4, 1), val = blobs(300, 4, 2);
+  Shard copy = train, other = train;
+  for (auto& x : other.x) x = -x;
+  auto fit = [&](const Shard& s) {
+    Network net(*be, small_mlp(4));
+    net.initialize(9);
+    LocalCollective local;
+    Trainer trainer(*be, net, local, quick_config(), s, val);
+    EXPECT_EQ(trainer.run({}), TrainingOutcome::finished);
+    return net.parameters().to_host();
+  };
+  const auto on_train = fit(train);
+  EXPECT_EQ(on_train, fit(copy));
+  EXPECT_EQ(train.x, copy.x);
+  EXPECT_NE(on_train, fit(other));
+}

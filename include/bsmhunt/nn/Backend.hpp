@@ -57,6 +57,9 @@ class Backend {
   virtual void to_device(const void* host, void* device, std::size_t bytes) = 0;
   virtual void to_host(const void* device, void* host, std::size_t bytes) = 0;
   virtual void synchronize() = 0;
+  // True when device pointers are host pointers (the CPU backend): data already in
+  // host memory can then be read in place instead of copied (Tensor::borrow).
+  virtual bool uses_host_memory() const { return false; }
   float* allocate(std::size_t n) { return static_cast<float*>(allocate_bytes(n * sizeof(float))); }
   void upload(const float* host, float* device, std::size_t n) { to_device(host, device, n * sizeof(float)); }
   void download(const float* device, float* host, std::size_t n) { to_host(device, host, n * sizeof(float)); }

@@ -27,11 +27,24 @@ class Tensor {
   Tensor(const Tensor&) = delete;
   Tensor& operator=(const Tensor&) = delete;
 
+  // A read-only view of memory the backend can address directly (a host buffer on a
+  // backend with uses_host_memory()); the tensor does not own or free it, and the
+  // memory must outlive it. Growing it by reshape() allocates its own buffer.
+  static Tensor borrow(Backend& backend, const float* data, std::size_t rows, std::size_t cols) {
+    Tensor t;
+    t.backend_ = &backend;
+    t.data_ = const_cast<float*>(data);  // never written: the view is read-only by contract
+    t.rows_ = rows, t.cols_ = cols, t.capacity_ = rows * cols;
+    t.owning_ = false;
+    return t;
+  }
+
   void reshape(std::size_t rows, std::size_t cols) {
     if (rows * cols > capacity_) {
-      if (data_) backend_->release(data_);
+      if (data_ && owning_) backend_->release(data_);
       data_ = backend_->allocate(rows * cols);
       capacity_ = rows * cols;
+      owning_ = true;
     }
     rows_ = rows, cols_ = cols;
   }
@@ -55,16 +68,18 @@ class Tensor {
 
  private:
   void reset() {
-    if (data_) backend_->release(data_);
+    if (data_ && owning_) backend_->release(data_);
     data_ = nullptr, capacity_ = rows_ = cols_ = 0;
+    owning_ = true;
   }
   void swap(Tensor& o) noexcept {
     std::swap(backend_, o.backend_), std::swap(data_, o.data_), std::swap(rows_, o.rows_);
-    std::swap(cols_, o.cols_), std::swap(capacity_, o.capacity_);
+    std::swap(cols_, o.cols_), std::swap(capacity_, o.capacity_), std::swap(owning_, o.owning_);
   }
   Backend* backend_ = nullptr;
   float* data_ = nullptr;
   std::size_t rows_ = 0, cols_ = 0, capacity_ = 0;
+  bool owning_ = true;
 };
 
 // Device copy of an index list (the rows of a batch, their global positions).

@@ -13,6 +13,7 @@ class CpuBackend final : public Backend {
   void to_device(const void* host, void* device, std::size_t bytes) override;
   void to_host(const void* device, void* host, std::size_t bytes) override;
   void synchronize() override {}
+  bool uses_host_memory() const override { return true; }
 
   void fill(float* y, std::size_t n, float value) override;
   void copy(const float* x, float* y, std::size_t n) override;
