@@ -317,6 +317,32 @@ uint64_t FeatureFileReader::rows() const { return impl_->rows; }
 const FeatureStatistics& FeatureFileReader::statistics() const { return impl_->stats; }
 const Cutflow& FeatureFileReader::cutflow() const { return impl_->cutflow; }
 
+void FeatureFileReader::read_membership(uint64_t begin, uint64_t end, std::vector<int32_t>& sample_index,
+                                        std::vector<int8_t>& split) const {
+  const auto& m = *impl_;
+  if (begin > end || end > m.rows)
+    throw InternalError(fmt::format("FeatureFileReader::read_membership: [{}, {}) outside {} rows", begin, end, m.rows));
+  const uint64_t n = end - begin;
+  sample_index.resize(n), split.resize(n);
+  for (std::size_t i = 0; i < m.columns.size(); ++i) {
+    void* out = kRowColumns[i].name == std::string_view("sample_index") ? static_cast<void*>(sample_index.data())
+                : kRowColumns[i].name == std::string_view("split")      ? static_cast<void*>(split.data())
+                                                                         : nullptr;
+    if (!out) continue;
+    const std::string ctx = m.where(std::string("/") + kRowColumns[i].name);
+    h5::Handle fs = h5::checked(H5Dget_space(m.columns[i]), H5Sclose, ctx);
+    const hsize_t start[1] = {begin}, count[1] = {n}, one[1] = {1};
+    h5::Handle ms = h5::checked(H5Screate_simple(1, n ? count : one, nullptr), H5Sclose, ctx);
+    if (n) {
+      h5::check(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr), ctx);
+    } else {
+      H5Sselect_none(fs);
+      H5Sselect_none(ms);
+    }
+    h5::check(H5Dread(m.columns[i], h5::native_type(kRowColumns[i].type), ms, fs, m.xfer, out), "reading " + ctx);
+  }
+}
+
 void FeatureFileReader::read(uint64_t begin, uint64_t end, FeatureBlock& b) const {
   const auto& m = *impl_;
   if (begin > end || end > m.rows)

@@ -167,12 +167,14 @@ class BatchNorm final : public Layer {
     // dx needs the global ones.
     be.column_sums(dy, xhat_.data(), rows, width_, grads_, false);          // dgamma
     be.column_sums(dy, nullptr, rows, width_, grads_ + width_, false);      // dbeta
-    if (!dx) return;
+    // The sum is collective, so every rank takes part, also one whose share of the
+    // batch is empty (its dx buffer is then null: nothing to write).
     float* sums = scratch_.data();
     be.copy(grads_, sums, 2 * width_);
     ctx.collective.sum_now(sums, 2 * width_);
-    be.batchnorm_backward(dy, xhat_.data(), scratch_.data() + 3 * width_, params_, sums + width_, sums,
-                          ctx.global_rows, rows, width_, dx);
+    if (dx)
+      be.batchnorm_backward(dy, xhat_.data(), scratch_.data() + 3 * width_, params_, sums + width_, sums,
+                            ctx.global_rows, rows, width_, dx);
   }
 
  private:

@@ -133,6 +133,49 @@ std::vector<bool> selected_samples(const io::FeatureFileHeader& h, const TrainCo
   return use;
 }
 
+// The contiguous slice of the file's rows this rank trains on, chosen so that every
+// rank holds about the same number of rows it will use (train and validation splits
+// of the selected samples). An even split of the file would not: samples that are
+// not trained on (pseudo-data, the other signal models) sit together in the file,
+// and the rank holding them would idle while the others compute every step. Slices
+// end on blocks of at most 2^16 rows; the rows' global order (file order) is unchanged, so
+// the global batches are the same as with any other partition.
+dist::Range balanced_range(const io::FeatureFileReader& reader, const dist::Communicator& comm,
+                           const std::vector<bool>& use) {
+  // Blocks of 2^16 rows, smaller in small files so that every rank gets some.
+  const uint64_t rows = reader.rows();
+  const uint64_t block = std::clamp<uint64_t>(rows / (256 * uint64_t(comm.size())), 1024, 1 << 16);
+  const uint64_t blocks = (rows + block - 1) / block;
+  std::vector<uint64_t> used(blocks, 0);
+  const dist::Range mine = dist::partition(blocks, comm.size(), comm.rank());
+  std::vector<int32_t> sample;
+  std::vector<int8_t> split;
+  dist::collectively(comm, [&] {
+    for (uint64_t k = mine.begin; k < mine.end; ++k) {
+      reader.read_membership(k * block, std::min(rows, (k + 1) * block), sample, split);
+      for (std::size_t r = 0; r < sample.size(); ++r)
+        used[k] += sample[r] >= 0 && std::size_t(sample[r]) < use.size() && use[std::size_t(sample[r])] &&
+                   split[r] != int8_t(io::Split::test);
+    }
+  });
+  comm.sum_in_place(used);
+  uint64_t total = 0;
+  for (const auto u : used) total += u;
+  // Rank r starts at the first block where the used rows before it reach r/P of the total.
+  const auto start_of = [&](int r) -> uint64_t {
+    if (r <= 0) return 0;
+    if (r >= comm.size()) return rows;
+    const uint64_t target = total * uint64_t(r) / uint64_t(comm.size());
+    uint64_t before = 0;
+    for (uint64_t k = 0; k < blocks; ++k) {
+      if (before >= target) return k * block;
+      before += used[k];
+    }
+    return rows;
+  };
+  return dist::Range{std::min(rows, start_of(comm.rank())), std::min(rows, start_of(comm.rank() + 1))};
+}
+
 // Reads this rank's rows [range) of the train and validation splits, normalised.
 LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c, const dist::Communicator& comm,
                        dist::Range range, const std::vector<bool>& use, const Preprocessing& prep,
@@ -396,12 +439,13 @@ int run_train(const TrainConfig& c, const dist::Communicator& comm) {
   log::info("weights: {}", policy_text(c.weights));
   if (c.model == "bdt") return train_bdt(c, reader, comm, use, prep, std::move(archive));
 
-  // Data-parallel engine: each rank holds a contiguous slice of the file's rows.
+  // Data-parallel engine: each rank holds a contiguous slice of the file's rows,
+  // balanced by the rows it will use.
   set_cpu_threads(c.blas_threads, comm);
   std::unique_ptr<nn::Backend> backend;
   const int local_rank = comm.split_shared().rank();  // one GPU per rank of a node
   dist::collectively(comm, [&] { backend = nn::make_backend(c.device, local_rank); });
-  LoadedData d = load_splits(reader, c, comm, dist::partition(reader.rows(), comm.size(), comm.rank()), use, prep,
+  LoadedData d = load_splits(reader, c, comm, balanced_range(reader, comm, use), use, prep,
                              autoencoder);
   if (d.train.global_rows == 0) throw InputError(fmt::format("{}: the training split selects no events", c.features));
   nn::NetworkSpec spec = c.network;
@@ -420,6 +464,8 @@ int run_train(const TrainConfig& c, const dist::Communicator& comm) {
     throw InputError(fmt::format("--loss {}: a binary classifier is trained with bce or focal", loss));
   if (!autoencoder)
     archive.doubles["training/train_events"] = {double(d.global_signal_train), double(d.global_background_train)};
+  const double fewest = comm.min(double(d.train.rows())), most = comm.max(double(d.train.rows()));
+  if (comm.size() > 1) log::info("training rows per rank: {:.0f} to {:.0f}", fewest, most);
   log::info("training split: {} events ({} signal, {} background), validation: {} events",
             d.train.global_rows, d.global_signal_train, d.global_background_train, d.validation.global_rows);
 

@@ -98,6 +98,10 @@ class FeatureFileReader {
   const Cutflow& cutflow() const;
   // Rows [begin, end) into `block` (independent I/O).
   void read(uint64_t begin, uint64_t end, FeatureBlock& block) const;
+  // Only the sample_index and split columns of rows [begin, end) (5 bytes a row):
+  // enough to know which rows a stage will use before reading them.
+  void read_membership(uint64_t begin, uint64_t end, std::vector<int32_t>& sample_index,
+                       std::vector<int8_t>& split) const;
 
  private:
   struct Impl;
