@@ -1,5 +1,7 @@
 #include "bsmhunt/dist/Communicator.hpp"
 
+#include <algorithm>
+
 #include <chrono>
 #include <thread>
 
@@ -87,26 +89,41 @@ double Communicator::min(double local) const {
   return out;
 }
 
-std::vector<ExactSum> Communicator::sum(const std::vector<ExactSum>& local) const {
-  // Gather the 128-bit accumulators and add them in rank order with integer
-  // arithmetic: exact, hence independent of the rank count.
-  const std::size_t n = local.size();
-  std::vector<int64_t> mine(2 * n);
+void Communicator::sum_in_place(Int128* raw_values, std::size_t n) const {
+  // Each 128-bit accumulator travels as four 32-bit limbs, each in a 64-bit lane, and
+  // the lanes are summed with MPI's own integer sum: the 32 spare bits of a lane take
+  // the carries of up to 2^31 ranks, so every lane sum is exact, and recombining the
+  // lanes modulo 2^128 gives the exact total whatever the order of the additions
+  // (integer addition is associative). Traffic is 2x the accumulators, independent of
+  // the rank count (an all-gather would move P times as much).
+  std::vector<int64_t> lanes(4 * n);
   for (std::size_t i = 0; i < n; ++i) {
-    const UInt128 raw = static_cast<UInt128>(local[i].raw());
-    mine[2 * i] = int64_t(uint64_t(raw));
-    mine[2 * i + 1] = int64_t(uint64_t(raw >> 64));
+    const UInt128 raw = static_cast<UInt128>(raw_values[i]);
+    int64_t* l = &lanes[4 * i];
+    l[0] = int64_t(uint64_t(raw) & 0xffffffffu);
+    l[1] = int64_t(uint64_t(raw) >> 32);
+    l[2] = int64_t(uint64_t(raw >> 64) & 0xffffffffu);
+    l[3] = int64_t(int32_t(uint32_t(uint64_t(raw >> 96))));  // the top limb keeps the sign
   }
-  std::vector<int64_t> all(2 * n * static_cast<std::size_t>(size_));
-  check(MPI_Allgather(mine.data(), int(2 * n), MPI_INT64_T, all.data(), int(2 * n), MPI_INT64_T, comm_),
-        "MPI_Allgather");
-  std::vector<ExactSum> out(n);
-  for (int r = 0; r < size_; ++r)
-    for (std::size_t i = 0; i < n; ++i) {
-      const int64_t* w = &all[(std::size_t(r) * n + i) * 2];
-      const UInt128 raw = (static_cast<UInt128>(uint64_t(w[1])) << 64) | uint64_t(w[0]);
-      out[i].add(ExactSum::from_raw(static_cast<Int128>(raw)));
-    }
+  for (std::size_t at = 0; at < lanes.size(); at += std::size_t(1) << 28) {  // MPI counts are int
+    const int count = int(std::min(lanes.size() - at, std::size_t(1) << 28));
+    check(MPI_Allreduce(MPI_IN_PLACE, lanes.data() + at, count, MPI_INT64_T, MPI_SUM, comm_), "MPI_Allreduce");
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const int64_t* l = &lanes[4 * i];
+    const UInt128 total = static_cast<UInt128>(uint64_t(l[0])) + (static_cast<UInt128>(uint64_t(l[1])) << 32) +
+                          (static_cast<UInt128>(uint64_t(l[2])) << 64) +
+                          (static_cast<UInt128>(static_cast<Int128>(l[3])) << 96);
+    raw_values[i] = static_cast<Int128>(total);
+  }
+}
+
+std::vector<ExactSum> Communicator::sum(const std::vector<ExactSum>& local) const {
+  std::vector<Int128> raw(local.size());
+  for (std::size_t i = 0; i < local.size(); ++i) raw[i] = local[i].raw();
+  sum_in_place(raw.data(), raw.size());
+  std::vector<ExactSum> out(local.size());
+  for (std::size_t i = 0; i < local.size(); ++i) out[i] = ExactSum::from_raw(raw[i]);
   return out;
 }
 ExactSum Communicator::sum(const ExactSum& local) const { return sum(std::vector<ExactSum>{local}).front(); }

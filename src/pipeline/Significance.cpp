@@ -222,8 +222,9 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
 
   // Score range: probabilities live in [0, 1]; anything else (an anomaly score) is
   // binned between its extremes over the counted rows, found in a first pass.
-  const dist::Range mine = dist::partition(scores.rows(), comm.size(), comm.rank());
-  const uint64_t largest = (scores.rows() + uint64_t(comm.size()) - 1) / uint64_t(comm.size());
+  // Ranks own whole blocks of rows: the fast histogram fill is then the same on any rank count.
+  const dist::Range mine = stats::HistogramSet::rows_of_rank(scores.rows(), c.block_rows, comm);
+  const uint64_t largest = uint64_t(comm.max(double(mine.size())));
   const uint64_t rounds = std::max<uint64_t>(1, (largest + c.chunk_rows - 1) / c.chunk_rows);
   io::FeatureBlock sblock, fblock;
   double lo = logit ? -20 : 0, hi = logit ? 20 : 1;
@@ -245,12 +246,13 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
     lo = mn, hi = std::nextafter(mx, std::numeric_limits<double>::infinity());  // the maximum is in range
   }
 
-  stats::HistogramSet hist(C * S, c.bins, lo, hi);
+  stats::HistogramSet hist(C * S, c.bins, lo, hi, c.block_rows);
   Yields yields(C * S);
   std::vector<ExactSum> sample_all(S), sample_counted(S);  // raw entries per sample: all splits, counted splits
   std::vector<float> x;
   std::vector<double> w;
   std::vector<uint32_t> group;
+  std::vector<uint64_t> row_number;
   Progress progress("significance", scores.rows(), "scores", comm.is_root());
   for (uint64_t k = 0; k < rounds; ++k) {
     const uint64_t b = std::min(mine.end, mine.begin + k * c.chunk_rows), e = std::min(mine.end, b + c.chunk_rows);
@@ -267,7 +269,7 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
       }
       const std::size_t F = features ? fblock.n_features : 0;
       for (std::size_t ch = 0; ch < C; ++ch) {
-        x.clear(), w.clear(), group.clear();
+        x.clear(), w.clear(), group.clear(), row_number.clear();
         for (std::size_t r = 0; r < sblock.size(); ++r) {
           const auto s = std::size_t(sblock.sample_index[r]);
           if (s >= S)
@@ -283,6 +285,7 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
                                          column_name, b + r, sblock.event_number[r], samples[s].name));
           const std::size_t g = ch * S + s;
           x.push_back(float(transform(v))), w.push_back(sblock.weight[r]), group.push_back(uint32_t(g));
+          row_number.push_back(b + r);
           yields.before[g].add(sblock.weight[r]);
           yields.before_n[g].add(ExactSum::from_raw(1));
           if (!row || cuts.passes(row)) {
@@ -291,7 +294,7 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
             yields.after_n[g].add(ExactSum::from_raw(1));
           }
         }
-        hist.fill(x, w, group);
+        hist.fill(x, w, group, row_number);
       }
     });
     progress.update(comm.sum(uint64_t(e - mine.begin)));
@@ -530,6 +533,10 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
                            R.cc_bkg_before, R.cc_bkg_after, R.cc_bkg_after_error);
       std::vector<const SignalResult*> order;
       for (const auto& sr : R.signals) order.push_back(&sr);
+      // A cut close to 1 printed as 1 - 1e-05 (4 significant digits would say "1").
+      const auto cut_text = [](double cut) {
+        return cut > 0.999 && cut < 1 ? fmt::format("1-{:.2g}", 1 - cut) : fmt::format("{:.4g}", cut);
+      };
       const auto z_of = [](const SignalResult* sr) {
         return sr->scan.has_best() ? sr->scan.z[sr->scan.best] : -1.0;
       };
@@ -541,7 +548,7 @@ int run_significance(const SignificanceConfig& c, const dist::Communicator& comm
         const bool best = sr.scan.has_best();
         out += fmt::format("  {:<34} {:>10.4g} {:>8.4f} {:>10} {:>10} {:>7} {:>7} {:>7.3f} {:>10.4g} {:>7}\n",
                            samples[sr.sample].name, sr.total, sr.auc,
-                           best ? fmt::format("{:.4g}", sr.scan.cut[sr.scan.best]) : "-",
+                           best ? cut_text(sr.scan.cut[sr.scan.best]) : "-",
                            best ? fmt::format("{:.4g}", sr.scan.s[sr.scan.best]) : "-",
                            best ? fmt::format("{:.4g}", sr.scan.b[sr.scan.best]) : "-",
                            best ? fmt::format("{:.3f}", sr.scan.z[sr.scan.best]) : "-", sr.binned_z, sr.cc_after,
@@ -596,6 +603,9 @@ void add_significance_options(po::options_description& d) {
        "at most this many score bins in the binned combination")
       ("print-top", po::value<std::size_t>()->default_value(c.print_top), "signals per channel in the printed table")
       ("chunk-rows", po::value<uint64_t>()->default_value(c.chunk_rows), "rows per rank per read")
+      ("block-rows", po::value<uint64_t>()->default_value(c.block_rows),
+       "histogram weights are summed in double over blocks of this many rows, then exactly; ranks own whole blocks "
+       "(the result is the same on any rank count for one value)")
       ("overwrite", po::value<bool>()->default_value(false)->implicit_value(true), "replace existing outputs");
 }
 
@@ -622,6 +632,8 @@ int run_significance_command(const po::variables_map& vm, const dist::Communicat
   c.combination_bins = get<std::size_t>(vm, "combination-bins");
   c.print_top = get<std::size_t>(vm, "print-top");
   c.chunk_rows = std::max<uint64_t>(1, get<uint64_t>(vm, "chunk-rows"));
+  c.block_rows = get<uint64_t>(vm, "block-rows");
+  if (c.block_rows == 0) throw InputError("--block-rows must be >= 1");
   c.overwrite = get<bool>(vm, "overwrite");
   return run_significance(c, comm);
 }

@@ -74,7 +74,7 @@ TEST_F(SignificanceFiles, ScansAgreeWithNumpyAndAreBitwiseRankInvariant) {
     const fs::path out = dir() / ("sig" + std::to_string(ranks) + ".json");
     auto r = run_command(ranks_command(ranks) + " significance --scores " + scores().string() + " --features " +
                          features().string() + " --output " + out.string() + kChannels + kCuts +
-                         " --min-mc-events 5");
+                         " --min-mc-events 5 --block-rows 4096");  // small blocks: every rank gets rows
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(contains(r.output, "channel ee")) << r.output;
     EXPECT_TRUE(contains(r.output, "zp_DH_HDS_m130_mumu")) << r.output;

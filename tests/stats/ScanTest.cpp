@@ -100,6 +100,54 @@ TEST(HistogramSet, ReductionIsBitwiseTheSerialFill) {
   }
 }
 
+TEST(HistogramSet, FastFillIsRankInvariantIndependentOfCallsAndCloseToExact) {
+  // Five blocks and a bit, three groups in runs (as samples are in files) with
+  // negative weights: the block-wise fill must give the same bits on any rank count
+  // (ranks own whole blocks) and however the calls cut the rows, and agree with the
+  // per-value exact fill to double rounding.
+  auto comm = dist::Communicator::world();
+  const std::size_t n = 5 * HistogramSet::kBlockRows + 1234, groups = 3;
+  std::vector<float> x(n);
+  std::vector<double> w(n);
+  std::vector<uint32_t> g(n);
+  std::vector<uint64_t> row(n);
+  CounterRng rng(11, 1, 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = float(rng.uniform() * 1.2 - 0.1);
+    w[i] = (rng.uniform() - 0.2) * 3e-3 * (1 + double(i % 7));
+    g[i] = uint32_t(i * groups / n);
+    row[i] = i;
+  }
+  HistogramSet one_call(groups, 100, 0, 1), cut_calls(groups, 100, 0, 1), exact(groups, 100, 0, 1),
+      parallel(groups, 100, 0, 1);
+  one_call.fill(x, w, g, row);
+  exact.fill(x, w, g);
+  for (std::size_t b = 0, k = 0; b < n; ++k) {  // calls of 1, 7, 49, ... rows, not block aligned
+    const std::size_t e = std::min<std::size_t>(n, b + (std::size_t(1) << (3 * (k % 6))) + k);
+    cut_calls.fill(std::span(x).subspan(b, e - b), std::span(w).subspan(b, e - b), std::span(g).subspan(b, e - b),
+                   std::span(row).subspan(b, e - b));
+    b = e;
+  }
+  const auto r = HistogramSet::rows_of_rank(n, HistogramSet::kBlockRows, comm);
+  EXPECT_EQ(r.begin % HistogramSet::kBlockRows, 0u);
+  parallel.fill(std::span(x).subspan(r.begin, r.size()), std::span(w).subspan(r.begin, r.size()),
+                std::span(g).subspan(r.begin, r.size()), std::span(row).subspan(r.begin, r.size()));
+  parallel.reduce(comm);
+  for (std::size_t k = 0; k < groups; ++k) {
+    const Histogram a = one_call.histogram(k), b = cut_calls.histogram(k), c = parallel.histogram(k),
+                    e = exact.histogram(k);
+    for (std::size_t s = 0; s < a.sum_w().size(); ++s) {
+      ASSERT_EQ(a.sum_w()[s].raw(), b.sum_w()[s].raw()) << "calls cut differently, slot " << s;
+      ASSERT_EQ(a.sum_w()[s].raw(), c.sum_w()[s].raw()) << comm.size() << " ranks, slot " << s;
+      ASSERT_EQ(a.sum_w2()[s].raw(), c.sum_w2()[s].raw()) << comm.size() << " ranks, slot " << s;
+      EXPECT_NEAR(a.sum_w()[s].value(), e.sum_w()[s].value(), 1e-14 * 3e-3 * 7 * double(n));
+      EXPECT_NEAR(a.sum_w2()[s].value(), e.sum_w2()[s].value(), 1e-14 * 1e-4 * double(n));
+    }
+    EXPECT_EQ(one_call.entries(k), exact.entries(k));
+    EXPECT_EQ(parallel.entries(k), exact.entries(k));
+  }
+}
+
 TEST(Scan, CutScanByHand) {
   // Bins [0,1) [1,2) [2,3) [3,4); cut i keeps bins i..3.
   const Histogram s = from_bins({0, 1, 2, 5}), b = from_bins({100, 50, 10, 1});

@@ -49,6 +49,8 @@ class Communicator {
   double min(double local) const;
   ExactSum sum(const ExactSum& local) const;  // bitwise rank-invariant
   std::vector<ExactSum> sum(const std::vector<ExactSum>& local) const;
+  // The same for raw 128-bit fixed-point accumulators (ExactSum::raw), in place.
+  void sum_in_place(Int128* raw, std::size_t n) const;
   void sum_in_place(std::vector<uint64_t>& values) const;
   void sum_in_place(std::vector<double>& values) const;
   void sum_in_place(double* values, std::size_t n) const;

@@ -9,6 +9,7 @@
 
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/stats/HistogramSet.hpp"
 #include "bsmhunt/stats/Scan.hpp"
 
 namespace bsmhunt::pipeline {
@@ -28,6 +29,7 @@ struct SignificanceConfig {
   std::size_t combination_bins = 10;
   std::size_t print_top = 20;
   uint64_t chunk_rows = 1 << 20;
+  uint64_t block_rows = stats::HistogramSet::kBlockRows;  // ranks own whole blocks (HistogramSet fast fill)
   bool overwrite = false;
 };
 

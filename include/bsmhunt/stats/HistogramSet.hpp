@@ -18,12 +18,28 @@ namespace bsmhunt::stats {
 // the result does not depend on the fill order or on the rank count of reduce().
 class HistogramSet {
  public:
-  // `groups` histograms of nbins uniform bins on [lo, hi).
-  HistogramSet(std::size_t groups, std::size_t nbins, double lo, double hi);
+  // `groups` histograms of nbins uniform bins on [lo, hi); block_rows: see the fast fill.
+  HistogramSet(std::size_t groups, std::size_t nbins, double lo, double hi, uint64_t block_rows = kBlockRows);
 
   // Fills x[i] with weight w[i] into histogram group[i] (< groups()). Throws
   // InputError naming the position for a NaN x, a non-finite w or a bad group.
+  // Every weight is rounded to the fixed-point grid on its own (ExactSum): the sums
+  // do not depend on the order of the values at all.
   void fill(std::span<const float> x, std::span<const double> w, std::span<const uint32_t> group);
+
+  // The fast fill for large inputs: row[i] is the global row number of value i, non-
+  // decreasing over the calls of one rank. The values a slot receives from one block of
+  // kBlockRows consecutive rows are summed in double in row order and that sum is
+  // rounded to the grid once (instead of every value): about 3x faster. The result
+  // depends on the block boundaries but not on the rank count, provided every block
+  // is filled by one rank (split the rows with rows_of_rank) and not on how the calls
+  // cut the rows. Do not mix with the per-value fill in one set.
+  static constexpr uint64_t kBlockRows = 1 << 16;
+  void fill(std::span<const float> x, std::span<const double> w, std::span<const uint32_t> group,
+            std::span<const uint64_t> row);
+  // This rank's share of `rows` rows in whole blocks of block_rows (for the fast fill).
+  static dist::Range rows_of_rank(uint64_t rows, uint64_t block_rows, const dist::Communicator& comm);
+  uint64_t block_rows() const { return block_rows_; }
 
   // Collective: every rank ends with the sum over ranks, bitwise identical for any
   // rank count. Every rank must hold a set of the same shape.
@@ -42,13 +58,40 @@ class HistogramSet {
   std::size_t groups_;
   std::vector<double> edges_;
   double lo_, inv_width_;
-  // Per group nbins + 2 slots: [underflow, bins..., overflow]; w and w^2 of a slot
-  // side by side, so a fill touches one cache line (the groups are hit at random).
-  struct Slot {
+  uint64_t block_rows_;
+  // Per group nbins + 2 slots: [underflow, bins..., overflow]. The fast fill touches
+  // only the 32-byte Pending record of a slot (half a cache line, so the 150 x 1002
+  // slots of a large scan stay as compact as the exact sums); the exact sums are
+  // touched once per slot and block, or per value by the exact fill.
+  static constexpr uint64_t kNoBlock = ~uint64_t(0);
+  struct alignas(32) Pending {
+    double w = 0, w2 = 0;       // sums of the current block
+    uint64_t block = kNoBlock;  // the block they belong to
+    uint64_t entries = 0;       // values filled (all blocks)
+  };
+  struct Exact {
     Int128 w = 0, w2 = 0;
   };
-  std::vector<Slot> slots_;
-  std::vector<uint64_t> entries_;
+  void settle(std::size_t slot) const {
+    Pending& p = pending_[slot];
+    exact_[slot].w += ExactSum::to_fixed(p.w), exact_[slot].w2 += ExactSum::to_fixed(p.w2);
+    p.w = p.w2 = 0, p.block = kNoBlock;
+  }
+  void settle_all() const;  // pending sums into the exact ones (before any read)
+  void check(std::span<const float> x, std::span<const double> w, std::span<const uint32_t> group) const;
+  std::size_t slot_of(double v) const {
+    // Slot 0 underflow, b + 1 bin b, n + 1 overflow. The arithmetic guess is off by at
+    // most one near an edge; the comparisons make it agree with Histogram::fill.
+    const std::size_t n = nbins();
+    const double t = (v - lo_) * inv_width_;
+    std::ptrdiff_t slot = t < 0 ? 0 : t >= double(n) ? std::ptrdiff_t(n) + 1 : std::ptrdiff_t(t) + 1;
+    if (slot > 0 && v < edges_[std::size_t(slot) - 1]) --slot;
+    else if (slot <= std::ptrdiff_t(n) && v >= edges_[std::size_t(slot)]) ++slot;
+    return std::size_t(slot);
+  }
+  mutable std::vector<Pending> pending_;
+  mutable std::vector<Exact> exact_;
+  mutable bool unsettled_ = false;  // some pending sums are not in exact_ yet
 };
 
 }  // namespace bsmhunt::stats
