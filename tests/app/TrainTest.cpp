@@ -110,7 +110,9 @@ TEST_F(TrainFiles, SameRanksGiveIdenticalBitsAndOneVsTwoRanksTheSameLossCurve) {
     auto r = run_command(train(ranks, path, opts));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     // Both ranks hold training rows (balanced by the rows used), so 1 vs 2 ranks compares something.
-    if (ranks == 2) EXPECT_FALSE(contains(r.output, "training rows per rank: 0 to")) << r.output;
+    if (ranks == 2) {
+      EXPECT_FALSE(contains(r.output, "training rows per rank: 0 to")) << r.output;
+    }
   }
   const std::string check = python_script(dir(), "repro", R"(
 a, b, one = (h5py.File(p, 'r') for p in sys.argv[1:4])
