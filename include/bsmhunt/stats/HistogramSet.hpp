@@ -14,8 +14,9 @@ namespace bsmhunt::stats {
 // channel), filled from columns in one pass. This is the hot loop of a significance
 // scan over 10^8 scores: the bin is computed arithmetically (then corrected against
 // the edges, so a value lands exactly where Histogram::fill would put it) and w, w^2
-// are accumulated as 2^-62 fixed-point integers — the same rounding as ExactSum, so
-// the result does not depend on the fill order or on the rank count of reduce().
+// end up in 2^-62 fixed-point integers (ExactSum's grid), which reduce() adds over
+// the ranks exactly. Two fills: per value (order-free) or per block of rows (faster,
+// rank-free when ranks own whole blocks); see below.
 class HistogramSet {
  public:
   // `groups` histograms of nbins uniform bins on [lo, hi); block_rows: see the fast fill.
