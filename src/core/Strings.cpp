@@ -71,4 +71,29 @@ std::string trim(std::string_view t) {
   return std::string(t.substr(b, e - b + 1));
 }
 
+std::vector<std::string> split_list(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  for (const auto& part : split(text, sep))
+    if (!trim(part).empty()) out.push_back(trim(part));
+  return out;
+}
+
+bool glob_match(std::string_view p, std::string_view s) {
+  // Iterative '*' backtracking.
+  std::size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
+      ++pi, ++si;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++, mark = si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1, si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
 }  // namespace bsmhunt

@@ -317,13 +317,6 @@ std::vector<std::size_t> parse_widths(const std::string& text, const char* optio
   return widths;
 }
 
-std::vector<std::string> parse_list(const std::string& text) {
-  std::vector<std::string> out;
-  for (const auto& part : split(text, ','))
-    if (!trim(part).empty()) out.push_back(trim(part));
-  return out;
-}
-
 template <typename E>
 E choose(const std::string& value, const char* option, std::initializer_list<std::pair<const char*, E>> options) {
   std::vector<std::string> names;
@@ -472,8 +465,8 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.weights.scale_signal_up = choose<bool>(get<std::string>(vm, "balance-scale"), "balance-scale",
                                            {{"background", false}, {"signal", true}});
   c.weights.normalize = get<bool>(vm, "normalize-weights");
-  c.signal_samples = parse_list(get<std::string>(vm, "signal-samples"));
-  c.exclude_samples = parse_list(get<std::string>(vm, "exclude-samples"));
+  c.signal_samples = split_list(get<std::string>(vm, "signal-samples"));
+  c.exclude_samples = split_list(get<std::string>(vm, "exclude-samples"));
   c.select = get<std::string>(vm, "select");
   c.train_on = get<std::string>(vm, "train-on");
   c.checkpoint = get<std::string>(vm, "checkpoint");

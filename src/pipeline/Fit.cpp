@@ -22,7 +22,6 @@
 #include "bsmhunt/io/SpectrumFile.hpp"
 #include "bsmhunt/pipeline/Bumphunt.hpp"
 #include "bsmhunt/pipeline/Selection.hpp"
-#include "bsmhunt/pipeline/Train.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -282,9 +281,7 @@ Spectrum spectrum_from_rows(const dist::Communicator& comm, const std::filesyste
   if (which == "data" && !any_data)
     throw InputError(fmt::format("{} has no data samples: give --samples background, simulated or name patterns",
                                  path.string()));
-  std::vector<std::string> patterns;
-  for (const auto& part : split(which, ','))
-    if (!trim(part).empty()) patterns.push_back(trim(part));
+  const std::vector<std::string> patterns = split_list(which);
   for (std::size_t i = 0; i < header.samples.size(); ++i) {
     const auto role = header.samples[i].role;
     if (which == "data") use[i] = role == physics::Role::data;

@@ -23,7 +23,6 @@
 #include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
 #include "bsmhunt/pipeline/Selection.hpp"
-#include "bsmhunt/pipeline/Train.hpp"
 #include "bsmhunt/stats/HistogramSet.hpp"
 #include "bsmhunt/stats/Roc.hpp"
 #include "bsmhunt/stats/Significance.hpp"

@@ -27,24 +27,6 @@
 
 namespace bsmhunt::pipeline {
 
-bool glob_match(std::string_view p, std::string_view s) {
-  // Iterative '*' backtracking.
-  std::size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
-      ++pi, ++si;
-    } else if (pi < p.size() && p[pi] == '*') {
-      star = pi++, mark = si;
-    } else if (star != std::string_view::npos) {
-      pi = star + 1, si = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
-}
-
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;

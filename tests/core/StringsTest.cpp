@@ -24,3 +24,14 @@ TEST(Strings, SplitJoinTrim) {
   EXPECT_EQ(join({"x", "y"}, "+"), "x+y");
   EXPECT_EQ(trim("  t \n"), "t");
 }
+
+TEST(Strings, SplitListAndGlobMatch) {
+  EXPECT_EQ(bsmhunt::split_list(" a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(bsmhunt::split_list("x|y", '|'), (std::vector<std::string>{"x", "y"}));
+  EXPECT_TRUE(bsmhunt::split_list("  ").empty());
+  EXPECT_TRUE(bsmhunt::glob_match("zp_DH_*", "zp_DH_HDS_m130_ee"));
+  EXPECT_TRUE(bsmhunt::glob_match("zp_*_m130_??", "zp_LV_LDS_m130_ee"));
+  EXPECT_FALSE(bsmhunt::glob_match("zp_*_m130_?", "zp_LV_LDS_m130_ee"));
+  EXPECT_TRUE(bsmhunt::glob_match("*", ""));
+  EXPECT_FALSE(bsmhunt::glob_match("dy_*", "ttbar_dilep"));
+}

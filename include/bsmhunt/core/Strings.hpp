@@ -14,5 +14,9 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 std::vector<std::string> split(std::string_view text, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::string trim(std::string_view text);
+// The trimmed, non-empty items of a separated list: " a, b,,c " -> {a, b, c}.
+std::vector<std::string> split_list(std::string_view text, char sep = ',');
+// fnmatch-style '*' and '?' patterns, e.g. sample names: glob_match("zp_DH_*", name).
+bool glob_match(std::string_view pattern, std::string_view name);
 
 }  // namespace bsmhunt

@@ -74,7 +74,5 @@ struct ScanConfig {
 int run_train_scan(const po::variables_map& vm, const ScanConfig& scan,
                    const std::function<TrainConfig(const po::variables_map&)>& build, const dist::Communicator& comm);
 
-// fnmatch-style '*' and '?' patterns for sample names.
-bool glob_match(std::string_view pattern, std::string_view name);
 
 }  // namespace bsmhunt::pipeline

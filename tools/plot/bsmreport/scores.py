@@ -145,31 +145,13 @@ def selected_mass_plot(ctx, d, threshold):
     to the full yield, stacked by process; data above the cut as points): the view
     of analysis C, where the mass is held out of training so a signal shows as a bump."""
     sf = d.sf
-    samples = sf.samples
     test = (d.split == TEST) & (d.score >= threshold) & np.isfinite(d.mass)
     if not test.any():
         return None, 0.0
     w = d.weight * d.test_scale[d.sample]
     sig_values = d.mass[test & ~d.is_bkg]
     edges = choose_edges("mass", "GeV", d.mass[test & d.is_bkg], signal_values=sig_values)
-    procs = processes_of(samples)
-    colours = style.process_colours(procs)
-    stack, pyield = [], []
-    for p in procs:
-        members = [s.index for s in samples if s.role == "background" and s.process == p]
-        m = test & np.isin(d.sample, members)
-        x = np.clip(d.mass[m], edges[0], edges[-1])
-        stack.append({"label": style.process_label(p), "colour": colours[p],
-                      "sw": np.histogram(x, edges, weights=w[m])[0], "sw2": np.histogram(x, edges, weights=w[m] ** 2)[0]})
-        pyield.append(stack[-1]["sw"].sum())
-    stack = [stack[i] for i in np.argsort(pyield)]
-    btotal = np.sum([c["sw"] for c in stack], axis=0) if stack else np.zeros(len(edges) - 1)
-    sigs = []
-    for gi, (label, members) in enumerate(d.groups):
-        m = test & d.signal_mask(members)
-        sw = np.histogram(np.clip(d.mass[m], edges[0], edges[-1]), edges, weights=w[m])[0]
-        sc = ctx.signal_scale if ctx.signal_scale > 0 else draw.auto_signal_scale(sw, btotal)
-        sigs.append({"label": label, "sw": sw, "colour": ["#D62728", "#7B2CBF", "#1F77B4"][gi % 3], "scale": sc})
+    stack, btotal, sigs = stack_components(ctx, d, d.mass, test, w, edges)
     data = d.data_mass_above(threshold, edges)
     fig = draw.stack_plot(ctx, edges, stack, data=data, signals=sigs, xlabel=mass_axis_label(sf),
                           ylabel=draw.bin_width_text(edges, "GeV"), logy=True,
@@ -231,33 +213,36 @@ def shapes_plot(ctx, d, edges, logx):
     return fig
 
 
-def stacked_plot(ctx, d, edges, logx):
-    sf = d.sf
-    samples = sf.samples
+def stack_components(ctx, d, values, keep, w, edges):
+    """The simulated events of `keep`, histogrammed in `values`: backgrounds by process
+    (smallest yield at the bottom), the signal groups as overlays (scaled), and the
+    total background. Values outside the edges go to the first/last bin."""
+    samples = d.sf.samples
     procs = processes_of(samples)
     colours = style.process_colours(procs)
-    test = d.split == TEST
-    scale = d.test_scale[d.sample]
-    w = d.weight * scale
     stack = []
-    pyield = []
     for p in procs:
         members = [s.index for s in samples if s.role == "background" and s.process == p]
-        m = test & np.isin(d.sample, members)
-        x = np.clip(d.score[m], edges[0], edges[-1])
-        sw = np.histogram(x, edges, weights=w[m])[0]
-        sw2 = np.histogram(x, edges, weights=w[m] ** 2)[0]
-        stack.append({"label": style.process_label(p), "colour": colours[p], "sw": sw, "sw2": sw2})
-        pyield.append(sw.sum())
-    order = np.argsort(pyield)
-    stack = [stack[i] for i in order]
-    btotal = np.sum([s["sw"] for s in stack], axis=0) if stack else np.zeros(len(edges) - 1)
+        m = keep & np.isin(d.sample, members)
+        x = np.clip(values[m], edges[0], edges[-1])
+        stack.append({"label": style.process_label(p), "colour": colours[p],
+                      "sw": np.histogram(x, edges, weights=w[m])[0], "sw2": np.histogram(x, edges, weights=w[m] ** 2)[0]})
+    stack.sort(key=lambda c: c["sw"].sum())
+    btotal = np.sum([c["sw"] for c in stack], axis=0) if stack else np.zeros(len(edges) - 1)
     sigs = []
     for gi, (label, members) in enumerate(d.groups):
-        m = test & d.signal_mask(members)
-        sw = np.histogram(np.clip(d.score[m], edges[0], edges[-1]), edges, weights=w[m])[0]
+        m = keep & d.signal_mask(members)
+        sw = np.histogram(np.clip(values[m], edges[0], edges[-1]), edges, weights=w[m])[0]
         sc = ctx.signal_scale if ctx.signal_scale > 0 else draw.auto_signal_scale(sw, btotal)
         sigs.append({"label": label, "sw": sw, "colour": ["#D62728", "#7B2CBF", "#1F77B4"][gi % 3], "scale": sc})
+    return stack, btotal, sigs
+
+
+def stacked_plot(ctx, d, edges, logx):
+    sf = d.sf
+    test = d.split == TEST
+    w = d.weight * d.test_scale[d.sample]
+    stack, btotal, sigs = stack_components(ctx, d, d.score, test, w, edges)
     data = d.data_hist(edges)
     fig = draw.stack_plot(ctx, edges, stack, data=data, signals=sigs, xlabel=score_axis_label(sf),
                           ylabel="Events / bin" if logx else draw.bin_width_text(edges, ""), logy=True, logx=logx,
