@@ -15,6 +15,16 @@ po::typed_value<double>* double_value(double default_value) {
   return po::value<double>()->default_value(default_value, fmt::format("{}", default_value));
 }
 
+po::parsed_options read_ini_file(const std::string& path, const std::string& where, const std::string& cannot_open) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: {}", where, cannot_open));
+  try {
+    return po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true);
+  } catch (const po::error& e) {
+    throw InputError(fmt::format("{}: {}", where, e.what()));
+  }
+}
+
 namespace {
 
 void add_common_options(po::options_description& d) {
@@ -39,15 +49,7 @@ po::options_description full_description(const Command& c) {
 
 void apply_config_file(const Command& c, const po::options_description& desc, const std::string& path,
                        po::variables_map& vm) {
-  std::ifstream in(path);
-  if (!in) throw InputError(fmt::format("--config {}: cannot open the file", path));
-  po::parsed_options raw = [&] {
-    try {
-      return po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true);
-    } catch (const po::error& e) {
-      throw InputError(fmt::format("--config {}: {}", path, e.what()));
-    }
-  }();
+  po::parsed_options raw = read_ini_file(path, "--config " + path, "cannot open the file");
   const auto sections = known_sections();
   const std::vector<std::string> names = option_names(desc);
   po::parsed_options mine(&desc);

@@ -256,15 +256,7 @@ std::vector<PlannedStage> plan(const Job& job, const std::string& dir, const std
 }  // namespace
 
 Job read_job(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(fmt::format("{}: cannot open the job file", path));
-  po::parsed_options raw = [&] {
-    try {
-      return po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true);
-    } catch (const po::error& e) {
-      throw InputError(fmt::format("{}: {}", path, e.what()));
-    }
-  }();
+  po::parsed_options raw = read_ini_file(path, path, "cannot open the job file");
   Job job;
   job.path = path;
   job.name = fs::path(path).stem().string();

@@ -13,6 +13,10 @@ namespace po = boost::program_options;
 // A double option whose default --help prints as written (0.9, not 0.90000000000000002).
 po::typed_value<double>* double_value(double default_value);
 
+// Every key of an INI file, unchecked (the caller knows the sections); InputError
+// "<where>: <what went wrong>" when the file cannot be opened or parsed.
+po::parsed_options read_ini_file(const std::string& path, const std::string& where, const std::string& cannot_open);
+
 // A subcommand of the bsmhunt executable (a pipeline stage or a tool).
 struct Command {
   std::string name;
