@@ -20,6 +20,11 @@ if(NOT Ceres_FOUND)
   message(FATAL_ERROR "Ceres Solver not found: install libceres-dev (tools/setup does)")
 endif()
 find_package(fmt REQUIRED)
+# JSON documents (results, manifests, HistFactory workspaces): Debian nlohmann-json3-dev.
+find_package(nlohmann_json 3.10 QUIET)
+if(NOT nlohmann_json_FOUND)
+  message(FATAL_ERROR "nlohmann/json not found: install nlohmann-json3-dev (tools/setup does)")
+endif()
 find_package(BLAS REQUIRED)   # OpenBLAS through the Debian alternatives
 find_package(GTest)
 find_package(Threads REQUIRED)

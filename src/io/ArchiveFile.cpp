@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+#include <fstream>
 #include <system_error>
 
 #include "Hdf5.hpp"
+#include "bsmhunt/core/AtomicFile.hpp"
 #include "bsmhunt/core/Error.hpp"
 
 namespace bsmhunt::io {
@@ -106,7 +109,7 @@ herr_t visit(hid_t root, const char* name_c, const H5O_info_t* info, void* data)
 
 void write_archive(const std::filesystem::path& path, const Archive& a, const std::string& format, int64_t version) {
   h5::silence_library_errors();
-  const std::string partial = path.string() + ".partial";
+  const std::string partial = partial_path(path).string();
   {
     h5::Handle file = h5::checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                                   "creating " + partial);
@@ -146,15 +149,22 @@ void write_archive(const std::filesystem::path& path, const Archive& a, const st
     h5::write_attribute(file, "complete", int64_t(1));
     h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
   }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  if (ec) throw Error(fmt::format("{}: cannot rename from {}: {}", path.string(), partial, ec.message()));
+  commit_partial(partial, path);
 }
 
-std::string archive_format(const std::filesystem::path& path) {
+bool is_hdf5_file(const std::filesystem::path& path) {
+  static const char signature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  if (in.read(head, 8) && std::memcmp(head, signature, 8) == 0) return true;
+  h5::silence_library_errors();
+  return H5Fis_hdf5(path.c_str()) > 0;
+}
+
+std::string hdf5_format_attribute(const std::filesystem::path& path) {
   h5::silence_library_errors();
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec) || H5Fis_hdf5(path.c_str()) <= 0) return "";
+  if (!std::filesystem::is_regular_file(path, ec) || !is_hdf5_file(path)) return "";
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return "";
   h5::Handle file(f, H5Fclose);

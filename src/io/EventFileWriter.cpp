@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "Hdf5.hpp"
+#include "bsmhunt/core/AtomicFile.hpp"
 #include "OrderedSpool.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/io/EventFile.hpp"
@@ -63,7 +64,7 @@ struct EventFileWriter::Impl {
        EventSchema sch)
       : comm(c),
         output(std::move(out)),
-        partial(output.string() + ".partial"),
+        partial(partial_path(output).string()),
         options(opt),
         file_attributes(std::move(attrs)),
         schema(std::move(sch)),

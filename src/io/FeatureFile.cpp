@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "Hdf5.hpp"
+#include "bsmhunt/core/AtomicFile.hpp"
 #include "OrderedSpool.hpp"
 #include "bsmhunt/core/Error.hpp"
 
@@ -92,7 +93,7 @@ struct FeatureFileWriter::Impl {
   Impl(const dist::Communicator& c, std::filesystem::path out, WriteOptions opt, FeatureFileHeader h, RowFileKind k)
       : comm(c),
         output(std::move(out)),
-        partial(output.string() + ".partial"),
+        partial(partial_path(output).string()),
         options(opt),
         header(std::move(h)),
         spool(c, output.string() + ".spool." + std::to_string(c.rank())),

@@ -1,4 +1,5 @@
 #include "Hdf5.hpp"
+#include "bsmhunt/core/AtomicFile.hpp"
 
 #include <fmt/format.h>
 
@@ -230,9 +231,11 @@ void commit_parallel_file(const dist::Communicator& comm, Handle& file, const st
   comm.barrier();
   std::string problem;
   if (comm.is_root()) {
-    std::error_code ec;
-    std::filesystem::rename(partial, output, ec);
-    if (ec) problem = fmt::format("renaming {} to {}: {}", partial, output, ec.message());
+    try {
+      commit_partial(partial, output);
+    } catch (const Error& e) {
+      problem = e.what();
+    }
   }
   comm.broadcast(problem);
   if (!problem.empty()) throw Error(problem);

@@ -1,13 +1,20 @@
 #include "bsmhunt/io/SpectrumFile.hpp"
+#include "bsmhunt/io/ArchiveFile.hpp"
+#include "bsmhunt/core/AtomicFile.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <system_error>
 
 #include "Hdf5.hpp"
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Strings.hpp"
 
 namespace bsmhunt::io {
 
@@ -45,22 +52,111 @@ h5::Handle parent_group(hid_t file, const std::string& name, std::string& leaf, 
 
 }  // namespace
 
-bool is_hdf5_file(const std::filesystem::path& path) {
-  static const char signature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
-  std::ifstream in(path, std::ios::binary);
-  char head[8] = {};
-  if (in.read(head, 8) && std::memcmp(head, signature, 8) == 0) return true;
-  h5::silence_library_errors();
-  return H5Fis_hdf5(path.c_str()) > 0;
+namespace {
+
+bool parse_number(std::string_view text, double& out) {
+  const std::string t = trim(text);
+  if (t.empty()) return false;
+  const char* begin = t.data();
+  if (*begin == '+') ++begin;  // from_chars refuses a leading '+'
+  const auto [end, ec] = std::from_chars(begin, t.data() + t.size(), out);
+  return ec == std::errc() && end == t.data() + t.size();
 }
 
-std::string hdf5_format_attribute(const std::filesystem::path& path) {
-  h5::silence_library_errors();
-  if (!is_hdf5_file(path)) return "";
-  h5::Handle file = h5::checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
-                                "opening " + path.string());
-  if (H5Aexists(file, "format") <= 0) return "";
-  return h5::read_string_attribute(file, "format", path.string());
+std::string lower(std::string s) {
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Cells of a CSV line (commas) or of a text line (whitespace).
+std::vector<std::string> cells_of(const std::string& line, bool commas) {
+  std::vector<std::string> cells;
+  if (commas) {
+    for (auto& c : split(line, ',')) cells.push_back(trim(c));
+    return cells;
+  }
+  std::size_t pos = 0;
+  while (pos < line.size()) {
+    while (pos < line.size() && std::isspace(static_cast<unsigned char>(line[pos]))) ++pos;
+    const std::size_t start = pos;
+    while (pos < line.size() && !std::isspace(static_cast<unsigned char>(line[pos]))) ++pos;
+    if (pos > start) cells.push_back(line.substr(start, pos - start));
+  }
+  return cells;
+}
+
+}  // namespace
+
+SpectrumArrays read_spectrum_csv(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: cannot open the spectrum file", path.string()));
+  const std::string file = path.string();
+  SpectrumArrays s;
+  std::string line;
+  std::size_t line_number = 0, lo_col = 0, hi_col = 0, count_col = 0, columns = 0;
+  bool have_header = false, commas = true;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::string content = trim(line);
+    if (content.empty() || content[0] == '#') continue;
+    if (!have_header) {
+      commas = content.find(',') != std::string::npos;
+      const auto names = cells_of(content, commas);
+      double ignored;
+      if (!names.empty() && parse_number(names[0], ignored))
+        throw InputError(fmt::format("{}:{}: expected a header line naming the columns lo,hi,count, found numbers",
+                                     file, line_number));
+      std::vector<std::string> lowered;
+      for (const auto& n : names) lowered.push_back(lower(n));
+      const auto find = [&](std::initializer_list<const char*> accepted, const char* what) {
+        for (const char* a : accepted) {
+          const auto it = std::find(lowered.begin(), lowered.end(), a);
+          if (it != lowered.end()) return std::size_t(it - lowered.begin());
+        }
+        throw InputError(fmt::format("{}:{}: the header has no column '{}' (columns: {}); expected lo,hi,count{}", file,
+                                     line_number, what, join(names, ", "),
+                                     did_you_mean(lowered.empty() ? "" : lowered.back(), {"lo", "hi", "count"})));
+      };
+      lo_col = find({"lo"}, "lo");
+      hi_col = find({"hi"}, "hi");
+      count_col = find({"count", "counts"}, "count");
+      columns = names.size();
+      have_header = true;
+      continue;
+    }
+    const auto cells = cells_of(content, commas);
+    if (cells.size() != columns)
+      throw InputError(fmt::format("{}:{}: expected {} {} values like the header, found {}", file, line_number, columns,
+                                   commas ? "comma-separated" : "whitespace-separated", cells.size()));
+    double lo, hi, count;
+    const auto number = [&](std::size_t col, const char* name, double& out) {
+      if (!parse_number(cells[col], out) || !std::isfinite(out))
+        throw InputError(fmt::format("{}:{}: column '{}': '{}' is not a finite number", file, line_number, name,
+                                     cells[col]));
+    };
+    number(lo_col, "lo", lo);
+    number(hi_col, "hi", hi);
+    number(count_col, "count", count);
+    if (!(lo < hi))
+      throw InputError(fmt::format("{}:{}: bin {}-{} GeV: lo must be below hi", file, line_number, lo, hi));
+    if (count < 0)
+      throw InputError(fmt::format("{}:{}: count {} is negative: a spectrum holds event counts", file, line_number,
+                                   count));
+    if (s.edges.empty()) {
+      s.edges.push_back(lo);
+    } else if (lo != s.edges.back()) {
+      throw InputError(fmt::format("{}:{}: the bin starting at {} GeV {} the previous bin, which ends at {} GeV (bins "
+                                   "must be contiguous and in increasing order)",
+                                   file, line_number, lo, lo < s.edges.back() ? "overlaps" : "leaves a gap after",
+                                   s.edges.back()));
+    }
+    s.edges.push_back(hi);
+    s.counts.push_back(count);
+  }
+  if (!have_header) throw InputError(fmt::format("{}: empty spectrum file (expected a header lo,hi,count)", file));
+  if (s.counts.empty()) throw InputError(fmt::format("{}: the header is not followed by any bin", file));
+  return s;
 }
 
 SpectrumArrays read_spectrum_file(const std::filesystem::path& path) {
@@ -78,7 +174,7 @@ SpectrumArrays read_spectrum_file(const std::filesystem::path& path) {
 void write_array_file(const std::filesystem::path& path, const std::vector<NamedArray>& arrays,
                       const std::vector<std::pair<std::string, std::string>>& attributes) {
   h5::silence_library_errors();
-  const std::string partial = path.string() + ".partial";
+  const std::string partial = partial_path(path).string();
   {
     h5::Handle file = h5::checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                                   "creating " + partial);
@@ -96,9 +192,7 @@ void write_array_file(const std::filesystem::path& path, const std::vector<Named
     }
     h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
   }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  if (ec) throw Error(fmt::format("cannot rename {} to {}: {}", partial, path.string(), ec.message()));
+  commit_partial(partial, path);
 }
 
 }  // namespace bsmhunt::io

@@ -377,16 +377,6 @@ struct H5pySource final : TableReader::Source {
 
 }  // namespace
 
-bool is_hdf5(const std::filesystem::path& path) {
-  static const char signature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
-  std::ifstream in(path, std::ios::binary);
-  char head[8] = {};
-  if (in.read(head, 8) && std::memcmp(head, signature, 8) == 0) return true;
-  // HDF5 also allows a user block before the superblock (512, 1024, ... bytes).
-  h5::silence_library_errors();
-  return H5Fis_hdf5(path.c_str()) > 0;
-}
-
 TableFormat detect_hdf5_flavour(const std::filesystem::path& path, const std::string& raw_key) {
   Handle file = open_file(path);
   const std::string key = normalise_key(raw_key);

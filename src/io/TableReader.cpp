@@ -8,6 +8,7 @@
 #include "TableSources.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/io/ArchiveFile.hpp"
 
 namespace bsmhunt::io {
 
@@ -87,7 +88,7 @@ TableReader::TableReader(const dist::Communicator& comm, std::filesystem::path p
   if (!std::filesystem::exists(path_, ec)) throw InputError(fmt::format("{}: no such file", path_.string()));
   if (!std::filesystem::is_regular_file(path_, ec))
     throw InputError(fmt::format("{}: not a regular file", path_.string()));
-  const bool hdf5 = table::is_hdf5(path_);
+  const bool hdf5 = is_hdf5_file(path_);
   if (format_ == TableFormat::automatic) format_ = hdf5 ? table::detect_hdf5_flavour(path_, key_) : TableFormat::csv;
   if (format_ == TableFormat::csv) {
     if (hdf5)

@@ -23,8 +23,6 @@ struct TableReader::Source {
 
 namespace table {
 
-// True if `path` starts with the HDF5 signature.
-bool is_hdf5(const std::filesystem::path& path);
 // For TableFormat::automatic on an HDF5 file: pandas if the group `key` (or, with
 // no key, any top-level group) carries pandas' `pandas_type` attribute.
 TableFormat detect_hdf5_flavour(const std::filesystem::path& path, const std::string& key);

@@ -267,6 +267,49 @@ const float* Network::forward(StepContext& ctx, const float* x, std::size_t rows
   return in;
 }
 
+namespace {
+
+// Runs `each(device_x, device_y, rows, first_row)` over chunks of the host rows x.
+template <typename Each>
+void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t rows, std::size_t chunk_rows,
+                    Each&& each) {
+  LocalCollective local;
+  StepContext ctx{backend, local, false, 0, nullptr, 0};
+  const std::size_t F = net.inputs(), chunk = chunk_rows ? chunk_rows : std::max<std::size_t>(rows, 1);
+  Tensor device_x(backend, 0, F);
+  for (std::size_t r0 = 0; r0 < rows; r0 += chunk) {
+    const std::size_t n = std::min(chunk, rows - r0);
+    device_x.reshape(n, F);
+    backend.upload(x + r0 * F, device_x.data(), n * F);
+    const float* y = net.forward(ctx, device_x.data(), n);
+    each(device_x.data(), y, n, r0);
+  }
+}
+
+}  // namespace
+
+std::vector<float> Network::predict(const float* x, std::size_t rows, std::size_t chunk_rows) {
+  const std::size_t K = outputs();
+  std::vector<float> out(rows * K);
+  for_each_chunk(*this, backend_, x, rows, chunk_rows, [&](const float*, const float* y, std::size_t n, std::size_t r0) {
+    backend_.download(y, out.data() + r0 * K, n * K);
+  });
+  return out;
+}
+
+std::vector<float> Network::reconstruction_error(const float* x, std::size_t rows, std::size_t chunk_rows) {
+  if (outputs() != inputs())
+    throw InputError(fmt::format("reconstruction error of a network with {} inputs and {} outputs", inputs(), outputs()));
+  std::vector<float> out(rows);
+  Tensor row_loss(backend_, 0, 1);
+  for_each_chunk(*this, backend_, x, rows, chunk_rows, [&](const float* dx, const float* y, std::size_t n, std::size_t r0) {
+    row_loss.reshape(n, 1);
+    backend_.loss({LossKind::mse}, y, dx, nullptr, n, inputs(), 0.f, nullptr, row_loss.data());
+    backend_.download(row_loss.data(), out.data() + r0, n);
+  });
+  return out;
+}
+
 void Network::backward(StepContext& ctx, float* d_output, const std::function<void(std::size_t)>& layer_done) {
   float* dy = d_output;
   for (std::size_t i = layers_.size(); i-- > 0;) {

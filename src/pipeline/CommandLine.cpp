@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <fstream>
 #include <iostream>
 
@@ -8,11 +10,84 @@
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/pipeline/Options.hpp"
 
 namespace bsmhunt::pipeline {
 
 po::typed_value<double>* double_value(double default_value) {
   return po::value<double>()->default_value(default_value, fmt::format("{}", default_value));
+}
+
+po::typed_value<bool>* switch_value() { return po::value<bool>()->default_value(false)->implicit_value(true); }
+
+std::string required(const po::variables_map& vm, const char* name, const std::string& missing) {
+  std::string value = option<std::string>(vm, name);
+  if (value.empty()) throw InputError(missing);
+  return value;
+}
+
+std::vector<std::string> list_option(const po::variables_map& vm, const char* name) {
+  return split_list(option<std::string>(vm, name));
+}
+
+uint64_t positive_option(const po::variables_map& vm, const char* name) {
+  const int64_t v = option<int64_t>(vm, name);
+  if (v <= 0) throw InputError(fmt::format("--{} {} must be positive", name, v));
+  return uint64_t(v);
+}
+
+std::vector<double> parse_numbers(const std::string& text, const char* option_name) {
+  std::vector<double> out;
+  for (const auto& part : split(text, ',')) {
+    const std::string t = trim(part);
+    std::size_t used = 0;
+    double v = std::numeric_limits<double>::quiet_NaN();
+    try {
+      v = std::stod(t, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (t.empty() || used != t.size() || !std::isfinite(v))
+      throw InputError(fmt::format("{} '{}': '{}' is not a number", option_name, text, t));
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<double> parse_bin_edges(const std::string& text, const char* option_name) {
+  const std::string t = trim(text);
+  std::vector<double> edges;
+  const auto parts = split(t, ':');
+  if (parts.size() == 3 || (parts.size() == 4 && trim(parts[0]) == "log")) {
+    const bool log = parts.size() == 4;
+    const std::size_t o = log ? 1 : 0;
+    const auto v = parse_numbers(parts[o] + "," + parts[o + 1] + "," + parts[o + 2], option_name);
+    const double lo = v[0], hi = v[1];
+    if (!(v[2] >= 1) || v[2] != std::floor(v[2]) || !(lo < hi) || (log && !(lo > 0)))
+      throw InputError(fmt::format("{} '{}': expected [log:]LO:HI:N with LO < HI{} and N >= 1", option_name, text,
+                                   log ? ", LO > 0" : ""));
+    const auto n = std::size_t(v[2]);
+    for (std::size_t i = 0; i <= n; ++i)
+      edges.push_back(log ? std::exp(std::log(lo) + (std::log(hi) - std::log(lo)) * double(i) / double(n))
+                          : lo + (hi - lo) * double(i) / double(n));
+    edges.front() = lo, edges.back() = hi;  // exp(log(lo)) can miss lo by an ulp
+  } else {
+    edges = parse_numbers(t, option_name);
+  }
+  if (edges.size() < 2) throw InputError(fmt::format("{} '{}': at least two edges", option_name, text));
+  for (std::size_t i = 1; i < edges.size(); ++i)
+    if (!(edges[i - 1] < edges[i]))
+      throw InputError(fmt::format("{} '{}': edges must increase ({} after {})", option_name, text, edges[i],
+                                   edges[i - 1]));
+  return edges;
+}
+
+bool drop_nonfinite_option(const po::variables_map& vm) {
+  const std::string nonfinite = option<std::string>(vm, "on-nonfinite");
+  if (nonfinite != "error" && nonfinite != "drop")
+    throw InputError(fmt::format("--on-nonfinite '{}': expected error or drop{}", nonfinite,
+                                 did_you_mean(nonfinite, {"error", "drop"})));
+  return nonfinite == "drop";
 }
 
 po::parsed_options read_ini_file(const std::string& path, const std::string& where, const std::string& cannot_open) {
@@ -128,11 +203,14 @@ bool parse_command_line(const Command& c, const std::vector<std::string>& args, 
 std::vector<std::string> known_sections() {
   std::vector<std::string> s;
   for (const auto& c : commands()) s.push_back(c.name);
-  // Sections of stages from later issues, accepted so job files can carry them.
-  for (const char* later : {"import", "extract", "train", "predict", "significance", "fit", "bumphunt", "report",
-                            "run", "job"})
-    if (std::find(s.begin(), s.end(), later) == s.end()) s.emplace_back(later);
+  s.emplace_back("job");  // the job file's own section (bsmhunt run)
   return s;
+}
+
+const Command& command_named(const std::string& name) {
+  for (const auto& c : commands())
+    if (c.name == name) return c;
+  throw InternalError(fmt::format("no command '{}'", name));
 }
 
 int main_dispatch(int argc, char** argv) {

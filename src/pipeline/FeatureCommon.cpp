@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Random.hpp"
 #include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/io/EventFile.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -54,72 +54,33 @@ std::string_view to_string(PaddingPolicy p) {
   return "?";
 }
 
-RunningStats::RunningStats(std::size_t n)
-    : count(n, 0.0),
-      mean(n, 0.0),
-      m2(n, 0.0),
-      min(n, std::numeric_limits<double>::infinity()),
-      max(n, -std::numeric_limits<double>::infinity()) {}
-
-void RunningStats::add(std::size_t f, double x) {
-  count[f] += 1.0;
-  const double d = x - mean[f];
-  mean[f] += d / count[f];
-  m2[f] += d * (x - mean[f]);
-  min[f] = std::min(min[f], x);
-  max[f] = std::max(max[f], x);
+void add_feature_file_options(po::options_description& d, const FeatureFileOptions& defaults) {
+  d.add_options()
+      ("split", po::value<std::string>()->default_value(fmt::format("{},{}", defaults.split.train, defaults.split.validation)),
+       "train,validation fractions (test: the rest), from a hash of (seed, sample, event number)")
+      ("seed", po::value<uint64_t>()->default_value(defaults.seed), "seed of the split hash")
+      ("overwrite", switch_value(), "replace an existing output file");
 }
 
-void RunningStats::merge(const RunningStats& o) {
-  for (std::size_t f = 0; f < count.size(); ++f) {
-    if (o.count[f] == 0) continue;
-    const double n = count[f] + o.count[f];
-    const double d = o.mean[f] - mean[f];
-    mean[f] += d * o.count[f] / n;
-    m2[f] += o.m2[f] + d * d * count[f] * o.count[f] / n;
-    count[f] = n;
-    min[f] = std::min(min[f], o.min[f]);
-    max[f] = std::max(max[f], o.max[f]);
-  }
+FeatureFileOptions feature_file_options_from(const po::variables_map& vm) {
+  FeatureFileOptions f;
+  f.split = parse_split_fractions(option<std::string>(vm, "split"));
+  f.seed = option<uint64_t>(vm, "seed");
+  f.overwrite = option<bool>(vm, "overwrite");
+  return f;
 }
 
-io::FeatureStatistics RunningStats::finish() const {
-  io::FeatureStatistics s;
-  s.count = count.empty() ? 0 : uint64_t(*std::max_element(count.begin(), count.end()));
-  for (std::size_t f = 0; f < count.size(); ++f) {
-    s.mean.push_back(mean[f]);
-    s.stddev.push_back(count[f] > 1 ? std::sqrt(m2[f] / count[f]) : 0.0);
-    s.min.push_back(count[f] > 0 ? min[f] : 0.0);
-    s.max.push_back(count[f] > 0 ? max[f] : 0.0);
-  }
-  return s;
+void check_feature_output(const dist::Communicator& comm, const std::filesystem::path& input,
+                          const std::filesystem::path& output, bool overwrite) {
+  std::error_code ec;
+  if (std::filesystem::exists(output, ec) && std::filesystem::exists(input, ec) &&
+      std::filesystem::equivalent(input, output, ec))
+    throw InputError(fmt::format("--output {} is the input file", output.string()));
+  io::check_output_path(comm, output, overwrite);
 }
 
-std::vector<double> RunningStats::pack() const {
-  std::vector<double> p;
-  for (const auto* v : {&count, &mean, &m2, &min, &max}) p.insert(p.end(), v->begin(), v->end());
-  return p;
-}
-
-RunningStats RunningStats::unpack(const std::vector<double>& p, std::size_t n) {
-  RunningStats s(n);
-  std::size_t k = 0;
-  for (auto* v : {&s.count, &s.mean, &s.m2, &s.min, &s.max})
-    for (std::size_t f = 0; f < n; ++f) (*v)[f] = p[k++];
-  return s;
-}
-
-OrderedStatsMerger::OrderedStatsMerger(const dist::Communicator& comm, std::size_t n)
-    : comm_(comm), n_features_(n), total_(n) {}
-
-void OrderedStatsMerger::merge_round(const RunningStats& mine) {
-  const std::vector<double> packed = mine.pack();
-  const std::vector<double> all = comm_.all_gather(packed);
-  for (int r = 0; r < comm_.size(); ++r) {
-    const std::vector<double> part(all.begin() + std::ptrdiff_t(r * packed.size()),
-                                   all.begin() + std::ptrdiff_t((r + 1) * packed.size()));
-    total_.merge(RunningStats::unpack(part, n_features_));
-  }
+io::FeatureStatistics feature_statistics(const stats::FeatureMoments& m) {
+  return io::FeatureStatistics{m.mean, m.stddev, m.min, m.max, m.count};
 }
 
 }  // namespace bsmhunt::pipeline

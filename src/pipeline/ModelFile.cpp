@@ -2,21 +2,23 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Strings.hpp"
-#include "bsmhunt/nn/Backend.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
+#include "bsmhunt/io/ArchiveFile.hpp"
+#include "bsmhunt/nn/Trainer.hpp"
 
 namespace bsmhunt::pipeline {
 
-Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std::string& kind,
-                                 const std::string& file) {
+nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std::string& kind,
+                                     const std::string& file) {
   const std::size_t F = reader.header().feature_names.size();
-  Preprocessing p;
+  nn::Preprocessing p = nn::Preprocessing::identity(F);
   p.kind = kind;
-  p.offset.assign(F, 0.0), p.scale.assign(F, 1.0);
   if (kind == "none") return p;
   if (kind != "zscore" && kind != "minmax")
     throw InputError(fmt::format("--normalization '{}': expected zscore, minmax or none{}", kind,
@@ -39,31 +41,86 @@ Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std:
   return p;
 }
 
-void store_preprocessing(const Preprocessing& p, const std::vector<std::string>& names, Archive& a) {
-  a.string_lists["preprocessing/feature_names"] = names;
-  a.strings["preprocessing/normalization"] = p.kind;
-  a.strings["preprocessing/description"] = "the network sees (x - offset) * scale for each feature, in this order";
-  a.doubles["preprocessing/offset"] = p.offset;
-  a.doubles["preprocessing/scale"] = p.scale;
-}
-
-Preprocessing load_preprocessing(const Archive& a, const std::string& what) {
-  Preprocessing p;
-  p.kind = a.string("preprocessing/normalization", what);
-  p.offset = a.number_list("preprocessing/offset", what);
-  p.scale = a.number_list("preprocessing/scale", what);
-  if (p.offset.size() != p.scale.size())
-    throw InputError(fmt::format("{}: preprocessing offset and scale differ in length", what));
-  return p;
-}
-
-void set_cpu_threads(int requested, const dist::Communicator& comm) {
-  int threads = requested;
+std::unique_ptr<nn::Backend> make_rank_backend(const dist::Communicator& comm, nn::DeviceKind device,
+                                               int blas_threads) {
+  int threads = blas_threads;
   if (threads <= 0) {
     const int local_ranks = comm.split_shared().size();
     threads = std::max(1, int(std::thread::hardware_concurrency()) / std::max(local_ranks, 1));
   }
   nn::set_cpu_threads(threads);
+  std::unique_ptr<nn::Backend> backend;
+  const int local_rank = comm.split_shared().rank();
+  dist::collectively(comm, [&] { backend = nn::make_backend(device, local_rank); });
+  return backend;
+}
+
+TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& path, nn::DeviceKind device,
+                           int blas_threads)
+    : path_(path) {
+  Archive model;
+  dist::collectively(comm, [&] { model = io::read_archive(path, kModelFormat); });
+  kind_ = model.string("model/kind", path);
+  prep_ = nn::Preprocessing::load(model, path);
+  feature_names_ = model.strings_of("preprocessing/feature_names", path);
+  const std::size_t F = feature_names_.size();
+  if (prep_.features() != F)
+    throw InputError(fmt::format("{}: preprocessing for {} features, the model has {}", path, prep_.features(), F));
+  if (kind_ == "bdt") {
+    const auto it = model.bytes.find("model/xgboost_ubj");
+    if (it == model.bytes.end()) throw InputError(fmt::format("{}: bdt model without model/xgboost_ubj", path));
+    bdt_.emplace(nn::BdtModel::deserialize(it->second));
+    score_names_ = {"score"};
+    return;
+  }
+  backend_ = make_rank_backend(comm, device, blas_threads);
+  const nn::NetworkSpec spec = nn::network_spec_from(model, path);
+  if (spec.inputs != F) throw InputError(fmt::format("{}: network of {} inputs for {} features", path, spec.inputs, F));
+  net_ = std::make_unique<nn::Network>(*backend_, spec);
+  nn::load_network(*net_, model, path);
+  if (kind_ == "autoencoder") score_names_ = {"reconstruction_mse"};
+  else if (spec.outputs == 1) score_names_ = {"score"};
+  else
+    for (std::size_t k = 0; k < spec.outputs; ++k) score_names_.push_back(fmt::format("p_class{}", k));
+}
+
+TrainedModel::~TrainedModel() = default;
+
+const std::string& TrainedModel::score_description() const {
+  static const std::string autoencoder =
+      "per-event mean squared reconstruction error of the normalised features (the anomaly score)";
+  static const std::string classifier =
+      "classifier output: signal probability (sigmoid of the logit), softmax per class for multi-class";
+  return kind_ == "autoencoder" ? autoencoder : classifier;
+}
+
+void TrainedModel::score(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
+                         std::vector<float>& out) {
+  const std::size_t F = feature_names_.size(), K = score_names_.size();
+  normalised_.resize(rows * F);
+  prep_.apply_rows(x, rows, stride, column, normalised_.data());
+  out.assign(rows * K, 0.0f);
+  if (bdt_) {
+    bdt_->predict(normalised_, F, out);
+    return;
+  }
+  if (rows == 0) return;
+  if (kind_ == "autoencoder") {
+    out = net_->reconstruction_error(normalised_.data(), rows);
+    return;
+  }
+  out = net_->predict(normalised_.data(), rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* s = out.data() + r * K;
+    if (K == 1) {
+      s[0] = float(1.0 / (1.0 + std::exp(-double(s[0]))));
+    } else {
+      const float m = *std::max_element(s, s + K);
+      double z = 0;
+      for (std::size_t j = 0; j < K; ++j) z += std::exp(double(s[j] - m));
+      for (std::size_t j = 0; j < K; ++j) s[j] = float(std::exp(double(s[j] - m)) / z);
+    }
+  }
 }
 
 }  // namespace bsmhunt::pipeline

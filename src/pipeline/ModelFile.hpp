@@ -1,26 +1,58 @@
 #pragma once
-// Private to pipeline: what train writes beside the network and predict reads back.
+// Private to pipeline: what train writes beside the network and what every stage
+// that scores events (predict, bumphunt) reads back, and the per-rank device.
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bsmhunt/core/Archive.hpp"
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
+#include "bsmhunt/nn/Backend.hpp"
+#include "bsmhunt/nn/Bdt.hpp"
+#include "bsmhunt/nn/Network.hpp"
+#include "bsmhunt/nn/Preprocessing.hpp"
 
 namespace bsmhunt::pipeline {
 
+inline constexpr const char* kModelFormat = "bsmhunt.model";
+inline constexpr int64_t kModelFormatVersion = 1;
+
 // x' = (x - offset) * scale per feature, from the training-split statistics of the
 // feature file: zscore (mean, 1/std), minmax (min, 1/(max - min)), none (0, 1).
-struct Preprocessing {
-  std::string kind = "zscore";
-  std::vector<double> offset, scale;
-};
-Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std::string& kind,
-                                 const std::string& file);
-void store_preprocessing(const Preprocessing& p, const std::vector<std::string>& feature_names, Archive& a);
-Preprocessing load_preprocessing(const Archive& a, const std::string& what);
+nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std::string& kind,
+                                     const std::string& file);
 
-// OpenBLAS threads per rank: `requested`, or (0) the node's cores shared among its ranks.
-void set_cpu_threads(int requested, const dist::Communicator& comm);
+// Collective: this rank's compute device (one GPU per rank of a node) with its BLAS
+// threads: `blas_threads`, or (0) the node's cores shared among its ranks.
+std::unique_ptr<nn::Backend> make_rank_backend(const dist::Communicator& comm, nn::DeviceKind device,
+                                               int blas_threads);
+
+// A model file loaded for scoring: preprocessing, then the network or the BDT, then
+// the output transform (sigmoid, softmax, or the autoencoder's reconstruction MSE).
+class TrainedModel {
+ public:
+  // Collective (reads the file on every rank; opens the device of each rank).
+  TrainedModel(const dist::Communicator& comm, const std::string& path, nn::DeviceKind device, int blas_threads);
+  ~TrainedModel();
+  const std::string& kind() const { return kind_; }
+  const std::vector<std::string>& feature_names() const { return feature_names_; }
+  const std::vector<std::string>& score_names() const { return score_names_; }
+  const std::string& score_description() const;
+  // Scores `rows` events whose raw features sit at x[r * stride + column[j]] for the
+  // model's feature j: out has rows x score_names().size() values.
+  void score(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
+             std::vector<float>& out);
+
+ private:
+  std::string path_, kind_;
+  nn::Preprocessing prep_;
+  std::vector<std::string> feature_names_, score_names_;
+  std::unique_ptr<nn::Backend> backend_;
+  std::unique_ptr<nn::Network> net_;
+  std::optional<nn::BdtModel> bdt_;
+  std::vector<float> normalised_;
+};
 
 }  // namespace bsmhunt::pipeline

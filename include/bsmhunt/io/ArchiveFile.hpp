@@ -17,7 +17,11 @@ void write_archive(const std::filesystem::path& path, const Archive& archive, co
 // Reads every entry back; InputError naming the file when it is missing, not HDF5,
 // of another format (`format` empty: any bsmhunt archive), or incomplete.
 Archive read_archive(const std::filesystem::path& path, const std::string& format);
-// The `format` attribute of a bsmhunt archive file ("" when absent or not HDF5).
-std::string archive_format(const std::filesystem::path& path);
+// True if the file starts with the HDF5 signature (or HDF5 recognises it: a user
+// block may come first). Not collective.
+bool is_hdf5_file(const std::filesystem::path& path);
+// The root group's string attribute `format` ("bsmhunt.features", ...), or "" when
+// the file is not HDF5 or has none. Not collective.
+std::string hdf5_format_attribute(const std::filesystem::path& path);
 
 }  // namespace bsmhunt::io

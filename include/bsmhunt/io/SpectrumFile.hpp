@@ -14,12 +14,11 @@ struct SpectrumArrays {
   std::vector<double> edges, counts;
 };
 
-// True if the file starts with the HDF5 signature (or HDF5 recognises it).
-bool is_hdf5_file(const std::filesystem::path& path);
-
-// The root group's string attribute `format` ("bsmhunt.features", ...), or "" when
-// the file has none. Not collective.
-std::string hdf5_format_attribute(const std::filesystem::path& path);
+// Not collective. CSV (or whitespace-separated text): a header line naming the
+// columns lo, hi and count (any order; 'counts' is accepted for 'count'; other
+// columns are ignored), then one bin per line in increasing, contiguous order; '#'
+// starts a comment line. InputError naming the file, the line and what was expected.
+SpectrumArrays read_spectrum_csv(const std::filesystem::path& path);
 
 // Not collective (serial HDF5 API, read-only: any rank may call it). InputError
 // naming the file and dataset when one is missing, not 1-D or not numeric. The

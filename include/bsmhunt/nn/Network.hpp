@@ -97,6 +97,14 @@ class Network {
   // `layer_done(i)` runs as soon as layer i's parameter gradients are final
   // (from the last layer down): the hook for overlapping the all-reduce.
   void backward(StepContext& ctx, float* d_output, const std::function<void(std::size_t)>& layer_done = {});
+  // Inference, host to host (evaluation mode: no dropout, batchnorm with its running
+  // statistics): the outputs (rows x outputs(), logits for a classifier) of `rows`
+  // rows of x (rows x inputs()), evaluated `chunk_rows` rows at a time (0: all at once).
+  std::vector<float> predict(const float* x, std::size_t rows, std::size_t chunk_rows = 0);
+  // The per-row mean squared difference between output and input (the autoencoder's
+  // anomaly score), host to host.
+  std::vector<float> reconstruction_error(const float* x, std::size_t rows, std::size_t chunk_rows = 0);
+
   // Sum over the rows of the forward pass of the activity penalty activity_l2 * sum a^2
   // (training only; 0 when off), computed in forward.
   double activity_penalty_sum() const { return activity_penalty_; }

@@ -38,14 +38,11 @@ struct BumphuntConfig {
   bool overwrite = false;
 };
 
+void add_bumphunt_options(po::options_description& options);
+BumphuntConfig bumphunt_config_from(const po::variables_map& vm);
+
 // Collective: the (SR, fold) trainings are spread over the ranks; the result does not
 // depend on the rank count. Rank 0 writes the JSON and prints the summary table.
-int run_bumphunt(const BumphuntConfig& config, const dist::Communicator& comm);
-
-// "EDGE,EDGE,..." or "LO:HI:N" (N uniform bins) or "log:LO:HI:N" (uniform in ln m).
-std::vector<double> parse_mass_bins(const std::string& text);
-
-void add_bumphunt_options(po::options_description& d);
-int run_bumphunt_command(const po::variables_map& vm, const dist::Communicator& comm);
+int run_bumphunt(const dist::Communicator& comm, const BumphuntConfig& config);
 
 }  // namespace bsmhunt::pipeline

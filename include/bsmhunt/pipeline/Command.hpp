@@ -1,17 +1,16 @@
 #pragma once
+// A command of the bsmhunt executable = an options file (add_<command>_options and
+// <command>_config_from, returning the command's Config) + a driver
+// run_<command>(comm, config) that reads as the stage's steps (docs/architecture.md).
 #include <boost/program_options.hpp>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/pipeline/Options.hpp"
 
 namespace bsmhunt::pipeline {
-
-namespace po = boost::program_options;
-
-// A double option whose default --help prints as written (0.9, not 0.90000000000000002).
-po::typed_value<double>* double_value(double default_value);
 
 // Every key of an INI file, unchecked (the caller knows the sections); InputError
 // "<where>: <what went wrong>" when the file cannot be opened or parsed.
@@ -26,10 +25,24 @@ struct Command {
   std::function<void(po::options_description&)> add_options;
   // Name of a positional argument ("" for none), e.g. "input" for `inspect FILE`.
   std::string positional;
+  // Maps the parsed options to the command's Config and runs its driver.
   std::function<int(const po::variables_map&, const dist::Communicator&)> run;
 };
 
+// The Command of an options file and a driver.
+template <typename Config>
+Command make_command(std::string name, std::string summary, std::string usage, std::string positional,
+                     void (*add_options)(po::options_description&), Config (*config_from)(const po::variables_map&),
+                     int (*run)(const dist::Communicator&, const Config&)) {
+  return Command{std::move(name), std::move(summary), std::move(usage), add_options, std::move(positional),
+                 [config_from, run](const po::variables_map& vm, const dist::Communicator& comm) {
+                   return run(comm, config_from(vm));
+                 }};
+}
+
 const std::vector<Command>& commands();
+// The command called `name`; InternalError if there is none.
+const Command& command_named(const std::string& name);
 
 // Every INI section name bsmhunt knows (a job file may hold sections for stages
 // that are not run now).

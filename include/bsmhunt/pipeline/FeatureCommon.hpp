@@ -1,11 +1,14 @@
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
+#include "bsmhunt/pipeline/Options.hpp"
+#include "bsmhunt/stats/RunningStats.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -29,31 +32,20 @@ enum class PaddingPolicy {
 PaddingPolicy parse_padding_policy(std::string_view text);
 std::string_view to_string(PaddingPolicy p);
 
-// Per-feature count, mean, M2, min, max: merged with the pairwise update of Chan,
-// Golub & LeVeque (1979), which stays accurate where sum-of-squares cancels.
-struct RunningStats {
-  std::vector<double> count, mean, m2, min, max;
-  explicit RunningStats(std::size_t n_features = 0);
-  void add(std::size_t feature, double x);
-  void merge(const RunningStats& other);
-  io::FeatureStatistics finish() const;
-  std::vector<double> pack() const;  // for MPI
-  static RunningStats unpack(const std::vector<double>& packed, std::size_t n_features);
+// The options every command writing a feature file shares (extract, import).
+struct FeatureFileOptions {
+  SplitFractions split;
+  uint64_t seed = 1;
+  bool overwrite = false;
 };
+void add_feature_file_options(po::options_description& d, const FeatureFileOptions& defaults);
+FeatureFileOptions feature_file_options_from(const po::variables_map& vm);
 
-// Collective: merges each rank's per-round partial statistics in rank order,
-// round after round. With work items dealt round-robin in a fixed order this
-// reproduces the same merge sequence for any rank count.
-class OrderedStatsMerger {
- public:
-  OrderedStatsMerger(const dist::Communicator& comm, std::size_t n_features);
-  void merge_round(const RunningStats& mine);
-  const RunningStats& total() const { return total_; }
+// Collective: refuses an output that is the input file, or that exists without overwrite.
+void check_feature_output(const dist::Communicator& comm, const std::filesystem::path& input,
+                          const std::filesystem::path& output, bool overwrite);
 
- private:
-  const dist::Communicator& comm_;
-  std::size_t n_features_;
-  RunningStats total_;
-};
+// The statistics written into a feature file (io) from those of the stats layer.
+io::FeatureStatistics feature_statistics(const stats::FeatureMoments& moments);
 
 }  // namespace bsmhunt::pipeline

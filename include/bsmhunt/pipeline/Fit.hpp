@@ -17,11 +17,8 @@ namespace bsmhunt::pipeline {
 enum class SpectrumFormat { automatic, csv, hdf5 };
 SpectrumFormat parse_spectrum_format(std::string_view text);  // auto, csv, hdf5
 
-// Not collective. CSV (or whitespace-separated text): a header line naming the
-// columns lo, hi and count (any order; 'counts' is accepted for 'count'; other
-// columns are ignored), then one bin per line in increasing, contiguous order; '#'
-// starts a comment line. HDF5: datasets `edges` and `counts` (io/SpectrumFile.hpp).
-// InputError naming the file, the line and what was expected.
+// Not collective. CSV/text or HDF5 (io/SpectrumFile.hpp); InputError naming the
+// file, the line or dataset, and what was expected.
 stats::Spectrum read_spectrum(const std::filesystem::path& path, SpectrumFormat format = SpectrumFormat::automatic);
 
 // "LO,HI" or "LO:HI" in GeV.
@@ -62,19 +59,21 @@ struct FitRun {
   double toys_per_second = 0;          // this rank's toys over their wall time
 };
 
+void add_fit_options(po::options_description& options);
+FitConfig fit_config_from(const po::variables_map& vm);
+
 // Collective. Reads the spectrum (every rank), fits every signal region and the
 // background-only model (every rank, identically), runs the toys spread over the
-// ranks, and writes the outputs from rank 0 (NAME.partial, then renamed).
-FitRun run_fit(const dist::Communicator& comm, const FitConfig& config);
+// ranks, and writes the outputs from rank 0 (NAME.partial, then renamed); rank 0
+// prints the summary. Returns 0.
+int run_fit(const dist::Communicator& comm, const FitConfig& config);
+// The same, returning the results and writing nothing.
+FitRun fit_spectrum(const dist::Communicator& comm, const FitConfig& config);
 
-// The result as JSON (docs/fit.md lists the fields).
-std::string fit_json(const FitRun& run, const FitConfig& config);
-// A readable summary table.
+// The result as JSON (docs/fit.md lists the fields), the per-bin HDF5 arrays, and a
+// readable summary table.
+void write_fit_json(const std::filesystem::path& path, const FitRun& run, const FitConfig& config);
+void write_fit_h5(const std::filesystem::path& path, const FitRun& run, const FitConfig& config);
 std::string format_fit_summary(const FitRun& run, const FitConfig& config);
-
-// The command-line face of `bsmhunt fit` (registered in Commands.cpp): its options
-// with their defaults, and the run from parsed options (rank 0 prints the summary).
-void add_fit_options(po::options_description& d);
-int run_fit_command(const po::variables_map& vm, const dist::Communicator& comm);
 
 }  // namespace bsmhunt::pipeline

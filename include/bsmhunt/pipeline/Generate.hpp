@@ -5,6 +5,7 @@
 
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/physics/generator/Channel.hpp"
+#include "bsmhunt/pipeline/Command.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -19,15 +20,13 @@ struct GenerateConfig {
   int64_t inject_events = -1;       // exact number of injected events instead of mu (>= 0)
   std::vector<std::string> samples; // restrict to these samples (empty: all)
   uint64_t block_events = 1u << 17; // events per work item; fixed, so output does not depend on ranks
+  bool summary = true;              // print the inspect summary of the file at the end
 };
 
-struct GenerateResult {
-  uint64_t events = 0;    // stored, all samples
-  uint64_t generated = 0; // attempts including preselection rejects
-  double seconds = 0;
-};
+void add_generate_options(po::options_description& options);
+GenerateConfig generate_config_from(const po::variables_map& vm);
 
 // Collective: generates the channel's samples (and pseudo-data) into an event file.
-GenerateResult run_generate(const dist::Communicator& comm, const GenerateConfig& config);
+int run_generate(const dist::Communicator& comm, const GenerateConfig& config);
 
 }  // namespace bsmhunt::pipeline

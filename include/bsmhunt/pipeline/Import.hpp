@@ -8,6 +8,7 @@
 
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/io/TableReader.hpp"
+#include "bsmhunt/pipeline/Command.hpp"
 #include "bsmhunt/pipeline/FeatureCommon.hpp"
 
 namespace bsmhunt::pipeline {
@@ -34,11 +35,12 @@ struct ImportConfig {
   PaddingPolicy padding = PaddingPolicy::sentinel;
   double sentinel = 10.0;       // replaces missing values under PaddingPolicy::sentinel
   bool drop_nonfinite = false;  // false: NaN/Inf is an error; true: such rows are dropped and counted
-  SplitFractions split;
-  uint64_t seed = 1;
+  FeatureFileOptions file;
   uint64_t block_rows = 65536;  // rows per work item (the file does not depend on the rank count)
-  bool overwrite = false;
 };
+
+void add_import_options(po::options_description& options);
+ImportConfig import_config_from(const po::variables_map& vm);
 
 struct ImportResult {
   uint64_t rows_read = 0, rows_written = 0, dropped_nonfinite = 0, dropped_missing = 0;
@@ -51,6 +53,6 @@ struct ImportResult {
 // non-finite values, missing values, means for imputation, the cutflow) and a
 // writing pass. Work items of `block_rows` rows are dealt round-robin to ranks
 // and appended in row order, so the output is identical for any rank count.
-ImportResult run_import(const dist::Communicator& comm, const ImportConfig& config);
+int run_import(const dist::Communicator& comm, const ImportConfig& config);
 
 }  // namespace bsmhunt::pipeline

@@ -6,6 +6,7 @@
 
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/physics/Sample.hpp"
+#include "bsmhunt/pipeline/Command.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -29,5 +30,13 @@ struct FileSummary {
 FileSummary inspect_event_file(const dist::Communicator& comm, const std::filesystem::path& path);
 // The table `bsmhunt inspect` prints: per sample and totals per role.
 std::string format_summary(const FileSummary& summary);
+
+struct InspectConfig {
+  std::filesystem::path input;
+};
+void add_inspect_options(po::options_description& options);
+InspectConfig inspect_config_from(const po::variables_map& vm);
+// Collective: validates the file and prints its summary on rank 0.
+int run_inspect(const dist::Communicator& comm, const InspectConfig& config);
 
 }  // namespace bsmhunt::pipeline

@@ -3,6 +3,7 @@
 // a manifest that makes a rerun skip what is complete and continue what is not
 // (docs/pipeline.md).
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bsmhunt/dist/Communicator.hpp"
@@ -23,9 +24,24 @@ struct Job {
   std::vector<JobStage> stages;  // in the order they run
 };
 
+// Stages `run` knows, in their natural order.
+const std::vector<std::string>& stage_kinds();
+
 // Reads and checks a job file: [job] (name, output-dir, stages) and one section per
 // stage. InputError naming the file, section and key for anything unknown.
 Job read_job(const std::string& path);
+
+// A stage with its full command line: the section's options, then the paths that
+// connect the stages (DIR/events.h5 -> DIR/features.h5 -> DIR/LABEL_model.h5 -> ...)
+// where the section does not give them, and the files it reads and writes.
+struct PlannedStage {
+  const JobStage* stage = nullptr;
+  std::string label;  // names this stage's files: train:bdt -> bdt_model.h5
+  std::vector<std::string> args;
+  std::vector<std::string> inputs, outputs, optional_outputs;
+  std::string checkpoint;  // train only
+};
+std::vector<PlannedStage> plan_job(const Job& job, const std::string& output_dir, const std::string& log_level);
 
 struct RunConfig {
   std::string job;
@@ -36,14 +52,10 @@ struct RunConfig {
   std::string log_level = "info";  // passed on to every stage
 };
 
+void add_run_options(po::options_description& options);
+RunConfig run_config_from(const po::variables_map& vm);
+
 // Collective. Returns 0, or the exit code of an interrupted stage (75: run again).
-int run_job(const RunConfig& config, const dist::Communicator& comm);
-
-void add_run_options(po::options_description& d);
-int run_run_command(const po::variables_map& vm, const dist::Communicator& comm);
-
-// `bsmhunt report`: the plots and the HTML page of a job's outputs (tools/plot/report.py).
-void add_report_options(po::options_description& d);
-int run_report_command(const po::variables_map& vm, const dist::Communicator& comm);
+int run_job(const dist::Communicator& comm, const RunConfig& config);
 
 }  // namespace bsmhunt::pipeline

@@ -33,10 +33,13 @@ struct SignificanceConfig {
   bool overwrite = false;
 };
 
-// Collective; rank 0 writes the outputs and prints the tables. Returns 0.
-int run_significance(const SignificanceConfig& config, const dist::Communicator& comm);
+void add_significance_options(po::options_description& options);
+SignificanceConfig significance_config_from(const po::variables_map& vm);
 
-void add_significance_options(po::options_description& d);
-int run_significance_command(const po::variables_map& vm, const dist::Communicator& comm);
+// Collective; rank 0 writes the outputs and prints the tables. Returns 0.
+int run_significance(const dist::Communicator& comm, const SignificanceConfig& config);
+
+// The default HDF5 result beside a JSON result: OUTPUT with .h5 for .json (else OUTPUT.h5).
+std::string significance_h5_path(const std::string& output);
 
 }  // namespace bsmhunt::pipeline

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,6 @@
 
 namespace bsmhunt::pipeline {
 
-inline constexpr const char* kModelFormat = "bsmhunt.model";
-inline constexpr int64_t kModelFormatVersion = 1;
 inline constexpr int kInterruptedExitCode = 75;  // EX_TEMPFAIL: checkpoint written, run again with --resume
 
 // Training weights (docs/training.md): per-event part x class part, then scaled so
@@ -47,32 +46,42 @@ struct TrainConfig {
   double progress_seconds = 10.0;
 };
 
-// Collective. Returns 0, or kInterruptedExitCode after SIGTERM / SIGUSR1.
-int run_train(const TrainConfig& config, const dist::Communicator& comm);
-
-struct PredictConfig {
-  std::string model, features, output;
-  nn::DeviceKind device = nn::DeviceKind::cpu;
-  bool overwrite = false;
-  uint64_t chunk_rows = 1 << 18;
-  int blas_threads = 0;
+// Hyperparameter scan (`bsmhunt train --scan grid|random`): one TrainConfig per point,
+// every point's options converted and checked before anything trains.
+struct ScanPoint {
+  std::vector<std::string> values;  // the scanned options' values, in the order of ScanPlan::keys
+  TrainConfig config;               // output: OUTPUT_scanNNN.h5
 };
-int run_predict(const PredictConfig& config, const dist::Communicator& comm);
-
-// Hyperparameter scan (`bsmhunt train --scan grid|random`): the world is split into
-// `groups` sub-communicators, each training its share of the points data-parallel;
-// point i writes OUTPUT_scanNNN.h5 (a point whose model exists is read, not retrained,
-// unless --overwrite), and rank 0 writes OUTPUT.scan.csv sorted by the validation
-// metric (AUC for classifiers, else the best validation loss) and prints it.
-struct ScanConfig {
-  std::string mode;    // grid | random
-  std::string params;  // "KEY=V1|V2;KEY=..."
-  uint64_t points = 8; // random
-  int groups = 0;      // 0: min(points, ranks)
-  uint64_t seed = 1;
+struct ScanPlan {
+  std::string mode;               // grid | random
+  std::vector<std::string> keys;  // the scanned options
+  std::vector<ScanPoint> points;
+  std::string output;             // OUTPUT.scan.csv goes beside it
+  bool overwrite = false;         // retrain points whose model exists
+  int groups = 0;                 // sub-communicators (0: min(points, ranks))
 };
-int run_train_scan(const po::variables_map& vm, const ScanConfig& scan,
-                   const std::function<TrainConfig(const po::variables_map&)>& build, const dist::Communicator& comm);
 
+// What `bsmhunt train` was asked: one model, or a scan.
+struct TrainJob {
+  TrainConfig train;
+  std::optional<ScanPlan> scan;
+};
+
+void add_train_options(po::options_description& options);
+TrainConfig train_config_from(const po::variables_map& vm);
+TrainJob train_job_from(const po::variables_map& vm);
+
+// Collective: the model, or the scan's points. Returns 0, or kInterruptedExitCode
+// after SIGTERM / SIGUSR1 (checkpoint written), or 1 when scan points failed.
+int run_train(const dist::Communicator& comm, const TrainJob& job);
+
+// Collective: trains one model. Returns 0, or kInterruptedExitCode after SIGTERM / SIGUSR1.
+int train_model(const dist::Communicator& comm, const TrainConfig& config);
+
+// The world is split into `groups` sub-communicators, each training its share of the
+// points data-parallel; a point whose model exists is read, not retrained, unless
+// overwrite; rank 0 writes OUTPUT.scan.csv sorted by the validation metric (AUC for
+// classifiers, else the best validation loss) and prints it.
+int run_train_scan(const dist::Communicator& comm, const ScanPlan& scan);
 
 }  // namespace bsmhunt::pipeline

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "bsmhunt/core/Units.hpp"
 #include "bsmhunt/dist/Communicator.hpp"
 
 namespace bsmhunt::stats {
@@ -58,7 +59,7 @@ void validate_spectrum(const Spectrum& spectrum, double sqrt_s_GeV);
 struct FitOptions {
   std::vector<DijetFunction> functions{DijetFunction::f3, DijetFunction::f4, DijetFunction::fexp};
   double pvalue_threshold = 0.05;  // a fit is accepted when its chi2 p-value exceeds this
-  double sqrt_s_GeV = 13000;
+  double sqrt_s_GeV = units::sqrt_s / units::GeV;
   bool reduce_range = true;        // when no function passes, drop the outermost bins and retry
   std::size_t min_sideband_bins = 1;  // a side of the signal region is never reduced below this
   int max_reductions = -1;         // range reductions at most (-1: until no function fits any more)

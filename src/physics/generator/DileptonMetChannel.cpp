@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Units.hpp"
 #include "bsmhunt/physics/generator/Channel.hpp"
 
 namespace bsmhunt::physics {
@@ -31,7 +32,7 @@ namespace {
 // Constants (GeV, pb). Sources: PDG 2022 (masses, widths, branching ratios),
 // LHC 13 TeV cross sections (ATLAS/CMS measurements and NNLO predictions).
 // ===========================================================================
-constexpr float kSqrtS = 13000.0f;
+constexpr float kSqrtS = float(units::sqrt_s);
 
 // --- Standard Model ---
 constexpr float kMassZ = 91.1876f, kWidthZ = 2.4952f;

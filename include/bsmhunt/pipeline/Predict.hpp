@@ -1,0 +1,27 @@
+#pragma once
+// `bsmhunt predict`: model file + feature file -> score file (docs/training.md).
+#include <cstdint>
+#include <string>
+
+#include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/nn/Backend.hpp"
+#include "bsmhunt/pipeline/Command.hpp"
+
+namespace bsmhunt::pipeline {
+
+struct PredictConfig {
+  std::string model, features, output;
+  nn::DeviceKind device = nn::DeviceKind::cpu;
+  bool overwrite = false;
+  uint64_t chunk_rows = 1 << 18;
+  int blas_threads = 0;
+};
+
+void add_predict_options(po::options_description& options);
+PredictConfig predict_config_from(const po::variables_map& vm);
+
+// Collective: scores every event of every split, written in the feature file's row
+// order whatever the rank count.
+int run_predict(const dist::Communicator& comm, const PredictConfig& config);
+
+}  // namespace bsmhunt::pipeline

@@ -1,0 +1,44 @@
+#pragma once
+// Per-feature count, mean, M2, min, max of a stream of values, merged across work
+// items and ranks with the pairwise update of Chan, Golub & LeVeque (1979), which
+// stays accurate where sum-of-squares cancels.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "bsmhunt/dist/Communicator.hpp"
+
+namespace bsmhunt::stats {
+
+// What a finished RunningStats reports per feature (population standard deviation).
+struct FeatureMoments {
+  std::vector<double> mean, stddev, min, max;
+  uint64_t count = 0;  // the largest per-feature count
+};
+
+struct RunningStats {
+  std::vector<double> count, mean, m2, min, max;
+  explicit RunningStats(std::size_t n_features = 0);
+  void add(std::size_t feature, double x);
+  void merge(const RunningStats& other);
+  FeatureMoments finish() const;
+  std::vector<double> pack() const;  // for MPI
+  static RunningStats unpack(const std::vector<double>& packed, std::size_t n_features);
+};
+
+// Collective: merges each rank's per-round partial statistics in rank order,
+// round after round. With work items dealt round-robin in a fixed order this
+// reproduces the same merge sequence for any rank count.
+class OrderedStatsMerger {
+ public:
+  OrderedStatsMerger(const dist::Communicator& comm, std::size_t n_features);
+  void merge_round(const RunningStats& mine);
+  const RunningStats& total() const { return total_; }
+
+ private:
+  const dist::Communicator& comm_;
+  std::size_t n_features_;
+  RunningStats total_;
+};
+
+}  // namespace bsmhunt::stats

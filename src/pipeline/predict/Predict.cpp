@@ -1,0 +1,90 @@
+// bsmhunt predict: every rank scores a contiguous slice of the feature file in
+// chunks; the ordered writer puts the scores in the file's row order.
+#include "bsmhunt/pipeline/Predict.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "../ModelFile.hpp"
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/core/Progress.hpp"
+#include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/dist/WorkItems.hpp"
+#include "bsmhunt/io/EventFile.hpp"
+#include "bsmhunt/io/FeatureFile.hpp"
+
+namespace bsmhunt::pipeline {
+
+namespace {
+
+// Column j of the network input is column index[j] of the file; refuses with the
+// differences listed when the model's features are not all in the file.
+std::vector<std::size_t> match_features(const std::vector<std::string>& model, const std::vector<std::string>& file,
+                                        const std::string& model_path, const std::string& file_path) {
+  std::vector<std::size_t> index;
+  std::vector<std::string> missing, extra;
+  for (const auto& name : model) {
+    const auto it = std::find(file.begin(), file.end(), name);
+    if (it == file.end()) missing.push_back(name);
+    else index.push_back(std::size_t(it - file.begin()));
+  }
+  for (const auto& name : file)
+    if (std::find(model.begin(), model.end(), name) == model.end()) extra.push_back(name);
+  if (!missing.empty())
+    throw InputError(fmt::format("{} does not match {}: missing feature(s) {}{}", file_path, model_path,
+                                 join(missing, ", "),
+                                 extra.empty() ? std::string() : fmt::format("; not in the model: {}", join(extra, ", "))));
+  return index;
+}
+
+io::FeatureFileHeader score_file_header(const TrainedModel& model, const io::FeatureFileHeader& features,
+                                        const PredictConfig& c) {
+  io::FeatureFileHeader header;
+  header.feature_names = model.score_names();
+  header.feature_units.assign(header.feature_names.size(), "");
+  header.samples = features.samples;
+  header.attributes = {{"model", c.model},
+                       {"model_kind", model.kind()},
+                       {"features_file", c.features},
+                       {"score_description", model.score_description()}};
+  return header;
+}
+
+}  // namespace
+
+int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
+  io::check_output_path(comm, c.output, c.overwrite);
+  TrainedModel model(comm, c.model, c.device, c.blas_threads);
+  io::FeatureFileReader reader(comm, c.features);
+  const auto& header = reader.header();
+  const auto columns = match_features(model.feature_names(), header.feature_names, c.model, c.features);
+  io::WriteOptions options;
+  options.overwrite = c.overwrite;
+  io::FeatureFileWriter writer(comm, c.output, options, score_file_header(model, header, c), io::RowFileKind::scores);
+
+  const dist::Range mine = dist::partition(reader.rows(), comm.size(), comm.rank());
+  Progress progress("predict", reader.rows(), "events", comm.is_root());
+  io::FeatureBlock in, out;
+  out.n_features = model.score_names().size();
+  // Every rank runs the same number of rounds (empty ones included) for the progress sums.
+  const uint64_t rounds = dist::read_rounds(comm, mine, c.chunk_rows);
+  for (uint64_t k = 0; k < rounds; ++k) {
+    const dist::Range chunk = dist::read_chunk(mine, k, c.chunk_rows);
+    reader.read(chunk.begin, chunk.end, in);
+    model.score(in.features.data(), in.size(), header.feature_names.size(), columns, out.features);
+    out.weight = in.weight, out.label = in.label, out.sample_index = in.sample_index;
+    out.event_number = in.event_number, out.mass = in.mass, out.split = in.split;
+    // Items in file order: rank-major (contiguous slices), chunk-minor.
+    if (in.size()) writer.append_item((uint64_t(comm.rank()) << 32) | k, out);
+    progress.update(comm.sum(uint64_t(chunk.end - mine.begin)));
+  }
+  progress.finish();
+  writer.commit();
+  log::info("wrote {}: {} scores ({}) for {} events", c.output, model.score_names().size(),
+            join(model.score_names(), ", "), reader.rows());
+  return 0;
+}
+
+}  // namespace bsmhunt::pipeline

@@ -1,0 +1,30 @@
+// Options of `bsmhunt predict` and their mapping onto PredictConfig.
+#include "bsmhunt/pipeline/Predict.hpp"
+
+namespace bsmhunt::pipeline {
+
+void add_predict_options(po::options_description& d) {
+  const PredictConfig c;
+  d.add_options()
+      ("model", po::value<std::string>()->default_value(""), "model file from bsmhunt train")
+      ("features", po::value<std::string>()->default_value(""), "feature file to score (every event of every split)")
+      ("output,o", po::value<std::string>()->default_value(""), "score file to write (HDF5)")
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
+      ("overwrite", switch_value(), "replace an existing score file")
+      ("chunk-rows", po::value<uint64_t>()->default_value(c.chunk_rows), "events per rank per batch")
+      ("blas-threads", po::value<int>()->default_value(0), "BLAS threads per rank (0: the node's cores / its ranks)");
+}
+
+PredictConfig predict_config_from(const po::variables_map& vm) {
+  PredictConfig c;
+  c.model = required(vm, "model", "bsmhunt predict: --model MODEL.h5 is required");
+  c.features = required(vm, "features", "bsmhunt predict: --features FILE is required");
+  c.output = required(vm, "output", "bsmhunt predict: --output SCORES.h5 is required");
+  c.device = nn::parse_device(option<std::string>(vm, "device"));
+  c.overwrite = option<bool>(vm, "overwrite");
+  c.chunk_rows = std::max<uint64_t>(1, option<uint64_t>(vm, "chunk-rows"));
+  c.blas_threads = option<int>(vm, "blas-threads");
+  return c;
+}
+
+}  // namespace bsmhunt::pipeline

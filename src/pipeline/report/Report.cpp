@@ -1,0 +1,82 @@
+// bsmhunt report: runs the report script on rank 0 with the job's outputs.
+#include "bsmhunt/pipeline/Report.hpp"
+
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
+
+extern char** environ;
+
+namespace bsmhunt::pipeline {
+
+namespace fs = std::filesystem;
+
+void add_report_options(po::options_description& d) {
+  const char* env = std::getenv("BSMHUNT_REPORT_SCRIPT");
+  d.add_options()
+      ("output-dir", po::value<std::string>()->default_value(""), "directory for the PNG plots and index.html")
+      ("title", po::value<std::string>()->default_value("bsmhunt report"), "page title")
+      ("events", po::value<std::string>()->default_value(""), "event file (luminosity, samples)")
+      ("features", po::value<std::string>()->default_value(""), "feature file (stacked distributions)")
+      ("cutflow", po::value<std::string>()->default_value(""), "cutflow JSON written by extract")
+      ("scores", po::value<std::vector<std::string>>()->composing(), "LABEL=SCORES.h5, repeatable")
+      ("history", po::value<std::vector<std::string>>()->composing(), "LABEL=MODEL.h5.history.csv, repeatable")
+      ("significance", po::value<std::vector<std::string>>()->composing(), "significance JSON, repeatable")
+      ("fit", po::value<std::vector<std::string>>()->composing(), "fit JSON, repeatable")
+      ("bumphunt", po::value<std::string>()->default_value(""), "bumphunt JSON")
+      ("plot-features", po::value<std::string>()->default_value(""), "features to plot (default: a physics selection)")
+      ("signals", po::value<std::string>()->default_value(""), "signal samples to overlay, glob patterns")
+      ("python", po::value<std::string>()->default_value("/usr/bin/python3"),
+       "Python with numpy, h5py and matplotlib (Debian's)")
+      ("script", po::value<std::string>()->default_value(env ? env : BSMHUNT_SOURCE_DIR "/tools/plot/report.py"),
+       "the report script")
+      ("overwrite", switch_value(), "replace an existing report");
+}
+
+ReportConfig report_config_from(const po::variables_map& vm) {
+  ReportConfig c;
+  c.output_dir = required(vm, "output-dir", "bsmhunt report: --output-dir DIR is required");
+  c.argv = {option<std::string>(vm, "python"), option<std::string>(vm, "script"), "--output-dir", c.output_dir,
+            "--title", option<std::string>(vm, "title")};
+  for (const char* key : {"events", "features", "cutflow", "bumphunt", "plot-features", "signals"}) {
+    const std::string v = option<std::string>(vm, key);
+    if (!v.empty()) c.argv.insert(c.argv.end(), {std::string("--") + key, v});
+  }
+  for (const char* key : {"scores", "history", "significance", "fit"})
+    if (vm.count(key))
+      for (const auto& v : option<std::vector<std::string>>(vm, key)) c.argv.insert(c.argv.end(), {std::string("--") + key, v});
+  c.overwrite = option<bool>(vm, "overwrite");
+  return c;
+}
+
+int run_report(const dist::Communicator& comm, const ReportConfig& c) {
+  dist::collectively(comm, [&] {
+    if (!comm.is_root()) return;
+    std::error_code ec;
+    if (fs::exists(fs::path(c.output_dir) / "index.html", ec) && !c.overwrite)
+      throw InputError(fmt::format("{}/index.html exists; give --overwrite to replace the report", c.output_dir));
+    if (!fs::exists(c.argv[1], ec)) throw InputError(fmt::format("report script {} not found (--script)", c.argv[1]));
+    std::vector<std::string> argv = c.argv;
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ) != 0)
+      throw InputError(fmt::format("cannot start {} (--python)", argv[0]));
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    const int status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (status != 0) throw InputError(fmt::format("the report script failed (exit {}); see its message above", status));
+  });
+  log::info("report written to {}/index.html", c.output_dir);
+  return 0;
+}
+
+}  // namespace bsmhunt::pipeline

@@ -1,0 +1,194 @@
+// Job files (INI, one [section] per stage) and the command lines of their stages.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/pipeline/Run.hpp"
+#include "bsmhunt/pipeline/Significance.hpp"
+
+namespace bsmhunt::pipeline {
+
+namespace fs = std::filesystem;
+
+// Stages `run` knows, in their natural order.
+const std::vector<std::string>& stage_kinds() {
+  static const std::vector<std::string> k = {"generate", "import",  "extract",  "train", "predict",
+                                             "significance", "fit", "bumphunt", "report"};
+  return k;
+}
+
+Job read_job(const std::string& path) {
+  po::parsed_options raw = read_ini_file(path, path, "cannot open the job file");
+  Job job;
+  job.path = path;
+  job.name = fs::path(path).stem().string();
+  std::string stage_list;
+  const auto& kinds = stage_kinds();
+  for (const auto& o : raw.options) {
+    const auto dot = o.string_key.find('.');
+    if (dot == std::string::npos)
+      throw InputError(fmt::format("{}: key '{}' is outside any [section]", path, o.string_key));
+    const std::string section = o.string_key.substr(0, dot), key = o.string_key.substr(dot + 1);
+    const std::string value = o.value.empty() ? std::string() : o.value.front();
+    if (section == "job") {
+      if (key == "name") job.name = value;
+      else if (key == "output-dir") job.output_dir = value;
+      else if (key == "stages") stage_list = value;
+      else if (key == "description") job.description = value;
+      else
+        throw InputError(fmt::format("{}: unknown key '{}' in [job]{} (name, output-dir, stages, description)", path,
+                                     key, did_you_mean(key, {"name", "output-dir", "stages", "description"})));
+      continue;
+    }
+    const auto colon = section.find(':');
+    const std::string kind = section.substr(0, colon);
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
+      std::vector<std::string> known = kinds;
+      known.push_back("job");
+      throw InputError(fmt::format("{}: unknown section [{}]{}", path, section, did_you_mean(kind, known)));
+    }
+    auto it = std::find_if(job.stages.begin(), job.stages.end(), [&](const JobStage& s) { return s.name == section; });
+    if (it == job.stages.end()) {
+      job.stages.push_back({section, kind, colon == std::string::npos ? "" : section.substr(colon + 1), {}});
+      it = job.stages.end() - 1;
+    }
+    it->options.emplace_back(key, value);
+  }
+  if (job.output_dir.empty()) job.output_dir = (fs::path("output") / job.name).string();
+  if (!stage_list.empty()) {
+    std::vector<JobStage> ordered;
+    for (const auto& raw_name : split(stage_list, ',')) {
+      const std::string name = trim(raw_name);
+      if (name.empty()) continue;
+      auto it = std::find_if(job.stages.begin(), job.stages.end(), [&](const JobStage& s) { return s.name == name; });
+      if (it != job.stages.end()) {
+        ordered.push_back(*it);
+      } else if (const std::string base = name.substr(0, name.find(':'));
+                 std::find(kinds.begin(), kinds.end(), base) != kinds.end()) {
+        // A stage with every option at its default (an empty section reads as none).
+        ordered.push_back({name, base, name.find(':') == std::string::npos ? "" : name.substr(name.find(':') + 1), {}});
+      } else {
+        std::vector<std::string> names;
+        for (const auto& s : job.stages) names.push_back(s.name);
+        throw InputError(fmt::format("{}: [job] stages lists '{}', which is neither a section nor a stage{}", path,
+                                     name, did_you_mean(name, names)));
+      }
+    }
+    job.stages = ordered;
+  }
+  if (job.stages.empty()) throw InputError(fmt::format("{}: no stage to run (no [generate], [extract], ... section)", path));
+  // The options of every section must be options of its command.
+  for (const auto& s : job.stages) {
+    const Command& c = command_named(s.kind);
+    po::options_description d;
+    c.add_options(d);
+    std::vector<std::string> names;
+    for (const auto& o : d.options()) names.push_back(o->long_name());
+    names.push_back("log-level");
+    for (const auto& [k, v] : s.options)
+      if (std::find(names.begin(), names.end(), k) == names.end())
+        throw InputError(fmt::format("{}: unknown key '{}' in [{}]{}; see 'bsmhunt {} --help'", path, k, s.name,
+                                     did_you_mean(k, names), s.kind));
+  }
+  return job;
+}
+
+namespace {
+
+bool has_option(const JobStage& s, const std::string& key) {
+  for (const auto& [k, v] : s.options)
+    if (k == key) return true;
+  return false;
+}
+std::string option_or(const JobStage& s, const std::string& key, const std::string& fallback) {
+  for (const auto& [k, v] : s.options)
+    if (k == key) return v;
+  return fallback;
+}
+
+}  // namespace
+
+std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const std::string& log_level) {
+  const auto path = [&](const std::string& file) { return (fs::path(dir) / file).string(); };
+  std::string events = path("events.h5"), features = path("features.h5");
+  std::string plain_train_label = "model";
+  for (const auto& s : job.stages) {
+    if (s.kind == "generate") events = option_or(s, "output", events);
+    if (s.kind == "extract" || s.kind == "import") features = option_or(s, "output", features);
+    if (s.kind == "train" && s.tag.empty()) plain_train_label = option_or(s, "model", "mlp");
+  }
+  std::vector<PlannedStage> out;
+  std::vector<std::string> all_outputs;
+  std::vector<std::string> report_args;
+  for (const auto& s : job.stages) {
+    PlannedStage p;
+    p.stage = &s;
+    p.label = !s.tag.empty() ? s.tag
+              : (s.kind == "train" || s.kind == "predict" || s.kind == "significance") ? plain_train_label
+              : s.kind;
+    for (const auto& [k, v] : s.options) p.args.push_back(fmt::format("--{}={}", k, v));
+    const auto def = [&](const std::string& key, const std::string& value) {
+      if (!has_option(s, key)) p.args.push_back(fmt::format("--{}={}", key, value));
+      return option_or(s, key, value);
+    };
+    if (!has_option(s, "log-level")) p.args.push_back("--log-level=" + log_level);
+    const std::string model = path(p.label + "_model.h5"), scores = path(p.label + "_scores.h5");
+    if (s.kind == "generate") {
+      p.outputs = {def("output", events)};
+      def("summary", "false");
+    } else if (s.kind == "import") {
+      p.inputs = {option_or(s, "input", "")};
+      p.outputs = {def("output", features)};
+      p.optional_outputs = {features + ".cutflow.json"};
+    } else if (s.kind == "extract") {
+      p.inputs = {def("input", events)};
+      p.outputs = {def("output", features)};
+      p.optional_outputs = {features + ".cutflow.json"};
+      report_args.push_back("--cutflow=" + features + ".cutflow.json");
+    } else if (s.kind == "train") {
+      p.inputs = {def("features", features)};
+      const std::string o = def("output", model);
+      p.outputs = {o};
+      p.optional_outputs = {o + ".history.csv"};
+      p.checkpoint = option_or(s, "checkpoint", o + ".checkpoint.h5");
+      // Boosting writes no epoch history; the report reads its rounds from the model.
+      report_args.push_back(fmt::format("--history={}={}", p.label,
+                                        option_or(s, "model", "mlp") == "bdt" ? o : o + ".history.csv"));
+    } else if (s.kind == "predict") {
+      p.inputs = {def("model", model), def("features", features)};
+      p.outputs = {def("output", scores)};
+      report_args.push_back(fmt::format("--scores={}={}", p.label, p.outputs[0]));
+    } else if (s.kind == "significance") {
+      p.inputs = {def("scores", scores), def("features", features)};
+      const std::string o = def("output", path(p.label + "_significance.json"));
+      p.outputs = {o, option_or(s, "output-h5", significance_h5_path(o))};
+      report_args.push_back(fmt::format("--significance={}", o));
+    } else if (s.kind == "fit") {
+      p.inputs = {option_or(s, "input", "")};
+      p.outputs = {def("output", path(p.label + ".json"))};
+      if (has_option(s, "output-h5")) p.outputs.push_back(option_or(s, "output-h5", ""));
+      report_args.push_back(fmt::format("--fit={}", p.outputs[0]));
+    } else if (s.kind == "bumphunt") {
+      p.inputs = {def("features", features)};
+      p.outputs = {def("output", path(p.label + ".json"))};
+      report_args.push_back(fmt::format("--bumphunt={}", p.outputs[0]));
+    } else if (s.kind == "report") {
+      const std::string d = def("output-dir", path("report"));
+      def("title", job.description.empty() ? job.name : job.description);
+      for (const auto& o : all_outputs)
+        if (o == events || o == features) p.args.push_back((o == events ? "--events=" : "--features=") + o);
+      for (const auto& a : report_args) p.args.push_back(a);
+      p.inputs = all_outputs;
+      p.outputs = {(fs::path(d) / "index.html").string()};
+    }
+    p.args.push_back("--overwrite=true");  // a stage that runs replaces its own old outputs
+    for (const auto& o : p.outputs) all_outputs.push_back(o);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace bsmhunt::pipeline

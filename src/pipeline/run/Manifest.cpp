@@ -1,0 +1,129 @@
+#include "Manifest.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Json.hpp"
+#include "bsmhunt/core/Random.hpp"
+#include "bsmhunt/core/Strings.hpp"
+
+namespace bsmhunt::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string content_checksum(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot read {} for its checksum", path));
+  std::vector<char> buffer(1 << 22);
+  uint64_t h = 14695981039346656037ull, n = 0;
+  while (in) {
+    in.read(buffer.data(), std::streamsize(buffer.size()));
+    const auto got = std::size_t(in.gcount());
+    std::size_t i = 0;
+    for (; i + 8 <= got; i += 8) {  // FNV-1a over 64-bit words: GB/s, enough to notice any change
+      uint64_t w;
+      std::memcpy(&w, buffer.data() + i, 8);
+      h = (h ^ w) * 1099511628211ull;
+    }
+    for (; i < got; ++i) h = (h ^ uint8_t(buffer[i])) * 1099511628211ull;
+    n += got;
+  }
+  return fmt::format("{:016x}", mix64(h ^ n));
+}
+
+}  // namespace
+
+std::optional<FileState> stat_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return std::nullopt;
+  FileState s;
+  s.path = path;
+  s.size = fs::file_size(path, ec);
+  s.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(fs::last_write_time(path, ec).time_since_epoch())
+                   .count();
+  return s;
+}
+
+std::optional<FileState> fingerprint(const std::string& path, const std::map<std::string, FileState>& known) {
+  auto s = stat_file(path);
+  if (!s) return s;
+  const auto it = known.find(path);
+  if (it != known.end() && it->second.size == s->size && it->second.mtime_ns == s->mtime_ns)
+    s->checksum = it->second.checksum;
+  else
+    s->checksum = content_checksum(path);
+  return s;
+}
+
+std::string record_text(const StageRecord& r) {
+  std::string t = fmt::format("stage {}\nconfig_hash {}\ncode_version {}\nseconds {}\n", r.stage, r.config_hash,
+                              r.code_version, r.seconds);
+  for (const auto& f : r.inputs) t += fmt::format("input {} {} {} {}\n", f.checksum, f.size, f.mtime_ns, f.path);
+  for (const auto& f : r.outputs) t += fmt::format("output {} {} {} {}\n", f.checksum, f.size, f.mtime_ns, f.path);
+  return t;
+}
+
+std::optional<StageRecord> read_record(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  StageRecord r;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string key;
+    ls >> key;
+    if (key == "stage") ls >> r.stage;
+    else if (key == "config_hash") ls >> r.config_hash;
+    else if (key == "code_version") ls >> r.code_version;
+    else if (key == "seconds") ls >> r.seconds;
+    else if (key == "input" || key == "output") {
+      FileState f;
+      ls >> f.checksum >> f.size >> f.mtime_ns;
+      std::getline(ls >> std::ws, f.path);
+      if (!ls && f.path.empty()) return std::nullopt;  // damaged: treated as no record
+      (key == "input" ? r.inputs : r.outputs).push_back(f);
+    }
+  }
+  return r;
+}
+
+std::string code_version() { return BSMHUNT_VERSION; }
+
+void write_job_manifest(const std::string& path, const Job& job, const std::string& job_file,
+                        const std::vector<PlannedStage>& stages, const std::vector<std::optional<StageRecord>>& records,
+                        int ranks) {
+  json::Value list = json::Value::array();
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& rec = records[i];
+    json::Value s = {{"stage", stages[i].stage->name},
+                     {"command", "bsmhunt " + stages[i].stage->kind + " " + join(stages[i].args, " ")},
+                     {"complete", rec.has_value()}};
+    if (rec) {
+      s["config_hash"] = rec->config_hash;
+      s["seconds"] = rec->seconds;
+      for (const char* what : {"inputs", "outputs"}) {
+        const auto& files = std::string(what) == "inputs" ? rec->inputs : rec->outputs;
+        json::Value f = json::Value::array();
+        for (const auto& file : files) f.push_back({{"path", file.path}, {"size", file.size}, {"checksum", file.checksum}});
+        s[what] = f;
+      }
+    }
+    list.push_back(s);
+  }
+  json::write(path, {{"format", "bsmhunt.manifest"},
+                     {"job", job.name},
+                     {"job_file", job_file},
+                     {"code_version", code_version()},
+                     {"ranks", ranks},
+                     {"stages", list}});
+}
+
+}  // namespace bsmhunt::pipeline

@@ -1,0 +1,42 @@
+#pragma once
+// Private to run: fingerprints of files and the per-stage records of
+// DIR/manifest/<stage>.txt that decide whether a stage is complete.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bsmhunt/pipeline/Run.hpp"
+
+namespace bsmhunt::pipeline {
+
+struct FileState {
+  std::string path;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::string checksum;  // 16 hex digits over the whole content
+};
+
+// Size and modification time (no checksum), or nothing when the file is missing.
+std::optional<FileState> stat_file(const std::string& path);
+// The state of `path`, its checksum reused from `known` when size and time agree.
+std::optional<FileState> fingerprint(const std::string& path, const std::map<std::string, FileState>& known);
+
+struct StageRecord {
+  std::string stage, config_hash, code_version;
+  std::vector<FileState> inputs, outputs;
+  double seconds = 0;
+};
+std::string record_text(const StageRecord& record);
+// Nothing when the record is missing or damaged.
+std::optional<StageRecord> read_record(const std::string& path);
+
+// DIR/manifest.json: every stage's command line and, when complete, its record.
+void write_job_manifest(const std::string& path, const Job& job, const std::string& job_file,
+                        const std::vector<PlannedStage>& stages, const std::vector<std::optional<StageRecord>>& records,
+                        int ranks);
+
+std::string code_version();
+
+}  // namespace bsmhunt::pipeline

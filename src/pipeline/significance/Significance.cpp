@@ -1,0 +1,376 @@
+// bsmhunt significance: score histograms per (channel, sample) filled by every rank
+// for its rows, reduced exactly, then the per-signal scans, ROC, classification
+// tables and the cut-and-count yields on rank 0.
+#include "bsmhunt/pipeline/Significance.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <limits>
+#include <memory>
+
+#include "SignificanceResult.hpp"
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/ExactSum.hpp"
+#include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/core/Progress.hpp"
+#include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
+#include "bsmhunt/dist/WorkItems.hpp"
+#include "bsmhunt/io/EventFile.hpp"
+#include "bsmhunt/io/FeatureFile.hpp"
+#include "bsmhunt/stats/Significance.hpp"
+
+namespace bsmhunt::pipeline {
+
+namespace {
+
+using physics::Role;
+using stats::Histogram;
+
+// The score file, the score column, and the feature file the channels and cuts read.
+struct Inputs {
+  std::unique_ptr<io::FeatureFileReader> scores, features;
+  std::size_t column = 0, K = 0;
+  std::string column_name;
+  std::vector<std::string> feature_names;
+};
+
+// Per (channel, sample) sums of the cut-and-count, raw counts as exact integers.
+struct Yields {
+  std::vector<ExactSum> before, after, after_w2, before_n, after_n;
+  explicit Yields(std::size_t n) : before(n), after(n), after_w2(n), before_n(n), after_n(n) {}
+  void reduce(const dist::Communicator& comm) {
+    std::vector<ExactSum> all;
+    for (auto* v : {&before, &after, &after_w2, &before_n, &after_n}) all.insert(all.end(), v->begin(), v->end());
+    all = comm.sum(all);
+    std::size_t k = 0;
+    for (auto* v : {&before, &after, &after_w2, &before_n, &after_n})
+      for (auto& x : *v) x = all[k++];
+  }
+};
+
+// What the histogram pass collected, reduced over the ranks.
+struct Filled {
+  stats::HistogramSet hist;
+  Yields yields;
+  std::vector<double> factor;  // per sample: all entries / counted entries
+  double seconds = 0;
+};
+
+Histogram scaled(const Histogram& h, double factor) {
+  std::vector<ExactSum> w(h.sum_w().size()), w2(h.sum_w2().size());
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    w[i].add(h.sum_w()[i].value() * factor);
+    w2[i].add(h.sum_w2()[i].value() * factor * factor);
+  }
+  return Histogram::from_sums(h.edges(), std::move(w), std::move(w2));
+}
+
+Inputs open_inputs(const dist::Communicator& comm, const SignificanceConfig& c) {
+  Inputs in;
+  in.scores = std::make_unique<io::FeatureFileReader>(comm, c.scores, io::RowFileKind::scores);
+  const auto& score_names = in.scores->header().feature_names;
+  if (!c.score_column.empty()) {
+    const auto it = std::find(score_names.begin(), score_names.end(), c.score_column);
+    if (it == score_names.end())
+      throw InputError(fmt::format("{}: no score column '{}' (columns: {}){}", c.scores, c.score_column,
+                                   join(score_names, ", "), did_you_mean(c.score_column, score_names)));
+    in.column = std::size_t(it - score_names.begin());
+  }
+  in.column_name = score_names.at(in.column);
+  in.K = score_names.size();
+  const bool need_features = !trim(c.channels).empty() || !trim(c.cuts).empty();
+  if (need_features && c.features.empty())
+    throw InputError("--channels and --cuts select on features: give --features FILE (the file the scores were "
+                     "predicted from)");
+  if (c.features.empty()) return in;
+  in.features = std::make_unique<io::FeatureFileReader>(comm, c.features);
+  in.feature_names = in.features->header().feature_names;
+  const auto& samples = in.scores->header().samples;
+  const auto& fs = in.features->header().samples;
+  if (fs.size() != samples.size())
+    throw InputError(fmt::format("{} does not belong to {}: {} samples in the score file, {} in the feature file",
+                                 c.scores, c.features, samples.size(), fs.size()));
+  for (std::size_t i = 0; i < fs.size(); ++i)
+    if (fs[i].name != samples[i].name)
+      throw InputError(fmt::format("{} does not belong to {}: sample {} is '{}' in the score file, '{}' in the "
+                                   "feature file",
+                                   c.scores, c.features, i, samples[i].name, fs[i].name));
+  if (in.features->rows() != in.scores->rows())
+    throw InputError(fmt::format("{} does not belong to {}: {} rows in the score file, {} in the feature file",
+                                 c.scores, c.features, in.scores->rows(), in.features->rows()));
+  return in;
+}
+
+// Background, data and the signal samples the --signal patterns select.
+void classify_samples(const SignificanceConfig& c, const std::vector<physics::SampleInfo>& samples,
+                      std::vector<std::size_t>& signals, SignificanceResult& r) {
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    if (samples[i].role == Role::background) r.backgrounds.push_back(i);
+    else if (samples[i].role == Role::data) r.data.push_back(i);
+    else {
+      bool wanted = c.signals.empty();
+      for (const auto& p : c.signals) wanted = wanted || p == "all" || glob_match(p, samples[i].name);
+      if (wanted) signals.push_back(i);
+    }
+  }
+  for (const auto& p : c.signals) {
+    if (p == "all") continue;
+    bool any = false;
+    for (const auto i : signals) any = any || glob_match(p, samples[i].name);
+    if (!any) {
+      std::vector<std::string> names;
+      for (const auto& s : samples)
+        if (s.role == Role::signal) names.push_back(s.name);
+      throw InputError(fmt::format("--signal '{}' matches no signal sample of {}{}", p, c.scores, did_you_mean(p, names)));
+    }
+  }
+  if (r.backgrounds.empty()) throw InputError(fmt::format("{}: no background sample to compare with", c.scores));
+}
+
+// Probabilities live in [0, 1] (binned in their logit by default); anything else
+// (an anomaly score) is binned between its extremes over the counted rows, found
+// in a first pass.
+ScoreBinning choose_binning(const dist::Communicator& comm, const SignificanceConfig& c, const Inputs& in,
+                            const dist::Range& mine, const std::vector<bool>& in_split) {
+  const bool probability = in.column_name == "score" || in.column_name.rfind("p_class", 0) == 0;
+  ScoreBinning b;
+  b.logit = c.transform == "logit" || (c.transform == "auto" && probability);
+  b.lo = b.logit ? -20 : 0, b.hi = b.logit ? 20 : 1;
+  if (c.range != "auto") {
+    std::tie(b.lo, b.hi) = parse_range(c.range);
+    return b;
+  }
+  if (b.logit || probability) return b;
+  double mn = std::numeric_limits<double>::infinity(), mx = -mn;
+  io::FeatureBlock block;
+  for (uint64_t k = 0; k < dist::read_rounds(comm, mine, c.chunk_rows); ++k) {
+    const dist::Range chunk = dist::read_chunk(mine, k, c.chunk_rows);
+    dist::collectively(comm, [&] { in.scores->read(chunk.begin, chunk.end, block); });
+    for (std::size_t r = 0; r < block.size(); ++r) {
+      if (!in_split[std::size_t(block.split[r])]) continue;
+      const double v = block.features[r * in.K + in.column];
+      if (std::isfinite(v)) mn = std::min(mn, v), mx = std::max(mx, v);
+    }
+  }
+  mn = comm.min(mn), mx = comm.max(mx);
+  if (!(mn < mx)) mn = std::isfinite(mn) ? mn - 0.5 : 0.0, mx = std::isfinite(mx) ? mx + 0.5 : 1.0;
+  b.lo = mn, b.hi = std::nextafter(mx, std::numeric_limits<double>::infinity());  // the maximum is in range
+  return b;
+}
+
+// The histogram pass: per (channel, sample) score histograms and cut-and-count
+// yields of the counted splits, and the raw entries per sample of all and of the
+// counted splits (their ratio scales the counted events up to all events).
+Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig& c, const Inputs& in,
+                       const SignificanceResult& r, const dist::Range& mine, const std::vector<bool>& in_split) {
+  const auto& samples = r.samples;
+  const std::size_t S = samples.size(), C = r.channels.size();
+  Filled f{stats::HistogramSet(C * S, c.bins, r.binning.lo, r.binning.hi, c.block_rows), Yields(C * S), {}, 0};
+  std::vector<ExactSum> sample_all(S), sample_counted(S);
+  io::FeatureBlock sblock, fblock;
+  std::vector<float> x;
+  std::vector<double> w;
+  std::vector<uint32_t> group;
+  std::vector<uint64_t> row_number;
+  Progress progress("significance", in.scores->rows(), "scores", comm.is_root());
+  for (uint64_t k = 0; k < dist::read_rounds(comm, mine, c.chunk_rows); ++k) {
+    const dist::Range chunk = dist::read_chunk(mine, k, c.chunk_rows);
+    const uint64_t b = chunk.begin;
+    dist::collectively(comm, [&] {
+      in.scores->read(chunk.begin, chunk.end, sblock);
+      if (in.features) {
+        in.features->read(chunk.begin, chunk.end, fblock);
+        for (std::size_t i = 0; i < sblock.size(); ++i)
+          if (fblock.event_number[i] != sblock.event_number[i] || fblock.sample_index[i] != sblock.sample_index[i])
+            throw InputError(fmt::format("{} does not belong to {}: row {} is event {} of sample {} in the score file, "
+                                         "event {} of sample {} in the feature file",
+                                         c.scores, c.features, b + i, sblock.event_number[i], sblock.sample_index[i],
+                                         fblock.event_number[i], fblock.sample_index[i]));
+      }
+      const std::size_t F = in.features ? fblock.n_features : 0;
+      for (std::size_t ch = 0; ch < C; ++ch) {
+        x.clear(), w.clear(), group.clear(), row_number.clear();
+        for (std::size_t i = 0; i < sblock.size(); ++i) {
+          const auto s = std::size_t(sblock.sample_index[i]);
+          if (s >= S) throw InputError(fmt::format("{}: row {} has sample_index {} of {} samples", c.scores, b + i, s, S));
+          if (ch == 0) sample_all[s].add(ExactSum::from_raw(1));
+          if (!in_split[std::size_t(sblock.split[i])]) continue;
+          if (ch == 0) sample_counted[s].add(ExactSum::from_raw(1));
+          const float* row = in.features ? fblock.features.data() + i * F : nullptr;
+          if (row && !r.channels[ch].selection.passes(row)) continue;
+          const float v = sblock.features[i * in.K + in.column];
+          if (std::isnan(v))
+            throw InputError(fmt::format("{}: score '{}' of row {} (event {} of sample {}) is NaN", c.scores,
+                                         in.column_name, b + i, sblock.event_number[i], samples[s].name));
+          const std::size_t g = ch * S + s;
+          x.push_back(float(r.binning.binned(v))), w.push_back(sblock.weight[i]), group.push_back(uint32_t(g));
+          row_number.push_back(b + i);
+          f.yields.before[g].add(sblock.weight[i]);
+          f.yields.before_n[g].add(ExactSum::from_raw(1));
+          if (!row || r.cuts.passes(row)) {
+            f.yields.after[g].add(sblock.weight[i]);
+            f.yields.after_w2[g].add(sblock.weight[i] * sblock.weight[i]);
+            f.yields.after_n[g].add(ExactSum::from_raw(1));
+          }
+        }
+        f.hist.fill(x, w, group, row_number);
+      }
+    });
+    progress.update(comm.sum(uint64_t(chunk.end - mine.begin)));
+  }
+  progress.finish();
+  f.seconds = progress.elapsed_seconds();
+  f.hist.reduce(comm);
+  f.yields.reduce(comm);
+  sample_all = comm.sum(sample_all);
+  sample_counted = comm.sum(sample_counted);
+  // Events of the counted splits stand for all events of their sample, exactly as
+  // the split fractions are realised (the split is a hash of the event).
+  f.factor.assign(S, 0.0);
+  for (std::size_t s = 0; s < S; ++s) {
+    const auto counted = double(sample_counted[s].raw()), all = double(sample_all[s].raw());
+    f.factor[s] = counted > 0 ? all / counted : 0.0;
+  }
+  return f;
+}
+
+SignalResult evaluate_signal(const SignificanceConfig& c, const Filled& f, const ChannelResult& R,
+                             const Histogram& h, const Histogram& background, std::size_t s, std::size_t g,
+                             const ScoreBinning& binning) {
+  SignalResult sr;
+  sr.sample = s;
+  sr.total = h.total();
+  sr.raw = R.sample_raw[s];
+  sr.scan = stats::scan_cuts(h, background, c.scan);
+  for (auto& cut : sr.scan.cut) cut = binning.score(cut);
+  sr.binned_z = stats::binned_significance(h, background, c.combination_bins, c.scan);
+  if (sr.total > 0 && R.background > 0) {
+    sr.roc = stats::roc(h, background);
+    sr.auc = sr.roc.auc;
+    sr.has_roc = true;
+  }
+  sr.cc_before = f.yields.before[g].value() * f.factor[s];
+  sr.cc_after = f.yields.after[g].value() * f.factor[s];
+  const double bb = R.cc_bkg_after, bv = R.cc_bkg_after_error * R.cc_bkg_after_error;
+  if (bb > 0 && bb >= c.scan.min_background && (bv <= 0 || bb * bb / bv >= c.scan.min_mc_events))
+    sr.cc_z = stats::significance(sr.cc_after, bb, c.scan);
+  return sr;
+}
+
+// One channel: the background and data totals, each signal's scan, ROC and
+// cut-and-count, and the classification table of all signals together.
+ChannelResult evaluate_channel(const SignificanceConfig& c, const SignificanceResult& r, const Filled& f,
+                               std::size_t ch, const std::vector<std::size_t>& signals) {
+  const std::size_t S = r.samples.size();
+  const ScoreBinning& bn = r.binning;
+  ChannelResult R;
+  R.channel = &r.channels[ch];
+  R.sample_total.resize(S), R.sample_raw.resize(S), R.cc_sample_before.resize(S), R.cc_sample_after.resize(S);
+  Histogram background(c.bins, bn.lo, bn.hi), data_hist(c.bins, bn.lo, bn.hi), signal_sum(c.bins, bn.lo, bn.hi);
+  ExactSum bkg_after_w2;
+  for (std::size_t s = 0; s < S; ++s) {
+    const std::size_t g = ch * S + s;
+    const Histogram h = r.histogram(ch, s);
+    R.sample_total[s] = h.total();
+    R.sample_raw[s] = double(f.hist.entries(g));
+    R.cc_sample_before[s] = f.yields.before[g].value() * f.factor[s];
+    R.cc_sample_after[s] = f.yields.after[g].value() * f.factor[s];
+    if (r.samples[s].role == Role::background) {
+      background.merge(h);
+      bkg_after_w2.add(f.yields.after_w2[g].value() * f.factor[s] * f.factor[s]);
+      R.cc_bkg_before += R.cc_sample_before[s];
+      R.cc_bkg_after += R.cc_sample_after[s];
+    } else if (r.samples[s].role == Role::data) {
+      data_hist.merge(h);
+      R.has_data = true;
+    }
+  }
+  R.cc_bkg_after_error = std::sqrt(std::max(0.0, bkg_after_w2.value()));
+  R.background = background.total();
+  double variance = background.underflow_variance() + background.overflow_variance();
+  for (const double x2 : background.variances()) variance += x2;
+  R.background_error = std::sqrt(std::max(0.0, variance));
+  R.data = data_hist.total();
+  for (const std::size_t s : signals) {
+    if (R.sample_raw[s] == 0) continue;  // a signal of another channel (e.g. an ee model in mumu)
+    const Histogram h = r.histogram(ch, s);
+    signal_sum.merge(h);
+    R.signals.push_back(evaluate_signal(c, f, R, h, background, s, ch * S + s, bn));
+  }
+  if (signal_sum.total() > 0 && R.background > 0) {
+    R.has_classification = true;
+    // Thresholds evenly spaced in the score (in [0, 1] for probabilities).
+    const double slo = bn.logit ? 0 : bn.lo, shi = bn.logit ? 1 : bn.hi;
+    for (int t = 0; t <= 20; ++t) {
+      auto q = stats::classify_at(signal_sum, background, bn.binned(slo + (shi - slo) * t / 20.0));
+      q.threshold = bn.score(q.threshold);
+      R.table.push_back(q);
+    }
+    R.confusion = stats::classify_at(signal_sum, background, bn.binned(c.threshold));
+    R.confusion.threshold = bn.score(R.confusion.threshold);
+  }
+  return R;
+}
+
+double luminosity_of(const Inputs& in) {
+  if (in.features)
+    for (const auto& a : in.features->header().attributes)
+      if (a.name == "luminosity_ifb")
+        if (const auto* d = std::get_if<double>(&a.value)) return *d;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace
+
+double ScoreBinning::binned(double v) const {
+  if (!logit) return v;
+  if (v <= 0) return -std::numeric_limits<double>::infinity();
+  if (v >= 1) return std::numeric_limits<double>::infinity();
+  return std::log(v / (1 - v));
+}
+
+double ScoreBinning::score(double x) const { return logit ? 1 / (1 + std::exp(-x)) : x; }
+
+int run_significance(const dist::Communicator& comm, const SignificanceConfig& c) {
+  io::check_output_path(comm, c.output, c.overwrite, "--output");
+  io::check_output_path(comm, c.output_h5, c.overwrite, "--output-h5");
+  const Inputs in = open_inputs(comm, c);
+  SignificanceResult r;
+  r.config = &c;
+  r.column_name = in.column_name;
+  r.samples = in.scores->header().samples;
+  r.channels = physics::parse_channels(c.channels, in.feature_names, "--channels");
+  r.cuts = physics::parse_selection(c.cuts, in.feature_names, "--cuts");
+  r.lumi_ifb = luminosity_of(in);
+  r.ranks = comm.size();
+  std::vector<std::size_t> signals;
+  classify_samples(c, r.samples, signals, r);
+
+  // Ranks own whole blocks of rows: the fast histogram fill is then the same on any rank count.
+  const std::vector<bool> in_split = split_mask(c.split);
+  const dist::Range mine = stats::HistogramSet::rows_of_rank(in.scores->rows(), c.block_rows, comm);
+  r.binning = choose_binning(comm, c, in, mine, in_split);
+  const Filled f = fill_histograms(comm, c, in, r, mine, in_split);
+  r.fill_seconds = f.seconds;
+  r.bin_edges = f.hist.edges();
+  r.histogram = [&f, S = r.samples.size()](std::size_t ch, std::size_t s) {
+    return scaled(f.hist.histogram(ch * S + s), f.factor[s]);
+  };
+  for (std::size_t ch = 0; ch < r.channels.size(); ++ch) r.results.push_back(evaluate_channel(c, r, f, ch, signals));
+
+  dist::collectively(comm, [&] {
+    if (!comm.is_root()) return;
+    write_significance_h5(c.output_h5, r);
+    write_significance_json(c.output, r);
+    std::cout << significance_table(r) << std::flush;
+  });
+  log::info("wrote {} and {} ({} channels, {} signals, metric {})", c.output, c.output_h5, r.channels.size(),
+            signals.size(), stats::to_string(c.scan.metric));
+  return 0;
+}
+
+}  // namespace bsmhunt::pipeline

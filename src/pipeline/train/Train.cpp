@@ -1,0 +1,225 @@
+// bsmhunt train: feature file -> model file (mlp, autoencoder on the nn engine;
+// bdt on XGBoost), data-parallel over the ranks.
+#include "bsmhunt/pipeline/Train.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "../ModelFile.hpp"
+#include "MpiCollective.hpp"
+#include "StopSignals.hpp"
+#include "TrainingData.hpp"
+#include "bsmhunt/core/AtomicFile.hpp"
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/core/Progress.hpp"
+#include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/io/ArchiveFile.hpp"
+#include "bsmhunt/io/EventFile.hpp"
+#include "bsmhunt/stats/Histogram.hpp"
+#include "bsmhunt/stats/Roc.hpp"
+
+namespace bsmhunt::pipeline {
+
+namespace {
+
+std::string resolved_train_on(const TrainConfig& c) {
+  const std::string train_on = c.train_on == "auto" ? "background" : c.train_on;
+  if (train_on != "background" && train_on != "data" && train_on != "all")
+    throw InputError(fmt::format("--train-on '{}': expected auto, background, data or all", c.train_on));
+  return train_on;
+}
+
+// What the model file records of its training besides the network.
+Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, const std::vector<bool>& use,
+                   const nn::Preprocessing& prep, int ranks) {
+  Archive archive;
+  prep.store(archive, header.feature_names);
+  archive.strings["training/features_file"] = c.features;
+  archive.strings["training/weight_policy"] = policy_text(c.weights);
+  archive.strings["training/selection"] = c.select;
+  std::vector<std::string> used;
+  for (std::size_t i = 0; i < use.size(); ++i)
+    if (use[i]) used.push_back(header.samples[i].name);
+  archive.string_lists["training/samples"] = used;
+  log::info("training {} on {} ({} features, {} of {} samples) with {} rank(s)", c.model, c.features,
+            header.feature_names.size(), used.size(), header.samples.size(), ranks);
+  return archive;
+}
+
+nn::NetworkSpec network_spec(const TrainConfig& c, const LoadedData& d, bool autoencoder) {
+  nn::NetworkSpec spec = c.network;
+  spec.model = c.model;
+  spec.inputs = d.train.features;
+  spec.outputs = autoencoder ? d.train.features : (d.classes > 2 ? std::size_t(d.classes) : 1);
+  return spec;
+}
+
+// The trainer's settings with the loss resolved (auto) and checked against the task.
+nn::TrainerConfig trainer_config(const TrainConfig& c, const LoadedData& d, bool autoencoder) {
+  nn::TrainerConfig tc = c.trainer;
+  std::string loss = c.loss;
+  if (loss == "auto") loss = autoencoder ? "mse" : (d.classes > 2 ? "softmax_ce" : "bce");
+  tc.loss.kind = nn::parse_loss(loss);
+  if (autoencoder && tc.loss.kind != nn::LossKind::mse)
+    throw InputError(fmt::format("--loss {}: the autoencoder is trained with mse", loss));
+  if (!autoencoder && d.classes > 2 && tc.loss.kind != nn::LossKind::softmax_ce)
+    throw InputError(fmt::format("--loss {}: {} classes need softmax_ce", loss, d.classes));
+  if (!autoencoder && d.classes == 2 && (tc.loss.kind == nn::LossKind::softmax_ce || tc.loss.kind == nn::LossKind::mse))
+    throw InputError(fmt::format("--loss {}: a binary classifier is trained with bce or focal", loss));
+  return tc;
+}
+
+// NCCL among the GPUs of several ranks (bootstrapped through MPI), else MPI itself.
+std::unique_ptr<nn::Collective> gpu_collective(const dist::Communicator& comm, const TrainConfig& c,
+                                               nn::Backend& backend, MpiCollective& mpi) {
+  if (c.device != nn::DeviceKind::cuda || comm.size() == 1) return nullptr;
+  std::vector<uint8_t> id;
+  if (comm.is_root()) id = nn::nccl_unique_id();
+  comm.broadcast(id);
+  return nn::make_nccl_collective(backend, id, mpi);
+}
+
+// Progress lines with rate and ETA on rank 0, and the epoch summaries.
+void add_progress_hooks(nn::TrainerHooks& hooks, const dist::Communicator& comm, const TrainConfig& c,
+                        uint64_t batch_size, uint64_t first_step) {
+  const auto start = std::chrono::steady_clock::now();
+  auto last_print = std::make_shared<std::chrono::steady_clock::time_point>(start);
+  hooks.step_report = [&comm, &c, batch_size, first_step, start, last_print](const nn::StepReport& r) {
+    if (!comm.is_root()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - *last_print).count() < c.progress_seconds && r.step != r.total_steps) return;
+    *last_print = now;
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    const double steps_done = double(r.step - first_step);
+    const double rate = steps_done > 0 ? steps_done * double(batch_size) / elapsed : 0;
+    log::info("epoch {}/{}  step {}/{}  loss {:.5f}  {}samples/s  ETA {}", r.epoch, r.epochs, r.step, r.total_steps,
+              r.loss, si_count(rate), human_duration(elapsed / std::max(steps_done, 1.0) * double(r.total_steps - r.step)));
+  };
+  hooks.epoch_end = [](const nn::EpochRecord& e, bool improved) {
+    log::info("epoch {} done: train loss {:.5f}  validation loss {:.5f}{}  lr {:.3g}  {}", e.epoch, e.train_loss,
+              e.validation_loss, improved ? " (best)" : "", e.learning_rate, human_duration(e.seconds));
+  };
+}
+
+// Weighted ROC AUC of the validation split with the physics weights (binary classifiers).
+double validation_auc(nn::Network& net, const LoadedData& d, const dist::Communicator& comm) {
+  stats::Histogram sig(4000, 0.0, 1.0 + 1e-9), bkg(4000, 0.0, 1.0 + 1e-9);
+  const std::vector<float> logits = net.predict(d.validation.x.data(), d.validation.rows(), 1 << 16);
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    const double score = 1.0 / (1.0 + std::exp(-double(logits[i])));
+    (d.validation_label[i] == 1 ? sig : bkg).fill(score, d.validation_analysis_weight[i]);
+  }
+  sig.reduce(comm), bkg.reduce(comm);
+  if (!(sig.total() > 0) || !(bkg.total() > 0)) return std::nan("");
+  return stats::roc(sig, bkg).auc;
+}
+
+void write_history_csv(const std::string& path, const std::vector<nn::EpochRecord>& history) {
+  std::string text = "epoch,train_loss,validation_loss,learning_rate,seconds\n";
+  for (const auto& r : history)
+    text += fmt::format("{},{:.8g},{:.8g},{:.6g},{:.3f}\n", r.epoch, r.train_loss, r.validation_loss, r.learning_rate,
+                        r.seconds);
+  write_file_atomically(path, text);
+}
+
+// The trainer's snapshot (network, optimiser state, history) plus the provenance.
+void write_model(const std::string& path, const nn::Trainer& trainer, const Archive& provenance) {
+  Archive a = trainer.snapshot();
+  for (auto& [k, v] : provenance.floats) a.floats[k] = v;
+  for (auto& [k, v] : provenance.strings) a.strings[k] = v;
+  for (auto& [k, v] : provenance.string_lists) a.string_lists[k] = v;
+  for (auto& [k, v] : provenance.doubles) a.doubles[k] = v;
+  io::write_archive(path, a, kModelFormat, kModelFormatVersion);
+}
+
+}  // namespace
+
+int run_train(const dist::Communicator& comm, const TrainJob& job) {
+  return job.scan ? run_train_scan(comm, *job.scan) : train_model(comm, job.train);
+}
+
+int train_model(const dist::Communicator& comm, const TrainConfig& c) {
+  const bool autoencoder = c.model == "autoencoder";
+  const std::string checkpoint = c.checkpoint.empty() ? c.output + ".checkpoint.h5" : c.checkpoint;
+  // A resumed run writes the model its interrupted start did not write.
+  io::check_output_path(comm, c.output, c.overwrite || c.resume);
+  std::error_code ec;
+  if (c.resume && !std::filesystem::exists(checkpoint, ec))
+    throw InputError(fmt::format("--resume: no checkpoint {} (written by an interrupted run)", checkpoint));
+  const std::string train_on = resolved_train_on(c);
+
+  io::FeatureFileReader reader(comm, c.features);
+  const nn::Preprocessing prep = make_preprocessing(reader, c.normalization, c.features);
+  const std::vector<bool> use = selected_samples(reader.header(), c, autoencoder, train_on);
+  Archive archive = provenance(c, reader.header(), use, prep, comm.size());
+  log::info("weights: {}", policy_text(c.weights));
+  if (c.model == "bdt") return train_bdt(comm, c, reader, use, prep, std::move(archive));
+
+  // Data-parallel engine: each rank holds a contiguous slice of the file's rows,
+  // balanced by the rows it will use.
+  const auto backend = make_rank_backend(comm, c.device, c.blas_threads);
+  LoadedData d = load_splits(reader, c, comm, balanced_range(reader, comm, use), use, prep, autoencoder);
+  if (d.train.global_rows == 0) throw InputError(fmt::format("{}: the training split selects no events", c.features));
+  const nn::NetworkSpec spec = network_spec(c, d, autoencoder);
+  const nn::TrainerConfig tc = trainer_config(c, d, autoencoder);
+  if (!autoencoder)
+    archive.doubles["training/train_events"] = {double(d.global_signal_train), double(d.global_background_train)};
+  const double fewest = comm.min(double(d.train.rows())), most = comm.max(double(d.train.rows()));
+  if (comm.size() > 1) log::info("training rows per rank: {:.0f} to {:.0f}", fewest, most);
+  log::info("training split: {} events ({} signal, {} background), validation: {} events",
+            d.train.global_rows, d.global_signal_train, d.global_background_train, d.validation.global_rows);
+
+  MpiCollective mpi(comm);
+  const auto nccl = gpu_collective(comm, c, *backend, mpi);
+  nn::Network net(*backend, spec);
+  net.initialize(tc.seed);
+  nn::Trainer trainer(*backend, net, nccl ? *nccl : static_cast<nn::Collective&>(mpi), tc, d.train, d.validation);
+  // A GPU holds the training features now; the host copy can go. The CPU backend
+  // reads them in place.
+  if (!backend->uses_host_memory()) std::vector<float>().swap(d.train.x);
+  std::vector<std::string> architecture;
+  for (const auto& layer : net.layers()) architecture.push_back(layer->describe());
+  log::info("network: {} ({} parameters), {} steps per epoch of {} events, device {}", join(architecture, "; "),
+            net.parameter_count(), trainer.steps_per_epoch(), tc.batch_size, backend->info().name);
+  if (c.resume) {
+    trainer.restore(io::read_archive(checkpoint, kModelFormat), checkpoint);
+    log::info("resumed from {} at step {}", checkpoint, trainer.step());
+  }
+
+  StopSignals signals;
+  nn::TrainerHooks hooks;
+  hooks.stop_requested = [] { return StopSignals::requested(); };
+  hooks.checkpoint = [&](uint64_t) {
+    if (comm.is_root()) write_model(checkpoint, trainer, archive);
+  };
+  add_progress_hooks(hooks, comm, c, tc.batch_size, trainer.step());
+  const nn::TrainingOutcome outcome = trainer.run(hooks);
+  if (outcome == nn::TrainingOutcome::interrupted) {
+    log::warn("signal {} received: checkpoint written to {} at step {}; continue with the same command and --resume",
+              StopSignals::signal(), checkpoint, trainer.step());
+    return kInterruptedExitCode;
+  }
+  if (outcome == nn::TrainingOutcome::early_stopped)
+    log::info("early stopping after epoch {}: no improvement of the validation loss for {} epochs",
+              trainer.history().size(), tc.patience);
+  double auc = std::nan("");
+  if (!autoencoder && d.classes == 2) {
+    auc = validation_auc(net, d, comm);
+    archive.doubles["training/validation_auc"] = {auc};
+  }
+  if (comm.is_root()) {
+    write_model(c.output, trainer, archive);
+    write_history_csv(c.output + ".history.csv", trainer.history());
+  }
+  comm.barrier();
+  log::info("wrote {} (and {}.history.csv){}", c.output, c.output,
+            std::isfinite(auc) ? fmt::format("; validation weighted ROC AUC {:.4f}", auc) : std::string());
+  return 0;
+}
+
+}  // namespace bsmhunt::pipeline

@@ -1,0 +1,221 @@
+#include "TrainingData.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Progress.hpp"
+#include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
+#include "bsmhunt/physics/features/Selection.hpp"
+
+namespace bsmhunt::pipeline {
+
+std::vector<bool> selected_samples(const io::FeatureFileHeader& h, const TrainConfig& c, bool autoencoder,
+                                   const std::string& train_on) {
+  std::vector<bool> use(h.samples.size(), false);
+  for (const auto& p : c.signal_samples) {
+    bool any = false;
+    for (const auto& s : h.samples) any |= s.role == physics::Role::signal && glob_match(p, s.name);
+    if (!any) {
+      std::vector<std::string> names;
+      for (const auto& s : h.samples)
+        if (s.role == physics::Role::signal) names.push_back(s.name);
+      throw InputError(fmt::format("--signal-samples: '{}' matches no signal sample of {}{}", p, c.features,
+                                   did_you_mean(p, names)));
+    }
+  }
+  for (std::size_t i = 0; i < h.samples.size(); ++i) {
+    const auto& s = h.samples[i];
+    bool excluded = false;
+    for (const auto& p : c.exclude_samples) excluded |= glob_match(p, s.name);
+    if (excluded) continue;
+    if (autoencoder) {
+      use[i] = (train_on == "all" && s.role != physics::Role::data) ||
+               (train_on == "background" && s.role == physics::Role::background) ||
+               (train_on == "data" && s.role == physics::Role::data);
+    } else if (s.role == physics::Role::background) {
+      use[i] = true;
+    } else if (s.role == physics::Role::signal) {
+      use[i] = c.signal_samples.empty();
+      for (const auto& p : c.signal_samples) use[i] = use[i] || glob_match(p, s.name);
+    }
+  }
+  return use;
+}
+
+// The contiguous slice of the file's rows this rank trains on, chosen so that every
+// rank holds about the same number of rows it will use (train and validation splits
+// of the selected samples). An even split of the file would not: samples that are
+// not trained on (pseudo-data, the other signal models) sit together in the file,
+// and the rank holding them would idle while the others compute every step. Slices
+// end on blocks of at most 2^16 rows; the rows' global order (file order) is unchanged, so
+// the global batches are the same as with any other partition.
+dist::Range balanced_range(const io::FeatureFileReader& reader, const dist::Communicator& comm,
+                           const std::vector<bool>& use) {
+  // Blocks of 2^16 rows, smaller in small files so that every rank gets some.
+  const uint64_t rows = reader.rows();
+  const uint64_t block = std::clamp<uint64_t>(rows / (256 * uint64_t(comm.size())), 1024, 1 << 16);
+  const uint64_t blocks = (rows + block - 1) / block;
+  std::vector<uint64_t> used(blocks, 0);
+  const dist::Range mine = dist::partition(blocks, comm.size(), comm.rank());
+  std::vector<int32_t> sample;
+  std::vector<int8_t> split;
+  dist::collectively(comm, [&] {
+    for (uint64_t k = mine.begin; k < mine.end; ++k) {
+      reader.read_membership(k * block, std::min(rows, (k + 1) * block), sample, split);
+      for (std::size_t r = 0; r < sample.size(); ++r)
+        used[k] += sample[r] >= 0 && std::size_t(sample[r]) < use.size() && use[std::size_t(sample[r])] &&
+                   split[r] != int8_t(io::Split::test);
+    }
+  });
+  comm.sum_in_place(used);
+  uint64_t total = 0;
+  for (const auto u : used) total += u;
+  // Rank r starts at the first block where the used rows before it reach r/P of the total.
+  const auto start_of = [&](int r) -> uint64_t {
+    if (r <= 0) return 0;
+    if (r >= comm.size()) return rows;
+    const uint64_t target = total * uint64_t(r) / uint64_t(comm.size());
+    uint64_t before = 0;
+    for (uint64_t k = 0; k < blocks; ++k) {
+      if (before >= target) return k * block;
+      before += used[k];
+    }
+    return rows;
+  };
+  return dist::Range{std::min(rows, start_of(comm.rank())), std::min(rows, start_of(comm.rank() + 1))};
+}
+
+// Reads this rank's rows [range) of the train and validation splits, normalised.
+LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c, const dist::Communicator& comm,
+                       dist::Range range, const std::vector<bool>& use, const nn::Preprocessing& prep,
+                       bool autoencoder) {
+  LoadedData d;
+  const std::size_t F = reader.header().feature_names.size();
+  const physics::Selection region = physics::parse_selection(c.select, reader.header().feature_names, "--select");
+  d.train.features = d.validation.features = F;
+  std::vector<double> train_raw_w, val_raw_w;
+  std::vector<int32_t> train_label;
+  io::FeatureBlock block;
+  const uint64_t chunk = 1 << 18;
+  int32_t max_label = 0;
+  // Capacity for every row of the range: pages are only touched as rows arrive, so
+  // this costs address space, not memory, and the columns never reallocate (a
+  // growing vector would hold the training set twice while it moves).
+  d.train.x.reserve(range.size() * F), d.validation.x.reserve(range.size() * F);
+  Progress progress("reading", comm.sum(range.size()), "rows", comm.is_root());
+  // The same number of rounds on every rank (the progress sums are collective),
+  // also when one rank reads everything (the BDT).
+  const uint64_t rounds = uint64_t(comm.max(double((range.size() + chunk - 1) / chunk)));
+  for (uint64_t k = 0; k < rounds; ++k) {
+    const uint64_t b = std::min(range.end, range.begin + k * chunk);
+    const uint64_t e = std::min(range.end, b + chunk);
+    reader.read(b, e, block);
+    for (std::size_t r = 0; r < block.size(); ++r) {
+      const auto split = io::Split(block.split[r]);
+      const int32_t sample = block.sample_index[r];
+      if (split == io::Split::test || !use[std::size_t(sample)]) continue;
+      const float* x = block.features.data() + r * F;
+      if (!region.passes(x)) continue;
+      nn::Shard& s = split == io::Split::train ? d.train : d.validation;
+      for (std::size_t f = 0; f < F; ++f) {
+        if (!std::isfinite(x[f]))
+          throw InputError(fmt::format("{}: /features row {} column {} ('{}') is {}: training needs finite features",
+                                       c.features, b + r, f, reader.header().feature_names[f], x[f]));
+        s.x.push_back(float((double(x[f]) - prep.offset[f]) * prep.scale[f]));
+      }
+      if (!std::isfinite(block.weight[r]))
+        throw InputError(fmt::format("{}: /weight row {} is {}", c.features, b + r, block.weight[r]));
+      if (block.label[r] < 0)
+        throw InputError(fmt::format("{}: /label row {} is {}: expected a class index >= 0", c.features, b + r,
+                                     block.label[r]));
+      max_label = std::max(max_label, block.label[r]);
+      if (split == io::Split::train) {
+        train_raw_w.push_back(block.weight[r]);
+        train_label.push_back(block.label[r]);
+        if (!autoencoder) d.train.target.push_back(float(block.label[r]));
+      } else {
+        val_raw_w.push_back(block.weight[r]);
+        d.validation_analysis_weight.push_back(block.weight[r]);
+        d.validation_label.push_back(block.label[r]);
+        if (!autoencoder) d.validation.target.push_back(float(block.label[r]));
+      }
+    }
+    progress.update(comm.sum(e - range.begin));
+  }
+  progress.finish();
+  // A classifier has at least the two classes background (0) and signal (1).
+  d.classes = autoencoder ? 1 : std::max(2, int(comm.max(double(max_label))) + 1);
+
+  // Training weights: sample part, then class part from global sums over the training split.
+  auto sample_part = [&](double w) {
+    switch (c.weights.sample) {
+      case SampleWeights::none: return 1.0;
+      case SampleWeights::mc: return w;
+      case SampleWeights::abs: return std::fabs(w);
+    }
+    return w;
+  };
+  const std::size_t K = std::size_t(std::max(d.classes, 1));
+  std::vector<double> class_count(K, 0.0), class_sum(K, 0.0);
+  for (std::size_t i = 0; i < train_raw_w.size(); ++i) {
+    const std::size_t k = autoencoder ? 0 : std::size_t(train_label[i]);
+    class_count[k] += 1, class_sum[k] += sample_part(train_raw_w[i]);
+  }
+  comm.sum_in_place(class_count), comm.sum_in_place(class_sum);
+  if (!autoencoder) {
+    d.global_background_train = uint64_t(class_count[0]);
+    d.global_signal_train = K > 1 ? uint64_t(class_count[1]) : 0;
+    for (std::size_t k = 0; k < K; ++k)
+      if (class_count[k] == 0)
+        throw InputError(fmt::format("{}: the training split has no events of class {} ({}): a classifier needs "
+                                     "every class; check --signal-samples / --exclude-samples / --select",
+                                     c.features, k, k == 0 ? "background" : (K == 2 ? "signal" : "label")));
+  }
+  std::vector<double> factor(K, 1.0);
+  if (!autoencoder && c.weights.balance != ClassBalance::none) {
+    const auto& totals = c.weights.balance == ClassBalance::count ? class_count : class_sum;
+    for (std::size_t k = 0; k < K; ++k)
+      if (!(totals[k] > 0))
+        throw InputError(fmt::format("class balance by {}: class {} has total {} in the training split",
+                                     c.weights.balance == ClassBalance::count ? "count" : "sum", k, totals[k]));
+    if (K == 2) {
+      // Background scaled down to the signal total, or signal up to the background's.
+      if (c.weights.scale_signal_up) factor[1] = totals[0] / totals[1];
+      else factor[0] = totals[1] / totals[0];
+    } else {
+      double mean_total = 0;
+      for (auto t : totals) mean_total += t / double(K);
+      for (std::size_t k = 0; k < K; ++k) factor[k] = mean_total / totals[k];
+    }
+    // Counting balance applies to the sample-weight part as it stands.
+  }
+  double total_w = 0, total_n = 0;
+  for (std::size_t k = 0; k < K; ++k) total_w += factor[k] * class_sum[k], total_n += class_count[k];
+  const double norm = c.weights.normalize && total_w != 0 ? total_n / total_w : 1.0;
+  for (std::size_t i = 0; i < train_raw_w.size(); ++i) {
+    const std::size_t k = autoencoder ? 0 : std::size_t(train_label[i]);
+    d.train.weight.push_back(float(sample_part(train_raw_w[i]) * factor[k] * norm));
+  }
+  for (std::size_t i = 0; i < val_raw_w.size(); ++i) {
+    const std::size_t k = autoencoder ? 0 : std::size_t(d.validation_label[i]);
+    d.validation.weight.push_back(float(sample_part(val_raw_w[i]) * factor[k] * norm));
+  }
+  d.train.global_offset = comm.exclusive_prefix_sum(d.train.rows());
+  d.train.global_rows = comm.sum(uint64_t(d.train.rows()));
+  d.validation.global_offset = comm.exclusive_prefix_sum(d.validation.rows());
+  d.validation.global_rows = comm.sum(uint64_t(d.validation.rows()));
+  return d;
+}
+
+std::string policy_text(const WeightPolicy& w) {
+  const char* sample = w.sample == SampleWeights::none ? "none" : (w.sample == SampleWeights::mc ? "mc" : "abs");
+  const char* balance = w.balance == ClassBalance::none ? "none" : (w.balance == ClassBalance::count ? "count" : "sum");
+  return fmt::format("sample-weights={} class-balance={} balance-scale={} normalize-weights={}", sample, balance,
+                     w.scale_signal_up ? "signal" : "background", w.normalize);
+}
+
+}  // namespace bsmhunt::pipeline

@@ -1,0 +1,48 @@
+#pragma once
+// Private to train: the rows each rank trains on, read once, normalised, with the
+// training weights of the weight policy (docs/training.md).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/io/FeatureFile.hpp"
+#include "bsmhunt/nn/Preprocessing.hpp"
+#include "bsmhunt/nn/Trainer.hpp"
+#include "bsmhunt/pipeline/Train.hpp"
+
+namespace bsmhunt::pipeline {
+
+struct LoadedData {
+  nn::Shard train, validation;
+  std::vector<double> validation_analysis_weight;  // physics weights, for the AUC
+  std::vector<int32_t> validation_label;
+  int classes = 2;
+  uint64_t global_signal_train = 0, global_background_train = 0;
+};
+
+// Per sample of the file: trained on (signal and background of a classifier, the
+// --train-on events of an autoencoder), minus --exclude-samples.
+std::vector<bool> selected_samples(const io::FeatureFileHeader& header, const TrainConfig& config, bool autoencoder,
+                                   const std::string& train_on);
+
+// The contiguous slice of the file's rows this rank trains on, balanced by the rows
+// each rank will use (collective).
+dist::Range balanced_range(const io::FeatureFileReader& reader, const dist::Communicator& comm,
+                           const std::vector<bool>& use);
+
+// Collective: reads this rank's rows [range) of the train and validation splits,
+// normalised, with their training weights.
+LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& config, const dist::Communicator& comm,
+                       dist::Range range, const std::vector<bool>& use, const nn::Preprocessing& prep,
+                       bool autoencoder);
+
+// Collective: trains the BDT on rank 0 (XGBoost is one process) and writes the model
+// file with the archive's provenance entries.
+int train_bdt(const dist::Communicator& comm, const TrainConfig& config, const io::FeatureFileReader& reader,
+              const std::vector<bool>& use, const nn::Preprocessing& prep, Archive archive);
+
+// "sample-weights=mc class-balance=sum ..." for the log and the model file.
+std::string policy_text(const WeightPolicy& weights);
+
+}  // namespace bsmhunt::pipeline
