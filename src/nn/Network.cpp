@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "bsmhunt/core/Error.hpp"
@@ -64,6 +65,70 @@ class Dense final : public Layer {
   Activation act_;
   float slope_;
   bool bias_;
+};
+
+// y = act(conv(x, K) + b) over NHWC images, one per row. The bias/activation epilogue
+// is the dense layer's, over images x pixels rows of out_channels columns.
+class Conv2d final : public Layer {
+ public:
+  Conv2d(const Conv2dShape& shape, Activation act, float slope) : s_(shape), act_(act), slope_(slope) {}
+  std::string kind() const override { return "conv2d"; }
+  std::string describe() const override {
+    return fmt::format("conv2d {}x{} {}x{}x{} -> {}x{}x{}{}, {}", s_.kernel, s_.kernel, s_.height, s_.width,
+                       s_.in_channels, s_.out_height(), s_.out_width(), s_.out_channels,
+                       s_.stride > 1 ? fmt::format(" stride {}", s_.stride) : "", to_string(act_));
+  }
+  std::size_t input_width() const override { return s_.input_size(); }
+  std::size_t output_width() const override { return s_.output_size(); }
+  std::vector<ParameterShape> parameters() const override {
+    const std::size_t w = s_.weight_size();
+    return {{"kernel", {s_.out_channels, s_.kernel * s_.kernel * s_.in_channels}, 0}, {"bias", {s_.out_channels}, w}};
+  }
+  void initialize(float* params, float*, uint64_t seed, std::size_t layer_index) const override {
+    const std::size_t fan_in = s_.kernel * s_.kernel * s_.in_channels;
+    const double limit = std::sqrt(6.0 / double(fan_in));  // He uniform for the rectifiers
+    CounterRng rng(seed, stable_hash("conv2d-init"), layer_index);
+    for (std::size_t i = 0; i < s_.weight_size(); ++i) params[i] = float(rng.uniform(-limit, limit));
+    for (std::size_t j = 0; j < s_.out_channels; ++j) params[s_.weight_size() + j] = 0.0f;
+  }
+  void forward(StepContext& ctx, const float* x, std::size_t rows, float* y) override {
+    if (!rows) return;
+    ctx.backend.conv2d_forward(s_, x, params_, y, rows);
+    ctx.backend.bias_activation(y, params_ + s_.weight_size(), y, rows * pixels(), s_.out_channels, act_, slope_);
+  }
+  void backward(StepContext& ctx, const float* x, const float* y, float* dy, std::size_t rows, float* dx) override {
+    if (act_ != Activation::linear) ctx.backend.activation_backward(y, dy, dy, rows * s_.output_size(), act_, slope_);
+    ctx.backend.conv2d_backward_filter(s_, x, dy, grads_, rows);
+    ctx.backend.column_sums(dy, nullptr, rows * pixels(), s_.out_channels, grads_ + s_.weight_size(), false);
+    if (dx) ctx.backend.conv2d_backward_data(s_, dy, params_, dx, rows);
+  }
+
+ private:
+  std::size_t pixels() const { return s_.out_height() * s_.out_width(); }
+  Conv2dShape s_;
+  Activation act_;
+  float slope_;
+};
+
+class MaxPool2d final : public Layer {
+ public:
+  explicit MaxPool2d(const Pool2dShape& shape) : s_(shape) {}
+  std::string kind() const override { return "maxpool"; }
+  std::string describe() const override {
+    return fmt::format("max-pool {}x{} {}x{}x{} -> {}x{}x{}", s_.size, s_.size, s_.height, s_.width, s_.channels,
+                       s_.out_height(), s_.out_width(), s_.channels);
+  }
+  std::size_t input_width() const override { return s_.height * s_.width * s_.channels; }
+  std::size_t output_width() const override { return s_.out_height() * s_.out_width() * s_.channels; }
+  void forward(StepContext& ctx, const float* x, std::size_t rows, float* y) override {
+    if (rows) ctx.backend.maxpool_forward(s_, x, y, rows);
+  }
+  void backward(StepContext& ctx, const float* x, const float* y, float* dy, std::size_t rows, float* dx) override {
+    if (dx && rows) ctx.backend.maxpool_backward(s_, x, y, dy, dx, rows);
+  }
+
+ private:
+  Pool2dShape s_;
 };
 
 class ActivationLayer final : public Layer {
@@ -185,7 +250,45 @@ class BatchNorm final : public Layer {
 
 }  // namespace
 
+std::vector<std::string> cnn_architectures() { return {"strides", "max-pool"}; }
+
 std::size_t Layer::parameter_count() const { return block_size(parameters()); }
+
+// The two CNNs of the mono-jet study: 3x3 convolutions of 64, 128, 256 (stride 2),
+// 128, 256 (stride 2) filters, a 1x1 convolution of 128, a dense layer of 128, dropout
+// and the logits. "max-pool" replaces each stride 2 by stride 1 and a 2x2 max-pool.
+void Network::build_cnn(Backend& backend, const NetworkSpec& spec) {
+  const bool pooling = spec.cnn == "max-pool";
+  if (!pooling && spec.cnn != "strides")
+    throw InputError(fmt::format("cnn '{}': expected strides or max-pool", spec.cnn));
+  if (spec.image_height * spec.image_width * spec.image_channels != spec.inputs || spec.inputs == 0)
+    throw InputError(fmt::format("cnn: images of {} x {} x {} do not make the {} inputs", spec.image_height,
+                                 spec.image_width, spec.image_channels, spec.inputs));
+  if (spec.outputs == 0) throw InputError("network: zero outputs");
+  std::size_t h = spec.image_height, w = spec.image_width, c = spec.image_channels;
+  const auto conv = [&](std::size_t filters, std::size_t kernel, std::size_t stride) {
+    Conv2dShape s{h, w, c, filters, kernel, pooling ? 1 : stride, kernel / 2};
+    if (s.height + 2 * s.pad < s.kernel || s.width + 2 * s.pad < s.kernel || s.out_height() == 0 || s.out_width() == 0)
+      throw InputError(fmt::format("cnn: a {}x{} convolution of a {}x{} image has an empty output", kernel, kernel, h, w));
+    layers_.push_back(std::make_unique<Conv2d>(s, spec.activation, spec.leaky_slope));
+    h = s.out_height(), w = s.out_width(), c = filters;
+    if (pooling && stride == 2) {
+      if (h < 2 || w < 2) throw InputError(fmt::format("cnn: a 2x2 max-pool of a {}x{} image is empty", h, w));
+      const Pool2dShape p{h, w, c, 2};
+      layers_.push_back(std::make_unique<MaxPool2d>(p));
+      h = p.out_height(), w = p.out_width();
+    }
+  };
+  conv(64, 3, 1), conv(128, 3, 1), conv(256, 3, 2), conv(128, 3, 1), conv(256, 3, 2), conv(128, 1, 1);
+  std::size_t width = h * w * c;
+  for (auto hidden : spec.hidden) {
+    layers_.push_back(std::make_unique<Dense>(width, hidden, spec.activation, spec.leaky_slope));
+    width = hidden;
+  }
+  activity_layer_ = layers_.size() - 1;
+  if (spec.dropout > 0.0f) layers_.push_back(std::make_unique<Dropout>(backend, width, spec.dropout, layers_.size()));
+  layers_.push_back(std::make_unique<Dense>(width, spec.outputs, Activation::linear, spec.leaky_slope));  // logits
+}
 std::size_t Layer::state_count() const { return block_size(state()); }
 
 Network::Network(Backend& backend, const NetworkSpec& spec) : spec_(spec), backend_(backend) {
@@ -222,8 +325,10 @@ Network::Network(Backend& backend, const NetworkSpec& spec) : spec_(spec), backe
     activity_layer_ = layers_.size() - 1;
     for (auto it = spec.hidden.rbegin(); it != spec.hidden.rend(); ++it) add_hidden(*it);
     layers_.push_back(std::make_unique<Dense>(width, spec.inputs, Activation::linear, spec.leaky_slope));
+  } else if (spec.model == "cnn") {
+    build_cnn(backend, spec);
   } else {
-    throw InputError(fmt::format("model '{}': expected mlp or autoencoder", spec.model));
+    throw InputError(fmt::format("model '{}': expected mlp, autoencoder or cnn", spec.model));
   }
   std::size_t np = 0, ns = 0;
   for (const auto& layer : layers_) {
@@ -275,7 +380,7 @@ void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t 
                     Each&& each) {
   LocalCollective local;
   StepContext ctx{backend, local, false, 0, nullptr, 0};
-  const std::size_t F = net.inputs(), chunk = chunk_rows ? chunk_rows : std::max<std::size_t>(rows, 1);
+  const std::size_t F = net.inputs(), chunk = chunk_rows ? chunk_rows : net.rows_per_pass(std::max<std::size_t>(rows, 1));
   Tensor device_x(backend, 0, F);
   for (std::size_t r0 = 0; r0 < rows; r0 += chunk) {
     const std::size_t n = std::min(chunk, rows - r0);
@@ -287,6 +392,12 @@ void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t 
 }
 
 }  // namespace
+
+std::size_t Network::rows_per_pass(std::size_t limit) const {
+  std::size_t widest = inputs();
+  for (const auto& layer : layers_) widest = std::max(widest, layer->output_width());
+  return std::clamp<std::size_t>((std::size_t(1) << 26) / widest, 1, std::max<std::size_t>(limit, 1));
+}
 
 std::vector<float> Network::predict(const float* x, std::size_t rows, std::size_t chunk_rows) {
   const std::size_t K = outputs();

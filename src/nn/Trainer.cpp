@@ -104,6 +104,7 @@ struct Trainer::Impl {
   Tensor batch_x, batch_t, batch_w, d_out, row_loss, moment1, moment2;
   IndexBuffer index, row_keys;
   std::vector<uint32_t> host_index, host_keys;
+  std::vector<float> host_rows;  // rows made on demand (Shard::make_rows)
   std::vector<std::pair<std::size_t, std::size_t>> buckets;  // [first layer, end layer) in backward order
   bool stop_seen = false;
 };
@@ -111,16 +112,19 @@ struct Trainer::Impl {
 namespace {
 void upload_shard(const Shard& s, Tensor& x, Tensor& t, Tensor& w, bool autoencoder) {
   Backend& be = x.backend();
+  if (s.make_rows) x.reshape(0, s.features);  // rows are made batch by batch
   if (be.uses_host_memory()) {
     // The host backend reads the shard where it is: the training set costs its
     // size once, not twice (the shard outlives the Trainer, which holds it by reference).
-    x = Tensor::borrow(be, s.x.data(), s.rows(), s.features);
+    if (!s.make_rows) x = Tensor::borrow(be, s.x.data(), s.rows(), s.features);
     if (!autoencoder) t = Tensor::borrow(be, s.target.data(), s.rows(), 1);
     w = Tensor::borrow(be, s.weight.data(), s.rows(), 1);
     return;
   }
-  x.reshape(s.rows(), s.features);
-  if (!s.x.empty()) x.backend().upload(s.x.data(), x.data(), s.x.size());
+  if (!s.make_rows) {
+    x.reshape(s.rows(), s.features);
+    if (!s.x.empty()) x.backend().upload(s.x.data(), x.data(), s.x.size());
+  }
   if (!autoencoder) {
     t.reshape(s.rows(), 1);
     if (!s.target.empty()) t.backend().upload(s.target.data(), t.data(), s.target.size());
@@ -181,19 +185,21 @@ double Trainer::learning_rate_at(uint64_t step) const {
 }
 
 double Trainer::regularisation_penalty() {
-  if (cfg_.l1 == 0.0 && cfg_.l2 == 0.0) return 0.0;
+  if (cfg_.l1 == 0.0 && cfg_.l2 == 0.0 && cfg_.conv_l2 == 0.0) return 0.0;
   double penalty = 0;
   const auto& off = net_.layer_offsets();
   for (std::size_t i = 0; i < net_.layers().size(); ++i)
     for (const auto& p : net_.layers()[i]->parameters()) {
-      if (p.name != "weight") continue;
+      // Dense weights take --l1/--l2, convolution kernels --conv-l2 (Keras' kernel_regularizer).
+      const bool kernel = p.name == "kernel";
+      if (p.name != "weight" && !kernel) continue;
+      const double l1 = kernel ? 0.0 : cfg_.l1, l2 = kernel ? cfg_.conv_l2 : cfg_.l2;
+      if (l1 == 0.0 && l2 == 0.0) continue;
       const float* w = net_.parameters().data() + off[i] + p.offset;
       const std::size_t n = p.shape[0] * p.shape[1];
-      if (cfg_.l1 != 0.0) penalty += cfg_.l1 * be_.reduce(w, n, Reduction::sum_abs);
-      if (cfg_.l2 != 0.0) penalty += cfg_.l2 * be_.reduce(w, n, Reduction::sum_squares);
-      if (cfg_.l1 != 0.0 || cfg_.l2 != 0.0)
-        be_.add_regularization_gradient(w, net_.gradients().data() + off[i] + p.offset, n, float(cfg_.l1),
-                                        float(cfg_.l2));
+      if (l1 != 0.0) penalty += l1 * be_.reduce(w, n, Reduction::sum_abs);
+      if (l2 != 0.0) penalty += l2 * be_.reduce(w, n, Reduction::sum_squares);
+      be_.add_regularization_gradient(w, net_.gradients().data() + off[i] + p.offset, n, float(l1), float(l2));
     }
   return penalty;
 }
@@ -216,7 +222,13 @@ void Trainer::train_step(uint64_t step) {
   m.index.assign(m.host_index);
   m.row_keys.assign(m.host_keys);
   m.batch_x.reshape(rows, f);
-  be_.gather_rows(m.train_x.data(), f, m.index.data(), rows, m.batch_x.data());
+  if (train_.make_rows) {
+    m.host_rows.resize(rows * f);
+    train_.make_rows(m.host_index.data(), rows, m.host_rows.data());
+    be_.upload(m.host_rows.data(), m.batch_x.data(), rows * f);
+  } else {
+    be_.gather_rows(m.train_x.data(), f, m.index.data(), rows, m.batch_x.data());
+  }
   m.batch_w.reshape(rows, 1);
   be_.gather_rows(m.train_w.data(), 1, m.index.data(), rows, m.batch_w.data());
   const float* target = m.batch_x.data();
@@ -286,11 +298,24 @@ double Trainer::evaluate(const Shard& shard) {
   Tensor row_loss(be_, 0, 1);
   double sums[2] = {0, 0};
   for (const float v : shard.weight) sums[1] += v;
-  const std::size_t chunk = 1 << 16;
+  const std::size_t chunk = net_.rows_per_pass(1 << 16);
   StepContext ctx{be_, comm_, false, 0, nullptr, 0};
+  Tensor made(be_, 0, shard.features);
+  std::vector<float> host_rows;
+  std::vector<uint32_t> local;
   for (std::size_t r0 = 0; r0 < shard.rows(); r0 += chunk) {
     const std::size_t rows = std::min(chunk, shard.rows() - r0);
-    const float* xr = x.data() + r0 * shard.features;
+    const float* xr = nullptr;
+    if (shard.make_rows) {
+      local.resize(rows), host_rows.resize(rows * shard.features);
+      for (std::size_t i = 0; i < rows; ++i) local[i] = uint32_t(r0 + i);
+      shard.make_rows(local.data(), rows, host_rows.data());
+      made.reshape(rows, shard.features);
+      be_.upload(host_rows.data(), made.data(), host_rows.size());
+      xr = made.data();
+    } else {
+      xr = x.data() + r0 * shard.features;
+    }
     const float* out = net_.forward(ctx, xr, rows);
     row_loss.reshape(rows, 1);
     be_.loss(cfg_.loss, out, autoencoder ? xr : t.data() + r0, w.data() + r0, rows, net_.outputs(), 0.f, nullptr,
@@ -452,6 +477,10 @@ void store_network(const Network& network, Archive& a) {
   a.doubles["model/dropout"] = {double(s.dropout)};
   a.doubles["model/batchnorm"] = {s.batchnorm ? 1.0 : 0.0};
   a.doubles["model/activity_l2"] = {double(s.activity_l2)};
+  if (s.model == "cnn") {
+    a.doubles["model/image_shape"] = {double(s.image_height), double(s.image_width), double(s.image_channels)};
+    a.strings["model/cnn"] = s.cnn;
+  }
   std::vector<std::string> architecture;
   const auto params = network.parameters().to_host();
   const auto state = network.state().to_host();
@@ -487,6 +516,12 @@ NetworkSpec network_spec_from(const Archive& a, const std::string& what) {
   s.dropout = float(a.number("model/dropout", what));
   s.batchnorm = a.number("model/batchnorm", what) != 0;
   s.activity_l2 = float(a.number("model/activity_l2", what));
+  if (s.model == "cnn") {
+    const auto& shape = a.number_list("model/image_shape", what);
+    if (shape.size() != 3) throw InputError(fmt::format("{}: model/image_shape needs 3 values", what));
+    s.image_height = std::size_t(shape[0]), s.image_width = std::size_t(shape[1]), s.image_channels = std::size_t(shape[2]);
+    s.cnn = a.string("model/cnn", what);
+  }
   return s;
 }
 

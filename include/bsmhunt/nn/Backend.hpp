@@ -34,6 +34,27 @@ struct LossParams {
 
 enum class Reduction { sum, sum_abs, sum_squares };
 
+// A 2-D convolution over images stored one per row, channel last (NHWC): input
+// height x width x in_channels, kernel x kernel window, zero padding `pad` on every
+// side (kernel / 2 is "same" for odd kernels), output out_height() x out_width() x
+// out_channels. Cross-correlation, as every framework computes it. Weights are
+// out_channels x (kernel x kernel x in_channels) (cuDNN's KRSC / PyTorch's OHWI).
+struct Conv2dShape {
+  std::size_t height = 0, width = 0, in_channels = 0, out_channels = 0, kernel = 1, stride = 1, pad = 0;
+  std::size_t out_height() const { return (height + 2 * pad - kernel) / stride + 1; }
+  std::size_t out_width() const { return (width + 2 * pad - kernel) / stride + 1; }
+  std::size_t input_size() const { return height * width * in_channels; }
+  std::size_t output_size() const { return out_height() * out_width() * out_channels; }
+  std::size_t weight_size() const { return out_channels * kernel * kernel * in_channels; }
+};
+
+// Max-pooling of NHWC images over size x size windows with stride `size`.
+struct Pool2dShape {
+  std::size_t height = 0, width = 0, channels = 0, size = 2;
+  std::size_t out_height() const { return height / size; }
+  std::size_t out_width() const { return width / size; }
+};
+
 struct DeviceInfo {
   DeviceKind kind = DeviceKind::cpu;
   std::string name;           // "CPU (OpenBLAS, 2 threads)", "NVIDIA H100 80GB HBM3"
@@ -121,6 +142,22 @@ class Backend {
   virtual void batchnorm_backward(const float* dy, const float* xhat, const float* inv_std, const float* gamma,
                                   const float* sum_dy, const float* sum_dy_xhat, double count, std::size_t rows,
                                   std::size_t cols, float* dx) = 0;
+
+  // Convolution (Conv2dShape) of `images` images: y = conv(x, w) (no bias; the bias and
+  // activation are the bias_activation epilogue over images x out_height x out_width
+  // rows of out_channels); dx = the input gradient (overwritten); dw = the weight
+  // gradient summed over the images (overwritten). CPU: im2col + GEMM; CUDA: cuDNN.
+  virtual void conv2d_forward(const Conv2dShape& shape, const float* x, const float* w, float* y,
+                              std::size_t images) = 0;
+  virtual void conv2d_backward_data(const Conv2dShape& shape, const float* dy, const float* w, float* dx,
+                                    std::size_t images) = 0;
+  virtual void conv2d_backward_filter(const Conv2dShape& shape, const float* x, const float* dy, float* dw,
+                                      std::size_t images) = 0;
+  // y = the maximum of each window; dx = dy routed to the first maximum of each window
+  // (row-major window order), 0 elsewhere (overwritten).
+  virtual void maxpool_forward(const Pool2dShape& shape, const float* x, float* y, std::size_t images) = 0;
+  virtual void maxpool_backward(const Pool2dShape& shape, const float* x, const float* y, const float* dy, float* dx,
+                                std::size_t images) = 0;
 
   // g += l1 sign(w) + 2 l2 w
   virtual void add_regularization_gradient(const float* w, float* g, std::size_t n, float l1, float l2) = 0;

@@ -69,7 +69,14 @@ struct NetworkSpec {
   float dropout = 0.0f;                // after each hidden activation
   bool batchnorm = false;              // dense -> batchnorm -> activation in hidden layers
   float activity_l2 = 0.0f;            // L2 on the activations of the last hidden (mlp) / latent (autoencoder) layer
+  // cnn: one image per row, image_height x image_width x image_channels, channel last;
+  // `cnn` names the architecture: "strides" or "max-pool" (the mono-jet study's models).
+  std::size_t image_height = 0, image_width = 0, image_channels = 0;
+  std::string cnn = "strides";
 };
+
+// The CNN architectures `NetworkSpec::cnn` names.
+std::vector<std::string> cnn_architectures();
 
 // A feed-forward stack with every parameter in one flat buffer (so gradients are
 // all-reduced in a few contiguous buckets) and every non-trained buffer in another.
@@ -81,6 +88,9 @@ class Network {
   std::size_t parameter_count() const { return params_.size(); }
   std::size_t inputs() const { return spec_.inputs; }
   std::size_t outputs() const { return layers_.back()->output_width(); }
+  // Rows per forward pass that keep the widest activation near 2^26 floats (256 MB):
+  // all of them for a narrow MLP, a few hundred images for a CNN (at most `limit`).
+  std::size_t rows_per_pass(std::size_t limit) const;
   // First parameter index of each layer; layer_offsets()[layers().size()] = parameter_count().
   const std::vector<std::size_t>& layer_offsets() const { return param_offsets_; }
 
@@ -99,7 +109,7 @@ class Network {
   void backward(StepContext& ctx, float* d_output, const std::function<void(std::size_t)>& layer_done = {});
   // Inference, host to host (evaluation mode: no dropout, batchnorm with its running
   // statistics): the outputs (rows x outputs(), logits for a classifier) of `rows`
-  // rows of x (rows x inputs()), evaluated `chunk_rows` rows at a time (0: all at once).
+  // rows of x (rows x inputs()), evaluated `chunk_rows` rows at a time (0: rows_per_pass).
   std::vector<float> predict(const float* x, std::size_t rows, std::size_t chunk_rows = 0);
   // The per-row mean squared difference between output and input (the autoencoder's
   // anomaly score), host to host.
@@ -110,6 +120,7 @@ class Network {
   double activity_penalty_sum() const { return activity_penalty_; }
 
  private:
+  void build_cnn(Backend& backend, const NetworkSpec& spec);
   NetworkSpec spec_;
   Backend& backend_;
   std::vector<std::unique_ptr<Layer>> layers_;

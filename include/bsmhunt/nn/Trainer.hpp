@@ -35,6 +35,9 @@ struct Shard {
   std::vector<float> weight;    // rows; training weights (policy applied)
   uint64_t global_offset = 0;
   uint64_t global_rows = 0;     // over all ranks
+  // Rows made on demand instead of held in x (images built from particles batch by
+  // batch): writes this shard's rows local[0..n) to out (n x features, host memory).
+  std::function<void(const uint32_t* local, std::size_t n, float* out)> make_rows;
   std::size_t rows() const { return weight.size(); }
 };
 
@@ -50,6 +53,7 @@ struct TrainerConfig {
   bool nesterov = false;
   double weight_decay = 0.0;        // Adam: added to the gradient; AdamW: decoupled; SGD: added to the gradient
   double l1 = 0.0, l2 = 0.0;        // penalties on dense-layer weights
+  double conv_l2 = 0.0;             // L2 penalty on convolution kernels
   ScheduleKind schedule = ScheduleKind::constant;
   uint64_t warmup_steps = 0;        // linear ramp from 0
   double step_gamma = 0.5;          // step schedule: lr *= gamma every step_epochs

@@ -268,3 +268,161 @@ void CpuBackend::sgd_update(float* w, const float* g, float* velocity, std::size
 }
 
 }  // namespace bsmhunt::nn
+
+// ---------------------------------------------------------------- convolutions
+// NHWC images, one per row. im2col turns a group of images into a matrix with one
+// row per output pixel and one column per (ky, kx, ci) of the window, so that the
+// convolution of the group is one GEMM with the weights (out x window). Groups are
+// sized so that the column matrix stays near 16 M floats whatever the image size.
+
+namespace bsmhunt::nn {
+
+namespace {
+
+constexpr std::size_t kColumnBudget = 1 << 24;
+
+std::size_t window_size(const Conv2dShape& s) { return s.kernel * s.kernel * s.in_channels; }
+std::size_t pixels_out(const Conv2dShape& s) { return s.out_height() * s.out_width(); }
+// A 1x1 convolution with stride 1 and no padding is a GEMM on the input itself.
+bool is_pointwise(const Conv2dShape& s) { return s.kernel == 1 && s.stride == 1 && s.pad == 0; }
+
+std::size_t group_size(const Conv2dShape& s, std::size_t images) {
+  return std::max<std::size_t>(1, std::min(images, kColumnBudget / std::max<std::size_t>(1, pixels_out(s) * window_size(s))));
+}
+
+void im2col(const Conv2dShape& s, const float* x, std::size_t images, float* col) {
+  const std::size_t Ho = s.out_height(), Wo = s.out_width(), C = s.in_channels, K = s.kernel, win = window_size(s);
+  for (std::size_t n = 0; n < images; ++n) {
+    const float* img = x + n * s.input_size();
+    for (std::size_t oy = 0; oy < Ho; ++oy)
+      for (std::size_t ox = 0; ox < Wo; ++ox) {
+        float* row = col + ((n * Ho + oy) * Wo + ox) * win;
+        for (std::size_t ky = 0; ky < K; ++ky) {
+          const std::ptrdiff_t iy = std::ptrdiff_t(oy * s.stride + ky) - std::ptrdiff_t(s.pad);
+          for (std::size_t kx = 0; kx < K; ++kx) {
+            const std::ptrdiff_t ix = std::ptrdiff_t(ox * s.stride + kx) - std::ptrdiff_t(s.pad);
+            float* dst = row + (ky * K + kx) * C;
+            if (iy < 0 || ix < 0 || iy >= std::ptrdiff_t(s.height) || ix >= std::ptrdiff_t(s.width))
+              std::fill(dst, dst + C, 0.0f);
+            else
+              std::memcpy(dst, img + (std::size_t(iy) * s.width + std::size_t(ix)) * C, C * sizeof(float));
+          }
+        }
+      }
+  }
+}
+
+// dx += the window columns scattered back to their pixels (dx zeroed by the caller).
+void col2im(const Conv2dShape& s, const float* col, std::size_t images, float* dx) {
+  const std::size_t Ho = s.out_height(), Wo = s.out_width(), C = s.in_channels, K = s.kernel, win = window_size(s);
+  for (std::size_t n = 0; n < images; ++n) {
+    float* img = dx + n * s.input_size();
+    for (std::size_t oy = 0; oy < Ho; ++oy)
+      for (std::size_t ox = 0; ox < Wo; ++ox) {
+        const float* row = col + ((n * Ho + oy) * Wo + ox) * win;
+        for (std::size_t ky = 0; ky < K; ++ky) {
+          const std::ptrdiff_t iy = std::ptrdiff_t(oy * s.stride + ky) - std::ptrdiff_t(s.pad);
+          if (iy < 0 || iy >= std::ptrdiff_t(s.height)) continue;
+          for (std::size_t kx = 0; kx < K; ++kx) {
+            const std::ptrdiff_t ix = std::ptrdiff_t(ox * s.stride + kx) - std::ptrdiff_t(s.pad);
+            if (ix < 0 || ix >= std::ptrdiff_t(s.width)) continue;
+            const float* src = row + (ky * K + kx) * C;
+            float* dst = img + (std::size_t(iy) * s.width + std::size_t(ix)) * C;
+            for (std::size_t c = 0; c < C; ++c) dst[c] += src[c];
+          }
+        }
+      }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y, std::size_t images) {
+  const std::size_t win = window_size(s), P = pixels_out(s), G = group_size(s, images);
+  for (std::size_t n0 = 0; n0 < images; n0 += G) {
+    const std::size_t g = std::min(G, images - n0);
+    const float* a = x + n0 * s.input_size();
+    if (!is_pointwise(s)) {
+      columns_.resize(g * P * win);
+      im2col(s, a, g, columns_.data());
+      a = columns_.data();
+    }
+    gemm(false, true, g * P, s.out_channels, win, 1.0f, a, w, 0.0f, y + n0 * s.output_size());  // y = col W^T
+  }
+}
+
+void CpuBackend::conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                                      std::size_t images) {
+  const std::size_t win = window_size(s), P = pixels_out(s), G = group_size(s, images);
+  for (std::size_t n0 = 0; n0 < images; n0 += G) {
+    const std::size_t g = std::min(G, images - n0);
+    float* out = dx + n0 * s.input_size();
+    if (is_pointwise(s)) {
+      gemm(false, false, g * P, win, s.out_channels, 1.0f, dy + n0 * s.output_size(), w, 0.0f, out);
+      continue;
+    }
+    columns_.resize(g * P * win);
+    gemm(false, false, g * P, win, s.out_channels, 1.0f, dy + n0 * s.output_size(), w, 0.0f, columns_.data());
+    std::fill(out, out + g * s.input_size(), 0.0f);
+    col2im(s, columns_.data(), g, out);
+  }
+}
+
+void CpuBackend::conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                                        std::size_t images) {
+  const std::size_t win = window_size(s), P = pixels_out(s), G = group_size(s, images);
+  if (images == 0) std::fill(dw, dw + s.weight_size(), 0.0f);
+  for (std::size_t n0 = 0; n0 < images; n0 += G) {
+    const std::size_t g = std::min(G, images - n0);
+    const float* a = x + n0 * s.input_size();
+    if (!is_pointwise(s)) {
+      columns_.resize(g * P * win);
+      im2col(s, a, g, columns_.data());
+      a = columns_.data();
+    }
+    // dW (out x win) (+)= dy^T (out x pixels) col (pixels x win), groups in order.
+    gemm(true, false, s.out_channels, win, g * P, 1.0f, dy + n0 * s.output_size(), a, n0 == 0 ? 0.0f : 1.0f, dw);
+  }
+}
+
+void CpuBackend::maxpool_forward(const Pool2dShape& s, const float* x, float* y, std::size_t images) {
+  const std::size_t Ho = s.out_height(), Wo = s.out_width(), C = s.channels, k = s.size;
+  for (std::size_t n = 0; n < images; ++n) {
+    const float* img = x + n * s.height * s.width * C;
+    float* out = y + n * Ho * Wo * C;
+    for (std::size_t oy = 0; oy < Ho; ++oy)
+      for (std::size_t ox = 0; ox < Wo; ++ox) {
+        float* dst = out + (oy * Wo + ox) * C;
+        std::memcpy(dst, img + (oy * k * s.width + ox * k) * C, C * sizeof(float));
+        for (std::size_t ky = 0; ky < k; ++ky)
+          for (std::size_t kx = 0; kx < k; ++kx) {
+            const float* src = img + ((oy * k + ky) * s.width + ox * k + kx) * C;
+            for (std::size_t c = 0; c < C; ++c) dst[c] = std::max(dst[c], src[c]);
+          }
+      }
+  }
+}
+
+void CpuBackend::maxpool_backward(const Pool2dShape& s, const float* x, const float* y, const float* dy, float* dx,
+                                  std::size_t images) {
+  const std::size_t Ho = s.out_height(), Wo = s.out_width(), C = s.channels, k = s.size;
+  std::fill(dx, dx + images * s.height * s.width * C, 0.0f);
+  for (std::size_t n = 0; n < images; ++n) {
+    const float* img = x + n * s.height * s.width * C;
+    float* grad = dx + n * s.height * s.width * C;
+    const std::size_t o = n * Ho * Wo * C;
+    for (std::size_t oy = 0; oy < Ho; ++oy)
+      for (std::size_t ox = 0; ox < Wo; ++ox)
+        for (std::size_t c = 0; c < C; ++c) {
+          const std::size_t out = o + (oy * Wo + ox) * C + c;
+          bool routed = false;
+          for (std::size_t ky = 0; ky < k && !routed; ++ky)
+            for (std::size_t kx = 0; kx < k && !routed; ++kx) {
+              const std::size_t at = ((oy * k + ky) * s.width + ox * k + kx) * C + c;
+              if (img[at] == y[out]) grad[at] += dy[out], routed = true;
+            }
+        }
+  }
+}
+
+}  // namespace bsmhunt::nn

@@ -1,4 +1,5 @@
 #pragma once
+#include <vector>
 #include "bsmhunt/nn/Backend.hpp"
 
 namespace bsmhunt::nn {
@@ -48,6 +49,17 @@ class CpuBackend final : public Backend {
                    float eps, float weight_decay, bool decoupled, uint64_t step) override;
   void sgd_update(float* w, const float* g, float* velocity, std::size_t n, float lr, float momentum,
                   float weight_decay, bool nesterov) override;
+  void conv2d_forward(const Conv2dShape& shape, const float* x, const float* w, float* y, std::size_t images) override;
+  void conv2d_backward_data(const Conv2dShape& shape, const float* dy, const float* w, float* dx,
+                            std::size_t images) override;
+  void conv2d_backward_filter(const Conv2dShape& shape, const float* x, const float* dy, float* dw,
+                              std::size_t images) override;
+  void maxpool_forward(const Pool2dShape& shape, const float* x, float* y, std::size_t images) override;
+  void maxpool_backward(const Pool2dShape& shape, const float* x, const float* y, const float* dy, float* dx,
+                        std::size_t images) override;
+
+ private:
+  std::vector<float> columns_;  // im2col scratch of a group of images
 };
 
 }  // namespace bsmhunt::nn

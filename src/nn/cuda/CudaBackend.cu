@@ -3,6 +3,7 @@
 // DeviceMath.hpp); tests/nn/BackendTest.cpp compares them op by op where a GPU is
 // visible. Reductions use a fixed tree per block, so results are deterministic.
 #include <cublas_v2.h>
+#include <cudnn.h>
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 #include <nccl.h>
@@ -22,6 +23,10 @@ void check_cuda(cudaError_t e, const char* what) {
 }
 void check_cublas(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) throw Error(fmt::format("cuBLAS error {} in {}", int(s), what));
+}
+
+void check_cudnn(cudnnStatus_t s, const char* what) {
+  if (s != CUDNN_STATUS_SUCCESS) throw Error(fmt::format("cuDNN error in {}: {}", what, cudnnGetErrorString(s)));
 }
 
 constexpr int kThreads = 256;
@@ -219,6 +224,76 @@ __global__ void sgd_kernel(float* w, const float* g, float* velocity, size_t n, 
   }
 }
 
+// Max-pooling of NHWC images; backward routes each output's gradient to the first
+// maximum of its window (windows do not overlap: stride == size), as the CPU does.
+__global__ void maxpool_forward_kernel(const float* x, float* y, size_t images, size_t H, size_t W, size_t C, size_t k) {
+  const size_t Ho = H / k, Wo = W / k, n = images * Ho * Wo * C;
+  GRID_STRIDE(i, n) {
+    const size_t c = i % C, ox = (i / C) % Wo, oy = (i / (C * Wo)) % Ho, img = i / (C * Wo * Ho);
+    const float* base = x + img * H * W * C;
+    float m = base[(oy * k * W + ox * k) * C + c];
+    for (size_t ky = 0; ky < k; ++ky)
+      for (size_t kx = 0; kx < k; ++kx) m = fmaxf(m, base[((oy * k + ky) * W + ox * k + kx) * C + c]);
+    y[i] = m;
+  }
+}
+
+__global__ void maxpool_backward_kernel(const float* x, const float* y, const float* dy, float* dx, size_t images,
+                                        size_t H, size_t W, size_t C, size_t k) {
+  const size_t Ho = H / k, Wo = W / k, n = images * Ho * Wo * C;
+  GRID_STRIDE(i, n) {
+    const size_t c = i % C, ox = (i / C) % Wo, oy = (i / (C * Wo)) % Ho, img = i / (C * Wo * Ho);
+    const size_t base = img * H * W * C;
+    bool routed = false;
+    for (size_t ky = 0; ky < k && !routed; ++ky)
+      for (size_t kx = 0; kx < k && !routed; ++kx) {
+        const size_t at = base + ((oy * k + ky) * W + ox * k + kx) * C + c;
+        if (x[at] == y[i]) dx[at] += dy[i], routed = true;
+      }
+  }
+}
+
+// cuDNN's descriptors of one convolution over `images` NHWC images (KRSC weights).
+struct ConvDescriptors {
+  cudnnTensorDescriptor_t x{}, y{};
+  cudnnFilterDescriptor_t w{};
+  cudnnConvolutionDescriptor_t conv{};
+  ConvDescriptors(const Conv2dShape& s, size_t images) {
+    check_cudnn(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnnCreateTensorDescriptor(&y), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnnCreateFilterDescriptor(&w), "cudnnCreateFilterDescriptor");
+    check_cudnn(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
+    check_cudnn(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, int(images), int(s.in_channels),
+                                           int(s.height), int(s.width)),
+                "input descriptor");
+    check_cudnn(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, int(images), int(s.out_channels),
+                                           int(s.out_height()), int(s.out_width())),
+                "output descriptor");
+    check_cudnn(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, int(s.out_channels),
+                                           int(s.in_channels), int(s.kernel), int(s.kernel)),
+                "filter descriptor");
+    check_cudnn(cudnnSetConvolution2dDescriptor(conv, int(s.pad), int(s.pad), int(s.stride), int(s.stride), 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                "convolution descriptor");
+    // Full float32 arithmetic: no TF32 unless asked for, so the CPU reference agrees.
+    check_cudnn(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
+  }
+  ~ConvDescriptors() {
+    cudnnDestroyConvolutionDescriptor(conv);
+    cudnnDestroyFilterDescriptor(w);
+    cudnnDestroyTensorDescriptor(y);
+    cudnnDestroyTensorDescriptor(x);
+  }
+};
+
+// The fastest deterministic algorithm cuDNN proposes (reproducible training needs one).
+template <typename Perf>
+auto first_deterministic(const Perf* perf, int count, const char* what) {
+  for (int i = 0; i < count; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC) return perf[i];
+  throw Error(fmt::format("cuDNN offers no deterministic algorithm for the {}", what));
+}
+
 class CudaBackend final : public Backend {
  public:
   // `device` is the rank's index on its node; with one visible GPU per rank (Slurm
@@ -240,6 +315,8 @@ class CudaBackend final : public Backend {
     check_cuda(cudaMalloc(&reduce_result_, sizeof(double)), "cudaMalloc");
   }
   ~CudaBackend() override {
+    if (workspace_) cudaFree(workspace_);
+    if (dnn_) cudnnDestroy(dnn_);
     cudaFree(reduce_result_);
     cublasDestroy(blas_);
     cudaStreamDestroy(stream_);
@@ -390,10 +467,95 @@ class CudaBackend final : public Backend {
     launched("sgd_update");
   }
 
+  void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, float* y, std::size_t images) override {
+    if (!images) return;
+    const ConvDescriptors d(s, images);
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int count = 0;
+    check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(dnn(), d.x, d.w, d.conv, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                       &count, perf),
+                "cudnnGetConvolutionForwardAlgorithm_v7");
+    const auto algo = first_deterministic(perf, count, "convolution forward").algo;
+    size_t bytes = 0;
+    check_cudnn(cudnnGetConvolutionForwardWorkspaceSize(dnn_, d.x, d.w, d.conv, d.y, algo, &bytes), "workspace size");
+    const float one = 1.f, zero = 0.f;
+    check_cudnn(cudnnConvolutionForward(dnn_, &one, d.x, x, d.w, w, d.conv, algo, workspace(bytes), bytes, &zero, d.y, y),
+                "cudnnConvolutionForward");
+  }
+  void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                            std::size_t images) override {
+    if (!images) return;
+    const ConvDescriptors d(s, images);
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int count = 0;
+    check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn(), d.w, d.y, d.conv, d.x,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf),
+                "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+    const auto algo = first_deterministic(perf, count, "convolution input gradient").algo;
+    size_t bytes = 0;
+    check_cudnn(cudnnGetConvolutionBackwardDataWorkspaceSize(dnn_, d.w, d.y, d.conv, d.x, algo, &bytes),
+                "workspace size");
+    const float one = 1.f, zero = 0.f;
+    check_cudnn(cudnnConvolutionBackwardData(dnn_, &one, d.w, w, d.y, dy, d.conv, algo, workspace(bytes), bytes, &zero,
+                                             d.x, dx),
+                "cudnnConvolutionBackwardData");
+  }
+  void conv2d_backward_filter(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                              std::size_t images) override {
+    if (!images) return fill(dw, s.weight_size(), 0.f);
+    const ConvDescriptors d(s, images);
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int count = 0;
+    check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn(), d.x, d.y, d.conv, d.w,
+                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf),
+                "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+    const auto algo = first_deterministic(perf, count, "convolution weight gradient").algo;
+    size_t bytes = 0;
+    check_cudnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn_, d.x, d.y, d.conv, d.w, algo, &bytes),
+                "workspace size");
+    const float one = 1.f, zero = 0.f;
+    check_cudnn(cudnnConvolutionBackwardFilter(dnn_, &one, d.x, x, d.y, dy, d.conv, algo, workspace(bytes), bytes,
+                                               &zero, d.w, dw),
+                "cudnnConvolutionBackwardFilter");
+  }
+  void maxpool_forward(const Pool2dShape& s, const float* x, float* y, std::size_t images) override {
+    const size_t n = images * s.out_height() * s.out_width() * s.channels;
+    if (n) maxpool_forward_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(x, y, images, s.height, s.width, s.channels, s.size);
+    launched("maxpool_forward");
+  }
+  void maxpool_backward(const Pool2dShape& s, const float* x, const float* y, const float* dy, float* dx,
+                        std::size_t images) override {
+    fill(dx, images * s.height * s.width * s.channels, 0.f);
+    const size_t n = images * s.out_height() * s.out_width() * s.channels;
+    if (n)
+      maxpool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(x, y, dy, dx, images, s.height, s.width,
+                                                                        s.channels, s.size);
+    launched("maxpool_backward");
+  }
+
   cudaStream_t stream() const { return stream_; }
 
  private:
   static void launched(const char* what) { check_cuda(cudaGetLastError(), what); }
+  // cuDNN is loaded only when a convolution first runs (an MLP never needs it).
+  cudnnHandle_t dnn() {
+    if (!dnn_) {
+      check_cudnn(cudnnCreate(&dnn_), "cudnnCreate");
+      check_cudnn(cudnnSetStream(dnn_, stream_), "cudnnSetStream");
+    }
+    return dnn_;
+  }
+  void* workspace(size_t bytes) {
+    if (bytes > workspace_bytes_) {
+      if (workspace_) cudaFree(workspace_);
+      check_cuda(cudaMalloc(&workspace_, bytes), "cuDNN workspace");
+      workspace_bytes_ = bytes;
+    }
+    return workspace_;
+  }
+  cudnnHandle_t dnn_{};
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
   int device_;
   cudaStream_t stream_{};
   cublasHandle_t blas_{};
