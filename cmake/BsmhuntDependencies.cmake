@@ -37,6 +37,13 @@ if(NOT XGBOOST_LIBRARY OR NOT XGBOOST_INCLUDE_DIR)
                       "install libxgboost-dev (tools/setup does)")
 endif()
 
+# FastJet (anti-kT jets from the particles of the mono-jet channel): Debian libfastjet-dev.
+find_library(FASTJET_LIBRARY fastjet)
+find_path(FASTJET_INCLUDE_DIR fastjet/ClusterSequence.hh)
+if(NOT FASTJET_LIBRARY OR NOT FASTJET_INCLUDE_DIR)
+  message(FATAL_ERROR "FastJet not found: install libfastjet-dev (tools/setup does)")
+endif()
+
 # CUDA: optional and auto-detected. Where nvcc exists the nn_cuda layer is compiled
 # and linked; where it does not, a NoCuda implementation is linked that throws.
 set(BSMHUNT_HAVE_CUDA OFF)

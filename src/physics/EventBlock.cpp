@@ -83,6 +83,12 @@ Column& CollectionColumns::member(std::string_view name) {
     if (m.spec.name == name) return m;
   throw InternalError(fmt::format("collection '{}' has no member '{}'", spec.name, name));
 }
+bool CollectionColumns::has_member(std::string_view name) const {
+  for (const auto& m : members)
+    if (m.spec.name == name) return true;
+  return false;
+}
+
 const Column& CollectionColumns::member(std::string_view name) const {
   return const_cast<CollectionColumns*>(this)->member(name);
 }

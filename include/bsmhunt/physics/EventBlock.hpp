@@ -56,6 +56,7 @@ struct CollectionColumns {
   std::size_t n_objects() const { return offsets.back(); }
   Column& member(std::string_view name);
   const Column& member(std::string_view name) const;
+  bool has_member(std::string_view name) const;
   // Marks the end of an event's objects: call once per event after pushing members.
   void close_event() { offsets.push_back(members.empty() ? 0 : members.front().size()); }
 };

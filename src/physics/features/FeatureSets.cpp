@@ -16,6 +16,7 @@ struct Entry {
 const Entry kSets[] = {
     {"dilepton_met", make_dilepton_met},
     {"dijet", make_dijet},
+    {"monojet", make_monojet},
 };
 
 }  // namespace

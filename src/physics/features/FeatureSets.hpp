@@ -6,5 +6,6 @@ namespace bsmhunt::physics {
 
 std::unique_ptr<FeatureSet> make_dilepton_met(const FeatureSetOptions& options);
 std::unique_ptr<FeatureSet> make_dijet(const FeatureSetOptions& options);
+std::unique_ptr<FeatureSet> make_monojet(const FeatureSetOptions& options);
 
 }  // namespace bsmhunt::physics

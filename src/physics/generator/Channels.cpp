@@ -9,6 +9,7 @@ namespace bsmhunt::physics {
 // Each channel's factory lives in its own file; register new channels here.
 std::unique_ptr<Channel> make_dilepton_met_channel();
 std::unique_ptr<Channel> make_dijet_channel();
+std::unique_ptr<Channel> make_monojet_channel();
 
 namespace {
 struct Registration {
@@ -18,6 +19,7 @@ struct Registration {
 constexpr Registration kChannels[] = {
     {"dilepton_met", make_dilepton_met_channel},
     {"dijet", make_dijet_channel},
+    {"monojet", make_monojet_channel},
 };
 }  // namespace
 

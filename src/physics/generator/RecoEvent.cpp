@@ -26,14 +26,30 @@ EventSchema reco_event_schema(RecoContent content) {
     s.collections.push_back(lepton("electrons", "reconstructed signal electrons, pT-ordered"));
     s.collections.push_back(lepton("muons", "reconstructed signal muons, pT-ordered"));
   }
-  if (content.jets)
-    s.collections.push_back({"jets",
-                             "anti-kt R=0.4 jets, pT-ordered",
+  if (content.jets) {
+    CollectionSpec jets{"jets",
+                        "anti-kt R=0.4 jets, pT-ordered",
+                        {{"pt", T::f32, "GeV", "transverse momentum"},
+                         {"eta", T::f32, "", "pseudorapidity"},
+                         {"phi", T::f32, "rad", "azimuth"},
+                         {"m", T::f32, "GeV", "jet mass"},
+                         {"btag", T::i8, "", "1 if b-tagged (77% working point), else 0"}}};
+    if (content.jet_shapes) {
+      jets.members.push_back({"width", T::f32, "", "pT-weighted mean Delta R of the constituents to the jet axis"});
+      jets.members.push_back({"n_constituents", T::i32, "", "number of constituent particles"});
+      jets.members.push_back({"n_charged", T::i32, "", "number of charged constituent particles"});
+    }
+    s.collections.push_back(jets);
+  }
+  if (content.particles)
+    s.collections.push_back({"particles",
+                             "stable visible final-state particles (generator level; neutrinos are not stored)",
                              {{"pt", T::f32, "GeV", "transverse momentum"},
                               {"eta", T::f32, "", "pseudorapidity"},
                               {"phi", T::f32, "rad", "azimuth"},
-                              {"m", T::f32, "GeV", "jet mass"},
-                              {"btag", T::i8, "", "1 if b-tagged (77% working point), else 0"}}});
+                              {"charge", T::i8, "e", "electric charge"},
+                              {"pdg_id", T::i32, "", "PDG Monte Carlo particle number"},
+                              {"em", T::i8, "", "1 if it deposits in the electromagnetic calorimeter (e, gamma)"}}});
   if (content.large_jets)
     s.collections.push_back({"large_jets",
                              "anti-kt R=1.0 jets, pT-ordered",
@@ -70,6 +86,20 @@ RecoEventAppender::RecoEventAppender(EventBlock& b)
     jet_phi_ = &jets_->member("phi").as<float>();
     jet_m_ = &jets_->member("m").as<float>();
     jet_btag_ = &jets_->member("btag").as<int8_t>();
+    if (jets_->has_member("width")) {
+      jet_width_ = &jets_->member("width").as<float>();
+      jet_n_constituents_ = &jets_->member("n_constituents").as<int32_t>();
+      jet_n_charged_ = &jets_->member("n_charged").as<int32_t>();
+    }
+  }
+  if (b.has_collection("particles")) {
+    particles_ = &b.collection("particles");
+    p_pt_ = &particles_->member("pt").as<float>();
+    p_eta_ = &particles_->member("eta").as<float>();
+    p_phi_ = &particles_->member("phi").as<float>();
+    p_charge_ = &particles_->member("charge").as<int8_t>();
+    p_pdg_ = &particles_->member("pdg_id").as<int32_t>();
+    p_em_ = &particles_->member("em").as<int8_t>();
   }
   if (b.has_collection("large_jets")) {
     large_jets_ = &b.collection("large_jets");
@@ -102,8 +132,18 @@ void RecoEventAppender::append(const RecoEvent& e, uint64_t event_number) {
     for (const auto& j : e.jets) {
       jet_pt_->push_back(j.pt), jet_eta_->push_back(j.eta), jet_phi_->push_back(j.phi), jet_m_->push_back(j.m);
       jet_btag_->push_back(j.btag);
+      if (jet_width_)
+        jet_width_->push_back(j.width), jet_n_constituents_->push_back(j.n_constituents),
+            jet_n_charged_->push_back(j.n_charged);
     }
     jets_->offsets.push_back(jet_pt_->size());
+  }
+  if (particles_) {
+    for (const auto& p : e.particles) {
+      p_pt_->push_back(p.pt), p_eta_->push_back(p.eta), p_phi_->push_back(p.phi);
+      p_charge_->push_back(p.charge), p_pdg_->push_back(p.pdg_id), p_em_->push_back(p.em);
+    }
+    particles_->offsets.push_back(p_pt_->size());
   }
   if (large_jets_) {
     for (const auto& j : e.large_jets) {
