@@ -2,9 +2,11 @@
 // and a driver run_X(comm, config) (docs/architecture.md, "A new command").
 #include "bsmhunt/pipeline/Bumphunt.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/pipeline/Efficiencies.hpp"
 #include "bsmhunt/pipeline/Extract.hpp"
 #include "bsmhunt/pipeline/Fit.hpp"
 #include "bsmhunt/pipeline/Generate.hpp"
+#include "bsmhunt/pipeline/Images.hpp"
 #include "bsmhunt/pipeline/Import.hpp"
 #include "bsmhunt/pipeline/Inspect.hpp"
 #include "bsmhunt/pipeline/Predict.hpp"
@@ -30,6 +32,9 @@ const std::vector<Command>& commands() {
       make_command("extract", "compute a feature set (dilepton_met, dijet) with its selection from an event file",
                    "[mpirun -n N] bsmhunt extract --input EVENTS.h5 --output FEATURES.h5 [--features SET] [options]",
                    "input", add_extract_options, extract_config_from, run_extract),
+      make_command("images", "eta-phi images of a few events (raw and every compression) for a look at them",
+                   "bsmhunt images --events EVENTS.h5 --output IMAGES.h5 [--samples PATTERNS] [--per-sample N]", "",
+                   add_images_options, images_config_from, run_images),
       make_command("train", "train an mlp, autoencoder or BDT on a feature file, data-parallel over the ranks",
                    "[mpirun -n N] bsmhunt train --features FEATURES.h5 --model mlp|autoencoder|bdt --output MODEL.h5 "
                    "[options]",
@@ -44,6 +49,11 @@ const std::vector<Command>& commands() {
       make_command("significance", "score histograms per sample and channel; cut scans, ROC, cut-and-count yields and Z",
                    "[mpirun -n N] bsmhunt significance --scores SCORES.h5 [--features F] --output RESULT.json [options]",
                    "", add_significance_options, significance_config_from, run_significance),
+      make_command("efficiencies",
+                   "classification of process groups at thresholds on a score, per slice and after a selection; S/sqrt(B) gain",
+                   "[mpirun -n N] bsmhunt efficiencies --scores S.h5 --features F.h5 --groups 'A: a_*; B: b_*' "
+                   "--signal-group A --reference-background B --output R.json [options]",
+                   "", add_efficiencies_options, efficiencies_config_from, run_efficiencies),
       make_command("bumphunt",
                    "CWoLa bump hunt: SR-vs-sideband classifiers with k-fold cross-training, sideband fits per efficiency",
                    "[mpirun -n N] bsmhunt bumphunt --features F --mass-bins EDGES --output RESULT.json [options]", "",

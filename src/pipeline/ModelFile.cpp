@@ -55,6 +55,33 @@ std::unique_ptr<nn::Backend> make_rank_backend(const dist::Communicator& comm, n
   return backend;
 }
 
+ImageSettings image_settings_of(const Archive& model, const std::string& what) {
+  ImageSettings s;
+  const auto& scales = model.number_list("images/scales", what);
+  if (scales.size() != s.scales.size())
+    throw InputError(fmt::format("{}: images/scales has {} values, expected {}", what, scales.size(), s.scales.size()));
+  std::copy(scales.begin(), scales.end(), s.scales.begin());
+  s.compression = model.string("images/compression", what);
+  s.seed = uint64_t(model.number("images/seed", what));
+  return s;
+}
+
+void store_image_settings(const ImageSettings& s, Archive& model) {
+  model.doubles["images/scales"] = std::vector<double>(s.scales.begin(), s.scales.end());
+  model.strings["images/compression"] = s.compression;
+  model.doubles["images/seed"] = {double(s.seed)};
+  model.strings["images/description"] =
+      "eta-phi images built from the particles (docs/monojet.md): channels divided by scales (mean |value| of the "
+      "non-zero cells of the training events; the count channel is not scaled), then the compression and the crop";
+}
+
+std::array<double, 8> image_scales_of(const std::string& model_path) {
+  const Archive model = io::read_archive(model_path, kModelFormat);
+  if (!model.doubles.count("images/scales"))
+    throw InputError(fmt::format("--scales {}: not a CNN model file (no images/scales)", model_path));
+  return image_settings_of(model, model_path).scales;
+}
+
 TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& path, nn::DeviceKind device,
                            int blas_threads)
     : path_(path) {
@@ -64,7 +91,7 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& pa
   prep_ = nn::Preprocessing::load(model, path);
   feature_names_ = model.strings_of("preprocessing/feature_names", path);
   const std::size_t F = feature_names_.size();
-  if (prep_.features() != F)
+  if (prep_.features() != F && kind_ != "cnn")
     throw InputError(fmt::format("{}: preprocessing for {} features, the model has {}", path, prep_.features(), F));
   if (kind_ == "bdt") {
     const auto it = model.bytes.find("model/xgboost_ubj");
@@ -75,9 +102,11 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& pa
   }
   backend_ = make_rank_backend(comm, device, blas_threads);
   const nn::NetworkSpec spec = nn::network_spec_from(model, path);
-  if (spec.inputs != F) throw InputError(fmt::format("{}: network of {} inputs for {} features", path, spec.inputs, F));
+  if (spec.inputs != F && kind_ != "cnn")
+    throw InputError(fmt::format("{}: network of {} inputs for {} features", path, spec.inputs, F));
   net_ = std::make_unique<nn::Network>(*backend_, spec);
   nn::load_network(*net_, model, path);
+  if (kind_ == "cnn") images_ = image_settings_of(model, path);
   if (kind_ == "autoencoder") score_names_ = {"reconstruction_mse"};
   else if (spec.outputs == 1) score_names_ = {"score"};
   else
@@ -110,6 +139,19 @@ void TrainedModel::score(const float* x, std::size_t rows, std::size_t stride, c
     return;
   }
   out = net_->predict(normalised_.data(), rows);
+  finish_scores(out, rows);
+}
+
+std::size_t TrainedModel::image_rows_per_pass() const { return net_->rows_per_pass(1 << 16); }
+
+void TrainedModel::score_images(const float* images, std::size_t rows, std::vector<float>& out) {
+  out = rows ? net_->predict(images, rows) : std::vector<float>();
+  finish_scores(out, rows);
+}
+
+// Logits to probabilities: sigmoid of one logit, softmax of several.
+void TrainedModel::finish_scores(std::vector<float>& out, std::size_t rows) const {
+  const std::size_t K = score_names_.size();
   for (std::size_t r = 0; r < rows; ++r) {
     float* s = out.data() + r * K;
     if (K == 1) {

@@ -1,6 +1,7 @@
 #pragma once
 // Private to pipeline: what train writes beside the network and what every stage
 // that scores events (predict, bumphunt) reads back, and the per-rank device.
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,18 @@ nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const 
 std::unique_ptr<nn::Backend> make_rank_backend(const dist::Communicator& comm, nn::DeviceKind device,
                                                int blas_threads);
 
+// The eta-phi image settings a CNN model file carries (images/...): the channel scales
+// of its training events, the compression and the seed of the stochastic one.
+struct ImageSettings {
+  std::array<double, 8> scales{};
+  std::string compression;
+  uint64_t seed = 1;
+};
+ImageSettings image_settings_of(const Archive& model, const std::string& what);
+void store_image_settings(const ImageSettings& settings, Archive& model);
+// The scales of a model file (bsmhunt images --scales MODEL.h5); not collective.
+std::array<double, 8> image_scales_of(const std::string& model_path);
+
 // A model file loaded for scoring: preprocessing, then the network or the BDT, then
 // the output transform (sigmoid, softmax, or the autoencoder's reconstruction MSE).
 class TrainedModel {
@@ -44,6 +57,12 @@ class TrainedModel {
   // model's feature j: out has rows x score_names().size() values.
   void score(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
              std::vector<float>& out);
+  // A CNN scores images (built from the events' particles with image_settings()) instead.
+  bool takes_images() const { return kind_ == "cnn"; }
+  const ImageSettings& image_settings() const { return images_; }
+  // Rows per call of score_images that keep the network's activations near 256 MB.
+  std::size_t image_rows_per_pass() const;
+  void score_images(const float* images, std::size_t rows, std::vector<float>& out);
 
  private:
   std::string path_, kind_;
@@ -52,7 +71,9 @@ class TrainedModel {
   std::unique_ptr<nn::Backend> backend_;
   std::unique_ptr<nn::Network> net_;
   std::optional<nn::BdtModel> bdt_;
+  ImageSettings images_;
   std::vector<float> normalised_;
+  void finish_scores(std::vector<float>& out, std::size_t rows) const;
 };
 
 }  // namespace bsmhunt::pipeline

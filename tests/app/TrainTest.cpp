@@ -222,7 +222,7 @@ TEST_F(TrainFiles, BadInputIsAClearErrorAndNoModel) {
   const std::vector<Case> cases = {
       {"--model mlp --exclude-samples 'zp_*'", "no events of class 1", 2},
       {"--model mlp --signal-samples 'zp_XX_*'", "matches no signal sample", 2},
-      {"--model perceptron", "expected mlp, autoencoder or bdt", 2},
+      {"--model perceptron", "expected mlp, autoencoder, bdt or cnn", 2},
       {"--model mlp --device cuda", "--device cuda", 4},
       {"--model mlp --hidden 64,x", "--hidden", 2},
       {"--model mlp --resume", "no checkpoint", 2},

@@ -85,8 +85,8 @@ TEST(Options, ValuesAreCheckedWhereTheyAreRead) {
   EXPECT_NE(error_of([] { fit_config_from(parse("fit", {"--input", "x.csv", "--output", "o", "--starts", "9"})); })
                 .find("--starts 9: expected 1 to 5"),
             std::string::npos);
-  EXPECT_NE(error_of([] { train_job_from(parse("train", {"--features", "f.h5", "--model", "cnn"})); })
-                .find("--model 'cnn': expected mlp, autoencoder or bdt"),
+  EXPECT_NE(error_of([] { train_job_from(parse("train", {"--features", "f.h5", "--model", "resnet"})); })
+                .find("--model 'resnet': expected mlp, autoencoder, bdt or cnn"),
             std::string::npos);
 }
 

@@ -44,6 +44,10 @@ struct TrainConfig {
   std::string train_on = "auto";             // autoencoder: background | data | all
   int blas_threads = 0;                      // 0: cores of the node / ranks on it
   double progress_seconds = 10.0;
+  // cnn: eta-phi images built from the particles of `events` (default: the feature
+  // file's source event file), compressed by `compression` (docs/monojet.md).
+  std::string events;
+  std::string compression = "empty-cell";
 };
 
 // Hyperparameter scan (`bsmhunt train --scan grid|random`): one TrainConfig per point,

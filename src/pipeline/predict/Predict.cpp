@@ -7,6 +7,8 @@
 #include <algorithm>
 
 #include "../ModelFile.hpp"
+#include "../ParticleStore.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
@@ -52,6 +54,47 @@ io::FeatureFileHeader score_file_header(const TrainedModel& model, const io::Fea
   return header;
 }
 
+// A CNN's scores of the rows of `in`: their events' particles read from the event
+// file, images built a pass at a time.
+class ImageScorer {
+ public:
+  ImageScorer(const dist::Communicator& comm, const PredictConfig& c, const io::FeatureFileHeader& header,
+              TrainedModel& model)
+      : model_(model), events_(comm, events_file(c, header)),
+        compression_(physics::parse_compression(model.image_settings().compression)) {}
+  void score(const io::FeatureBlock& in, std::vector<float>& out) {
+    store_.load(events_, in.sample_index, in.event_number);
+    const std::size_t K = model_.score_names().size(), pass = model_.image_rows_per_pass();
+    out.assign(in.size() * K, 0.0f);
+    std::vector<float> part;
+    for (std::size_t r0 = 0; r0 < in.size(); r0 += pass) {
+      const std::size_t n = std::min(pass, in.size() - r0);
+      images_.resize(n * physics::ImageGrid::out_size);
+      for (std::size_t i = 0; i < n; ++i)
+        store_.image(r0 + i, compression_, model_.image_settings().scales, model_.image_settings().seed, scratch_,
+                     images_.data() + i * physics::ImageGrid::out_size);
+      model_.score_images(images_.data(), n, part);
+      std::copy(part.begin(), part.end(), out.begin() + std::ptrdiff_t(r0 * K));
+    }
+  }
+
+ private:
+  static std::string events_file(const PredictConfig& c, const io::FeatureFileHeader& header) {
+    if (!c.events.empty()) return c.events;
+    for (const auto& a : header.attributes)
+      if (a.name == "source_file")
+        if (const auto* s = std::get_if<std::string>(&a.value)) return *s;
+    throw InputError(fmt::format("{}: no source_file attribute names the event file of its particles: give --events",
+                                 c.features));
+  }
+  TrainedModel& model_;
+  io::EventFileReader events_;
+  physics::Compression compression_;
+  ParticleStore store_;
+  physics::EtaPhiImage scratch_;
+  std::vector<float> images_;
+};
+
 }  // namespace
 
 int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
@@ -59,7 +102,11 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   TrainedModel model(comm, c.model, c.device, c.blas_threads);
   io::FeatureFileReader reader(comm, c.features);
   const auto& header = reader.header();
-  const auto columns = match_features(model.feature_names(), header.feature_names, c.model, c.features);
+  const auto columns = model.takes_images()
+                           ? std::vector<std::size_t>()
+                           : match_features(model.feature_names(), header.feature_names, c.model, c.features);
+  std::unique_ptr<ImageScorer> images;
+  if (model.takes_images()) images = std::make_unique<ImageScorer>(comm, c, header, model);
   io::WriteOptions options;
   options.overwrite = c.overwrite;
   io::FeatureFileWriter writer(comm, c.output, options, score_file_header(model, header, c), io::RowFileKind::scores);
@@ -73,7 +120,8 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   for (uint64_t k = 0; k < rounds; ++k) {
     const dist::Range chunk = dist::read_chunk(mine, k, c.chunk_rows);
     reader.read(chunk.begin, chunk.end, in);
-    model.score(in.features.data(), in.size(), header.feature_names.size(), columns, out.features);
+    if (images) dist::collectively(comm, [&] { images->score(in, out.features); });
+    else model.score(in.features.data(), in.size(), header.feature_names.size(), columns, out.features);
     out.weight = in.weight, out.label = in.label, out.sample_index = in.sample_index;
     out.event_number = in.event_number, out.mass = in.mass, out.split = in.split;
     // Items in file order: rank-major (contiguous slices), chunk-minor.

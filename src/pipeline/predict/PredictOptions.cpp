@@ -9,6 +9,8 @@ void add_predict_options(po::options_description& d) {
       ("model", po::value<std::string>()->default_value(""), "model file from bsmhunt train")
       ("features", po::value<std::string>()->default_value(""), "feature file to score (every event of every split)")
       ("output,o", po::value<std::string>()->default_value(""), "score file to write (HDF5)")
+      ("events", po::value<std::string>()->default_value(""),
+       "cnn: the event file with the particles (default: the feature file's source_file)")
       ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
       ("overwrite", switch_value(), "replace an existing score file")
       ("chunk-rows", po::value<uint64_t>()->default_value(c.chunk_rows), "events per rank per batch")
@@ -20,6 +22,7 @@ PredictConfig predict_config_from(const po::variables_map& vm) {
   c.model = required(vm, "model", "bsmhunt predict: --model MODEL.h5 is required");
   c.features = required(vm, "features", "bsmhunt predict: --features FILE is required");
   c.output = required(vm, "output", "bsmhunt predict: --output SCORES.h5 is required");
+  c.events = option<std::string>(vm, "events");
   c.device = nn::parse_device(option<std::string>(vm, "device"));
   c.overwrite = option<bool>(vm, "overwrite");
   c.chunk_rows = std::max<uint64_t>(1, option<uint64_t>(vm, "chunk-rows"));

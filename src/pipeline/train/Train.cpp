@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "../ModelFile.hpp"
+#include "ImageShards.hpp"
 #include "MpiCollective.hpp"
 #include "StopSignals.hpp"
 #include "TrainingData.hpp"
@@ -20,6 +21,7 @@
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/io/ArchiveFile.hpp"
 #include "bsmhunt/io/EventFile.hpp"
+#include "bsmhunt/physics/EtaPhiImage.hpp"
 #include "bsmhunt/stats/Histogram.hpp"
 #include "bsmhunt/stats/Roc.hpp"
 
@@ -55,6 +57,10 @@ nn::NetworkSpec network_spec(const TrainConfig& c, const LoadedData& d, bool aut
   nn::NetworkSpec spec = c.network;
   spec.model = c.model;
   spec.inputs = d.train.features;
+  if (c.model == "cnn") {
+    using G = physics::ImageGrid;
+    spec.image_height = G::out_rows, spec.image_width = G::out_cols, spec.image_channels = G::out_channels;
+  }
   spec.outputs = autoencoder ? d.train.features : (d.classes > 2 ? std::size_t(d.classes) : 1);
   return spec;
 }
@@ -106,10 +112,27 @@ void add_progress_hooks(nn::TrainerHooks& hooks, const dist::Communicator& comm,
   };
 }
 
+// The network's outputs for every row of a shard (rows made on demand in chunks).
+std::vector<float> predict_shard(nn::Network& net, const nn::Shard& shard) {
+  if (!shard.make_rows) return net.predict(shard.x.data(), shard.rows(), 1 << 16);
+  const std::size_t chunk = net.rows_per_pass(256), K = net.outputs();
+  std::vector<float> out(shard.rows() * K), rows;
+  std::vector<uint32_t> local;
+  for (std::size_t r0 = 0; r0 < shard.rows(); r0 += chunk) {
+    const std::size_t n = std::min(chunk, shard.rows() - r0);
+    local.resize(n), rows.resize(n * shard.features);
+    for (std::size_t i = 0; i < n; ++i) local[i] = uint32_t(r0 + i);
+    shard.make_rows(local.data(), n, rows.data());
+    const auto y = net.predict(rows.data(), n);
+    std::copy(y.begin(), y.end(), out.begin() + std::ptrdiff_t(r0 * K));
+  }
+  return out;
+}
+
 // Weighted ROC AUC of the validation split with the physics weights (binary classifiers).
 double validation_auc(nn::Network& net, const LoadedData& d, const dist::Communicator& comm) {
   stats::Histogram sig(4000, 0.0, 1.0 + 1e-9), bkg(4000, 0.0, 1.0 + 1e-9);
-  const std::vector<float> logits = net.predict(d.validation.x.data(), d.validation.rows(), 1 << 16);
+  const std::vector<float> logits = predict_shard(net, d.validation);
   for (std::size_t i = 0; i < logits.size(); ++i) {
     const double score = 1.0 / (1.0 + std::exp(-double(logits[i])));
     (d.validation_label[i] == 1 ? sig : bkg).fill(score, d.validation_analysis_weight[i]);
@@ -165,6 +188,7 @@ int train_model(const dist::Communicator& comm, const TrainConfig& c) {
   const auto backend = make_rank_backend(comm, c.device, c.blas_threads);
   LoadedData d = load_splits(reader, c, comm, balanced_range(reader, comm, use), use, prep, autoencoder);
   if (d.train.global_rows == 0) throw InputError(fmt::format("{}: the training split selects no events", c.features));
+  const auto images = c.model == "cnn" ? make_image_shards(comm, c, reader, d, archive) : nullptr;
   const nn::NetworkSpec spec = network_spec(c, d, autoencoder);
   const nn::TrainerConfig tc = trainer_config(c, d, autoencoder);
   if (!autoencoder)

@@ -4,6 +4,7 @@
 #include <typeinfo>
 
 #include "bsmhunt/core/Random.hpp"
+#include "bsmhunt/physics/EtaPhiImage.hpp"
 #include "bsmhunt/pipeline/Train.hpp"
 
 namespace bsmhunt::pipeline {
@@ -37,7 +38,15 @@ void add_train_options(po::options_description& d) {
   d.add_options()
       ("features", po::value<std::string>()->default_value(""), "input feature file (bsmhunt extract / import)")
       ("output,o", po::value<std::string>()->default_value(""), "model file to write (HDF5)")
-      ("model", po::value<std::string>()->default_value(c.model), "mlp | autoencoder | bdt")
+      ("model", po::value<std::string>()->default_value(c.model),
+       "mlp | autoencoder | bdt | cnn (eta-phi images of the particles; unless given: --hidden 128, --dropout 0.1, "
+       "--learning-rate 1e-4, --batch-size 128, the mono-jet study's settings)")
+      ("cnn", po::value<std::string>()->default_value(c.network.cnn), "cnn architecture: strides | max-pool")
+      ("compression", po::value<std::string>()->default_value(c.compression),
+       "cnn images: none | empty-rowcol | empty-cell | stochastic (docs/monojet.md)")
+      ("events", po::value<std::string>()->default_value(""),
+       "cnn: the event file with the particles (default: the feature file's source_file)")
+      ("conv-l2", double_value(0.01), "cnn: L2 penalty on the convolution kernels (the study: 0.01)")
       ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda (one GPU per rank of a node)")
       ("overwrite", switch_value(), "replace an existing model file")
       ("hidden", po::value<std::string>()->default_value("64,64"),
@@ -120,9 +129,9 @@ void add_train_options(po::options_description& d) {
 TrainConfig train_config_from(const po::variables_map& vm) {
   TrainConfig c;
   c.model = option<std::string>(vm, "model");
-  if (c.model != "mlp" && c.model != "autoencoder" && c.model != "bdt")
-    throw InputError(fmt::format("--model '{}': expected mlp, autoencoder or bdt{}", c.model,
-                                 did_you_mean(c.model, {"mlp", "autoencoder", "bdt"})));
+  if (c.model != "mlp" && c.model != "autoencoder" && c.model != "bdt" && c.model != "cnn")
+    throw InputError(fmt::format("--model '{}': expected mlp, autoencoder, bdt or cnn{}", c.model,
+                                 did_you_mean(c.model, {"mlp", "autoencoder", "bdt", "cnn"})));
   c.features = required(vm, "features", "bsmhunt train: --features FILE is required");
   c.output = option<std::string>(vm, "output");
   c.device = nn::parse_device(option<std::string>(vm, "device"));
@@ -185,6 +194,18 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   b.max_bin = option<int>(vm, "bdt-max-bin"), b.scale_pos_weight = option<double>(vm, "bdt-scale-pos-weight");
   b.early_stopping_rounds = option<int>(vm, "bdt-early-stopping"), b.threads = option<int>(vm, "bdt-threads");
   b.seed = t.seed;
+  c.events = option<std::string>(vm, "events");
+  c.compression = std::string(physics::to_string(physics::parse_compression(option<std::string>(vm, "compression"))));
+  c.network.cnn = choose<std::string>(option<std::string>(vm, "cnn"), "cnn", {{"strides", "strides"}, {"max-pool", "max-pool"}});
+  t.conv_l2 = option<double>(vm, "conv-l2");
+  if (c.model == "cnn") {
+    // The mono-jet study's settings where the command line and job file are silent.
+    const auto defaulted = [&](const char* name) { return vm[name].defaulted(); };
+    if (defaulted("hidden")) c.network.hidden = {128};
+    if (defaulted("dropout")) c.network.dropout = 0.1f;
+    if (defaulted("learning-rate")) t.learning_rate = 1e-4;
+    if (defaulted("batch-size")) t.batch_size = 128;
+  }
   return c;
 }
 
@@ -221,6 +242,8 @@ std::vector<Axis> parse_axes(const std::string& text, const po::variables_map& v
 
 // Replaces the value of option `key` by `text`, converted to the option's type.
 void override_option(po::variables_map& vm, const std::string& key, const std::string& text) {
+  // A scanned value counts as given (not defaulted: model-specific defaults leave it alone).
+  vm.at(key) = po::variable_value(vm.at(key).value(), false);
   boost::any& v = vm.at(key).value();
   const auto bad = [&] { return InputError(fmt::format("--scan-params: {}={} is not a valid value", key, text)); };
   try {

@@ -133,6 +133,10 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
         throw InputError(fmt::format("{}: /label row {} is {}: expected a class index >= 0", c.features, b + r,
                                      block.label[r]));
       max_label = std::max(max_label, block.label[r]);
+      if (c.model == "cnn") {
+        (split == io::Split::train ? d.train_sample : d.validation_sample).push_back(sample);
+        (split == io::Split::train ? d.train_event : d.validation_event).push_back(block.event_number[r]);
+      }
       if (split == io::Split::train) {
         train_raw_w.push_back(block.weight[r]);
         train_label.push_back(block.label[r]);

@@ -2,6 +2,7 @@
 // Private to train: the rows each rank trains on, read once, normalised, with the
 // training weights of the weight policy (docs/training.md).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct LoadedData {
   std::vector<int32_t> validation_label;
   int classes = 2;
   uint64_t global_signal_train = 0, global_background_train = 0;
+  // cnn: which event each row is (its images are built from the event's particles).
+  std::vector<int32_t> train_sample, validation_sample;
+  std::vector<uint64_t> train_event, validation_event;
 };
 
 // Per sample of the file: trained on (signal and background of a classifier, the
@@ -41,6 +45,14 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
 // file with the archive's provenance entries.
 int train_bdt(const dist::Communicator& comm, const TrainConfig& config, const io::FeatureFileReader& reader,
               const std::vector<bool>& use, const nn::Preprocessing& prep, Archive archive);
+
+// cnn: replaces the feature rows of d.train and d.validation by eta-phi images built on
+// demand from the events' particles (Shard::make_rows), with the channel scales of the
+// training events of all ranks; records the image settings in `provenance`. Collective.
+class ImageShards;
+std::unique_ptr<ImageShards> make_image_shards(const dist::Communicator& comm, const TrainConfig& config,
+                                               const io::FeatureFileReader& reader, LoadedData& d,
+                                               Archive& provenance);
 
 // "sample-weights=mc class-balance=sum ..." for the log and the model file.
 std::string policy_text(const WeightPolicy& weights);
