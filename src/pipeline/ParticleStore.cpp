@@ -10,6 +10,23 @@
 
 namespace bsmhunt::pipeline {
 
+void ParticleStore::check_source(const io::EventFileReader& events, const std::vector<physics::SampleInfo>& samples,
+                                 const std::string& features_file) {
+  const auto& have = events.samples();
+  const std::string file = events.path().string();
+  for (std::size_t s = 0; s < std::max(have.size(), samples.size()); ++s)
+    if (s >= have.size() || s >= samples.size() || have[s].info.name != samples[s].name)
+      throw InputError(fmt::format("{} does not hold the events of {}: sample {} is '{}' there and '{}' here (give "
+                                   "--events the event file the features were extracted from)",
+                                   file, features_file, s, s < samples.size() ? samples[s].name : "-",
+                                   s < have.size() ? have[s].info.name : "-"));
+  for (const auto& layout : have)
+    if (!layout.schema.find_collection("particles"))
+      throw InputError(fmt::format("{}: sample '{}' has no 'particles' collection: CNN images need an event file of "
+                                   "the monojet channel",
+                                   file, layout.info.name));
+}
+
 void ParticleStore::load(const io::EventFileReader& reader, const std::vector<int32_t>& sample,
                          const std::vector<uint64_t>& event_number) {
   const std::size_t n = sample.size();

@@ -13,6 +13,10 @@ namespace bsmhunt::pipeline {
 
 class ParticleStore {
  public:
+  // InputError unless `events` holds the samples of the feature file `features_file`
+  // (the same names in the same order) and has particles.
+  static void check_source(const io::EventFileReader& events, const std::vector<physics::SampleInfo>& samples,
+                           const std::string& features_file);
   // Reads the events (sample[i], event_number[i]) of the file, in any order; not
   // collective (independent reads). The file's rows must be in event-number order
   // (bsmhunt generate writes event i of a sample at row i): InputError otherwise.

@@ -61,7 +61,9 @@ class ImageScorer {
   ImageScorer(const dist::Communicator& comm, const PredictConfig& c, const io::FeatureFileHeader& header,
               TrainedModel& model)
       : model_(model), events_(comm, events_file(c, header)),
-        compression_(physics::parse_compression(model.image_settings().compression)) {}
+        compression_(physics::parse_compression(model.image_settings().compression)) {
+    dist::collectively(comm, [&] { ParticleStore::check_source(events_, header.samples, c.features); });
+  }
   void score(const io::FeatureBlock& in, std::vector<float>& out) {
     store_.load(events_, in.sample_index, in.event_number);
     const std::size_t K = model_.score_names().size(), pass = model_.image_rows_per_pass();

@@ -15,8 +15,9 @@ namespace fs = std::filesystem;
 
 // Stages `run` knows, in their natural order.
 const std::vector<std::string>& stage_kinds() {
-  static const std::vector<std::string> k = {"generate", "import",  "extract",  "train", "predict",
-                                             "significance", "fit", "bumphunt", "report"};
+  static const std::vector<std::string> k = {"generate", "import",       "extract", "images",   "train",
+                                             "predict",  "significance", "efficiencies", "fit", "bumphunt",
+                                             "report"};
   return k;
 }
 
@@ -127,7 +128,8 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
     PlannedStage p;
     p.stage = &s;
     p.label = !s.tag.empty() ? s.tag
-              : (s.kind == "train" || s.kind == "predict" || s.kind == "significance") ? plain_train_label
+              : (s.kind == "train" || s.kind == "predict" || s.kind == "significance" || s.kind == "efficiencies")
+                  ? plain_train_label
               : s.kind;
     for (const auto& [k, v] : s.options) p.args.push_back(fmt::format("--{}={}", k, v));
     const auto def = [&](const std::string& key, const std::string& value) {
@@ -171,6 +173,14 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
       p.outputs = {def("output", path(p.label + ".json"))};
       if (has_option(s, "output-h5")) p.outputs.push_back(option_or(s, "output-h5", ""));
       report_args.push_back(fmt::format("--fit={}", p.outputs[0]));
+    } else if (s.kind == "images") {
+      p.inputs = {def("events", events)};
+      p.outputs = {def("output", path(p.label + ".h5"))};
+      report_args.push_back(fmt::format("--images={}", p.outputs[0]));
+    } else if (s.kind == "efficiencies") {
+      p.inputs = {def("scores", scores), def("features", features)};
+      p.outputs = {def("output", path(p.label + "_efficiencies.json"))};
+      report_args.push_back(fmt::format("--efficiencies={}", p.outputs[0]));
     } else if (s.kind == "bumphunt") {
       p.inputs = {def("features", features)};
       p.outputs = {def("output", path(p.label + ".json"))};

@@ -54,6 +54,7 @@ std::unique_ptr<ImageShards> make_image_shards(const dist::Communicator& comm, c
   images->settings.seed = c.trainer.seed;
   const std::string events = events_file(c, reader);
   io::EventFileReader event_reader(comm, events);
+  dist::collectively(comm, [&] { ParticleStore::check_source(event_reader, reader.header().samples, c.features); });
   dist::collectively(comm, [&] {
     images->train.load(event_reader, d.train_sample, d.train_event);
     images->validation.load(event_reader, d.validation_sample, d.validation_event);
