@@ -19,6 +19,7 @@ std::vector<Jet> cluster_antikt(const std::vector<Particle>& particles, const Je
   inputs.reserve(particles.size());
   for (std::size_t i = 0; i < particles.size(); ++i) {
     const auto& p = particles[i];
+    if (!options.cluster_muons && std::abs(p.pdg_id) == 13) continue;
     const FourVector v = FourVector::from_pt_eta_phi_m(p.pt, p.eta, p.phi, 0.0);
     fastjet::PseudoJet pj(v.px, v.py, v.pz, v.e);
     pj.set_user_index(int(i));

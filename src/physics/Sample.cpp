@@ -24,7 +24,7 @@ Role parse_role(std::string_view text) {
 
 double SampleInfo::luminosity_scale(double lumi_ipb) const {
   if (role == Role::data) return 1.0;
-  if (n_generated == 0 && n_events == 0) return 0.0;  // an empty sample: no event to weigh
+  if (n_generated == 0 && n_events == 0 && sum_of_weights == 0) return 0.0;  // an empty sample: nothing to weigh
   if (!(sum_of_weights > 0))
     throw InputError(fmt::format("sample '{}': sum_of_weights = {} must be positive to normalise", name,
                                  sum_of_weights));

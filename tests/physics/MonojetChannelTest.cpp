@@ -1,7 +1,8 @@
 // The monojet channel against what the truth knows: MET = boson pT for Z -> nu nu,
 // the W and Z masses in their decay products, hadronic taus below the tau mass and
 // narrow, the PDG tau branching ratios, jets from FastJet with their shapes, and events
-// that do not depend on how the work is split. Also the eta-phi images on hand-made
+// that do not depend on how the work is split; calorimeter jets without muons, the
+// ATLAS electron-jet overlap removal and the ATLAS selection flag with its lepton veto. Also the eta-phi images on hand-made
 // events (cells, channels, every compression).
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include "bsmhunt/physics/EtaPhiImage.hpp"
 #include "bsmhunt/physics/FourVector.hpp"
 #include "bsmhunt/physics/JetClustering.hpp"
+#include "bsmhunt/physics/features/FeatureSet.hpp"
 #include "bsmhunt/physics/generator/Driver.hpp"
 
 namespace bsmhunt::physics {
@@ -217,6 +219,123 @@ TEST(JetClustering, AntiKtJoinsWhatIsCloseAndMeasuresShapes) {
   EXPECT_EQ(jets[1].n_charged, 0);
   EXPECT_NEAR(jets[1].width, 0, 1e-6);
   EXPECT_TRUE(cluster_antikt({}, {}).empty());
+}
+
+TEST(JetClustering, MuonsAreNotCalorimeterJets) {
+  // A 60 GeV muon 0.1 from a 100 GeV pion: one 100 GeV jet of one constituent; with
+  // cluster_muons both make a 160 GeV jet. A lone muon makes no jet.
+  std::vector<Particle> p = {{100, 0.0f, 0.0f, 1, 211, 0}, {60, 0.1f, 0.0f, -1, 13, 0}, {40, 1.5f, 2.0f, 1, -13, 0}};
+  const auto jets = cluster_antikt(p, {0.4, 20});
+  ASSERT_EQ(jets.size(), 1u);
+  EXPECT_NEAR(jets[0].pt, 100, 1e-3);
+  EXPECT_EQ(jets[0].n_constituents, 1);
+  JetDefinitionOptions with_muons{0.4, 20};
+  with_muons.cluster_muons = true;
+  const auto all = cluster_antikt(p, with_muons);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_NEAR(all[0].pt, 160, 0.5);
+}
+
+TEST(MonojetChannel, LeptonsAreNotJets) {
+  // W -> e nu: no jet within Delta R 0.2 of a stored electron and no stored electron
+  // within 0.4 of a jet (overlap removal). W -> mu nu: no muon inside a jet's core as
+  // a lone-particle jet, and the prompt muon is stored in nearly every event.
+  const auto e = generate("wenu_pt500_1000", 300, 11);
+  const auto& jets = e.block.collection("jets");
+  const auto& ele = e.block.collection("electrons");
+  std::size_t electrons = 0;
+  for (std::size_t i = 0; i < e.block.size(); ++i)
+    for (uint64_t a = ele.offsets[i]; a < ele.offsets[i + 1]; ++a, ++electrons)
+      for (uint64_t j = jets.offsets[i]; j < jets.offsets[i + 1]; ++j)
+        EXPECT_GE(delta_r(ele.member("eta").as<float>()[a], ele.member("phi").as<float>()[a],
+                          jets.member("eta").as<float>()[j], jets.member("phi").as<float>()[j]),
+                  0.4);
+  EXPECT_GT(electrons, 200u);  // the W's electron is usually inside |eta| < 2.5 and isolated
+  const auto m = generate("wmunu_pt500_1000", 300, 12);
+  const auto& mjets = m.block.collection("jets");
+  const auto& mu = m.block.collection("muons");
+  std::size_t muons = 0, near_jets = 0;
+  for (std::size_t i = 0; i < m.block.size(); ++i)
+    for (uint64_t a = mu.offsets[i]; a < mu.offsets[i + 1]; ++a, ++muons)
+      for (uint64_t j = mjets.offsets[i]; j < mjets.offsets[i + 1]; ++j)
+        if (delta_r(mu.member("eta").as<float>()[a], mu.member("phi").as<float>()[a],
+                    mjets.member("eta").as<float>()[j], mjets.member("phi").as<float>()[j]) < 0.05 &&
+            mjets.member("n_constituents").as<int32_t>()[j] == 1)
+          ++near_jets;
+  EXPECT_GT(muons, 200u);
+  EXPECT_EQ(near_jets, 0u);
+}
+
+namespace {
+
+// One event for the monojet features: MET along phi = 0, a leading jet back to back.
+RecoEvent monojet_event() {
+  RecoEvent e;
+  e.met = e.met_truth = 400;
+  e.met_phi = e.met_truth_phi = 0;
+  e.jets.push_back({380, 0.5f, 3.0f, 10, 0, 0.05f, 20, 12});
+  e.jets.push_back({60, -1.0f, 1.5f, 8, 0, 0.08f, 10, 6});
+  return e;
+}
+
+}  // namespace
+
+TEST(MonojetFeatures, AtlasSelectionFlagWithItsLeptonVeto) {
+  // Hand-made events against arXiv:1711.03301: MET > 250, leading jet > 250 at
+  // |eta| < 2.4, <= 4 jets (pT > 30, |eta| < 2.8) all at |dphi(jet, MET)| > 0.4, and no
+  // electron above 20 GeV or muon above 10 GeV.
+  RecoContent content;
+  content.jet_shapes = true;
+  EventBlock block(reco_event_schema(content));
+  RecoEventAppender append(block);
+  std::vector<std::pair<std::string, double>> expected;
+  auto add = [&](const std::string& what, const RecoEvent& e, double flag) {
+    append.append(e, expected.size());
+    expected.push_back({what, flag});
+  };
+  add("passes", monojet_event(), 1);
+  auto e = monojet_event();
+  e.muons.push_back({12, 0.0f, 1.0f, 1});
+  add("muon 12 GeV vetoes", e, 0);
+  e = monojet_event();
+  e.muons.push_back({8, 0.0f, 1.0f, 1});
+  add("muon 8 GeV kept", e, 1);
+  e = monojet_event();
+  e.electrons.push_back({18, 0.0f, 1.0f, 1});
+  add("electron 18 GeV kept", e, 1);
+  e = monojet_event();
+  e.electrons.push_back({22, 0.0f, 1.0f, -1});
+  add("electron 22 GeV vetoes", e, 0);
+  e = monojet_event();
+  e.met = 240;
+  add("MET 240", e, 0);
+  e = monojet_event();
+  e.jets[0].eta = 2.45f;
+  add("leading jet |eta| 2.45", e, 0);
+  e = monojet_event();
+  e.jets[1].phi = 0.3f;
+  add("second jet along MET", e, 0);
+  e = monojet_event();
+  e.jets[1].phi = 0.3f, e.jets[1].eta = 2.9f;
+  add("forward jet along MET not counted", e, 1);
+  e = monojet_event();
+  for (int k = 0; k < 3; ++k) e.jets.push_back({float(50 - 5 * k), 0.0f, float(1.0 + 0.3 * k), 5, 0, 0.1f, 5, 3});
+  add("five jets", e, 0);
+  e.jets.pop_back();
+  add("four jets", e, 1);
+
+  auto set = make_feature_set("monojet", {});
+  const auto& defs = set->features();
+  const auto flag = std::size_t(std::find_if(defs.begin(), defs.end(),
+                                             [](const FeatureDef& d) { return d.name == "atlas_selection"; }) -
+                                defs.begin());
+  ASSERT_LT(flag, defs.size());
+  std::vector<double> values(defs.size());
+  std::vector<char> present(defs.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(set->evaluate(block, i, values, present), set->cuts().size());
+    EXPECT_EQ(values[flag], expected[i].second) << expected[i].first;
+  }
 }
 
 namespace {

@@ -47,8 +47,10 @@ constexpr std::size_t kJetBlock = 6;  // features per leading jet
 
 // ATLAS mono-jet selection (arXiv:1711.03301): MET > 250 GeV, leading jet pT > 250 GeV
 // and |eta| < 2.4, at most 4 jets with pT > 30 GeV and |eta| < 2.8, and each of them
-// at |Delta phi(jet, MET)| > 0.4. Jets counted: pT > 30 GeV, |eta| < 2.8.
+// at |Delta phi(jet, MET)| > 0.4, and no electron above 20 GeV or muon above 10 GeV
+// (the lepton veto). Jets counted: pT > 30 GeV, |eta| < 2.8.
 constexpr double kJetPtMin = 30, kJetEtaMax = 2.8;
+constexpr double kVetoElectronPtMin = 20, kVetoMuonPtMin = 10;
 constexpr double kMetMin = 250, kLeadPtMin = 250, kLeadEtaMax = 2.4, kMaxJets = 4, kDphiMin = 0.4;
 // Hadronic-tau candidates: narrow jets of 1 or 3 charged particles (pT > 20 GeV, |eta| < 2.5).
 constexpr double kTauPtMin = 20, kTauEtaMax = 2.5, kTauWidthMax = 0.1;
@@ -70,7 +72,8 @@ class Monojet final : public FeatureSet {
     return {{"jet_pt_min_GeV", kJetPtMin},
             {"jet_eta_max", kJetEtaMax},
             {"atlas_selection", std::string("met > 250 && jet1_pt > 250 && |jet1_eta| < 2.4 && n_jets <= 4 && "
-                                            "min_dphi_jet_met > 0.4 (arXiv:1711.03301)")}};
+                                            "min_dphi_jet_met > 0.4 && no electron with pT > 20 or muon with pT > 10 "
+                                            "(arXiv:1711.03301)")}};
   }
   std::size_t evaluate(const EventBlock& b, std::size_t i, std::vector<double>& x, std::vector<char>& present) override {
     const auto& jets = b.collection("jets");
@@ -111,13 +114,18 @@ class Monojet final : public FeatureSet {
     x[n_electrons] = double(ele.offsets[i + 1] - ele.offsets[i]);
     x[n_muons] = double(mu.offsets[i + 1] - mu.offsets[i]);
     double lead_lepton = 0;
+    bool vetoed = false;
     for (const auto* c : {&ele, &mu})
-      for (uint64_t k = c->offsets[i]; k < c->offsets[i + 1]; ++k)
-        lead_lepton = std::max(lead_lepton, double(c->member("pt").as<float>()[k]));
+      for (uint64_t k = c->offsets[i]; k < c->offsets[i + 1]; ++k) {
+        const double lepton_pt = c->member("pt").as<float>()[k];
+        lead_lepton = std::max(lead_lepton, lepton_pt);
+        vetoed |= lepton_pt > (c == &ele ? kVetoElectronPtMin : kVetoMuonPtMin);
+      }
     x[lepton1_pt] = lead_lepton;
     x[n_taus] = double(taus), x[tau_pt] = tau_lead;
     const bool selected = met > kMetMin && !leading.empty() && pt[leading[0]] > kLeadPtMin &&
-                          std::fabs(eta[leading[0]]) < kLeadEtaMax && double(counted) <= kMaxJets && dphi_min > kDphiMin;
+                          std::fabs(eta[leading[0]]) < kLeadEtaMax && double(counted) <= kMaxJets && dphi_min > kDphiMin &&
+                          !vetoed;
     x[atlas_selection] = selected ? 1.0 : 0.0;
     return 0;
   }

@@ -116,6 +116,7 @@ constexpr double kUeChargedDensity = 1.2, kUeEtaMax = 3.0, kUePtMean = 0.75;
 
 // --- Stored objects ---
 constexpr double kLeptonPtMin = 7.0, kLeptonEtaMax = 2.5;  // electrons/muons collections (baseline leptons)
+constexpr double kElectronJetOverlap = 0.2, kElectronIsolationCone = 0.4;  // ATLAS overlap removal
 constexpr double kBTagEfficiency = 0.77;
 
 // A hadron species of a fragmenting parton.
@@ -535,15 +536,25 @@ class MonojetChannel final : public Channel {
     hadronic_decay(rng, h, 0, 0, false, b);
   }
 
+  // ATLAS overlap removal: an electron is also clustered into a jet of its own, so a
+  // jet within Delta R 0.2 of an electron is that electron and is dropped; an electron
+  // then within 0.4 of a remaining jet is not isolated (inside a jet) and is dropped.
+  static void remove_overlaps(RecoEvent& event) {
+    std::erase_if(event.jets, [&](const Jet& j) {
+      return std::any_of(event.electrons.begin(), event.electrons.end(),
+                         [&](const physics::Lepton& e) { return delta_r(j.eta, j.phi, e.eta, e.phi) < kElectronJetOverlap; });
+    });
+    std::erase_if(event.electrons, [&](const physics::Lepton& e) {
+      return std::any_of(event.jets.begin(), event.jets.end(),
+                         [&](const Jet& j) { return delta_r(j.eta, j.phi, e.eta, e.phi) < kElectronIsolationCone; });
+    });
+  }
+
   // Jets, leptons and MET from the particles.
   static void finish(RecoEvent& event, const Build& b, CounterRng& rng) {
     std::sort(event.particles.begin(), event.particles.end(),
               [](const Particle& x, const Particle& y) { return x.pt > y.pt; });
     event.jets = cluster_antikt(event.particles);
-    for (auto& j : event.jets)
-      for (const auto& bp : b.b_partons)
-        if (delta_r(j.eta, j.phi, bp.eta(), bp.phi()) < 0.3 && std::fabs(j.eta) < 2.5 && rng.bernoulli(kBTagEfficiency))
-          j.btag = 1;
     double sum_pt = 0;
     for (const auto& p : event.particles) {
       sum_pt += p.pt;
@@ -551,6 +562,11 @@ class MonojetChannel final : public Channel {
       if (std::abs(p.pdg_id) == 11) event.electrons.push_back({p.pt, p.eta, p.phi, p.charge});
       if (std::abs(p.pdg_id) == 13) event.muons.push_back({p.pt, p.eta, p.phi, p.charge});
     }
+    remove_overlaps(event);
+    for (auto& j : event.jets)
+      for (const auto& bp : b.b_partons)
+        if (delta_r(j.eta, j.phi, bp.eta(), bp.phi()) < 0.3 && std::fabs(j.eta) < 2.5 && rng.bernoulli(kBTagEfficiency))
+          j.btag = 1;
     event.met_truth = float(std::hypot(b.invisible_px, b.invisible_py));
     event.met_truth_phi = float(std::atan2(b.invisible_py, b.invisible_px));
     event.met = event.met_truth, event.met_phi = event.met_truth_phi;  // particle level: MET is the invisible pT
