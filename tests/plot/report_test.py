@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """End-to-end test of tools/plot/report.py: builds tiny synthetic inputs of every kind
-(event, feature and score files in the documented layouts, a model file, history
-CSV, cutflow, significance, fit and bump-hunt JSON), runs the report, and checks
+(event, feature, image and score files in the documented layouts, a model file,
+history CSV, cutflow, significance, efficiencies, fit and bump-hunt JSON), runs the
+report, and checks
 that every expected PNG and the HTML exist and that the HTML tables hold the numbers
 computed here independently; then bad inputs must fail with a message naming the
 file.
@@ -376,24 +377,118 @@ def make_bumphunt(d):
     return path, doc
 
 
+IMAGE_GRID = [-2.5, -3.15, 0.05, 100, 126]
+IMAGE_CHANNELS = ["sum_pt", "n_particles", "sum_charge", "sum_pt_muons", "sum_pt_electrons", "em_fraction",
+                  "sum_pt_jets", "jet_width", "eta", "phi"]
+COMPRESSIONS = ["none", "empty-rowcol", "empty-cell", "stochastic"]
+
+
+def make_images(d, with_samples=True):
+    """An images file of bsmhunt images: two samples of three events, a few hot cells
+    each (wtaunu first in the file, so the report must reorder to put znunu first)."""
+    path = os.path.join(d, "images.h5")
+    rng = np.random.default_rng(8)
+    eta_min, phi_min, cell, rows, cols = IMAGE_GRID
+    samples = {}
+    with h5py.File(path, "w") as f:
+        for k, v in {"format": "bsmhunt.images", "version": 1, "complete": 1}.items():
+            f.attrs[k] = v
+        f["grid"] = np.array(IMAGE_GRID, dtype=np.float64)
+        f["channel_names"] = np.array([c.encode() for c in IMAGE_CHANNELS])
+        f["scales"] = np.array([50.0, 1, 1, 1, 1, 1, 1, 1])
+        if not with_samples:
+            return path, samples
+        for name, hot_eta, hot_phi in (("wtaunu_pt500", 1.0125, -2.0), ("znunu_pt500", -0.4, 2.63)):
+            n = 3
+            raw = np.zeros((n, rows, cols, 8), dtype=np.float32)
+            for e in range(n):
+                r, c = rng.integers(0, rows, 25), rng.integers(0, cols, 25)
+                raw[e, r, c, 0] = rng.uniform(0.5, 20.0, 25).astype(np.float32)
+                raw[e, r, c, 1] = 1
+            # The hottest cell of the first event, placed by (eta, phi) as bsmhunt does.
+            hr, hc = int(math.floor((hot_eta - eta_min) / cell)), int(math.floor((hot_phi - phi_min) / cell))
+            raw[0, hr, hc, 0] = 750.0
+            g = f.create_group("samples/" + name)
+            g["event_number"] = np.array([7.0, 8.0, 9.0])
+            g["raw"] = raw
+            for c in COMPRESSIONS:
+                img = np.zeros((n, 60, 60, 10), dtype=np.float32)
+                img[:, :, :, 0] = np.where(rng.random((n, 60, 60)) < 0.02, rng.uniform(0.01, 5.0, (n, 60, 60)), 0)
+                g[c] = img
+            samples[name] = {"events": n, "event_number": 7.0, "first": raw[0, :, :, 0].astype(np.float64),
+                             "hot": (hot_eta, hot_phi)}
+    return path, samples
+
+
+def make_efficiencies(d, label, quality, given):
+    """An efficiencies JSON of bsmhunt efficiencies: signal 'znunu' against 'wtaunu'
+    in slice pt1000; the larger `quality`, the better the classifier."""
+    thresholds = [round(0.1 * i, 1) for i in range(11)]
+    n_sig, n_bkg = 200.0, 150.0
+    table = []
+    for t in thresholds:
+        tp = round(n_sig * (1 - t ** (2 * quality)))
+        fp = round(n_bkg * (1 - t) ** (3 * quality))
+        p = tp / (tp + fp) if tp + fp > 0 else None
+        r = tp / n_sig
+        table.append({"threshold": t, "precision": p, "recall": r, "mean": None if p is None else (p + r) / 2,
+                      "product": None if p is None else p * r, "true_positive": float(tp), "false_positive": float(fp)})
+    best = max(range(len(table)), key=lambda i: -1 if table[i]["product"] is None else table[i]["product"])
+    groups = {"znunu": (0.9 * quality / 2, 5.0e5), "wtaunu": (0.35 / quality, 2.0e5), "wmunu": (0.4 / quality, 8.0e4)}
+    selected = {g: {"events": 100.0 + i, "yield": y, "correct": (pas if g == "znunu" else 1 - pas), "passing": pas}
+                for i, (g, (pas, y)) in enumerate(groups.items())}
+    selected["ttbar"] = {"events": 0.0, "yield": 0.0, "correct": None, "passing": None}
+    s, b = groups["znunu"][1], sum(y for g, (_, y) in groups.items() if g != "znunu")
+    s_after = groups["znunu"][1] * groups["znunu"][0]
+    b_after = sum(p * y for g, (p, y) in groups.items() if g != "znunu")
+    gain_own = (s_after / math.sqrt(b_after)) / (s / math.sqrt(b))
+    doc = {"format": "bsmhunt.efficiencies", "version": 1, "scores_file": "%s_scores.h5" % label,
+           "features_file": "features.h5", "split": "test", "signal_group": "znunu", "reference_background": "wtaunu",
+           "reference_slice": "pt1000", "selection": "atlas_selection == 1", "threshold_table": table,
+           "threshold": thresholds[best], "threshold_choice": "largest precision x recall",
+           "per_slice": {"pt500_1000": {"znunu": {"events": 90.0, "correct": 0.8 * quality / 2},
+                                        "wtaunu": {"events": 70.0, "correct": 0.9},
+                                        "ttbar": {"events": 0.0, "correct": None}},
+                         "pt1000": {"znunu": {"events": 110.0, "correct": 0.95},
+                                    "wtaunu": {"events": 80.0, "correct": 0.85 * quality / 2},
+                                    "ttbar": {"events": 0.0, "correct": None}}},
+           "selected": selected, "gain_given_yields": None,
+           "gain_own_yields": {"s": s, "b": b, "s_after": s_after, "b_after": b_after, "gain": gain_own}}
+    if given:
+        gs, gb = 1.378e5, 1.0767e5
+        gs_after, gb_after = gs * groups["znunu"][0], 5.03e4 * groups["wtaunu"][0] + (gb - 5.03e4)
+        doc["gain_given_yields"] = {"groups": {"znunu": {"yield": gs, "efficiency": groups["znunu"][0]},
+                                               "wtaunu": {"yield": 5.03e4, "efficiency": groups["wtaunu"][0]},
+                                               "top": {"yield": gb - 5.03e4, "efficiency": 1.0}},
+                                    "s": gs, "b": gb, "s_after": gs_after, "b_after": gb_after,
+                                    "gain": (gs_after / math.sqrt(gb_after)) / (gs / math.sqrt(gb))}
+    path = os.path.join(d, "%s_efficiencies.json" % label)
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
 # --------------------------------------------------------------------------------------
 # Reading the page back
 
 
 class Tables(HTMLParser):
-    """table id -> rows -> [(text, data-value or None)]"""
+    """table id -> rows -> [(text, data-value or None)]; row_classes: table id -> the
+    class of each row (None without)."""
 
     def __init__(self):
         super().__init__()
-        self.tables, self.images = {}, []
+        self.tables, self.images, self.row_classes = {}, [], {}
         self._table = self._row = self._cell = None
+        self._id = self._cls = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "table":
-            self._table = self.tables.setdefault(a.get("id", "table%d" % len(self.tables)), [])
+            self._id = a.get("id", "table%d" % len(self.tables))
+            self._table = self.tables.setdefault(self._id, [])
         elif tag == "tr" and self._table is not None:
-            self._row = []
+            self._row, self._cls = [], a.get("class")
         elif tag == "td" and self._row is not None:
             self._cell = ["", float(a["data-value"]) if "data-value" in a else None]
         elif tag == "img":
@@ -406,6 +501,7 @@ class Tables(HTMLParser):
         elif tag == "tr" and self._row is not None:
             if self._row:
                 self._table.append(self._row)
+                self.row_classes.setdefault(self._id, []).append(self._cls)
             self._row = None
         elif tag == "table":
             self._table = None
@@ -446,6 +542,8 @@ class ReportTest(unittest.TestCase):
         cls.sig_path, cls.sig = make_significance(d)
         cls.fit_path, cls.fit = make_fit(d)
         cls.bh_path, cls.bh = make_bumphunt(d)
+        cls.images_path, cls.images = make_images(d)
+        cls.effs = {"cnn": make_efficiencies(d, "cnn", 1.0, True), "mlp": make_efficiencies(d, "mlp", 2.0, False)}
         cls.out = os.path.join(d, "report")
         cmd = [PYTHON, REPORT, "--output-dir", cls.out, "--title", "Synthetic test report",
                "--events", cls.events, "--features", cls.features, "--cutflow", cls.features + ".cutflow.json",
@@ -453,7 +551,8 @@ class ReportTest(unittest.TestCase):
                "--scores", "AE=" + cls.scores["AE"][0],
                "--history", "MLP=" + cls.history, "--history", "MLP-model=" + os.path.join(d, "mlp.h5"),
                "--significance", cls.sig_path, "--fit", cls.fit_path, "--bumphunt", cls.bh_path,
-               "--plot-features", "met,mll,n_jets"]
+               "--images", cls.images_path, "--efficiencies", cls.effs["cnn"][0],
+               "--efficiencies", cls.effs["mlp"][0], "--plot-features", "met,mll,n_jets"]
         cls.proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if cls.proc.returncode != 0:
             print(cls.proc.stdout, cls.proc.stderr, file=sys.stderr)
@@ -478,7 +577,8 @@ class ReportTest(unittest.TestCase):
                     "significance_roc_ee", "significance_thresholds_ee", "significance_scan_mumu",
                     "significance_grid_mumu", "fit_fit_background_only", "fit_fit_sr0", "fit_fit_sr1",
                     "fit_fit_sr2", "fit_fit_local_z", "bumphunt_significance", "bumphunt_best_fit",
-                    "bumphunt_best_region_all_efficiencies", "training_MLP", "training_MLP-model"]
+                    "bumphunt_best_region_all_efficiencies", "training_MLP", "training_MLP-model",
+                    "images_znunu_pt500", "images_wtaunu_pt500", "efficiencies_precision_recall"]
         for name in expected:
             path = os.path.join(self.out, name + ".png")
             self.assertTrue(os.path.isfile(path), "missing %s" % path)
@@ -579,6 +679,87 @@ class ReportTest(unittest.TestCase):
                       a["sum_of_weights"])
         self.assertAlmostEqual(row_by_first(t, "dy_ee")[9][1], y, places=6)
 
+    def test_images(self):
+        # The signal of the mono-jet study first, though the file lists wtaunu first.
+        self.assertLess(self.html.index('src="images_znunu_pt500.png"'),
+                        self.html.index('src="images_wtaunu_pt500.png"'))
+        t = self.page.tables["image-samples"]
+        eta_min, phi_min, cell = IMAGE_GRID[:3]
+        for name, x in self.images.items():
+            r = row_by_first(t, name)
+            img = x["first"]
+            self.assertEqual(r[1][1], x["events"])
+            self.assertEqual(r[2][1], x["event_number"])
+            self.assertEqual(r[3][1], float(np.count_nonzero(img > 0)))
+            self.assertAlmostEqual(r[4][1], float(img.sum()), places=3)
+            self.assertEqual(r[5][1], 750.0)
+            # The hottest cell's centre: within half a cell of where it was put.
+            self.assertLessEqual(abs(r[6][1] - x["hot"][0]), cell / 2 + 1e-9)
+            self.assertLessEqual(abs(r[7][1] - x["hot"][1]), cell / 2 + 1e-9)
+            self.assertAlmostEqual((r[6][1] - eta_min) / cell % 1, 0.5, places=6)
+            self.assertAlmostEqual((r[7][1] - phi_min) / cell % 1, 0.5, places=6)
+
+    def test_efficiencies_tables(self):
+        for label, (path, doc) in self.effs.items():
+            t = self.page.tables["efficiencies-thresholds-" + label]
+            classes = self.page.row_classes["efficiencies-thresholds-" + label]
+            self.assertEqual(len(t), len(doc["threshold_table"]))
+            self.assertEqual(classes.count("chosen"), 1, label)
+            chosen = t[classes.index("chosen")]
+            self.assertEqual(chosen[0][1], doc["threshold"])
+            products = [-1 if r["product"] is None else r["product"] for r in doc["threshold_table"]]
+            self.assertEqual(classes.index("chosen"), int(np.argmax(products)))
+            for row, r in zip(t, doc["threshold_table"]):
+                self.assertEqual(row[0][1], r["threshold"])
+                for k, key in ((1, "precision"), (2, "recall"), (3, "mean"), (4, "product")):
+                    if r[key] is None:
+                        self.assertEqual(row[k], ("–", None))
+                    else:
+                        self.assertAlmostEqual(row[k][1], r[key], places=12)
+                        self.assertEqual(row[k][0], "%.4f" % r[key])
+            t = self.page.tables["efficiencies-slices-" + label]
+            for sl, groups in doc["per_slice"].items():
+                r = row_by_first(t, sl)
+                for k, g in enumerate(["znunu", "wtaunu", "ttbar"], start=1):
+                    want = groups[g]["correct"]
+                    self.assertEqual(r[k][1], want, "%s %s %s" % (label, sl, g))
+                    self.assertEqual(r[k][0], "–" if want is None else "%.4f" % want)
+            t = self.page.tables["efficiencies-selected-" + label]
+            for g, e in doc["selected"].items():
+                r = row_by_first(t, g)
+                self.assertEqual(r[1][0], {"znunu": "signal", "wtaunu": "reference background"}.get(g, "background"))
+                self.assertEqual(r[2][1], e["events"])
+                self.assertEqual(r[3][1], e["yield"])
+                self.assertEqual(r[4][1], e["correct"])
+            t = self.page.tables["efficiencies-gains-" + label]
+            own = row_by_first(t, "this file's yields")
+            self.assertEqual(own[5][0], "%.4f" % doc["gain_own_yields"]["gain"])
+            self.assertAlmostEqual(own[5][1], doc["gain_own_yields"]["gain"], places=12)
+            self.assertEqual(own[1][1], doc["gain_own_yields"]["s"])
+            given = row_by_first(t, "given yields")
+            if doc["gain_given_yields"] is None:
+                self.assertEqual(given[5], ("–", None))
+            else:
+                self.assertEqual(given[5][0], "%.4f" % doc["gain_given_yields"]["gain"])
+
+    def test_efficiencies_comparison(self):
+        t = self.page.tables["efficiencies-comparison"]
+        self.assertEqual([r[0][0] for r in t], ["cnn", "mlp"])
+        for label, (path, doc) in self.effs.items():
+            r = row_by_first(t, label)
+            self.assertEqual(r[1][1], doc["threshold"])
+            self.assertEqual((r[2][0], r[3][1]), ("znunu", doc["selected"]["znunu"]["correct"]))
+            self.assertEqual((r[4][0], r[5][1]), ("wtaunu", doc["selected"]["wtaunu"]["correct"]))
+            self.assertEqual(r[7][0], "%.4f" % doc["gain_own_yields"]["gain"])
+        # Which gain is largest, computed here: cnn alone has given yields, mlp the larger own gain.
+        own = {l: doc["gain_own_yields"]["gain"] for l, (_, doc) in self.effs.items()}
+        best = max(own, key=own.get)
+        self.assertEqual(best, "mlp")
+        self.assertIn("with the given yields is cnn (%.4f)" % self.effs["cnn"][1]["gain_given_yields"]["gain"],
+                      self.html)
+        self.assertIn("own yields, %s (%.4f)" % (best, own[best]), self.html)
+        self.assertEqual(row_by_first(t, "mlp")[6], ("–", None))
+
     def test_luminosity_in_labels(self):
         self.assertIn("Synthetic test report", self.html)
         self.assertIn("139", self.html)
@@ -631,6 +812,25 @@ class BadInputTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(path, r.stderr)
         self.assertIn("spectrum", r.stderr)
+
+    def test_efficiencies_without_threshold_table(self):
+        path, doc = make_efficiencies(self.dir, "cnn", 1.5, True)
+        del doc["threshold_table"]
+        with open(path, "w") as fh:
+            json.dump(doc, fh)
+        r, out = self.report("--efficiencies", path)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(path, r.stderr)
+        self.assertIn("threshold_table", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "index.html")))
+
+    def test_images_without_samples(self):
+        path, _ = make_images(self.dir, with_samples=False)
+        r, out = self.report("--images", path)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(path, r.stderr)
+        self.assertIn("/samples", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "index.html")))
 
     def test_unknown_feature(self):
         features, _, _, _ = make_feature_file(self.dir)

@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""bsmhunt report: turns the outputs of a bsmhunt job (event, feature and score
-files, training histories, significance scans, sideband fits, bump hunts) into PNG
-plots and an index.html page with the plots and tables.
+"""bsmhunt report: turns the outputs of a bsmhunt job (event, feature, image and
+score files, training histories, significance scans, classification efficiencies,
+sideband fits, bump hunts) into PNG plots and an index.html page with the plots and
+tables.
 
     /usr/bin/python3 tools/plot/report.py --output-dir report \\
         --events events.h5 --features features.h5 --cutflow features.h5.cutflow.json \\
         --scores MLP=mlp_scores.h5 --scores BDT=bdt_scores.h5 \\
         --history MLP=mlp.h5.history.csv --significance significance.json \\
-        --fit fit.json --bumphunt bumphunt.json
+        --fit fit.json --bumphunt bumphunt.json --images images.h5 \\
+        --efficiencies cnn_efficiencies.json --efficiencies mlp_efficiencies.json
 
 Every input is optional; the page shows what was given. Unreadable or mismatched
 input stops the report with exit status 2 and a message naming the file.
@@ -53,6 +55,13 @@ def parse_args(argv):
     p.add_argument("--fit", action="append", default=[], metavar="FIT.json",
                    help="output of bsmhunt fit (sideband fits); repeatable")
     p.add_argument("--bumphunt", metavar="BH.json", default=None, help="output of bsmhunt bumphunt")
+    p.add_argument("--images", metavar="IMAGES.h5", default=None,
+                   help="output of bsmhunt images: the raw eta-phi sum-pT image of one event per sample (up to 4, "
+                        "znunu and wtaunu first) beside its four compressed 60x60 network inputs")
+    p.add_argument("--efficiencies", action="append", default=[], metavar="EFF.json",
+                   help="output of bsmhunt efficiencies (labelled by the file name before _efficiencies.json): "
+                        "threshold, per-slice and selection tables, gains, precision and recall vs threshold; "
+                        "repeatable (e.g. one per classifier, compared in a table)")
     p.add_argument("--plot-features", default=None, metavar="f1,f2,...",
                    help="features to plot (default: met, mll, mt_llmet, met_significance, mt2 when present; "
                         "else mjj, mj1, mj2, tau21_j1, tau21_j2, deta_jj; else the first six)")
@@ -128,6 +137,10 @@ def build(args):
     sigs = [(p, inputs.load_significance(p)) for p in args.significance]
     fits = [(p, inputs.load_fit(p)) for p in args.fit]
     bh = inputs.load_bumphunt(args.bumphunt) if args.bumphunt else None
+    from bsmreport import efficiencies, images
+    imf = images.ImageFile(args.images) if args.images else None
+    effs = [(label, p, efficiencies.load_efficiencies(p))
+            for label, p in zip(efficiencies.unique_labels(args.efficiencies), args.efficiencies)]
     if cutflow is not None and ff is not None:
         # Same samples, and the same events passing the last cut, or it is another extraction.
         from bsmreport.features import check_cutflow_matches
@@ -139,7 +152,7 @@ def build(args):
             sources.append((path, [x["name"] for c in doc["channels"] for x in c.get("signals", [])]))
         for path, names in sources:
             inputs.match_patterns(patterns, names, path)
-    if not any([ev, ff, scores, histories, cutflow, sigs, fits, bh]):
+    if not any([ev, ff, scores, histories, cutflow, sigs, fits, bh, imf, effs]):
         raise ReportError("nothing to report: give at least one input (--features, --scores, --fit, ...; see --help)")
     lumi = consistent_lumi([(ev.lumi_ifb if ev else None, args.events),
                             (ff.lumi_ifb if ff else None, args.features),
@@ -177,6 +190,12 @@ def build(args):
     for p, doc in fits:
         input_rows.append(("fit", p, "%d bins, %d signal regions" % (len(doc["spectrum"]["counts"]),
                                                                      len(doc.get("signal_regions") or []))))
+    if imf:
+        input_rows.append(("images", imf.path, imf.describe()))
+    for label, p, doc in effs:
+        input_rows.append(("efficiencies: " + label, p, "%s, threshold %s (%s), scores %s" % (
+            efficiencies.reference_text(doc), efficiencies.fmt_threshold(doc["threshold"]),
+            doc.get("threshold_choice", "?"), doc.get("scores_file", "?"))))
     if bh:
         input_rows.append(("bumphunt", args.bumphunt, "%d signal regions x %d efficiencies" % (
             len(bh["regions"]), len(bh.get("efficiencies") or []))))
@@ -205,6 +224,10 @@ def build(args):
         names = [(lab, [ff.samples[i].name for i in members]) for lab, members in sig_groups] if ff else []
         features.cutflow_tables(s, cf_doc, cf_path, pmap, note, names)
         sections.append(s)
+    if imf:
+        s = Section("images", "Eta-phi images")
+        images.image_section(ctx, s, imf)
+        sections.append(s)
     if scores:
         s = Section("scores", "Classifier scores and ROC curves")
         scoreplots.score_section(ctx, s, scores)
@@ -215,6 +238,10 @@ def build(args):
         for i, ((p, doc), stem) in enumerate(zip(sigs, stems)):
             tag = "" if len(sigs) == 1 else (stem if stems.count(stem) == 1 else "%s_%d" % (stem, i + 1))
             significance.significance_section(ctx, s, doc, p, tag)
+        sections.append(s)
+    if effs:
+        s = Section("efficiencies", "Classification tables")
+        efficiencies.efficiencies_section(ctx, s, effs)
         sections.append(s)
     if fits:
         s = Section("fits", "Sideband fits")

@@ -95,8 +95,9 @@ def num(x, fmt=fmt_yield, error=None, title=None, cls=None):
 
 
 class Figure:
-    def __init__(self, name, caption, title=None):
-        self.name, self.caption, self.title = name, caption, title
+    def __init__(self, name, caption, title=None, wide=False):
+        """wide: a figure of several panels, given the page's full width."""
+        self.name, self.caption, self.title, self.wide = name, caption, title, wide
 
 
 class Table:
@@ -128,6 +129,7 @@ h2 { border-bottom: 2px solid #333; padding-bottom: 0.15em; margin-top: 1.8em; }
 nav ul { columns: 3; list-style: none; padding-left: 0; }
 .figures { display: flex; flex-wrap: wrap; gap: 1.2em; }
 figure { margin: 0; max-width: 720px; flex: 1 1 560px; }
+figure.wide { max-width: 1460px; flex-basis: 100%; }
 figure img { width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.92em; color: #333; margin-top: 0.3em; }
 table { border-collapse: collapse; margin: 0.6em 0 1.2em 0; font-size: 0.92em; }
@@ -137,6 +139,7 @@ th { background: #eef1f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.total td { font-weight: bold; background: #f6f6f6; }
 tr.data td { background: #f2f7ff; }
+tr.chosen td { background: #fff0c2; font-weight: bold; }
 td.warn { color: #b00; }
 .note { font-size: 0.9em; color: #444; }
 .warning { background: #fff4e0; border-left: 4px solid #e69f00; padding: 0.4em 0.8em; }
@@ -226,9 +229,10 @@ def render(title, sections, inputs, warnings):
 
         for item in s.items:
             if isinstance(item, Figure):
-                figs.append('<figure id="fig-%s"><a href="%s"><img src="%s" alt="%s"></a>'
+                figs.append('<figure id="fig-%s"%s><a href="%s"><img src="%s" alt="%s"></a>'
                             "<figcaption>%s</figcaption></figure>" %
-                            (esc(os.path.splitext(item.name)[0]), esc(item.name), esc(item.name),
+                            (esc(os.path.splitext(item.name)[0]), ' class="wide"' if item.wide else "",
+                             esc(item.name), esc(item.name),
                              esc(item.title or item.caption), esc(item.caption)))
                 continue
             flush()
