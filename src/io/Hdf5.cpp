@@ -281,7 +281,8 @@ physics::SampleInfo read_sample_attributes(hid_t g, const std::string& name, con
   info.n_events = uint64_t(read_int_attribute(g, "n_events", ctx));
   // A sample nobody generated events for (e.g. --signal-events 0) weighs nothing; one
   // with events needs the positive normalisation every weight is divided by.
-  if (info.role != physics::Role::data && info.n_generated > 0 && !(info.sum_of_weights > 0))
+  const bool has_events = info.n_generated > 0 || info.n_events > 0;
+  if (info.role != physics::Role::data && has_events && !(info.sum_of_weights > 0))
     throw InputError(fmt::format("{}: sum_of_weights = {} but must be positive for a {} sample", ctx,
                                  info.sum_of_weights, role));
   for (const auto& a : attribute_names(g))
