@@ -10,6 +10,7 @@ namespace bsmhunt::physics {
 std::unique_ptr<Channel> make_dilepton_met_channel();
 std::unique_ptr<Channel> make_dijet_channel();
 std::unique_ptr<Channel> make_monojet_channel();
+std::unique_ptr<Channel> make_trilepton_channel();
 
 namespace {
 struct Registration {
@@ -20,6 +21,7 @@ constexpr Registration kChannels[] = {
     {"dilepton_met", make_dilepton_met_channel},
     {"dijet", make_dijet_channel},
     {"monojet", make_monojet_channel},
+    {"trilepton", make_trilepton_channel},
 };
 }  // namespace
 

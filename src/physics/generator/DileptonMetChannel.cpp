@@ -24,6 +24,7 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Units.hpp"
 #include "bsmhunt/physics/generator/Channel.hpp"
+#include "BackgroundShares.hpp"
 
 namespace bsmhunt::physics {
 namespace {
@@ -1120,56 +1121,15 @@ class DileptonMetChannel final : public Channel {
 
  private:
   // Shares of options.background_events (see kMinBackgroundShare).
-  static std::array<uint64_t, kNumBackgrounds> background_counts(const GeneratorOptions& options) {
+  static std::vector<uint64_t> background_counts(const GeneratorOptions& options) {
     const double lumi_ipb = options.lumi_ifb * 1000.0;
-    std::array<double, kNumBackgrounds> share{};
-    double total = 0;
+    std::vector<double> yields(kNumBackgrounds);
     for (int i = 0; i < kNumBackgrounds; ++i) {
       const BackgroundSpec& b = kBackgrounds[i];
       const double acceptance = options.preselection ? b.preselection_acceptance : 1.0;
-      share[i] = std::sqrt(std::max(0.0, b.inclusive_pb * b.branching_ratio * b.filter_efficiency * lumi_ipb *
-                                             acceptance));
-      total += share[i];
+      yields[std::size_t(i)] = b.inclusive_pb * b.branching_ratio * b.filter_efficiency * lumi_ipb * acceptance;
     }
-    if (!(total > 0)) share.fill(1.0), total = kNumBackgrounds;
-    for (auto& s : share) s /= total;
-    // Pin shares below the floor to it and rescale the others into what is left;
-    // rescaling can push more below the floor, so repeat until none moves.
-    std::array<bool, kNumBackgrounds> pinned{};
-    for (bool moved = true; moved;) {
-      moved = false;
-      double free_sum = 0;
-      int n_pinned = 0;
-      for (int i = 0; i < kNumBackgrounds; ++i) {
-        if (pinned[i]) ++n_pinned;
-        else free_sum += share[i];
-      }
-      const double scale = free_sum > 0 ? (1.0 - n_pinned * kMinBackgroundShare) / free_sum : 0.0;
-      for (int i = 0; i < kNumBackgrounds; ++i) {
-        if (pinned[i]) continue;
-        share[i] *= scale;
-        if (share[i] < kMinBackgroundShare) share[i] = kMinBackgroundShare, pinned[i] = moved = true;
-      }
-    }
-    // Largest remainder: counts sum exactly to background_events.
-    const uint64_t n = options.background_events;
-    std::array<uint64_t, kNumBackgrounds> counts{};
-    std::array<std::pair<double, int>, kNumBackgrounds> remainders{};
-    uint64_t assigned = 0;
-    for (int i = 0; i < kNumBackgrounds; ++i) {
-      const double exact = share[i] * double(n);
-      counts[i] = std::min<uint64_t>(n, uint64_t(exact));
-      assigned += counts[i];
-      remainders[i] = {exact - double(counts[i]), i};
-    }
-    std::stable_sort(remainders.begin(), remainders.end(),
-                     [](const auto& a, const auto& b) { return a.first > b.first; });
-    for (int k = 0; assigned < n; k = (k + 1) % kNumBackgrounds, ++assigned) ++counts[remainders[k].second];
-    while (assigned > n) {  // rounding can only overshoot by float noise; take from the largest
-      auto it = std::max_element(counts.begin(), counts.end());
-      --*it, --assigned;
-    }
-    return counts;
+    return background_event_counts(yields, options.background_events, kMinBackgroundShare);
   }
 
   Model model_;

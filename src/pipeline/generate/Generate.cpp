@@ -184,6 +184,10 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
                                                    const MonteCarlo& mc, const GenerateConfig& cfg,
                                                    physics::EventBlock& block) {
   const double lumi_ipb = cfg.options.lumi_ifb * units::invfb;
+  // The data events are drawn with these options: a channel may distort them
+  // (data-like mismodelling knobs of --parameter); the Monte Carlo stays as it is.
+  physics::GeneratorOptions data_options = cfg.options;
+  data_options.drawing_pseudo_data = true;
   // MC weights are independent of kinematics here, so the count ratio estimates the
   // preselection efficiency without bias.
   std::vector<const SampleDefinition*> sources;
@@ -192,7 +196,8 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
     if (plan.samples[s].info.role != physics::Role::background) continue;
     const double eff = double(plan.samples[s].n_events) / double(std::max<uint64_t>(mc.attempts[s], 1));
     sources.push_back(&plan.samples[s]);
-    yields.push_back(expected_yield(mc.infos[s], lumi_ipb, eff));
+    const double data_scale = channel.data_yield_scale(plan.samples[s], data_options);
+    yields.push_back(expected_yield(mc.infos[s], lumi_ipb, eff) * data_scale);
   }
   if (sources.empty()) throw InputError("pseudo-data needs background samples (check --samples)");
   double background_yield = 0;
@@ -230,6 +235,8 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
                      {"n_injected_signal", int64_t(n_injected)},
                      {"injected_signal", injected ? injected->info.name : std::string("")},
                      {"signal_strength", cfg.signal_strength}};
+  // The channel knobs the data were drawn with (e.g. mismodelling distortions).
+  for (const auto& [key, value] : cfg.options.parameters) data.parameters.push_back({"parameter_" + key, value});
   std::vector<double> cumulative(yields.size());
   double acc = 0;
   for (std::size_t i = 0; i < yields.size(); ++i) cumulative[i] = (acc += yields[i]) / background_yield;
@@ -255,7 +262,7 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
                  for (uint64_t attempt = 0;; ++attempt) {
                    event.clear();
                    ++data_tally.n_generated;
-                   if (channel.generate(*source, cfg.options, rng, event)) break;
+                   if (channel.generate(*source, data_options, rng, event)) break;
                    if (attempt > 1'000'000) throw Error("pseudo-data: preselection rejects every event");
                  }
                  event.weight_mc = 1.0;  // data: unit weights, whatever the MC weight sign

@@ -27,7 +27,8 @@ void add_generate_options(po::options_description& d) {
       ("inject-events", po::value<int64_t>()->default_value(-1),
        "exact number of injected signal events (instead of --signal-strength)")
       ("parameter", po::value<std::vector<std::string>>()->composing(),
-       "channel parameter KEY=VALUE, repeatable (dijet: m_A_GeV, m_B_GeV, m_C_GeV)")
+       "channel parameter KEY=VALUE, repeatable (dijet: m_A_GeV, m_B_GeV, m_C_GeV; trilepton pseudo-data "
+       "distortions: data_met_scale, data_jet_pt_scale, data_fake_rate_scale)")
       ("block-events", po::value<int64_t>()->default_value(int64_t(c.block_events)),
        "events per work item (ranks take items in turn; the file does not depend on the rank count)")
       ("overwrite", switch_value(), "replace an existing output file")

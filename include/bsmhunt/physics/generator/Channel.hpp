@@ -20,6 +20,9 @@ struct GeneratorOptions {
   double lumi_ifb = 139.0;
   bool preselection = true;                // the channel's event-level preselection
   std::map<std::string, double> parameters;  // channel-specific knobs (e.g. "m_A_GeV")
+  // True while the pseudo-data are drawn (set by `bsmhunt generate` on its copy of the
+  // options): a channel may then apply data-like distortions that its knobs ask for.
+  bool drawing_pseudo_data = false;
   double parameter(const std::string& key, double fallback) const {
     auto it = parameters.find(key);
     return it == parameters.end() ? fallback : it->second;
@@ -52,6 +55,11 @@ class Channel {
   // stream, counting the attempt in n_generated and sum_of_weights.
   virtual bool generate(const SampleDefinition& sample, const GeneratorOptions& options, CounterRng& rng,
                         RecoEvent& event) const = 0;
+  // Relative weight of a background sample in the pseudo-data mix (its expected
+  // yield is multiplied by it): 1 unless a channel knob mimics a mismodelled process.
+  virtual double data_yield_scale(const SampleDefinition& /*sample*/, const GeneratorOptions& /*options*/) const {
+    return 1.0;
+  }
 };
 
 std::vector<std::string> channel_names();
