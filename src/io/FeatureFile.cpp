@@ -101,6 +101,38 @@ struct FeatureFileWriter::Impl {
   std::string where(const std::string& o) const { return fmt::format("{}:{}", output.string(), o); }
 };
 
+namespace {
+
+// Creates `view` as a virtual dataset [rows, size, size] mapped onto columns
+// [first, first + size^2) of /features of the same file ("."): both selections
+// hold rows x size^2 elements and are traversed in row-major order, so cell (i, j)
+// of row r is feature first + i*size + j of row r. Collective (dataset creation).
+void write_matrix_view(hid_t file, const FeatureMatrixView& view, std::size_t n_features, const std::string& where) {
+  const hsize_t cells = hsize_t(view.size) * view.size;
+  if (view.size == 0 || view.first + cells > n_features)
+    throw InternalError(fmt::format("{}: matrix view of {}x{} from feature {} exceeds the {} features", where,
+                                    view.size, view.size, view.first, n_features));
+  h5::Handle features = h5::checked(H5Dopen2(file, "features", H5P_DEFAULT), H5Dclose, where);
+  h5::Handle source = h5::checked(H5Dget_space(features), H5Sclose, where);
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(source, dims, nullptr);
+  const hsize_t rows = dims[0];
+  const hsize_t vdims[3] = {rows, view.size, view.size};
+  h5::Handle vspace = h5::checked(H5Screate_simple(3, vdims, nullptr), H5Sclose, where);
+  h5::Handle dcpl = h5::checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, where);
+  if (rows > 0) {
+    const hsize_t start[2] = {0, view.first}, count[2] = {rows, cells};
+    h5::check(H5Sselect_hyperslab(source, H5S_SELECT_SET, start, nullptr, count, nullptr), where);
+    h5::check(H5Pset_virtual(dcpl, vspace, ".", "/features", source), where);
+  }
+  h5::Handle d = h5::checked(H5Dcreate2(file, view.name.c_str(), H5T_IEEE_F32LE, vspace, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                             H5Dclose, where);
+  h5::write_attribute(d, "description", view.description);
+  h5::write_attribute(d, "first_feature", int64_t(view.first));
+}
+
+}  // namespace
+
 FeatureFileWriter::FeatureFileWriter(const dist::Communicator& comm, std::filesystem::path output,
                                      WriteOptions options, FeatureFileHeader header, RowFileKind kind)
     : impl_(std::make_unique<Impl>(comm, std::move(output), options, std::move(header), kind)) {
@@ -202,6 +234,7 @@ void FeatureFileWriter::commit() {
                             m.where("/cutflow/weighted"));
   }
   m.spool.finish(file, m.output.string());
+  for (const auto& v : m.header.matrix_views) write_matrix_view(file, v, m.header.feature_names.size(), m.where(v.name));
   h5::commit_parallel_file(m.comm, file, m.partial, m.output.string());
   m.committed = true;
 }

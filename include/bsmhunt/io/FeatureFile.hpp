@@ -23,11 +23,20 @@ enum class RowFileKind { features, scores };
 // Train/validation/test membership, from a hash of the event number (never the rank).
 enum class Split : int8_t { train = 0, validation = 1, test = 2 };
 
+// Feature columns [first, first + size^2) shown as a [rows, size, size] dataset: an
+// HDF5 virtual dataset over the feature matrix (no second copy of the values).
+struct FeatureMatrixView {
+  std::string name;
+  std::size_t first = 0, size = 0;
+  std::string description;
+};
+
 struct FeatureFileHeader {
   std::vector<std::string> feature_names;
   std::vector<std::string> feature_units;     // per feature, "" for dimensionless
   std::vector<physics::SampleInfo> samples;   // indexed by sample_index
   std::vector<physics::Parameter> attributes; // provenance: source file, feature set, selection, ...
+  std::vector<FeatureMatrixView> matrix_views;
 };
 
 // Rows of a feature file in memory; `features` is row-major [size(), n_features].

@@ -17,6 +17,8 @@ const Entry kSets[] = {
     {"dilepton_met", make_dilepton_met},
     {"dijet", make_dijet},
     {"monojet", make_monojet},
+    {"rmm", make_rmm},
+    {"trilepton", make_trilepton},
 };
 
 }  // namespace

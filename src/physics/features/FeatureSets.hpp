@@ -7,5 +7,7 @@ namespace bsmhunt::physics {
 std::unique_ptr<FeatureSet> make_dilepton_met(const FeatureSetOptions& options);
 std::unique_ptr<FeatureSet> make_dijet(const FeatureSetOptions& options);
 std::unique_ptr<FeatureSet> make_monojet(const FeatureSetOptions& options);
+std::unique_ptr<FeatureSet> make_rmm(const FeatureSetOptions& options);
+std::unique_ptr<FeatureSet> make_trilepton(const FeatureSetOptions& options);
 
 }  // namespace bsmhunt::physics

@@ -15,14 +15,22 @@ void add_extract_options(po::options_description& d) {
                    join(physics::feature_set_names(), ", ")).c_str())
       ("select", po::value<std::string>()->default_value(""),
        "comma-separated features of the set to write, in this order (default: all)")
-      ("lepton-pt-min", double_value(s.lepton_pt_min), "dilepton_met: leptons count with pT > this (GeV)")
-      ("lepton-eta-max", double_value(s.lepton_eta_max), "dilepton_met: leptons count with |eta| < this")
+      ("lepton-pt-min", double_value(s.lepton_pt_min), "dilepton_met, rmm: leptons count with pT > this (GeV)")
+      ("lepton-eta-max", double_value(s.lepton_eta_max), "dilepton_met, rmm: leptons count with |eta| < this")
       ("require", po::value<std::string>()->default_value("sfos"),
        "dilepton_met: sfos (same flavour, opposite sign) or any (ee, mumu and emu)")
       ("met-min", double_value(s.met_min), "dilepton_met: MET > this (GeV)")
       ("max-bjets", po::value<int64_t>()->default_value(s.max_bjets),
        "dilepton_met: b-jet veto, at most this many b-tagged jets (-1: off)")
       ("mjj-min", double_value(s.mjj_min), "dijet: m_JJ >= this (GeV)")
+      ("rmm-types", po::value<std::string>()->default_value(join(s.rmm_types, ",")),
+       "rmm: object types, one block each in this order: jets, bjets (b-tagged jets, then no longer in jets), "
+       "electrons, muons")
+      ("rmm-slots", po::value<int64_t>()->default_value(s.rmm_slots),
+       "rmm: objects kept per type (N); the matrix has 1 + T x N rows")
+      ("rmm-angle-scale", double_value(s.rmm_angle_scale), "rmm: C of the rapidity cells h = C (cosh(dy/2) - 1)")
+      ("rmm-min-leptons", po::value<int64_t>()->default_value(s.rmm_min_leptons),
+       "rmm: keep events with at least this many leptons (pT > --lepton-pt-min, |eta| < --lepton-eta-max); 0: all")
       ("padding", po::value<std::string>()->default_value(std::string(to_string(c.padding))),
        "dilepton_met, missing leading jets: sentinel (pT 0, eta and phi = --sentinel), mean (training-split mean of "
        "the present values over all ranks), drop-feature (no jet1/jet2 features), drop-event (events with fewer than "
@@ -55,6 +63,10 @@ ExtractConfig extract_config_from(const po::variables_map& vm) {
   s.met_min = option<double>(vm, "met-min");
   s.max_bjets = option<int64_t>(vm, "max-bjets");
   s.mjj_min = option<double>(vm, "mjj-min");
+  s.rmm_types = list_option(vm, "rmm-types");
+  s.rmm_slots = option<int64_t>(vm, "rmm-slots");
+  s.rmm_angle_scale = option<double>(vm, "rmm-angle-scale");
+  s.rmm_min_leptons = option<int64_t>(vm, "rmm-min-leptons");
   c.padding = parse_padding_policy(option<std::string>(vm, "padding"));
   c.sentinel = option<double>(vm, "sentinel");
   if (!std::isfinite(c.sentinel)) throw InputError("--sentinel must be a finite number");

@@ -68,6 +68,15 @@ io::FeatureFileHeader feature_file_header(const physics::FeatureSet& set, const 
     header.attributes.push_back({"sentinel", cfg.sentinel});
   }
   header.attributes.push_back({"mass_feature", defs[set.mass_feature()].name});
+  // A matrix block keeps its dataset view when it is written whole and in order.
+  for (const auto& mtx : set.matrices()) {
+    const auto first = std::find(written.begin(), written.end(), mtx.first);
+    const std::size_t cells = mtx.size * mtx.size;
+    if (first == written.end() || std::size_t(written.end() - first) < cells) continue;
+    bool whole = true;
+    for (std::size_t c = 0; c < cells; ++c) whole = whole && first[std::ptrdiff_t(c)] == mtx.first + c;
+    if (whole) header.matrix_views.push_back({mtx.name, std::size_t(first - written.begin()), mtx.size, mtx.description});
+  }
   return header;
 }
 

@@ -40,6 +40,20 @@ struct FeatureSetOptions {
   int64_t max_bjets = -1;      // b-jet veto: n_bjets <= max (< 0: off)
   // dijet
   double mjj_min = 0;          // GeV, m_JJ >= min
+  // rmm (leptons enter with the dilepton_met lepton cuts above)
+  std::vector<std::string> rmm_types = {"jets", "electrons", "muons"};  // T blocks, in matrix order
+  int64_t rmm_slots = 5;        // N objects per type
+  double rmm_angle_scale = 0.15; // C of the h cells (Chekanov)
+  int64_t rmm_min_leptons = 0;  // events need at least this many leptons (0: every event)
+};
+
+// A square block of a set's features, row-major, that is also a matrix per event
+// (the RMM): the feature file shows it as a [rows, size, size] dataset too.
+struct FeatureMatrix {
+  std::string name;         // dataset name, e.g. "rmm"
+  std::size_t first = 0;    // index of cell (0, 0) in features()
+  std::size_t size = 0;     // rows = columns
+  std::string description;
 };
 
 class FeatureSet {
@@ -54,6 +68,8 @@ class FeatureSet {
   virtual std::size_t mass_feature() const = 0;
   // The selection as file attributes, e.g. met_min_GeV.
   virtual std::vector<Parameter> attributes() const = 0;
+  // Blocks of features that form a matrix per event (none for most sets).
+  virtual std::vector<FeatureMatrix> matrices() const { return {}; }
   // The features that will be written (indices into features()): a set may skip
   // computing costly ones that are not.
   virtual void select(const std::vector<std::size_t>& /*written*/) {}
