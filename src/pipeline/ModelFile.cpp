@@ -14,10 +14,10 @@
 
 namespace bsmhunt::pipeline {
 
-nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std::string& kind,
-                                     const std::string& file) {
+nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std::vector<std::size_t>& columns,
+                                     const std::string& kind, const std::string& file) {
   const std::size_t F = reader.header().feature_names.size();
-  nn::Preprocessing p = nn::Preprocessing::identity(F);
+  nn::Preprocessing p = nn::Preprocessing::identity(columns.size());
   p.kind = kind;
   if (kind == "none") return p;
   if (kind != "zscore" && kind != "minmax")
@@ -28,14 +28,15 @@ nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const 
     throw InputError(fmt::format("{}: no /normalization statistics for {} features (write them with bsmhunt "
                                  "extract/import, or train with --normalization none)",
                                  file, F));
-  for (std::size_t f = 0; f < F; ++f) {
+  for (std::size_t k = 0; k < columns.size(); ++k) {
+    const std::size_t f = columns[k];
     if (kind == "zscore") {
-      p.offset[f] = st.mean[f];
-      p.scale[f] = st.stddev[f] > 0 && std::isfinite(st.stddev[f]) ? 1.0 / st.stddev[f] : 1.0;
+      p.offset[k] = st.mean[f];
+      p.scale[k] = st.stddev[f] > 0 && std::isfinite(st.stddev[f]) ? 1.0 / st.stddev[f] : 1.0;
     } else {
       const double range = st.max[f] - st.min[f];
-      p.offset[f] = st.min[f];
-      p.scale[f] = range > 0 && std::isfinite(range) ? 1.0 / range : 1.0;
+      p.offset[k] = st.min[f];
+      p.scale[k] = range > 0 && std::isfinite(range) ? 1.0 / range : 1.0;
     }
   }
   return p;

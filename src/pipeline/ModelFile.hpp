@@ -22,7 +22,9 @@ inline constexpr int64_t kModelFormatVersion = 1;
 
 // x' = (x - offset) * scale per feature, from the training-split statistics of the
 // feature file: zscore (mean, 1/std), minmax (min, 1/(max - min)), none (0, 1).
-nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std::string& kind,
+// Over the feature columns `columns` of the file (the model's inputs, in this order).
+nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const std::vector<std::size_t>& columns,
+                                     const std::string& kind,
                                      const std::string& file);
 
 // Collective: this rank's compute device (one GPU per rank of a node) with its BLAS

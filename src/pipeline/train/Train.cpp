@@ -37,10 +37,13 @@ std::string resolved_train_on(const TrainConfig& c) {
 }
 
 // What the model file records of its training besides the network.
-Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, const std::vector<bool>& use,
-                   const nn::Preprocessing& prep, int ranks) {
+Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, const std::vector<std::size_t>& inputs,
+                   const std::vector<bool>& use, const nn::Preprocessing& prep, int ranks) {
   Archive archive;
-  prep.store(archive, header.feature_names);
+  std::vector<std::string> input_names;
+  for (const auto f : inputs) input_names.push_back(header.feature_names[f]);
+  prep.store(archive, input_names);
+  if (!c.exclude_features.empty()) archive.string_lists["training/excluded_features"] = c.exclude_features;
   archive.strings["training/features_file"] = c.features;
   archive.strings["training/weight_policy"] = policy_text(c.weights);
   archive.strings["training/selection"] = c.select;
@@ -48,8 +51,8 @@ Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, co
   for (std::size_t i = 0; i < use.size(); ++i)
     if (use[i]) used.push_back(header.samples[i].name);
   archive.string_lists["training/samples"] = used;
-  log::info("training {} on {} ({} features, {} of {} samples) with {} rank(s)", c.model, c.features,
-            header.feature_names.size(), used.size(), header.samples.size(), ranks);
+  log::info("training {} on {} ({} of {} features, {} of {} samples) with {} rank(s)", c.model, c.features,
+            inputs.size(), header.feature_names.size(), used.size(), header.samples.size(), ranks);
   return archive;
 }
 
@@ -177,9 +180,10 @@ int train_model(const dist::Communicator& comm, const TrainConfig& c) {
   const std::string train_on = resolved_train_on(c);
 
   io::FeatureFileReader reader(comm, c.features);
-  const nn::Preprocessing prep = make_preprocessing(reader, c.normalization, c.features);
+  const std::vector<std::size_t> inputs = input_columns(reader.header(), c);
+  const nn::Preprocessing prep = make_preprocessing(reader, inputs, c.normalization, c.features);
   const std::vector<bool> use = selected_samples(reader.header(), c, autoencoder, train_on);
-  Archive archive = provenance(c, reader.header(), use, prep, comm.size());
+  Archive archive = provenance(c, reader.header(), inputs, use, prep, comm.size());
   log::info("weights: {}", policy_text(c.weights));
   if (c.model == "bdt") return train_bdt(comm, c, reader, use, prep, std::move(archive));
 

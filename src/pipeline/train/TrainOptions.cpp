@@ -83,8 +83,9 @@ void add_train_options(po::options_description& d) {
       ("seed", po::value<uint64_t>()->default_value(t.seed), "seed of initialisation, shuffling and dropout")
       ("normalization", po::value<std::string>()->default_value(c.normalization),
        "zscore | minmax | none (statistics of the feature file's training split)")
-      ("sample-weights", po::value<std::string>()->default_value("mc"),
-       "per-event training weight: mc (analysis weight) | abs (its absolute value) | none (1)")
+      ("sample-weights", po::value<std::string>()->default_value("auto"),
+       "per-event training weight: mc (analysis weight) | abs (its absolute value) | none (1) | auto (abs for "
+       "the autoencoder, whose per-event loss negative weights would make unbounded below; mc otherwise)")
       ("class-balance", po::value<std::string>()->default_value("sum"),
        "class weights: sum (equal sums of weights per class) | count (by event counts) | none")
       ("balance-scale", po::value<std::string>()->default_value("background"),
@@ -93,6 +94,8 @@ void add_train_options(po::options_description& d) {
       ("signal-samples", po::value<std::string>()->default_value(""),
        "signal samples to train on, comma-separated glob patterns (default: all), e.g. zp_DH_HDS_m130_*")
       ("exclude-samples", po::value<std::string>()->default_value(""), "samples to leave out, glob patterns")
+      ("exclude-features", po::value<std::string>()->default_value(""),
+       "feature columns the model does not take, comma-separated names (e.g. those whose data and MC disagree: bsmhunt datamc); --select may still cut on them")
       ("select", po::value<std::string>()->default_value(""),
        "train and validate only on events passing these cuts on features, e.g. 'mll > 100 && met > 80' "
        "(predict still scores every event)")
@@ -172,7 +175,9 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   t.checkpoint_every = option<uint64_t>(vm, "checkpoint-every");
   t.bucket_floats = std::size_t(std::max(1.0, option<double>(vm, "bucket-mb") * 1e6 / 4));
   c.normalization = option<std::string>(vm, "normalization");
-  c.weights.sample = choose<SampleWeights>(option<std::string>(vm, "sample-weights"), "sample-weights",
+  std::string sample_weights = option<std::string>(vm, "sample-weights");
+  if (sample_weights == "auto") sample_weights = c.model == "autoencoder" ? "abs" : "mc";
+  c.weights.sample = choose<SampleWeights>(sample_weights, "sample-weights",
                                            {{"mc", SampleWeights::mc}, {"abs", SampleWeights::abs}, {"none", SampleWeights::none}});
   c.weights.balance = choose<ClassBalance>(option<std::string>(vm, "class-balance"), "class-balance",
                                            {{"sum", ClassBalance::sum}, {"count", ClassBalance::count}, {"none", ClassBalance::none}});
@@ -181,6 +186,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.weights.normalize = option<bool>(vm, "normalize-weights");
   c.signal_samples = split_list(option<std::string>(vm, "signal-samples"));
   c.exclude_samples = split_list(option<std::string>(vm, "exclude-samples"));
+  c.exclude_features = split_list(option<std::string>(vm, "exclude-features"));
   c.select = option<std::string>(vm, "select");
   c.train_on = option<std::string>(vm, "train-on");
   c.checkpoint = option<std::string>(vm, "checkpoint");

@@ -43,7 +43,27 @@ std::vector<bool> selected_samples(const io::FeatureFileHeader& h, const TrainCo
       for (const auto& p : c.signal_samples) use[i] = use[i] || glob_match(p, s.name);
     }
   }
+  if (autoencoder && std::find(use.begin(), use.end(), true) == use.end())
+    throw InputError(fmt::format("{}: the autoencoder trains on {} samples (--train-on {}) and none is left{}",
+                                 c.features, train_on == "all" ? "background and signal" : train_on, train_on,
+                                 c.exclude_samples.empty() ? std::string() : " after --exclude-samples"));
   return use;
+}
+
+std::vector<std::size_t> input_columns(const io::FeatureFileHeader& h, const TrainConfig& c) {
+  const auto& names = h.feature_names;
+  for (const auto& x : c.exclude_features)
+    if (std::find(names.begin(), names.end(), x) == names.end())
+      throw InputError(fmt::format("--exclude-features: '{}' is not a feature of {}{}", x, c.features,
+                                   did_you_mean(x, names)));
+  std::vector<std::size_t> columns;
+  for (std::size_t f = 0; f < names.size(); ++f)
+    if (std::find(c.exclude_features.begin(), c.exclude_features.end(), names[f]) == c.exclude_features.end())
+      columns.push_back(f);
+  if (columns.empty() && c.model != "cnn")
+    throw InputError(fmt::format("--exclude-features leaves none of the {} features of {} to train on", names.size(),
+                                 c.features));
+  return columns;
 }
 
 // The contiguous slice of the file's rows this rank trains on, chosen so that every
@@ -95,8 +115,9 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
                        bool autoencoder) {
   LoadedData d;
   const std::size_t F = reader.header().feature_names.size();
+  const std::vector<std::size_t> columns = input_columns(reader.header(), c);
   const physics::Selection region = physics::parse_selection(c.select, reader.header().feature_names, "--select");
-  d.train.features = d.validation.features = F;
+  d.train.features = d.validation.features = columns.size();
   std::vector<double> train_raw_w, val_raw_w;
   std::vector<int32_t> train_label;
   io::FeatureBlock block;
@@ -105,7 +126,7 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
   // Capacity for every row of the range: pages are only touched as rows arrive, so
   // this costs address space, not memory, and the columns never reallocate (a
   // growing vector would hold the training set twice while it moves).
-  d.train.x.reserve(range.size() * F), d.validation.x.reserve(range.size() * F);
+  d.train.x.reserve(range.size() * columns.size()), d.validation.x.reserve(range.size() * columns.size());
   Progress progress("reading", comm.sum(range.size()), "rows", comm.is_root());
   // The same number of rounds on every rank (the progress sums are collective),
   // also when one rank reads everything (the BDT).
@@ -121,11 +142,12 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
       const float* x = block.features.data() + r * F;
       if (!region.passes(x)) continue;
       nn::Shard& s = split == io::Split::train ? d.train : d.validation;
-      for (std::size_t f = 0; f < F; ++f) {
+      for (std::size_t input = 0; input < columns.size(); ++input) {
+        const std::size_t f = columns[input];
         if (!std::isfinite(x[f]))
           throw InputError(fmt::format("{}: /features row {} column {} ('{}') is {}: training needs finite features",
                                        c.features, b + r, f, reader.header().feature_names[f], x[f]));
-        s.x.push_back(float((double(x[f]) - prep.offset[f]) * prep.scale[f]));
+        s.x.push_back(float((double(x[f]) - prep.offset[input]) * prep.scale[input]));
       }
       if (!std::isfinite(block.weight[r]))
         throw InputError(fmt::format("{}: /weight row {} is {}", c.features, b + r, block.weight[r]));

@@ -30,6 +30,10 @@ struct LoadedData {
 std::vector<bool> selected_samples(const io::FeatureFileHeader& header, const TrainConfig& config, bool autoencoder,
                                    const std::string& train_on);
 
+// The feature columns the model takes: all of the file's but --exclude-features (an
+// unknown name, or nothing left, is an InputError naming the option).
+std::vector<std::size_t> input_columns(const io::FeatureFileHeader& header, const TrainConfig& config);
+
 // The contiguous slice of the file's rows this rank trains on, balanced by the rows
 // each rank will use (collective).
 dist::Range balanced_range(const io::FeatureFileReader& reader, const dist::Communicator& comm,
