@@ -1,7 +1,9 @@
 // The subcommands of bsmhunt: each is an options file (add_X_options, X_config_from)
 // and a driver run_X(comm, config) (docs/architecture.md, "A new command").
+#include "bsmhunt/pipeline/Anomaly.hpp"
 #include "bsmhunt/pipeline/Bumphunt.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/pipeline/DataMc.hpp"
 #include "bsmhunt/pipeline/Efficiencies.hpp"
 #include "bsmhunt/pipeline/Extract.hpp"
 #include "bsmhunt/pipeline/Fit.hpp"
@@ -29,9 +31,13 @@ const std::vector<Command>& commands() {
                    "[mpirun -n N] bsmhunt import --input TABLE --output FEATURES.h5 [--format pandas|h5py|csv] "
                    "[options]",
                    "input", add_import_options, import_config_from, run_import),
-      make_command("extract", "compute a feature set (dilepton_met, dijet) with its selection from an event file",
+      make_command("extract", "compute a feature set (dilepton_met, dijet, monojet, rmm, ...) with its selection from an event file",
                    "[mpirun -n N] bsmhunt extract --input EVENTS.h5 --output FEATURES.h5 [--features SET] [options]",
                    "input", add_extract_options, extract_config_from, run_extract),
+      make_command("datamc",
+                   "data vs weighted MC in every feature: chi2/ndf, p-value, KS distance, and the features that disagree",
+                   "[mpirun -n N] bsmhunt datamc FEATURES.h5 --output DATAMC.json [--only PATTERNS] [options]", "features",
+                   add_datamc_options, datamc_config_from, run_datamc),
       make_command("images", "eta-phi images of a few events (raw and every compression) for a look at them",
                    "bsmhunt images --events EVENTS.h5 --output IMAGES.h5 [--samples PATTERNS] [--per-sample N]", "",
                    add_images_options, images_config_from, run_images),
@@ -54,6 +60,10 @@ const std::vector<Command>& commands() {
                    "[mpirun -n N] bsmhunt efficiencies --scores S.h5 --features F.h5 --groups 'A: a_*; B: b_*' "
                    "--signal-group A --reference-background B --output R.json [options]",
                    "", add_efficiencies_options, efficiencies_config_from, run_efficiencies),
+      make_command("anomaly",
+                   "cuts on an anomaly score at fixed SM efficiencies: signal efficiencies, ROC, data excess and its Z",
+                   "[mpirun -n N] bsmhunt anomaly SCORES.h5 --output RESULT.json [options]", "scores",
+                   add_anomaly_options, anomaly_config_from, run_anomaly),
       make_command("bumphunt",
                    "CWoLa bump hunt: SR-vs-sideband classifiers with k-fold cross-training, sideband fits per efficiency",
                    "[mpirun -n N] bsmhunt bumphunt --features F --mass-bins EDGES --output RESULT.json [options]", "",
