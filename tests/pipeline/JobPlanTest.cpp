@@ -125,3 +125,48 @@ TEST(JobPlan, StagesListedWithoutASectionRunWithDefaults) {
   EXPECT_EQ(job.stages[1].kind, "extract");
   EXPECT_TRUE(job.stages[1].options.empty());
 }
+
+TEST(JobPlan, StagesReferToEarlierOutputsByName) {
+  test::TempDir dir("plan-refs");
+  const Job job = read_job(write_job(dir, R"([job]
+stages = generate, extract:rmm, extract:flat, datamc, train:ae_rmm, predict:ae_rmm, anomaly:ae_rmm, report
+[generate]
+channel = trilepton
+[extract:rmm]
+features = rmm
+[extract:flat]
+features = trilepton
+[datamc]
+features = {extract:flat}
+[train:ae_rmm]
+model = autoencoder
+features = {extract:rmm}
+[predict:ae_rmm]
+features = {extract:rmm}
+[anomaly:ae_rmm]
+)"));
+  const auto plan = plan_job(job, "D", "warn");
+  ASSERT_EQ(plan.size(), 8u);
+  EXPECT_EQ(plan[1].outputs, std::vector<std::string>{"D/rmm_features.h5"});
+  EXPECT_EQ(plan[2].outputs, std::vector<std::string>{"D/flat_features.h5"});
+  EXPECT_TRUE(has(plan[3].args, "--features=D/flat_features.h5"));
+  EXPECT_TRUE(has(plan[3].inputs, "D/flat_features.h5"));
+  EXPECT_EQ(plan[3].outputs, (std::vector<std::string>{"D/datamc.json", "D/datamc.json.csv"}));
+  EXPECT_TRUE(has(plan[4].args, "--features=D/rmm_features.h5"));
+  EXPECT_TRUE(has(plan[4].inputs, "D/rmm_features.h5"));
+  EXPECT_TRUE(has(plan[5].inputs, "D/ae_rmm_model.h5"));
+  EXPECT_TRUE(has(plan[5].args, "--features=D/rmm_features.h5"));
+  EXPECT_TRUE(has(plan[6].inputs, "D/ae_rmm_scores.h5"));
+  EXPECT_EQ(plan[6].outputs, std::vector<std::string>{"D/ae_rmm_anomaly.json"});
+  EXPECT_TRUE(has(plan[7].args, "--datamc=D/datamc.json"));
+  EXPECT_TRUE(has(plan[7].args, "--anomaly=ae_rmm=D/ae_rmm_anomaly.json"));
+  // A reference to a stage that is not before it names the stage and the job file.
+  const Job bad = read_job(write_job(dir, "[job]\nstages = generate, train\n[generate]\n[train]\nfeatures = {extract:rmm}\n"));
+  try {
+    plan_job(bad, "D", "warn");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("{extract:rmm}"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("[train]"), std::string::npos) << e.what();
+  }
+}

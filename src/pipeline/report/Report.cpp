@@ -31,6 +31,9 @@ void add_report_options(po::options_description& d) {
       ("significance", po::value<std::vector<std::string>>()->composing(), "significance JSON, repeatable")
       ("fit", po::value<std::vector<std::string>>()->composing(), "fit JSON, repeatable")
       ("efficiencies", po::value<std::vector<std::string>>()->composing(), "efficiencies JSON, repeatable")
+      ("datamc", po::value<std::string>()->default_value(""), "data/MC agreement JSON (bsmhunt datamc)")
+      ("anomaly", po::value<std::vector<std::string>>()->composing(),
+       "LABEL=ANOMALY.json (bsmhunt anomaly), repeatable: one per score (autoencoders, supervised bounds)")
       ("images", po::value<std::string>()->default_value(""), "images file (bsmhunt images)")
       ("bumphunt", po::value<std::string>()->default_value(""), "bumphunt JSON")
       ("plot-features", po::value<std::string>()->default_value(""), "features to plot (default: a physics selection)")
@@ -47,11 +50,11 @@ ReportConfig report_config_from(const po::variables_map& vm) {
   c.output_dir = required(vm, "output-dir", "bsmhunt report: --output-dir DIR is required");
   c.argv = {option<std::string>(vm, "python"), option<std::string>(vm, "script"), "--output-dir", c.output_dir,
             "--title", option<std::string>(vm, "title")};
-  for (const char* key : {"events", "features", "cutflow", "bumphunt", "images", "plot-features", "signals"}) {
+  for (const char* key : {"events", "features", "cutflow", "bumphunt", "images", "datamc", "plot-features", "signals"}) {
     const std::string v = option<std::string>(vm, key);
     if (!v.empty()) c.argv.insert(c.argv.end(), {std::string("--") + key, v});
   }
-  for (const char* key : {"scores", "history", "significance", "fit", "efficiencies"})
+  for (const char* key : {"scores", "history", "significance", "fit", "efficiencies", "anomaly"})
     if (vm.count(key))
       for (const auto& v : option<std::vector<std::string>>(vm, key)) c.argv.insert(c.argv.end(), {std::string("--") + key, v});
   c.overwrite = option<bool>(vm, "overwrite");

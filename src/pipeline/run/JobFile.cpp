@@ -15,9 +15,9 @@ namespace fs = std::filesystem;
 
 // Stages `run` knows, in their natural order.
 const std::vector<std::string>& stage_kinds() {
-  static const std::vector<std::string> k = {"generate", "import",       "extract", "images",   "train",
-                                             "predict",  "significance", "efficiencies", "fit", "bumphunt",
-                                             "report"};
+  static const std::vector<std::string> k = {"generate",     "import",  "extract", "datamc",  "images",
+                                             "train",        "predict", "anomaly", "significance",
+                                             "efficiencies", "fit",     "bumphunt", "report"};
   return k;
 }
 
@@ -99,6 +99,32 @@ Job read_job(const std::string& path) {
 
 namespace {
 
+// "{extract:rmm}" in an option value stands for the first output of that earlier
+// stage, so that a job with two feature files can say which one a stage reads.
+std::string with_stage_outputs(const std::string& value, const std::vector<PlannedStage>& earlier,
+                               const std::string& job_path, const std::string& stage) {
+  std::string out;
+  std::size_t pos = 0;
+  while (true) {
+    const auto open = value.find('{', pos);
+    if (open == std::string::npos) break;
+    const auto close = value.find('}', open);
+    if (close == std::string::npos) break;
+    const std::string name = value.substr(open + 1, close - open - 1);
+    const auto it = std::find_if(earlier.begin(), earlier.end(),
+                                 [&](const PlannedStage& p) { return p.stage->name == name; });
+    if (it == earlier.end() || it->outputs.empty()) {
+      std::vector<std::string> names;
+      for (const auto& p : earlier) names.push_back(p.stage->name);
+      throw InputError(fmt::format("{}: [{}] refers to {{{}}}, which is not an earlier stage with an output{}",
+                                   job_path, stage, name, did_you_mean(name, names)));
+    }
+    out += value.substr(pos, open - pos) + it->outputs.front();
+    pos = close + 1;
+  }
+  return out + value.substr(pos);
+}
+
 bool has_option(const JobStage& s, const std::string& key) {
   for (const auto& [k, v] : s.options)
     if (k == key) return true;
@@ -116,19 +142,37 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
   const auto path = [&](const std::string& file) { return (fs::path(dir) / file).string(); };
   std::string events = path("events.h5"), features = path("features.h5");
   std::string plain_train_label = "model";
+  // The feature file later stages read by default: the (last) untagged extract's or
+  // import's, else the first tagged extract's.
+  bool untagged_features = false;
+  std::string first_tagged;
+  for (const auto& s : job.stages) {
+    if (s.kind == "extract" && !s.tag.empty() && first_tagged.empty())
+      first_tagged = option_or(s, "output", path(s.tag + "_features.h5"));
+    if ((s.kind == "extract" && s.tag.empty()) || s.kind == "import") {
+      features = option_or(s, "output", features);
+      untagged_features = true;
+    }
+  }
+  if (!untagged_features && !first_tagged.empty()) features = first_tagged;
   for (const auto& s : job.stages) {
     if (s.kind == "generate") events = option_or(s, "output", events);
-    if (s.kind == "extract" || s.kind == "import") features = option_or(s, "output", features);
     if (s.kind == "train" && s.tag.empty()) plain_train_label = option_or(s, "model", "mlp");
   }
   std::vector<PlannedStage> out;
   std::vector<std::string> all_outputs;
   std::vector<std::string> report_args;
-  for (const auto& s : job.stages) {
+  std::vector<JobStage> resolved;  // the stages with {stage} references replaced
+  resolved.reserve(job.stages.size());
+  for (const auto& original : job.stages) {
+    resolved.push_back(original);
+    for (auto& [k, v] : resolved.back().options) v = with_stage_outputs(v, out, job.path, original.name);
+    const JobStage& s = resolved.back();
     PlannedStage p;
-    p.stage = &s;
+    p.stage = &original;
     p.label = !s.tag.empty() ? s.tag
-              : (s.kind == "train" || s.kind == "predict" || s.kind == "significance" || s.kind == "efficiencies")
+              : (s.kind == "train" || s.kind == "predict" || s.kind == "significance" || s.kind == "efficiencies" ||
+                 s.kind == "anomaly")
                   ? plain_train_label
               : s.kind;
     for (const auto& [k, v] : s.options) p.args.push_back(fmt::format("--{}={}", k, v));
@@ -146,10 +190,21 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
       p.outputs = {def("output", features)};
       p.optional_outputs = {features + ".cutflow.json"};
     } else if (s.kind == "extract") {
+      // A tagged extract (a second feature set) writes TAG_features.h5 by default.
       p.inputs = {def("input", events)};
-      p.outputs = {def("output", features)};
-      p.optional_outputs = {features + ".cutflow.json"};
-      report_args.push_back("--cutflow=" + features + ".cutflow.json");
+      const std::string o = def("output", s.tag.empty() ? features : path(s.tag + "_features.h5"));
+      p.outputs = {o};
+      p.optional_outputs = {o + ".cutflow.json"};
+      report_args.push_back("--cutflow=" + o + ".cutflow.json");
+    } else if (s.kind == "datamc") {
+      p.inputs = {def("features", features)};
+      const std::string o = def("output", path(p.label + ".json"));
+      p.outputs = {o, o + ".csv"};
+      report_args.push_back(fmt::format("--datamc={}", o));
+    } else if (s.kind == "anomaly") {
+      p.inputs = {def("scores", scores)};
+      p.outputs = {def("output", path(p.label + "_anomaly.json"))};
+      report_args.push_back(fmt::format("--anomaly={}={}", p.label, p.outputs[0]));
     } else if (s.kind == "train") {
       p.inputs = {def("features", features)};
       const std::string o = def("output", model);
