@@ -1,9 +1,8 @@
 #!/usr/bin/python3
 """End-to-end test of tools/plot/report.py: builds tiny synthetic inputs of every kind
 (event, feature, image and score files in the documented layouts, a model file,
-history CSV, cutflow, significance, efficiencies, fit and bump-hunt JSON), runs the
-report, and checks
-that every expected PNG and the HTML exist and that the HTML tables hold the numbers
+history CSV, cutflow, significance, efficiencies, fit, bump-hunt, data/MC and anomaly
+JSON), runs the report, and checks that every expected PNG and the HTML exist and that the HTML tables hold the numbers
 computed here independently; then bad inputs must fail with a message naming the
 file.
 
@@ -13,6 +12,7 @@ file.
 Exit status 77 (ctest's SKIP_RETURN_CODE) when numpy, h5py or matplotlib is missing.
 """
 
+import html
 import importlib.util
 import json
 import math
@@ -468,19 +468,127 @@ def make_efficiencies(d, label, quality, given):
     return path, doc
 
 
+DATAMC_SAMPLES = ["dy_ee_mll10_40", "dy_ee_mll40", "dy_mumu_mll10_40", "dy_mumu_mll40", "ttbar_dilep", "ttbar_semilep",
+                  "ww_lvlv", "wz_lvll", "zz_llll", "zz_llvv", "singletop_tw", "wjets_lnu"]
+
+
+def make_datamc(d, n_features=14, flagged_every=5):
+    """A datamc JSON of bsmhunt datamc: n_features features in 10 bins of about equal
+    data content, 12 MC samples (so the smallest go into 'other'); every
+    `flagged_every`-th feature disagrees; one feature has no bins to compare."""
+    rng = np.random.default_rng(21)
+    features = []
+    nb = 10
+    for k in range(n_features):
+        name, unit = ("met", "GeV") if k == 0 else (("lep1_phi", "rad") if k == 1 else ("feat_%02d" % k, ""))
+        edges = np.sort(np.concatenate([[0.0], rng.uniform(1, 99, nb - 1), [100.0]])) + (k - 3) * 10
+        mc = {s: rng.uniform(0.5, 20.0, nb) * (4.0 if s.startswith("dy_") else 0.3 if s.startswith("zz") else 1.0)
+              for s in DATAMC_SAMPLES}
+        mc_sum = np.sum(list(mc.values()), axis=0)
+        variance = mc_sum * 0.01
+        scale = 1.1
+        flagged = k % flagged_every == 2
+        distortion = np.linspace(0.6, 1.4, nb) if flagged else np.ones(nb)
+        data = rng.poisson(mc_sum * scale * distortion).astype(float)
+        mu = mc_sum * scale
+        chi2 = float(np.sum((data - mu) ** 2 / (mu + scale ** 2 * variance)))
+        ndf = nb - 1
+        entry = {"name": name, "unit": unit, "chi2": chi2, "ndf": ndf, "chi2_ndf": chi2 / ndf,
+                 "p_value": (1e-7 * (k + 1)) if flagged else float(0.5 / (k + 1)), "ks_distance": 0.01 * (k + 1),
+                 "ks_p_value": 0.3, "flagged": flagged, "data_events": float(data.sum()), "mc_yield": float(mc_sum.sum()),
+                 "mc_scale": scale, "missing_data": 3.0 if k == 4 else 0.0, "missing_mc": 0.0,
+                 "edges": edges.tolist(), "data": data.tolist(), "mc_variance": variance.tolist(),
+                 "mc": {s: v.tolist() for s, v in mc.items()}}
+        if k == n_features - 1:  # a constant feature: nothing to compare
+            entry.update({"chi2": None, "ndf": 0, "chi2_ndf": None, "p_value": None})
+        features.append(entry)
+    doc = {"format": "bsmhunt.datamc", "version": 1, "features_file": "features.h5", "normalization": "shape",
+           "selection": "met > 50", "split": "all", "flag_p_value": 1e-3, "data_samples": ["data"],
+           "mc_samples": DATAMC_SAMPLES, "data_events": features[0]["data_events"], "mc_yield": features[0]["mc_yield"],
+           "data_over_mc": features[0]["data_events"] / features[0]["mc_yield"],
+           "flagged": [f["name"] for f in features if f["flagged"]], "features": features}
+    path = os.path.join(d, "datamc.json")
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
+ANOMALY_SIGNALS = ["hnl_mu_m300", "hnl_mu_m500", "zp_m1000", "zp_m2000", "zp_m3000"]
+
+
+def make_anomaly(d, label, quality, signals=ANOMALY_SIGNALS):
+    """An anomaly JSON of bsmhunt anomaly for one score: log-spaced score bins, four
+    background samples, pseudo-data and the signals; thresholds at SM efficiencies
+    0.1, 0.01, 0.001 with the search at 0.01. The larger `quality`, the more each
+    signal passes."""
+    rng = np.random.default_rng(int(quality * 100))
+    edges = np.logspace(-4, 1, 61)
+    c = np.sqrt(edges[1:] * edges[:-1])
+    lc = np.log10(c)
+    bkgs = {"dy_ee": 5e4, "dy_mumu": 4e4, "ttbar_dilep": 1e4, "ww_lvlv": 2e3}
+    samples = {}
+    btot = np.zeros(len(c))
+    for k, (name, y) in enumerate(bkgs.items()):
+        shape = np.exp(-0.5 * ((lc + 2.5 - 0.2 * k) / 0.5) ** 2)
+        v = y * shape / shape.sum()
+        btot += v
+        samples[name] = {"role": "background", "values": v.tolist()}
+    samples["data"] = {"role": "data", "values": rng.poisson(btot).astype(float).tolist()}
+    effs = [0.1, 0.01, 0.001]
+    cum = np.cumsum(btot[::-1])[::-1] / btot.sum()  # SM efficiency of 'score >= edge[i]'
+    thresholds = []
+    for e in effs:
+        i = int(np.argmax(cum <= e))
+        b = float(cum[i] * btot.sum())
+        data = float(np.sum(samples["data"]["values"][i:]))
+        z = max(0.0, (data - b) / math.sqrt(b + (0.1 * b) ** 2))
+        thresholds.append({"sm_efficiency_target": e, "threshold": float(edges[i]), "sm_efficiency": float(cum[i]),
+                           "expected_background": b, "background_uncertainty": math.sqrt(b + (0.1 * b) ** 2),
+                           "data": data, "excess": data - b, "z_local": z, "p_value": 0.5 * math.erfc(z / math.sqrt(2)),
+                           "search": e == 0.01})
+    sigs, roc_s = [], {}
+    for j, name in enumerate(signals):
+        shape = np.exp(-0.5 * ((lc + 2.0 - quality * (0.3 + 0.15 * j)) / 0.6) ** 2)
+        y = 100.0 * (j + 1)
+        v = y * shape / shape.sum()
+        samples[name] = {"role": "signal", "values": v.tolist()}
+        scum = np.cumsum(v[::-1])[::-1] / y
+        eff = [float(scum[int(np.argmax(cum <= e))]) for e in effs]
+        b = [t["expected_background"] for t in thresholds]
+        inj = 1.0 * math.sqrt(btot.sum())
+        sigs.append({"name": name, "yield": y, "auc": 0.5 + 0.08 * quality + 0.01 * j, "efficiency": eff,
+                     "z_reference": [ei * inj / math.sqrt(bi) for ei, bi in zip(eff, b)],
+                     "z_nominal": [ei * y / math.sqrt(bi) for ei, bi in zip(eff, b)]})
+        roc_s[name] = scum.tolist()
+    sigs[-1]["z_nominal"][0] = None  # a significance that could not be computed
+    doc = {"format": "bsmhunt.anomaly", "version": 1, "scores_file": "%s_scores.h5" % label,
+           "score": "reconstruction_mse", "mc_split": "test", "data_split": "all", "data_fraction": 1.0,
+           "background_total": float(btot.sum()), "data_total": float(np.sum(samples["data"]["values"])),
+           "background_uncertainty": 0.1, "reference_significance": 1.0, "search_efficiency": 0.01,
+           "sm_efficiencies": effs, "thresholds": thresholds, "signals": sigs,
+           "distributions": {"edges": edges.tolist(), "samples": samples},
+           "roc": {"background_efficiency": cum.tolist(), "signal_efficiency": roc_s}}
+    path = os.path.join(d, "%s_anomaly.json" % label)
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
 # --------------------------------------------------------------------------------------
 # Reading the page back
 
 
 class Tables(HTMLParser):
     """table id -> rows -> [(text, data-value or None)]; row_classes: table id -> the
-    class of each row (None without)."""
+    class of each row (None without); cell_classes: table id -> rows -> the class of
+    each cell; sections: the ids of the page's sections in order."""
 
     def __init__(self):
         super().__init__()
-        self.tables, self.images, self.row_classes = {}, [], {}
+        self.tables, self.images, self.row_classes, self.cell_classes, self.sections = {}, [], {}, {}, []
         self._table = self._row = self._cell = None
         self._id = self._cls = None
+        self._cell_cls = []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -488,9 +596,12 @@ class Tables(HTMLParser):
             self._id = a.get("id", "table%d" % len(self.tables))
             self._table = self.tables.setdefault(self._id, [])
         elif tag == "tr" and self._table is not None:
-            self._row, self._cls = [], a.get("class")
+            self._row, self._cls, self._cell_cls = [], a.get("class"), []
         elif tag == "td" and self._row is not None:
             self._cell = ["", float(a["data-value"]) if "data-value" in a else None]
+            self._cell_cls.append(a.get("class"))
+        elif tag == "section":
+            self.sections.append(a.get("id"))
         elif tag == "img":
             self.images.append(a.get("src"))
 
@@ -502,6 +613,7 @@ class Tables(HTMLParser):
             if self._row:
                 self._table.append(self._row)
                 self.row_classes.setdefault(self._id, []).append(self._cls)
+                self.cell_classes.setdefault(self._id, []).append(self._cell_cls)
             self._row = None
         elif tag == "table":
             self._table = None
@@ -509,6 +621,17 @@ class Tables(HTMLParser):
     def handle_data(self, data):
         if self._cell is not None:
             self._cell[0] += data
+
+
+def datamc_by_p(doc):
+    """The features by p-value, features without one (no bins compared) last."""
+    return sorted(doc["features"], key=lambda f: (f["p_value"] is None, f["p_value"] or 0.0))
+
+
+def datamc_drawn(doc):
+    """The features the report draws: the flagged ones, then the most discrepant others, 12 in all."""
+    by_p = datamc_by_p(doc)
+    return ([f for f in by_p if f["flagged"]] + [f for f in by_p if not f["flagged"]])[:12]
 
 
 def row_by_first(table, first):
@@ -544,6 +667,18 @@ class ReportTest(unittest.TestCase):
         cls.bh_path, cls.bh = make_bumphunt(d)
         cls.images_path, cls.images = make_images(d)
         cls.effs = {"cnn": make_efficiencies(d, "cnn", 1.0, True), "mlp": make_efficiencies(d, "mlp", 2.0, False)}
+        cls.datamc_path, cls.datamc = make_datamc(d)
+        cls.anomaly = {"ae_rmm": make_anomaly(d, "ae_rmm", 1.0), "ae_flat": make_anomaly(d, "ae_flat", 2.0),
+                       "supervised_hnl_mu_m300": make_anomaly(d, "supervised_hnl_mu_m300", 3.0,
+                                                              ["hnl_mu_m300", "zp_m1000"]),
+                       "supervised_zp_m2000": make_anomaly(d, "supervised_zp_m2000", 1.5, ["zp_m2000"])}
+        # The best Z of one signal is shared by two methods: both are named and bold.
+        flat = cls.anomaly["ae_flat"][1]
+        rmm_z = cls.anomaly["ae_rmm"][1]["signals"][2]["z_reference"][1]
+        flat["signals"][2]["z_reference"][1] = rmm_z
+        flat["signals"][2]["efficiency"][1] = 0.25
+        with open(cls.anomaly["ae_flat"][0], "w") as fh:
+            json.dump(flat, fh)
         cls.out = os.path.join(d, "report")
         cmd = [PYTHON, REPORT, "--output-dir", cls.out, "--title", "Synthetic test report",
                "--events", cls.events, "--features", cls.features, "--cutflow", cls.features + ".cutflow.json",
@@ -552,7 +687,11 @@ class ReportTest(unittest.TestCase):
                "--history", "MLP=" + cls.history, "--history", "MLP-model=" + os.path.join(d, "mlp.h5"),
                "--significance", cls.sig_path, "--fit", cls.fit_path, "--bumphunt", cls.bh_path,
                "--images", cls.images_path, "--efficiencies", cls.effs["cnn"][0],
-               "--efficiencies", cls.effs["mlp"][0], "--plot-features", "met,mll,n_jets"]
+               "--efficiencies", cls.effs["mlp"][0], "--plot-features", "met,mll,n_jets",
+               "--datamc", cls.datamc_path, "--anomaly", cls.anomaly["ae_rmm"][0],  # label from the file name
+               "--anomaly", "ae_flat=" + cls.anomaly["ae_flat"][0],
+               "--anomaly", "supervised_hnl_mu_m300=" + cls.anomaly["supervised_hnl_mu_m300"][0],
+               "--anomaly", "supervised_zp_m2000=" + cls.anomaly["supervised_zp_m2000"][0]]
         cls.proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if cls.proc.returncode != 0:
             print(cls.proc.stdout, cls.proc.stderr, file=sys.stderr)
@@ -578,7 +717,10 @@ class ReportTest(unittest.TestCase):
                     "significance_grid_mumu", "fit_fit_background_only", "fit_fit_sr0", "fit_fit_sr1",
                     "fit_fit_sr2", "fit_fit_local_z", "bumphunt_significance", "bumphunt_best_fit",
                     "bumphunt_best_region_all_efficiencies", "training_MLP", "training_MLP-model",
-                    "images_znunu_pt500", "images_wtaunu_pt500", "efficiencies_precision_recall"]
+                    "images_znunu_pt500", "images_wtaunu_pt500", "efficiencies_precision_recall",
+                    "anomaly_scores_ae_rmm", "anomaly_roc_ae_rmm", "anomaly_scores_ae_flat", "anomaly_roc_ae_flat",
+                    "anomaly_scores_supervised_zp_m2000", "anomaly_roc_supervised_zp_m2000"]
+        expected += ["datamc_" + f["name"] for f in datamc_drawn(self.datamc)]
         for name in expected:
             path = os.path.join(self.out, name + ".png")
             self.assertTrue(os.path.isfile(path), "missing %s" % path)
@@ -760,6 +902,94 @@ class ReportTest(unittest.TestCase):
         self.assertIn("own yields, %s (%.4f)" % (best, own[best]), self.html)
         self.assertEqual(row_by_first(t, "mlp")[6], ("–", None))
 
+    def test_datamc_table(self):
+        t = self.page.tables["datamc"]
+        classes = self.page.row_classes["datamc"]
+        want = datamc_by_p(self.datamc)
+        self.assertEqual([r[0][0] for r in t], [f["name"] for f in want])
+        for row, cls, f in zip(t, classes, want):
+            for k, key in ((1, "chi2"), (2, "ndf"), (3, "chi2_ndf"), (4, "p_value"), (5, "ks_distance"),
+                           (6, "ks_p_value")):
+                if f[key] is None:
+                    self.assertEqual(row[k], ("–", None), (f["name"], key))
+                else:
+                    self.assertAlmostEqual(row[k][1], f[key], places=12, msg=(f["name"], key))
+            self.assertEqual(row[7][0], "disagrees" if f["flagged"] else "")
+            self.assertEqual(cls, "flagged" if f["flagged"] else None)
+        self.assertEqual(self.page.row_classes["datamc"].count("flagged"), 3)
+        self.assertEqual(row_by_first(t, "feat_13")[4], ("–", None))  # no bins to compare: last, a dash
+        # The summary sentence counts the flagged features.
+        self.assertIn("3 of 14 features disagree (feat_02, feat_07, feat_12)", self.html)
+        self.assertIn("Missing values (not histogrammed) in: feat_04.", self.html)
+
+    def test_datamc_plots(self):
+        drawn = datamc_drawn(self.datamc)
+        self.assertEqual(len(drawn), 12)
+        pngs = sorted(x for x in self.page.images if x.startswith("datamc_"))
+        self.assertEqual(pngs, sorted("datamc_%s.png" % f["name"] for f in drawn))
+        self.assertNotIn("datamc_met.png", pngs)  # the best agreement of the 14 is not drawn
+        for f in drawn:
+            self.assertIn("%s%s: events per bin in 10 bins" % (f["name"], " (disagrees)" if f["flagged"] else ""),
+                          self.html)
+
+    def test_section_order(self):
+        order = self.page.sections
+        self.assertLess(order.index("cutflow"), order.index("datamc"))
+        self.assertLess(order.index("scores"), order.index("anomaly"))
+        self.assertLess(order.index("anomaly"), order.index("significance"))
+
+    def test_anomaly_search_tables(self):
+        for label, (path, doc) in self.anomaly.items():
+            t = self.page.tables["anomaly-search-" + label]
+            classes = self.page.row_classes["anomaly-search-" + label]
+            self.assertEqual(len(t), len(doc["thresholds"]))
+            self.assertEqual(classes, [("chosen" if th["search"] else None) for th in doc["thresholds"]])
+            for row, th in zip(t, doc["thresholds"]):
+                for k, key in ((0, "sm_efficiency_target"), (1, "sm_efficiency"), (2, "threshold"),
+                               (3, "expected_background"), (4, "data"), (5, "excess"), (6, "z_local"),
+                               (7, "p_value")):
+                    self.assertAlmostEqual(row[k][1], th[key], places=12, msg=(label, key))
+                self.assertIn(" ± ", row[3][0])
+            t = self.page.tables["anomaly-signals-" + label]
+            for s in doc["signals"]:
+                r = row_by_first(t, s["name"])
+                self.assertAlmostEqual(r[2][1], s["auc"], places=12)
+                for k in range(len(doc["thresholds"])):
+                    self.assertAlmostEqual(r[3 + 3 * k][1], s["efficiency"][k], places=12)
+                    self.assertAlmostEqual(r[4 + 3 * k][1], s["z_reference"][k], places=12)
+                    if s["z_nominal"][k] is None:
+                        self.assertEqual(r[5 + 3 * k], ("–", None))
+        self.assertTrue("score 'reconstruction_mse' of ae_rmm_scores.h5" in html.unescape(self.html))
+
+    def test_anomaly_comparison(self):
+        t = self.page.tables["anomaly-comparison"]
+        cells = self.page.cell_classes["anomaly-comparison"]
+        self.assertEqual([r[0][0] for r in t], ANOMALY_SIGNALS)
+        docs = {l: doc for l, (_, doc) in self.anomaly.items()}
+        for row, classes in zip(t, cells):
+            name = row[0][0]
+            self.assertEqual(len(row), 8)  # signal, 2 x (ae_rmm, ae_flat, supervised bound), best
+            z = {}
+            for k, label in enumerate(("ae_rmm", "ae_flat")):
+                s = [x for x in docs[label]["signals"] if x["name"] == name][0]
+                i = [th["search"] for th in docs[label]["thresholds"]].index(True)
+                self.assertAlmostEqual(row[1 + 2 * k][1], s["efficiency"][i], places=12)
+                self.assertAlmostEqual(row[2 + 2 * k][1], s["z_reference"][i], places=12)
+                z[label] = s["z_reference"][i]
+            best = [l for l in ("ae_rmm", "ae_flat") if z[l] == max(z.values())]
+            self.assertEqual(row[7][0], " and ".join(best))
+            self.assertEqual([c for c in (classes[2], classes[4])],
+                             ["num best" if l in best else "num" for l in ("ae_rmm", "ae_flat")])
+            sup = docs.get("supervised_" + name)
+            if sup is None:
+                self.assertEqual((row[5], row[6]), (("", None), ("", None)))
+            else:
+                s = [x for x in sup["signals"] if x["name"] == name][0]
+                self.assertAlmostEqual(row[6][1], s["z_reference"][1], places=12)
+                self.assertEqual(classes[6], "num")  # the bound is never bold
+        self.assertEqual(row_by_first(t, "zp_m1000")[7][0], "ae_rmm and ae_flat")
+        self.assertIn("inclusive S/√B = 1 before it", self.html)
+
     def test_luminosity_in_labels(self):
         self.assertIn("Synthetic test report", self.html)
         self.assertIn("139", self.html)
@@ -831,6 +1061,59 @@ class BadInputTest(unittest.TestCase):
         self.assertIn(path, r.stderr)
         self.assertIn("/samples", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(out, "index.html")))
+
+    def assert_fails(self, path, *words, options=None):
+        r, out = self.report(*(options or []))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(path, r.stderr)
+        for w in words:
+            self.assertIn(w, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "index.html")))
+
+    def rewrite(self, path, doc):
+        with open(path, "w") as fh:
+            json.dump(doc, fh)
+
+    def test_datamc_wrong_format(self):
+        path, doc = make_datamc(self.dir, n_features=2)
+        doc["format"] = "bsmhunt.efficiencies"
+        self.rewrite(path, doc)
+        self.assert_fails(path, "format is 'bsmhunt.efficiencies'", "expected 'bsmhunt.datamc'",
+                          options=["--datamc", path])
+
+    def test_datamc_missing_key(self):
+        path, doc = make_datamc(self.dir, n_features=2)
+        del doc["features"][1]["mc_variance"]
+        self.rewrite(path, doc)
+        self.assert_fails(path, "missing key 'mc_variance' in features[1] ('lep1_phi')", options=["--datamc", path])
+
+    def test_datamc_wrong_bins(self):
+        path, doc = make_datamc(self.dir, n_features=2)
+        doc["features"][0]["mc"]["ttbar_dilep"].append(1.0)
+        self.rewrite(path, doc)
+        self.assert_fails(path, "'ttbar_dilep' in features[0] ('met').mc has 11 values, expected 10",
+                          options=["--datamc", path])
+
+    def test_anomaly_missing_key(self):
+        path, doc = make_anomaly(self.dir, "ae", 1.0)
+        del doc["thresholds"]
+        self.rewrite(path, doc)
+        self.assert_fails(path, "missing key 'thresholds'", options=["--anomaly", path])
+
+    def test_anomaly_wrong_type(self):
+        path, doc = make_anomaly(self.dir, "ae", 1.0)
+        doc["signals"][1]["efficiency"][2] = "high"
+        self.rewrite(path, doc)
+        self.assert_fails(path, "'efficiency' in signals[1] ('hnl_mu_m500')[2] should be a number or null",
+                          options=["--anomaly", "ae=" + path])
+
+    def test_anomaly_wrong_format_and_duplicate_label(self):
+        path, _ = make_datamc(self.dir, n_features=2)
+        self.assert_fails(path, "expected 'bsmhunt.anomaly'", options=["--anomaly", "ae=" + path])
+        path, _ = make_anomaly(self.dir, "ae", 1.0)
+        r, _ = self.report("--anomaly", "x=" + path, "--anomaly", "x=" + path)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("label 'x' is given twice", r.stderr)
 
     def test_unknown_feature(self):
         features, _, _, _ = make_feature_file(self.dir)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bsmhunt report: turns the outputs of a bsmhunt job (event, feature, image and
 score files, training histories, significance scans, classification efficiencies,
-sideband fits, bump hunts) into PNG plots and an index.html page with the plots and
+sideband fits, bump hunts, data/MC comparisons, anomaly searches) into PNG plots and an index.html page with the plots and
 tables.
 
     /usr/bin/python3 tools/plot/report.py --output-dir report \\
@@ -9,7 +9,8 @@ tables.
         --scores MLP=mlp_scores.h5 --scores BDT=bdt_scores.h5 \\
         --history MLP=mlp.h5.history.csv --significance significance.json \\
         --fit fit.json --bumphunt bumphunt.json --images images.h5 \\
-        --efficiencies cnn_efficiencies.json --efficiencies mlp_efficiencies.json
+        --efficiencies cnn_efficiencies.json --efficiencies mlp_efficiencies.json \\
+        --datamc datamc.json --anomaly ae_rmm=ae_rmm_anomaly.json --anomaly ae_flat=ae_flat_anomaly.json
 
 Every input is optional; the page shows what was given. Unreadable or mismatched
 input stops the report with exit status 2 and a message naming the file.
@@ -62,6 +63,13 @@ def parse_args(argv):
                    help="output of bsmhunt efficiencies (labelled by the file name before _efficiencies.json): "
                         "threshold, per-slice and selection tables, gains, precision and recall vs threshold; "
                         "repeatable (e.g. one per classifier, compared in a table)")
+    p.add_argument("--datamc", metavar="DATAMC.json", default=None,
+                   help="output of bsmhunt datamc: data/MC agreement per feature (chi2/ndf, KS), the table sorted by "
+                        "p-value and the distributions of the flagged and most discrepant features")
+    p.add_argument("--anomaly", action="append", default=[], metavar="LABEL=ANOMALY.json",
+                   help="output of bsmhunt anomaly with its label (default: the file name before _anomaly.json); "
+                        "repeatable, one per score: search table, score distributions, ROC curves and one "
+                        "comparison table (labels supervised_<signal> form the supervised bound)")
     p.add_argument("--plot-features", default=None, metavar="f1,f2,...",
                    help="features to plot (default: met, mll, mt_llmet, met_significance, mt2 when present; "
                         "else mjj, mj1, mj2, tau21_j1, tau21_j2, deta_jj; else the first six)")
@@ -137,10 +145,12 @@ def build(args):
     sigs = [(p, inputs.load_significance(p)) for p in args.significance]
     fits = [(p, inputs.load_fit(p)) for p in args.fit]
     bh = inputs.load_bumphunt(args.bumphunt) if args.bumphunt else None
-    from bsmreport import efficiencies, images
+    from bsmreport import anomaly, datamc, efficiencies, images
     imf = images.ImageFile(args.images) if args.images else None
     effs = [(label, p, efficiencies.load_efficiencies(p))
             for label, p in zip(efficiencies.unique_labels(args.efficiencies), args.efficiencies)]
+    dm = datamc.load_datamc(args.datamc) if args.datamc else None
+    anoms = anomaly.load_files(args.anomaly)
     if cutflow is not None and ff is not None:
         # Same samples, and the same events passing the last cut, or it is another extraction.
         from bsmreport.features import check_cutflow_matches
@@ -152,7 +162,7 @@ def build(args):
             sources.append((path, [x["name"] for c in doc["channels"] for x in c.get("signals", [])]))
         for path, names in sources:
             inputs.match_patterns(patterns, names, path)
-    if not any([ev, ff, scores, histories, cutflow, sigs, fits, bh, imf, effs]):
+    if not any([ev, ff, scores, histories, cutflow, sigs, fits, bh, imf, effs, dm, anoms]):
         raise ReportError("nothing to report: give at least one input (--features, --scores, --fit, ...; see --help)")
     lumi = consistent_lumi([(ev.lumi_ifb if ev else None, args.events),
                             (ff.lumi_ifb if ff else None, args.features),
@@ -179,8 +189,12 @@ def build(args):
     if cutflow:
         input_rows.append(("cutflow", args.cutflow, "%d cuts, %d samples" % (len(cutflow["cuts"]),
                                                                             len(cutflow["samples"]))))
+    if dm:
+        input_rows.append(("datamc", args.datamc, datamc.describe(dm)))
     for sf in scores:
         input_rows.append(("scores: " + sf.label, sf.path, describe_row_file(sf)))
+    for label, p, doc in anoms:
+        input_rows.append(("anomaly: " + label, p, anomaly.describe(doc)))
     for h in histories:
         input_rows.append(("history: " + h["label"], h["path"], "%d %ss" % (len(h["x"]), h["x_name"])))
     for p, doc in sigs:
@@ -224,6 +238,10 @@ def build(args):
         names = [(lab, [ff.samples[i].name for i in members]) for lab, members in sig_groups] if ff else []
         features.cutflow_tables(s, cf_doc, cf_path, pmap, note, names)
         sections.append(s)
+    if dm:
+        s = Section("datamc", "Data / MC agreement")
+        datamc.datamc_section(ctx, s, dm, args.datamc)
+        sections.append(s)
     if imf:
         s = Section("images", "Eta-phi images")
         images.image_section(ctx, s, imf)
@@ -231,6 +249,10 @@ def build(args):
     if scores:
         s = Section("scores", "Classifier scores and ROC curves")
         scoreplots.score_section(ctx, s, scores)
+        sections.append(s)
+    if anoms:
+        s = Section("anomaly", "Anomaly search")
+        anomaly.anomaly_section(ctx, s, anoms)
         sections.append(s)
     if sigs:
         s = Section("significance", "Expected significance")

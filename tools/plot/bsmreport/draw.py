@@ -77,10 +77,23 @@ def scale_text(scale):
     return r" $\times$%g" % scale
 
 
+def data_intervals(n, errors=None):
+    """(lower, upper) errors of data counts: Poisson intervals, or the given symmetric errors."""
+    if errors is None:
+        return poisson_interval(n)
+    e = np.asarray(errors, dtype=np.float64)
+    return e, e
+
+
 def stack_plot(ctx, edges, stack, data=None, signals=(), xlabel="", ylabel="Events", logy=True, logx=False,
-               extra=(), ratio=True, mc_label="MC stat. unc.", legend_cols=2, integer_ticks=False):
+               extra=(), ratio=True, mc_label="MC stat. unc.", legend_cols=2, integer_ticks=False,
+               data_label="Pseudo-data", data_errors=None, total_variance=None, log_floor=None):
     """stack: [{'label', 'colour', 'sw', 'sw2'}] bottom to top; data: counts per bin or
-    None; signals: [{'label', 'sw', 'colour', 'scale'}] drawn dashed on top."""
+    None; signals: [{'label', 'sw', 'colour', 'scale'}] drawn dashed on top.
+    data_errors: symmetric errors of the data (default: Poisson intervals);
+    total_variance: the variance of the stack's total (default: the sum of the
+    components' sw2); mc_label None: no MC uncertainty band; log_floor: the lowest
+    y shown with logy (far tails below it are cut off)."""
     edges = np.asarray(edges, dtype=np.float64)
     centres = 0.5 * (edges[1:] + edges[:-1])
     if logx:
@@ -103,8 +116,12 @@ def stack_plot(ctx, edges, stack, data=None, signals=(), xlabel="", ylabel="Even
         total = total + sw
         total2 = total2 + np.asarray(comp["sw2"], dtype=np.float64)
         handles.append(Patch(facecolor=comp["colour"], edgecolor="black", linewidth=0.5, label=comp["label"]))
+    if total_variance is not None:
+        total2 = np.asarray(total_variance, dtype=np.float64)
     err = np.sqrt(np.maximum(total2, 0))
-    if stack:
+    if mc_label is None:
+        err = np.zeros_like(err)
+    if stack and mc_label is not None:
         ax.stairs(total + err, edges, baseline=total - err, fill=True, facecolor="none", edgecolor="#444444",
                   hatch="////", linewidth=0)
         handles.append(Patch(facecolor="none", edgecolor="#444444", hatch="////", linewidth=0, label=mc_label))
@@ -116,10 +133,10 @@ def stack_plot(ctx, edges, stack, data=None, signals=(), xlabel="", ylabel="Even
     positive = [total[total > 0]]
     if data is not None:
         n = np.asarray(data, dtype=np.float64)
-        lo, hi = poisson_interval(n)
+        lo, hi = data_intervals(n, data_errors)
         m = n > 0
         eb = ax.errorbar(centres[m], n[m], yerr=[lo[m], hi[m]], fmt="o", color="black", markersize=5,
-                         elinewidth=1.4, capsize=0, label="Pseudo-data", zorder=5)
+                         elinewidth=1.4, capsize=0, label=data_label, zorder=5)
         handles.insert(0, eb)
         positive.append(n[m])
     # The legend lists the stack top first, as it is drawn.
@@ -136,6 +153,8 @@ def stack_plot(ctx, edges, stack, data=None, signals=(), xlabel="", ylabel="Even
         ax.set_yscale("log")
         ymin = float(allpos.min()) if allpos.size else 1e-3
         ymin = max(ymin * 0.3, ymax * 1e-8)
+        if log_floor is not None:
+            ymin = max(ymin, min(log_floor, ymax * 1e-2))
     else:
         ymin = 0.0
     if logx:
@@ -156,7 +175,7 @@ def stack_plot(ctx, edges, stack, data=None, signals=(), xlabel="", ylabel="Even
         rax.stairs(1 + rel, edges, baseline=1 - rel, fill=True, facecolor="#BBBBBB", edgecolor="none", alpha=0.7)
         rax.axhline(1.0, color="black", linewidth=1.0, linestyle="-")
         m = ok & (n > 0)
-        lo, hi = poisson_interval(n)
+        lo, hi = data_intervals(n, data_errors)
         r = np.where(ok, n / np.where(ok, total, 1), np.nan)
         rax.errorbar(centres[m], r[m], yerr=[lo[m] / total[m], hi[m] / total[m]], fmt="o", color="black",
                      markersize=4, elinewidth=1.2, capsize=0)
@@ -193,3 +212,61 @@ def residual_panel(rax, edges, pulls, mask=None, logx=False, ylabel="(n - μ) / 
     rax.yaxis.set_major_locator(plt.MaxNLocator(5, integer=True, prune="both"))
     if logx:
         rax.set_xscale("log")
+
+
+def _shade(colour, amount):
+    """The colour lightened (amount > 0, towards white) or darkened (< 0)."""
+    from matplotlib.colors import to_hex, to_rgb
+    rgb = np.array(to_rgb(colour))
+    target = np.ones(3) if amount > 0 else np.zeros(3)
+    return to_hex(rgb + (target - rgb) * abs(amount))
+
+
+def spread(items, k):
+    """At most k of the items, spread evenly over the list (first and last included)."""
+    items = list(items)
+    if len(items) <= k:
+        return items
+    idx = sorted({int(round(x)) for x in np.linspace(0, len(items) - 1, k)})
+    return [items[i] for i in idx]
+
+
+def sample_stack(hists, ranking=None, max_entries=10, variances=None):
+    """Stack components of MC samples known only by name: samples with the same prefix
+    (before the first '_'; style.sample_family) share a colour family (lighter and
+    darker shades of one colour; a known process keeps its colour), and beyond `max_entries` the
+    smallest samples are summed into one grey 'other'. hists: {name: sw}; ranking:
+    {name: yield} that orders and groups them (default: the sums of hists, pass one
+    for colours that agree between plots); variances: {name: sw2} or None (zeros).
+    Bottom to top: 'other', then families by increasing yield, each by increasing
+    yield."""
+    names = list(hists)
+    if not names:
+        return []
+    rank = {n: abs(float((ranking or {}).get(n, np.nansum(hists[n])))) for n in names}
+    order = sorted(names, key=lambda n: -rank[n])
+    keep = order if len(order) <= max_entries else order[:max_entries - 1]
+    rest = [n for n in order if n not in keep]
+    nb = len(np.asarray(hists[names[0]]))
+
+    def var(n):
+        return np.zeros(nb) if variances is None else np.nan_to_num(np.asarray(variances[n], dtype=np.float64))
+
+    families = {}
+    for n in keep:
+        families.setdefault(style.sample_family(n), []).append(n)
+    fam_order = sorted(families, key=lambda f: sum(rank[n] for n in families[f]))
+    base = style.process_colours(fam_order)
+    stack = []
+    if rest:
+        stack.append({"label": "other (%d samples)" % len(rest), "colour": "#BBBBBB",
+                      "sw": np.sum([np.nan_to_num(np.asarray(hists[n], dtype=np.float64)) for n in rest], axis=0),
+                      "sw2": np.sum([var(n) for n in rest], axis=0)})
+    for f in fam_order:
+        members = sorted(families[f], key=lambda n: rank[n])
+        k = len(members)
+        shades = [0.0] if k == 1 else list(np.linspace(-0.35, 0.55, k))
+        for n, a in zip(members, shades):
+            stack.append({"label": n, "colour": _shade(base[f], a) if a else base[f],
+                          "sw": np.nan_to_num(np.asarray(hists[n], dtype=np.float64)), "sw2": var(n)})
+    return stack

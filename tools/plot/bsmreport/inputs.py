@@ -132,6 +132,81 @@ def require_key(doc, key, path, where="", kind=None):
     return value
 
 
+def _at(key, where):
+    return "'%s'%s" % (key, (" in " + where) if where else "")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_version(doc, path, understood=1):
+    """A JSON output's 'version', when given, must be one this report reads."""
+    v = doc.get("version")
+    if v is not None and (not _is_number(v) or v > understood):
+        raise ReportError("%s: format version %r is newer than this report understands (%d)" % (path, v, understood))
+
+
+def require_number(doc, key, path, where="", null=False, integer=False):
+    """doc[key] as a float (an int with integer=True); None for null when null=True."""
+    value = require_key(doc, key, path, where)
+    if value is None and null:
+        return None
+    if not _is_number(value) or (integer and not float(value).is_integer()):
+        what = "an integer" if integer else "a number"
+        raise ReportError("%s: %s should be %s%s, found %s" % (path, _at(key, where), what, " or null" if null else "",
+                                                              json.dumps(value)[:40]))
+    return int(value) if integer else float(value)
+
+
+def require_bool(doc, key, path, where=""):
+    value = require_key(doc, key, path, where)
+    if not isinstance(value, bool):
+        raise ReportError("%s: %s should be true or false, found %s" % (path, _at(key, where), json.dumps(value)[:40]))
+    return value
+
+
+def require_strings(doc, key, path, where=""):
+    value = require_key(doc, key, path, where, list)
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise ReportError("%s: %s[%d] should be a string, found %s" % (path, _at(key, where), i,
+                                                                          json.dumps(v)[:40]))
+    return value
+
+
+def numbers_of(value, path, what, length=None, length_text="", null=False):
+    """A JSON list of numbers (nulls as NaN when null=True) as a float array."""
+    if not isinstance(value, list):
+        raise ReportError("%s: %s should be a list of numbers" % (path, what))
+    if length is not None and len(value) != length:
+        raise ReportError("%s: %s has %d values, expected %d%s" % (path, what, len(value), length,
+                                                                  (" (%s)" % length_text) if length_text else ""))
+    for i, v in enumerate(value):
+        if not (_is_number(v) or (null and v is None)):
+            raise ReportError("%s: %s[%d] should be a number%s, found %s" % (path, what, i, " or null" if null else "",
+                                                                            json.dumps(v)[:40]))
+    return np.array([np.nan if v is None else float(v) for v in value], dtype=np.float64)
+
+
+def require_numbers(doc, key, path, where="", length=None, length_text="", null=False):
+    value = require_key(doc, key, path, where, list)
+    return numbers_of(value, path, _at(key, where), length, length_text, null)
+
+
+def require_edges(doc, key, path, where=""):
+    """Bin edges: at least two, strictly increasing."""
+    edges = require_numbers(doc, key, path, where)
+    if len(edges) < 2:
+        raise ReportError("%s: %s needs at least two bin edges, found %d" % (path, _at(key, where), len(edges)))
+    bad = np.flatnonzero(np.diff(edges) <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise ReportError("%s: %s should increase, but edge %d (%g) is not above edge %d (%g)" %
+                          (path, _at(key, where), i + 1, edges[i + 1], i, edges[i]))
+    return edges
+
+
 # --------------------------------------------------------------------------------------
 # Sample tables
 

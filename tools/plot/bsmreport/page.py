@@ -141,6 +141,8 @@ tr.total td { font-weight: bold; background: #f6f6f6; }
 tr.data td { background: #f2f7ff; }
 tr.chosen td { background: #fff0c2; font-weight: bold; }
 td.warn { color: #b00; }
+td.best { font-weight: bold; }
+tr.flagged td { background: #ffecec; }
 .note { font-size: 0.9em; color: #444; }
 .warning { background: #fff4e0; border-left: 4px solid #e69f00; padding: 0.4em 0.8em; }
 details summary { cursor: pointer; color: #0645ad; margin: 0.4em 0; }

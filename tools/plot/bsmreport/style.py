@@ -32,6 +32,22 @@ PROCESS_STYLE = {
 }
 
 
+# Sample-name prefixes (before the first '_') of known processes: samples known only by
+# name (data/MC and anomaly plots) take the process's colour family.
+PREFIX_PROCESS = {
+    "dy": "drell_yan", "zjets": "drell_yan", "zll": "drell_yan", "ttbar": "ttbar", "tt": "ttbar",
+    "ww": "diboson", "wz": "diboson", "zz": "diboson", "diboson": "diboson", "vv": "diboson",
+    "wjets": "w_jets", "singletop": "single_top", "st": "single_top", "qcd": "qcd",
+}
+
+
+def sample_family(name):
+    """The colour family of a sample known only by name: its known process, else the
+    prefix before the first '_'."""
+    prefix = name.split("_", 1)[0]
+    return PREFIX_PROCESS.get(prefix.lower(), prefix)
+
+
 def setup():
     plt.rcParams.update({
         "font.size": FONT_SIZE,
