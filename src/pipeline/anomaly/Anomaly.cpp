@@ -129,20 +129,30 @@ Totals sum_totals(const dist::Communicator& comm, const io::FeatureFileReader& r
   return t;
 }
 
-// Log-spaced edges for positive scores spanning more than a decade (reconstruction
-// errors), uniform otherwise (probabilities); the last edge lies above the largest score.
+// Bin edges of the score: uniform in logit for probabilities (classifier scores in
+// [0, 1], whose signal-like tail crowds towards 1), log-spaced for positive scores
+// spanning more than a decade (reconstruction errors), uniform otherwise. The last
+// edge lies above the largest score.
 std::vector<double> score_edges(const Totals& t, uint64_t bins) {
   double lo = t.lo, hi = t.hi;
   if (!std::isfinite(lo)) lo = 0, hi = 1;
   if (!(hi > lo)) hi = lo + std::max(1.0, std::fabs(lo)) * 1e-6;
   std::vector<double> edges(bins + 1);
-  if (lo > 0 && hi / lo > 10) {
-    const double a = std::log(lo), b = std::log(hi) + 1e-9;
-    for (uint64_t i = 0; i <= bins; ++i) edges[i] = std::exp(a + (b - a) * double(i) / double(bins));
+  const auto spaced = [&](double a, double b, auto to_score) {
+    for (uint64_t i = 0; i <= bins; ++i) edges[i] = to_score(a + (b - a) * double(i) / double(bins));
+  };
+  if (lo >= 0 && hi <= 1) {
+    constexpr double kClip = 1e-7;  // float32 probabilities resolve no finer near 0 and 1
+    const auto logit = [](double p) { return std::log(p / (1 - p)); };
+    spaced(logit(std::max(lo, kClip)), logit(std::min(hi, 1 - kClip)),
+           [](double x) { return 1 / (1 + std::exp(-x)); });
+    edges.front() = lo;
+    edges.back() = std::max(edges.back(), std::nextafter(hi, INFINITY));
+  } else if (lo > 0 && hi / lo > 10) {
+    spaced(std::log(lo), std::log(hi) + 1e-9, [](double x) { return std::exp(x); });
     edges.front() = lo;
   } else {
-    const double top = hi + (hi - lo) * 1e-9;
-    for (uint64_t i = 0; i <= bins; ++i) edges[i] = lo + (top - lo) * double(i) / double(bins);
+    spaced(lo, hi + (hi - lo) * 1e-9, [](double x) { return x; });
   }
   for (uint64_t i = 1; i <= bins; ++i) edges[i] = std::max(edges[i], std::nextafter(edges[i - 1], INFINITY));
   return edges;
@@ -223,6 +233,13 @@ Analysis analyse(const dist::Communicator& comm, const io::FeatureFileReader& re
         th.edge = k;
         break;
       }
+    // Ties (e.g. classifier scores saturating at 1 in float32) can make the first edge
+    // at or below the target fall far below it: take the edge before when it is closer
+    // in ratio (the efficiency reached is what is reported).
+    if (th.edge > 0) {
+      const double below = above[th.edge] / a.background_total, before = above[th.edge - 1] / a.background_total;
+      if (!(below > 0) || before / target < target / below) --th.edge;
+    }
     th.threshold = th.edge < a.edges.size() ? a.edges[th.edge] : a.edges.back();
     th.sm_efficiency = above[th.edge] / a.background_total;
     th.background = above[th.edge];
