@@ -177,3 +177,22 @@ TEST_F(TrileptonFiles, BadInputNamesTheProblemAndWritesNothing) {
   EXPECT_TRUE(contains(r.output, dijet.string())) << r.output;
   EXPECT_FALSE(fs::exists(out));
 }
+
+TEST_F(TrileptonFiles, AutoencoderScanIsSortedByValidationLossWithoutAuc) {
+  // Two groups of one rank: each rank owns one point and must not report the other's.
+  const auto model = dir() / "scan.h5";
+  const auto r = run_command(bsmhunt_command(2) + " train --model autoencoder --features " + rmm().string() +
+                             " --output " + model.string() +
+                             " --hidden 16 --epochs 1 --scan grid --scan-params 'latent=1|6' --log-level warn");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto check = run_command(python_script(dir().path(), "scan", R"(
+import csv
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 2, rows
+assert all(r['validation_auc'] == '' for r in rows), rows          # an autoencoder has no AUC
+losses = [float(r['best_validation_loss']) for r in rows]
+assert losses == sorted(losses), losses
+assert sorted(r['point'] for r in rows) == ['0', '1'], rows
+)") + " " + model.string() + ".scan.csv");
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+}

@@ -199,8 +199,11 @@ int train_model(const dist::Communicator& comm, const TrainConfig& c) {
     archive.doubles["training/train_events"] = {double(d.global_signal_train), double(d.global_background_train)};
   const double fewest = comm.min(double(d.train.rows())), most = comm.max(double(d.train.rows()));
   if (comm.size() > 1) log::info("training rows per rank: {:.0f} to {:.0f}", fewest, most);
-  log::info("training split: {} events ({} signal, {} background), validation: {} events",
-            d.train.global_rows, d.global_signal_train, d.global_background_train, d.validation.global_rows);
+  if (autoencoder)  // no labels: the events of the --train-on samples
+    log::info("training split: {} events, validation: {} events", d.train.global_rows, d.validation.global_rows);
+  else
+    log::info("training split: {} events ({} signal, {} background), validation: {} events", d.train.global_rows,
+              d.global_signal_train, d.global_background_train, d.validation.global_rows);
 
   MpiCollective mpi(comm);
   const auto nccl = gpu_collective(comm, c, *backend, mpi);

@@ -30,7 +30,8 @@ int run_train_scan(const dist::Communicator& comm, const ScanPlan& scan) {
   log::info("scan ({}): {} points over {} groups of ranks", scan.mode, P, groups);
 
   // Per point: status (1 trained, 2 reused, 3 failed, 4 interrupted), best validation loss, AUC.
-  std::vector<double> status(P, 0.0), loss(P, 0.0), auc(P, 0.0);
+  // NaN until a point's group root fills it: only the owner may raise the "have" flags below.
+  std::vector<double> status(P, 0.0), loss(P, std::nan("")), auc(P, std::nan(""));
   int interrupted = 0;
   for (std::size_t i = std::size_t(color); i < P; i += std::size_t(groups)) {
     const TrainConfig& c = scan.points[i].config;
