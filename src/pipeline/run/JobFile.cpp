@@ -195,7 +195,8 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
       const std::string o = def("output", s.tag.empty() ? features : path(s.tag + "_features.h5"));
       p.outputs = {o};
       p.optional_outputs = {o + ".cutflow.json"};
-      report_args.push_back("--cutflow=" + o + ".cutflow.json");
+      // The report takes one feature file and its cut flow: the job's default one.
+      if (o == features) report_args.push_back("--cutflow=" + o + ".cutflow.json");
     } else if (s.kind == "datamc") {
       p.inputs = {def("features", features)};
       const std::string o = def("output", path(p.label + ".json"));
@@ -208,12 +209,18 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
     } else if (s.kind == "train") {
       p.inputs = {def("features", features)};
       const std::string o = def("output", model);
-      p.outputs = {o};
-      p.optional_outputs = {o + ".history.csv"};
-      p.checkpoint = option_or(s, "checkpoint", o + ".checkpoint.h5");
-      // Boosting writes no epoch history; the report reads its rounds from the model.
-      report_args.push_back(fmt::format("--history={}={}", p.label,
-                                        option_or(s, "model", "mlp") == "bdt" ? o : o + ".history.csv"));
+      if (has_option(s, "scan")) {
+        // A scan writes one model per point (MODEL_scanNNN.h5) and their table; it
+        // resumes by itself, so the table is what marks it complete.
+        p.outputs = {o + ".scan.csv"};
+      } else {
+        p.outputs = {o};
+        p.optional_outputs = {o + ".history.csv"};
+        p.checkpoint = option_or(s, "checkpoint", o + ".checkpoint.h5");
+        // Boosting writes no epoch history; the report reads its rounds from the model.
+        report_args.push_back(fmt::format("--history={}={}", p.label,
+                                          option_or(s, "model", "mlp") == "bdt" ? o : o + ".history.csv"));
+      }
     } else if (s.kind == "predict") {
       p.inputs = {def("model", model), def("features", features)};
       p.outputs = {def("output", scores)};
