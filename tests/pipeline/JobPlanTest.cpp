@@ -160,6 +160,10 @@ features = {extract:rmm}
   EXPECT_EQ(plan[6].outputs, std::vector<std::string>{"D/ae_rmm_anomaly.json"});
   EXPECT_TRUE(has(plan[7].args, "--datamc=D/datamc.json"));
   EXPECT_TRUE(has(plan[7].args, "--anomaly=ae_rmm=D/ae_rmm_anomaly.json"));
+  // A scan is complete with its table; it adds no history to the report.
+  const Job scan = read_job(write_job(dir, "[job]\nstages = train:ae\n[train:ae]\nmodel = autoencoder\nscan = random\n"));
+  const auto scan_plan = plan_job(scan, "D", "warn");
+  EXPECT_EQ(scan_plan[0].outputs, std::vector<std::string>{"D/ae_model.h5.scan.csv"});
   // A reference to a stage that is not before it names the stage and the job file.
   const Job bad = read_job(write_job(dir, "[job]\nstages = generate, train\n[generate]\n[train]\nfeatures = {extract:rmm}\n"));
   try {
