@@ -95,7 +95,8 @@ void add_train_options(po::options_description& d) {
        "signal samples to train on, comma-separated glob patterns (default: all), e.g. zp_DH_HDS_m130_*")
       ("exclude-samples", po::value<std::string>()->default_value(""), "samples to leave out, glob patterns")
       ("exclude-features", po::value<std::string>()->default_value(""),
-       "feature columns the model does not take, comma-separated names (e.g. those whose data and MC disagree: bsmhunt datamc); --select may still cut on them")
+       "feature columns the model does not take, comma-separated names or glob patterns (e.g. those whose data and "
+       "MC disagree: bsmhunt datamc; rmm_0_* for the MET row of an RMM); --select may still cut on them")
       ("select", po::value<std::string>()->default_value(""),
        "train and validate only on events passing these cuts on features, e.g. 'mll > 100 && met > 80' "
        "(predict still scores every event)")

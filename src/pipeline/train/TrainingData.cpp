@@ -52,14 +52,18 @@ std::vector<bool> selected_samples(const io::FeatureFileHeader& h, const TrainCo
 
 std::vector<std::size_t> input_columns(const io::FeatureFileHeader& h, const TrainConfig& c) {
   const auto& names = h.feature_names;
-  for (const auto& x : c.exclude_features)
-    if (std::find(names.begin(), names.end(), x) == names.end())
-      throw InputError(fmt::format("--exclude-features: '{}' is not a feature of {}{}", x, c.features,
-                                   did_you_mean(x, names)));
+  const auto excluded = [&](const std::string& name) {
+    return std::any_of(c.exclude_features.begin(), c.exclude_features.end(),
+                       [&](const std::string& p) { return glob_match(p, name); });
+  };
+  // Every pattern must match something: a typo would otherwise train on what it meant to drop.
+  for (const auto& p : c.exclude_features)
+    if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return glob_match(p, n); }))
+      throw InputError(fmt::format("--exclude-features: '{}' is not a feature of {}{}", p, c.features,
+                                   did_you_mean(p, names)));
   std::vector<std::size_t> columns;
   for (std::size_t f = 0; f < names.size(); ++f)
-    if (std::find(c.exclude_features.begin(), c.exclude_features.end(), names[f]) == c.exclude_features.end())
-      columns.push_back(f);
+    if (!excluded(names[f])) columns.push_back(f);
   if (columns.empty() && c.model != "cnn")
     throw InputError(fmt::format("--exclude-features leaves none of the {} features of {} to train on", names.size(),
                                  c.features));
