@@ -79,7 +79,7 @@ def main():
             loss = ((model(xb) - xb) ** 2).mean()
             loss.backward()
             opt.step()
-            total += float(loss) * len(xb)
+            total += float(loss.detach()) * len(xb)
         return total / n
 
     epoch()  # warm-up
