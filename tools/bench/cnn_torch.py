@@ -94,11 +94,12 @@ def measure(mode, memory_format, device):
         return nn.functional.cross_entropy(model(x), y) + 0.01 * l2
 
     if mode == "compile":  # afresh for every configuration: the CPU kernels bake in the thread count
-        import torch._dynamo
-        import torch._inductor.config
-        torch._dynamo.reset()
-        if hasattr(torch._inductor.config, "fx_graph_cache"):
-            torch._inductor.config.fx_graph_cache = False
+        # "import torch.x" inside a function would make torch a local name of it.
+        import torch._dynamo as dynamo
+        import torch._inductor.config as inductor_config
+        dynamo.reset()
+        if hasattr(inductor_config, "fx_graph_cache"):
+            inductor_config.fx_graph_cache = False
         loss_fn = torch.compile(loss_fn)
     model.train()
 
