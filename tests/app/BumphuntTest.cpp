@@ -18,13 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string serial() { return std::string(BSMHUNT_BINARY); }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-std::string python_script(const fs::path& dir, const std::string& name, const std::string& script) {
-  const fs::path path = dir / (name + ".py");
-  std::ofstream(path) << "import numpy as np, h5py, json, sys, math\n" << script;
-  return system_python() + " " + path.string();
-}
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

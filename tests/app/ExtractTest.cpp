@@ -27,7 +27,6 @@ std::string serial() { return std::string(BSMHUNT_BINARY); }
 std::string ranks_command(int ranks) { return ranks == 1 ? serial() : bsmhunt_command(ranks); }
 
 bool no_output_left(const fs::path& out) { return !fs::exists(out) && !fs::exists(out.string() + ".partial"); }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Event files shared by the tests (generated once, ~0.5 s each).
 class ExtractFiles : public ::testing::Test {

@@ -18,7 +18,6 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string serial() { return std::string(BSMHUNT_BINARY); }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 bool no_output_left(const fs::path& out) { return !fs::exists(out) && !fs::exists(out.string() + ".partial"); }
 
 CommandResult python(const fs::path& dir, const std::string& name, const std::string& script) {

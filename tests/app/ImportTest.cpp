@@ -28,7 +28,6 @@ CommandResult h5compare(const fs::path& a, const fs::path& b) {
 
 bool no_output_left(const fs::path& out) { return !fs::exists(out) && !fs::exists(out.string() + ".partial"); }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // A HiggsML-2014-like table: EventId, features with -999.0 where undefined,
 // Weight, Label s/b. Values printed with the file's precision and some with

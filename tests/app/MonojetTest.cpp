@@ -15,13 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-std::string python_script(const fs::path& dir, const std::string& name, const std::string& script) {
-  const fs::path path = dir / (name + ".py");
-  std::ofstream(path) << "import numpy as np, h5py, json, sys\n" << script;
-  return system_python() + " " + path.string();
-}
 
 // Small monojet files shared by the tests of this file (made once).
 class MonojetFiles : public ::testing::Test {

@@ -18,7 +18,6 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string serial() { return std::string(BSMHUNT_BINARY); }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

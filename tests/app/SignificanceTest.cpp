@@ -15,13 +15,7 @@ namespace {
 
 std::string serial() { return std::string(BSMHUNT_BINARY); }
 std::string ranks_command(int ranks) { return ranks == 1 ? serial() : bsmhunt_command(ranks); }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-std::string python_script(const fs::path& dir, const std::string& name, const std::string& script) {
-  const fs::path path = dir / (name + ".py");
-  std::ofstream(path) << "import numpy as np, h5py, json, sys, math\n" << script;
-  return system_python() + " " + path.string();
-}
 
 // The JSON without its timing line (the only rank-dependent part).
 // The result without the fill time and the rank count (the only fields that may differ).

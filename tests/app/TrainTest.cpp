@@ -17,15 +17,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // Writes a Python check (numpy, h5py) and returns the command that runs it.
-std::string python_script(const fs::path& dir, const std::string& name, const std::string& script) {
-  const fs::path path = dir / (name + ".py");
-  std::ofstream(path) << "import numpy as np, h5py, sys\n" << script;
-  return system_python() + " " + path.string();
-}
 
 std::string serial() { return std::string(BSMHUNT_BINARY); }
 std::string ranks_command(int ranks) { return ranks == 1 ? serial() : bsmhunt_command(ranks); }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Weighted ROC AUC of `score` on the test split, signal samples matching the
 // prefix against every background (computed here with numpy, independently).

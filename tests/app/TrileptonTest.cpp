@@ -16,13 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-std::string python_script(const fs::path& dir, const std::string& name, const std::string& script) {
-  const fs::path path = dir / (name + ".py");
-  std::ofstream(path) << "import numpy as np, h5py, json, sys\n" << script;
-  return system_python() + " " + path.string();
-}
 
 // 10 fb^-1 of pseudo-data (about 8 000 events) with the MET scaled by 1.15, and a
 // few thousand MC events: made once for the tests of this file.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <fstream>
 #include <cstdio>
 #include <random>
 
@@ -42,5 +43,13 @@ std::string system_python() {
 }
 
 std::string source_dir() { return BSMHUNT_SOURCE_DIR; }
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string python_script(const std::filesystem::path& dir, const std::string& name, const std::string& script) {
+  const std::filesystem::path path = dir / (name + ".py");
+  std::ofstream(path) << "import numpy as np, h5py, json, sys, math\n" << script;
+  return system_python() + " " + path.string();
+}
 
 }  // namespace bsmhunt::test

@@ -29,5 +29,9 @@ std::string bsmhunt_command(int ranks = 1);
 // /usr/bin/python3 (Debian's, which has h5py, pandas, numpy) or "python3".
 std::string system_python();
 std::string source_dir();
+bool contains(const std::string& text, const std::string& part);
+// Writes DIR/NAME.py (numpy as np, h5py, json, sys and math imported, then `script`)
+// and returns the command line that runs it with system_python().
+std::string python_script(const std::filesystem::path& dir, const std::string& name, const std::string& script);
 
 }  // namespace bsmhunt::test
