@@ -15,6 +15,8 @@
 #include <string_view>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Json.hpp"
+#include "bsmhunt/nn/Onnx.hpp"
 
 namespace bsmhunt::nn {
 
@@ -371,6 +373,67 @@ std::vector<double> BdtModel::feature_importance_gain() const {
     gain[found->second] = scores[i];
   }
   return gain;
+}
+
+std::string BdtModel::to_onnx(onnx::Graph& graph, const std::string& x) const {
+  nlohmann::json model;
+  {
+    std::lock_guard lock(state_->mutex);
+    bst_ulong length = 0;
+    const char* bytes = nullptr;
+    check(XGBoosterSaveModelToBuffer(state_->booster.get(), R"({"format":"json"})", &length, &bytes),
+          "XGBoosterSaveModelToBuffer");
+    model = nlohmann::json::parse(bytes, bytes + length);
+  }
+  const auto& learner = model.at("learner");
+  // binary:logistic keeps base_score as a probability; the trees add to its logit.
+  const double base_score = std::stod(learner.at("learner_model_param").at("base_score").get<std::string>());
+  const float base_margin = float(std::log(base_score / (1.0 - base_score)));
+  const auto& trees = learner.at("gradient_booster").at("model").at("trees");
+  if (int(trees.size()) <= state_->best_iteration)
+    throw InternalError(fmt::format("XGBoost JSON model has {} trees, best iteration {}", trees.size(),
+                                    state_->best_iteration));
+
+  std::vector<int64_t> tree_ids, node_ids, feature_ids, true_ids, false_ids, missing_true;
+  std::vector<float> thresholds;
+  std::vector<std::string> modes;
+  std::vector<int64_t> target_tree_ids, target_node_ids, target_ids;
+  std::vector<float> target_weights;
+  for (int t = 0; t <= state_->best_iteration; ++t) {
+    const auto& tree = trees[std::size_t(t)];
+    const auto left = tree.at("left_children").get<std::vector<int64_t>>();
+    const auto right = tree.at("right_children").get<std::vector<int64_t>>();
+    const auto feature = tree.at("split_indices").get<std::vector<int64_t>>();
+    const auto condition = tree.at("split_conditions").get<std::vector<float>>();
+    const auto default_left = tree.at("default_left").get<std::vector<int64_t>>();
+    for (std::size_t n = 0; n < left.size(); ++n) {
+      const bool leaf = left[n] == -1;
+      tree_ids.push_back(t), node_ids.push_back(int64_t(n));
+      feature_ids.push_back(leaf ? 0 : feature[n]);
+      thresholds.push_back(leaf ? 0.0f : condition[n]);
+      modes.push_back(leaf ? "LEAF" : "BRANCH_LT");  // XGBoost: x < condition goes left
+      true_ids.push_back(leaf ? 0 : left[n]), false_ids.push_back(leaf ? 0 : right[n]);
+      missing_true.push_back(leaf ? 0 : default_left[n]);
+      if (leaf) {  // a leaf's value sits in split_conditions
+        target_tree_ids.push_back(t), target_node_ids.push_back(int64_t(n)), target_ids.push_back(0);
+        target_weights.push_back(condition[n]);
+      }
+    }
+  }
+  using onnx::Attribute;
+  const std::string margin = graph.node(
+      "TreeEnsembleRegressor", {x},
+      {Attribute::of_int("n_targets", 1), Attribute::of_string("aggregate_function", "SUM"),
+       Attribute::of_string("post_transform", "NONE"), Attribute::of_floats("base_values", {base_margin}),
+       Attribute::of_ints("nodes_treeids", tree_ids), Attribute::of_ints("nodes_nodeids", node_ids),
+       Attribute::of_ints("nodes_featureids", feature_ids), Attribute::of_floats("nodes_values", thresholds),
+       Attribute::of_strings("nodes_modes", modes), Attribute::of_ints("nodes_truenodeids", true_ids),
+       Attribute::of_ints("nodes_falsenodeids", false_ids),
+       Attribute::of_ints("nodes_missing_value_tracks_true", missing_true),
+       Attribute::of_ints("target_treeids", target_tree_ids), Attribute::of_ints("target_nodeids", target_node_ids),
+       Attribute::of_ints("target_ids", target_ids), Attribute::of_floats("target_weights", target_weights)},
+      "", "ai.onnx.ml");
+  return graph.node("Sigmoid", {margin});
 }
 
 }  // namespace bsmhunt::nn

@@ -7,10 +7,29 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Random.hpp"
+#include "bsmhunt/nn/Onnx.hpp"
 
 namespace bsmhunt::nn {
 
 namespace {
+
+// The ONNX operator of an activation (linear: no node).
+std::string activation_to_onnx(onnx::Graph& g, const std::string& x, Activation act, float slope) {
+  switch (act) {
+    case Activation::linear: return x;
+    case Activation::relu: return g.node("Relu", {x});
+    case Activation::leaky_relu: return g.node("LeakyRelu", {x}, {onnx::Attribute::of_float("alpha", slope)});
+    case Activation::tanh: return g.node("Tanh", {x});
+    case Activation::sigmoid: return g.node("Sigmoid", {x});
+  }
+  throw InternalError("activation_to_onnx: unknown activation");
+}
+
+std::vector<int64_t> dims_of(std::initializer_list<std::size_t> dims) {
+  std::vector<int64_t> d;
+  for (auto v : dims) d.push_back(int64_t(v));
+  return d;
+}
 
 std::size_t block_size(const std::vector<ParameterShape>& shapes) {
   std::size_t n = 0;
@@ -59,6 +78,14 @@ class Dense final : public Layer {
     if (bias_) ctx.backend.column_sums(dy, nullptr, rows, out_, grads_ + in_ * out_, false);  // db = sum_r dz
     if (dx) ctx.backend.gemm(false, true, rows, in_, out_, 1.0f, dy, params_, 0.0f, dx);       // dx = dz W^T
   }
+  std::string to_onnx(onnx::Graph& g, const std::string& x, const float* params, const float*) const override {
+    const std::string w = g.constant("weight", dims_of({in_, out_}), std::vector<float>(params, params + in_ * out_));
+    const std::string y = bias_ ? g.node("Gemm", {x, w, g.constant("bias", dims_of({out_}),
+                                                                    std::vector<float>(params + in_ * out_,
+                                                                                       params + in_ * out_ + out_))})
+                                : g.node("MatMul", {x, w});
+    return activation_to_onnx(g, y, act_, slope_);
+  }
 
  private:
   std::size_t in_, out_;
@@ -102,6 +129,26 @@ class Conv2d final : public Layer {
     ctx.backend.column_sums(dy, nullptr, rows * pixels(), s_.out_channels, grads_ + s_.weight_size(), false);
     if (dx) ctx.backend.conv2d_backward_data(s_, dy, params_, dx, rows);
   }
+  // The kernel is stored [out][(ky * K + kx) * C + c] (NHWC windows); ONNX wants [out][c][ky][kx].
+  std::string to_onnx(onnx::Graph& g, const std::string& x, const float* params, const float*) const override {
+    const std::size_t K = s_.kernel, C = s_.in_channels, M = s_.out_channels;
+    std::vector<float> kernel(s_.weight_size());
+    for (std::size_t m = 0; m < M; ++m)
+      for (std::size_t c = 0; c < C; ++c)
+        for (std::size_t ky = 0; ky < K; ++ky)
+          for (std::size_t kx = 0; kx < K; ++kx)
+            kernel[((m * C + c) * K + ky) * K + kx] = params[m * K * K * C + (ky * K + kx) * C + c];
+    const std::string w = g.constant("kernel", dims_of({M, C, K, K}), kernel);
+    const std::string b = g.constant("bias", dims_of({M}), std::vector<float>(params + s_.weight_size(),
+                                                                              params + s_.weight_size() + M));
+    const auto k = int64_t(K), st = int64_t(s_.stride), p = int64_t(s_.pad);
+    const std::string y = g.node("Conv", {x, w, b},
+                                 {onnx::Attribute::of_ints("kernel_shape", {k, k}),
+                                  onnx::Attribute::of_ints("strides", {st, st}),
+                                  onnx::Attribute::of_ints("pads", {p, p, p, p})});
+    return activation_to_onnx(g, y, act_, slope_);
+  }
+  std::vector<std::size_t> image_input() const override { return {s_.height, s_.width, s_.in_channels}; }
 
  private:
   std::size_t pixels() const { return s_.out_height() * s_.out_width(); }
@@ -126,6 +173,12 @@ class MaxPool2d final : public Layer {
   void backward(StepContext& ctx, const float* x, const float* y, float* dy, std::size_t rows, float* dx) override {
     if (dx && rows) ctx.backend.maxpool_backward(s_, x, y, dy, dx, rows);
   }
+  std::string to_onnx(onnx::Graph& g, const std::string& x, const float*, const float*) const override {
+    const auto k = int64_t(s_.size);
+    return g.node("MaxPool", {x}, {onnx::Attribute::of_ints("kernel_shape", {k, k}),
+                                    onnx::Attribute::of_ints("strides", {k, k})});
+  }
+  std::vector<std::size_t> image_input() const override { return {s_.height, s_.width, s_.channels}; }
 
  private:
   Pool2dShape s_;
@@ -144,6 +197,10 @@ class ActivationLayer final : public Layer {
   void backward(StepContext& ctx, const float*, const float* y, float* dy, std::size_t rows, float* dx) override {
     if (dx) ctx.backend.activation_backward(y, dy, dx, rows * width_, act_, slope_);
   }
+  std::string to_onnx(onnx::Graph& g, const std::string& x, const float*, const float*) const override {
+    return activation_to_onnx(g, x, act_, slope_);
+  }
+  bool any_layout() const override { return true; }
 
  private:
   std::size_t width_;
@@ -175,6 +232,9 @@ class Dropout final : public Layer {
     if (training_mask_) ctx.backend.multiply(dy, mask_.data(), dx, rows * width_);
     else ctx.backend.copy(dy, dx, rows * width_);
   }
+  // Identity at inference.
+  std::string to_onnx(onnx::Graph&, const std::string& x, const float*, const float*) const override { return x; }
+  bool any_layout() const override { return true; }
 
  private:
   std::size_t width_;
@@ -240,6 +300,16 @@ class BatchNorm final : public Layer {
     if (dx)
       be.batchnorm_backward(dy, xhat_.data(), scratch_.data() + 3 * width_, params_, sums + width_, sums,
                             ctx.global_rows, rows, width_, dx);
+  }
+  // Evaluation mode: the running statistics, as forward uses them.
+  std::string to_onnx(onnx::Graph& g, const std::string& x, const float* params, const float* state) const override {
+    const auto vec = [&](const char* hint, const float* v) {
+      return g.constant(hint, dims_of({width_}), std::vector<float>(v, v + width_));
+    };
+    return g.node("BatchNormalization",
+                  {x, vec("gamma", params), vec("beta", params + width_), vec("running_mean", state),
+                   vec("running_var", state + width_)},
+                  {onnx::Attribute::of_float("epsilon", kEps)});
   }
 
  private:
@@ -370,6 +440,32 @@ const float* Network::forward(StepContext& ctx, const float* x, std::size_t rows
     activity_penalty_ = spec_.activity_l2 * backend_.reduce(a.data(), a.size(), Reduction::sum_squares);
   }
   return in;
+}
+
+std::string Network::to_onnx(onnx::Graph& g, const std::string& x) const {
+  const auto params = params_.to_host();
+  const auto state = state_.to_host();
+  std::string t = x;
+  bool images = false;  // t is [N, C, H, W] (else [N, width])
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = *layers_[i];
+    const auto hwc = layer.image_input();
+    if (!hwc.empty() && !images) {  // rows of NHWC images -> NCHW
+      const std::string shape = g.constant("image_shape", {4}, std::vector<int64_t>{-1, int64_t(hwc[0]),
+                                                                                  int64_t(hwc[1]), int64_t(hwc[2])});
+      t = g.node("Transpose", {g.node("Reshape", {t, shape})}, {onnx::Attribute::of_ints("perm", {0, 3, 1, 2})});
+      images = true;
+    } else if (hwc.empty() && images && !layer.any_layout()) {  // back to rows, flattened NHWC as the engine does
+      t = g.node("Flatten", {g.node("Transpose", {t}, {onnx::Attribute::of_ints("perm", {0, 2, 3, 1})})},
+                 {onnx::Attribute::of_int("axis", 1)});
+      images = false;
+    }
+    t = layer.to_onnx(g, t, params.data() + param_offsets_[i], state.data() + state_offsets_[i]);
+  }
+  if (images)
+    t = g.node("Flatten", {g.node("Transpose", {t}, {onnx::Attribute::of_ints("perm", {0, 2, 3, 1})})},
+               {onnx::Attribute::of_int("axis", 1)});
+  return t;
 }
 
 namespace {

@@ -8,6 +8,10 @@
 
 namespace bsmhunt::nn {
 
+namespace onnx {
+class Graph;
+}
+
 // Boosted decision trees: the baseline classifier of analyses A and C, a thin layer
 // over the XGBoost C API (hist trees, binary:logistic, logloss). Matrices are
 // row-major float32 [rows, cols]; NaN means "missing" (XGBoost's convention).
@@ -57,6 +61,12 @@ class BdtModel {
   // scores[r] = P(signal | x[r]) in [0, 1] from the trees up to the best iteration.
   // Calls on one model are serialized (XGBoost keeps per-booster prediction state).
   void predict(std::span<const float> x, std::size_t cols, std::span<float> scores) const;
+
+  // Appends predict's computation to an ONNX graph (nn/Onnx.hpp): the trees up to the
+  // best iteration as an ai.onnx.ml TreeEnsembleRegressor (XGBoost's thresholds, leaf
+  // values and missing-value directions, read from its JSON model) giving the margin,
+  // then the sigmoid. `x` names the input [N, n_features()]; returns the scores [N, 1].
+  std::string to_onnx(onnx::Graph& graph, const std::string& x) const;
 
   std::size_t n_features() const;
   int best_iteration() const;  // 0-based index of the last tree used by predict

@@ -12,6 +12,10 @@
 
 namespace bsmhunt::nn {
 
+namespace onnx {
+class Graph;
+}
+
 // What a layer needs to know about the step it runs in.
 struct StepContext {
   Backend& backend;
@@ -50,6 +54,16 @@ class Layer {
   // Given dy (may be modified), writes the parameter gradients (overwriting) and dx
   // (skipped when dx is null: the first layer needs no input gradient).
   virtual void backward(StepContext& ctx, const float* x, const float* y, float* dy, std::size_t rows, float* dx) = 0;
+
+  // Appends the layer's evaluation-mode computation to an ONNX graph (nn/Onnx.hpp):
+  // `x` names its input, [rows, width], or [rows, C, H, W] for an image layer; params
+  // and state are its host values. Returns the name of its output.
+  virtual std::string to_onnx(onnx::Graph& graph, const std::string& x, const float* params,
+                              const float* state) const = 0;
+  // Image layers (convolution, pooling) work on [rows, C, H, W]: their input {H, W, C}; others {}.
+  virtual std::vector<std::size_t> image_input() const { return {}; }
+  // Layers indifferent to the layout (activation, dropout).
+  virtual bool any_layout() const { return false; }
 
  protected:
   float* params_ = nullptr;
@@ -111,6 +125,10 @@ class Network {
   // statistics): the outputs (rows x outputs(), logits for a classifier) of `rows`
   // rows of x (rows x inputs()), evaluated `chunk_rows` rows at a time (0: rows_per_pass).
   std::vector<float> predict(const float* x, std::size_t rows, std::size_t chunk_rows = 0);
+  // Appends the network's inference (as predict: logits, or the reconstruction) to an
+  // ONNX graph whose tensor `x` holds the rows [N, inputs()] (a CNN's images NHWC,
+  // flattened per row, as predict takes them); returns the output tensor [N, outputs()].
+  std::string to_onnx(onnx::Graph& graph, const std::string& x) const;
   // The per-row mean squared difference between output and input (the autoencoder's
   // anomaly score), host to host.
   std::vector<float> reconstruction_error(const float* x, std::size_t rows, std::size_t chunk_rows = 0);
