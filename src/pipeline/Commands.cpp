@@ -5,6 +5,7 @@
 #include "bsmhunt/pipeline/Command.hpp"
 #include "bsmhunt/pipeline/DataMc.hpp"
 #include "bsmhunt/pipeline/Efficiencies.hpp"
+#include "bsmhunt/pipeline/Export.hpp"
 #include "bsmhunt/pipeline/Extract.hpp"
 #include "bsmhunt/pipeline/Fit.hpp"
 #include "bsmhunt/pipeline/Generate.hpp"
@@ -68,6 +69,9 @@ const std::vector<Command>& commands() {
                    "CWoLa bump hunt: SR-vs-sideband classifiers with k-fold cross-training, sideband fits per efficiency",
                    "[mpirun -n N] bsmhunt bumphunt --features F --mass-bins EDGES --output RESULT.json [options]", "",
                    add_bumphunt_options, bumphunt_config_from, run_bumphunt),
+      make_command("export", "a model as ONNX (normalisation folded in) or a score file as a ROOT friend tree",
+                   "bsmhunt export --model MODEL.h5 --output MODEL.onnx | --scores SCORES.h5 --output FRIEND.root",
+                   "", add_export_options, export_config_from, run_export),
       make_command("report", "plots and an HTML page from a job's outputs (tools/plot/report.py, matplotlib)",
                    "bsmhunt report --output-dir DIR [--features F] [--scores LABEL=S.h5 ...] [--significance R.json ...]",
                    "", add_report_options, report_config_from, run_report),

@@ -2,8 +2,6 @@
 #include "bsmhunt/pipeline/Report.hpp"
 
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,8 +9,8 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
+#include "../PythonTool.hpp"
 
-extern char** environ;
 
 namespace bsmhunt::pipeline {
 
@@ -68,17 +66,7 @@ int run_report(const dist::Communicator& comm, const ReportConfig& c) {
     if (fs::exists(fs::path(c.output_dir) / "index.html", ec) && !c.overwrite)
       throw InputError(fmt::format("{}/index.html exists; give --overwrite to replace the report", c.output_dir));
     if (!fs::exists(c.argv[1], ec)) throw InputError(fmt::format("report script {} not found (--script)", c.argv[1]));
-    std::vector<std::string> argv = c.argv;
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    pid_t pid = 0;
-    if (posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ) != 0)
-      throw InputError(fmt::format("cannot start {} (--python)", argv[0]));
-    int ws = 0;
-    waitpid(pid, &ws, 0);
-    const int status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    if (status != 0) throw InputError(fmt::format("the report script failed (exit {}); see its message above", status));
+    run_python_tool(c.argv, "the report script");
   });
   log::info("report written to {}/index.html", c.output_dir);
   return 0;

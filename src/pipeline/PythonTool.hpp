@@ -1,0 +1,21 @@
+#pragma once
+// Private to pipeline: running the Python helpers bsmhunt leaves to the libraries
+// physicists trust (matplotlib for the report, uproot for ROOT files).
+#include <string>
+#include <vector>
+
+namespace bsmhunt::pipeline {
+
+// The interpreter for the uproot helper: `option` unless it is "auto", then
+// $BSMHUNT_PYTHON, the repository's .venv (made by tools/setup) when it exists, or python3.
+std::string interop_python(const std::string& option);
+// The uproot helper script: `option` unless "auto", then $BSMHUNT_INTEROP_SCRIPT or
+// tools/interop/bsmhunt_root.py of the source tree; InputError when it is missing.
+std::string interop_script(const std::string& option);
+
+// Runs argv (argv[0] found on PATH) and waits. A helper that fails writes its
+// one-line message to `error_file` (when not empty): that message becomes the
+// InputError; otherwise "<what> failed (exit N); see its message above".
+void run_python_tool(const std::vector<std::string>& argv, const std::string& what, const std::string& error_file = "");
+
+}  // namespace bsmhunt::pipeline

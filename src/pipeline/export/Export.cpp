@@ -1,0 +1,139 @@
+// bsmhunt export: a model file as ONNX (rank 0 writes it), a score file as a ROOT
+// friend tree (through the uproot helper). docs/export.md.
+#include "bsmhunt/pipeline/Export.hpp"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "../ModelFile.hpp"
+#include "../PythonTool.hpp"
+#include "bsmhunt/core/AtomicFile.hpp"
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Json.hpp"
+#include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
+#include "bsmhunt/io/ArchiveFile.hpp"
+#include "bsmhunt/nn/Onnx.hpp"
+#include "bsmhunt/nn/Trainer.hpp"
+
+namespace bsmhunt::pipeline {
+namespace fs = std::filesystem;
+using nn::onnx::Attribute;
+using nn::onnx::ElementType;
+
+namespace {
+
+// x' = (x - offset) * scale computed as Preprocessing::apply does: in double, one
+// rounding to float at the end, so the network sees the same numbers as in predict.
+std::string normalise(nn::onnx::Graph& g, const std::string& x, const nn::Preprocessing& prep) {
+  const auto F = int64_t(prep.features());
+  const std::string wide = g.node("Cast", {x}, {Attribute::of_int("to", int64_t(ElementType::float64))});
+  const std::string shifted = g.node("Sub", {wide, g.constant("offset", {F}, prep.offset)});
+  const std::string scaled = g.node("Mul", {shifted, g.constant("scale", {F}, prep.scale)});
+  return g.node("Cast", {scaled}, {Attribute::of_int("to", int64_t(ElementType::float32))});
+}
+
+// Logits to what predict writes: sigmoid of one logit as a 1-D "score", softmax of several.
+void classifier_output(nn::onnx::Graph& g, const std::string& logits, std::size_t classes) {
+  if (classes == 1) {
+    g.node("Reshape", {g.node("Sigmoid", {logits}), g.constant("flat", {1}, std::vector<int64_t>{-1})}, {}, "score");
+    g.add_output("score", ElementType::float32, {});
+  } else {
+    g.node("Softmax", {logits}, {Attribute::of_int("axis", 1)}, "probabilities");
+    g.add_output("probabilities", ElementType::float32, {int64_t(classes)});
+  }
+}
+
+std::string json_list(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+
+}  // namespace
+
+std::string onnx_model_of(const std::string& path) {
+  const Archive model = io::read_archive(path, kModelFormat);
+  const std::string kind = model.string("model/kind", path);
+  const auto features = model.strings_of("preprocessing/feature_names", path);
+  nn::onnx::Graph g("bsmhunt_" + kind);
+  std::vector<std::pair<std::string, std::string>> meta = {
+      {"bsmhunt.version", BSMHUNT_VERSION}, {"bsmhunt.model_file", fs::path(path).filename().string()},
+      {"bsmhunt.kind", kind}};
+  std::string doc;
+  if (kind == "cnn") {
+    const nn::NetworkSpec spec = nn::network_spec_from(model, path);
+    const ImageSettings images = image_settings_of(model, path);
+    auto backend = nn::make_backend(nn::DeviceKind::cpu);
+    nn::Network net(*backend, spec);
+    nn::load_network(net, model, path);
+    g.add_input("images", ElementType::float32,
+                {int64_t(spec.image_height), int64_t(spec.image_width), int64_t(spec.image_channels)});
+    classifier_output(g, net.to_onnx(g, "images"), spec.outputs);
+    meta.push_back({"bsmhunt.image_shape", fmt::format("[{}, {}, {}]", spec.image_height, spec.image_width,
+                                                       spec.image_channels)});
+    meta.push_back({"bsmhunt.image_compression", images.compression});
+    meta.push_back({"bsmhunt.image_scales", nlohmann::json(std::vector<double>(images.scales.begin(),
+                                                                               images.scales.end())).dump()});
+    doc = "bsmhunt CNN: input 'images' [N, height, width, channels] (channel last) as `bsmhunt images --scales "
+          "MODEL.h5` builds them (docs/monojet.md); output the signal probability";
+  } else {
+    const nn::Preprocessing prep = nn::Preprocessing::load(model, path);
+    if (prep.features() != features.size())
+      throw InputError(fmt::format("{}: preprocessing for {} features, the model has {}", path, prep.features(),
+                                   features.size()));
+    g.add_input("features", ElementType::float32, {int64_t(features.size())});
+    const std::string x = normalise(g, "features", prep);
+    if (kind == "bdt") {
+      const auto it = model.bytes.find("model/xgboost_ubj");
+      if (it == model.bytes.end()) throw InputError(fmt::format("{}: bdt model without model/xgboost_ubj", path));
+      const nn::BdtModel bdt = nn::BdtModel::deserialize(it->second);
+      g.node("Reshape", {bdt.to_onnx(g, x), g.constant("flat", {1}, std::vector<int64_t>{-1})}, {}, "score");
+      g.add_output("score", ElementType::float32, {});
+    } else {
+      const nn::NetworkSpec spec = nn::network_spec_from(model, path);
+      auto backend = nn::make_backend(nn::DeviceKind::cpu);
+      nn::Network net(*backend, spec);
+      nn::load_network(net, model, path);
+      const std::string y = net.to_onnx(g, x);
+      if (kind == "autoencoder") {
+        const std::string d = g.node("Sub", {y, x});
+        g.node("ReduceMean", {g.node("Mul", {d, d})},
+               {Attribute::of_ints("axes", {1}), Attribute::of_int("keepdims", 0)}, "reconstruction_mse");
+        g.add_output("reconstruction_mse", ElementType::float32, {});
+      } else {
+        classifier_output(g, y, spec.outputs);
+      }
+    }
+    meta.push_back({"bsmhunt.features", json_list(features)});
+    meta.push_back({"bsmhunt.normalization", prep.kind});
+    doc = fmt::format("bsmhunt {}: input 'features' [N, {}] raw features in the order of metadata bsmhunt.features "
+                      "(the normalisation is part of the graph); output as bsmhunt predict writes it",
+                      kind, features.size());
+  }
+  return nn::onnx::serialize_model(g, BSMHUNT_VERSION, meta, doc);
+}
+
+int run_export(const dist::Communicator& comm, const ExportConfig& c) {
+  dist::collectively(comm, [&] {
+    if (!comm.is_root()) return;
+    std::error_code ec;
+    const std::string& input = c.format == "onnx" ? c.model : c.scores;
+    if (!fs::is_regular_file(input, ec)) throw InputError(fmt::format("{}: no such file", input));
+    if (fs::exists(c.output, ec) && !c.overwrite)
+      throw InputError(fmt::format("{} exists; give --overwrite to replace it", c.output));
+    if (fs::weakly_canonical(c.output, ec) == fs::weakly_canonical(input, ec))
+      throw InputError(fmt::format("--output {} is the input file", c.output));
+    if (c.format == "onnx") {
+      write_file_atomically(c.output, onnx_model_of(c.model));
+      log::info("export: wrote {} (ONNX, opset {})", c.output, nn::onnx::kOpset);
+      return;
+    }
+    const std::string error_file = partial_path(c.output).string() + ".error";
+    run_python_tool({interop_python(c.python), interop_script(c.interop_script), "--error-file", error_file, "friend",
+                     "--scores", c.scores, "--output", c.output, "--tree", c.tree, "--step",
+                     std::to_string(c.chunk_entries)},
+                    "the ROOT writer (uproot)", error_file);
+    log::info("export: wrote {} (tree '{}')", c.output, c.tree);
+  });
+  return 0;
+}
+
+}  // namespace bsmhunt::pipeline
