@@ -18,6 +18,16 @@ struct ImportConfig {
   io::TableFormat format = io::TableFormat::automatic;
   std::string key;  // HDF5 group ("" = the only pandas object / the root group)
 
+  // --format root: flat TTrees read through uproot (docs/import.md). The files (the
+  // comma-separated --input, globs expanded, in that order) are staged by the ranks
+  // in turn into HDF5 columns beside the output, then imported as one h5py table.
+  bool root = false;
+  std::vector<std::string> root_files;
+  std::string tree = "auto";        // "auto": the file's only tree
+  uint64_t chunk_entries = 100000;  // entries per uproot step (bounds the memory)
+  std::string python = "auto", interop_script = "auto";
+  std::string source_description;   // the source_file attribute ("" = the table read)
+
   // Special columns. "auto": a column of that name in any case if there is one
   // (label: required unless --signal-samples labels the rows; weight: else 1);
   // "none": no such column; "" (mass, event, sample): none.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -20,8 +21,10 @@
 #include "bsmhunt/io/FeatureFile.hpp"
 #include "bsmhunt/dist/WorkItems.hpp"
 #include "bsmhunt/stats/RunningStats.hpp"
+#include "../PythonTool.hpp"
 
 namespace bsmhunt::pipeline {
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -584,9 +587,9 @@ io::FeatureFileHeader Importer::header() const {
       {"description", std::string("features imported from a table by bsmhunt import: float32 of the source values "
                                   "(float64 sources rounded to nearest), weights copied as float64")},
       {"feature_set", std::string("import")},
-      {"source_file", table_.path().string()},
-      {"source_format", std::string(io::to_string(table_.format()))},
-      {"source_key", table_.key()},
+      {"source_file", cfg_.source_description.empty() ? table_.path().string() : cfg_.source_description},
+      {"source_format", cfg_.root ? std::string("root") : std::string(io::to_string(table_.format()))},
+      {"source_key", cfg_.root ? cfg_.tree : table_.key()},
       {"label_column", labels_from_samples_ ? std::string() : label_col_},
       {"signal_samples", join(cfg_.signal_samples, ",")},
       {"weight_column", weight_col_},
@@ -656,11 +659,67 @@ ImportResult Importer::run() {
 
 }  // namespace
 
+namespace {
+
+// --format root: each rank converts its share of the ROOT files (file i goes to rank
+// i mod N) into HDF5 columns with the uproot helper, chunk by chunk; rank 0 then
+// joins the parts, in the order of the files, into one table of virtual datasets.
+// Returns that table; the staging directory beside the output holds it all.
+fs::path stage_root_files(const dist::Communicator& comm, const ImportConfig& cfg, const fs::path& staging) {
+  dist::collectively(comm, [&] {
+    if (!comm.is_root()) return;
+    fs::remove_all(staging);  // a stale one from a killed run
+    fs::create_directories(staging);
+  });
+  const std::string python = interop_python(cfg.python), script = interop_script(cfg.interop_script);
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < cfg.root_files.size(); ++i)
+    parts.push_back((staging / fmt::format("part-{:06d}.h5", i)).string());
+  const std::string rank_errors = (staging / fmt::format("error-rank{}", comm.rank())).string();
+  dist::collectively(comm, [&] {
+    std::vector<std::string> argv = {python, script, "--error-file", rank_errors, "stage", "--tree", cfg.tree,
+                                     "--step", std::to_string(cfg.chunk_entries)};
+    for (std::size_t i = std::size_t(comm.rank()); i < parts.size(); i += std::size_t(comm.size()))
+      argv.insert(argv.end(), {cfg.root_files[i], parts[i]});
+    if (argv.size() > 9) run_python_tool(argv, "the ROOT reader (uproot)", rank_errors);
+  });
+  const fs::path table = staging / "table.h5";
+  dist::collectively(comm, [&] {
+    if (!comm.is_root()) return;
+    std::vector<std::string> argv = {python, script, "--error-file", rank_errors, "merge", "--output", table.string()};
+    argv.insert(argv.end(), parts.begin(), parts.end());
+    run_python_tool(argv, "the ROOT reader (uproot)", rank_errors);
+  });
+  return table;
+}
+
+}  // namespace
+
 int run_import(const dist::Communicator& comm, const ImportConfig& cfg) {
-  check_feature_output(comm, cfg.input, cfg.output, cfg.file.overwrite);
-  if (!cfg.key.empty() && cfg.format == io::TableFormat::csv && comm.is_root())
-    log::warn("import: --key is ignored for CSV input");
-  Importer(comm, cfg).run();
+  if (!cfg.root) {
+    check_feature_output(comm, cfg.input, cfg.output, cfg.file.overwrite);
+    if (!cfg.key.empty() && cfg.format == io::TableFormat::csv && comm.is_root())
+      log::warn("import: --key is ignored for CSV input");
+    Importer(comm, cfg).run();
+    return 0;
+  }
+  for (const auto& file : cfg.root_files) check_feature_output(comm, file, cfg.output, cfg.file.overwrite);
+  const fs::path staging = cfg.output.string() + ".root-staging";
+  const auto remove_staging = [&] {
+    comm.barrier();
+    std::error_code ec;
+    if (comm.is_root()) fs::remove_all(staging, ec);
+  };
+  try {
+    ImportConfig staged = cfg;
+    staged.input = stage_root_files(comm, cfg, staging);
+    staged.key = "/";
+    Importer(comm, staged).run();
+  } catch (...) {
+    remove_staging();
+    throw;
+  }
+  remove_staging();
   return 0;
 }
 

@@ -1,18 +1,68 @@
 // Options of `bsmhunt import` and their mapping onto ImportConfig.
+#include <glob.h>
+
+#include <algorithm>
 #include <cmath>
+
+#include <fmt/format.h>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Strings.hpp"
 
 #include "bsmhunt/pipeline/Import.hpp"
 
 namespace bsmhunt::pipeline {
 
+namespace {
+
+// --input of --format root: comma-separated files or glob patterns, each pattern's
+// matches sorted; a pattern that matches nothing or a repeated file is an error.
+std::vector<std::string> expand_root_inputs(const std::string& input) {
+  std::vector<std::string> files;
+  for (const auto& pattern : split(input, ',')) {
+    const std::string p = trim(pattern);
+    if (p.empty()) continue;
+    glob_t matches{};
+    const int status = glob(p.c_str(), 0, nullptr, &matches);
+    if (status == GLOB_NOMATCH || (status == 0 && matches.gl_pathc == 0)) {
+      globfree(&matches);
+      throw InputError(fmt::format("--input: no file matches '{}'", p));
+    }
+    if (status != 0) {
+      globfree(&matches);
+      throw InputError(fmt::format("--input: cannot expand '{}'", p));
+    }
+    for (std::size_t i = 0; i < matches.gl_pathc; ++i) files.emplace_back(matches.gl_pathv[i]);
+    globfree(&matches);
+  }
+  if (files.empty()) throw InputError("--input: no ROOT file given");
+  std::vector<std::string> sorted = files;
+  std::sort(sorted.begin(), sorted.end());
+  if (const auto dup = std::adjacent_find(sorted.begin(), sorted.end()); dup != sorted.end())
+    throw InputError(fmt::format("--input: {} is given twice", *dup));
+  return files;
+}
+
+}  // namespace
+
 void add_import_options(po::options_description& d) {
   const ImportConfig c;
   d.add_options()
       ("input", po::value<std::string>()->default_value(""),
-       "table to import (positional): pandas DataFrame.to_hdf file, h5py file (one 1-D dataset per column) or CSV")
+       "table to import (positional): pandas DataFrame.to_hdf file, h5py file (one 1-D dataset per column), CSV, "
+       "or ROOT files (--format root: comma-separated files or glob patterns, read in that order)")
       ("format", po::value<std::string>()->default_value("auto"),
-       "pandas (to_hdf, format='fixed'), h5py, csv (header line, comma-separated), or auto: csv unless the file "
+       "pandas (to_hdf, format='fixed'), h5py, csv (header line, comma-separated), root (flat TTrees, every branch "
+       "with one number per entry a column; read with uproot), or auto: root for .root files, csv unless the file "
        "is HDF5, then pandas if it holds a pandas object, else h5py")
+      ("tree", po::value<std::string>()->default_value(c.tree),
+       "root: the TTree to read (auto: the only tree of each file)")
+      ("chunk-entries", po::value<int64_t>()->default_value(int64_t(c.chunk_entries)),
+       "root: entries per uproot step (bounds the memory of the reading)")
+      ("python", po::value<std::string>()->default_value(c.python),
+       "root: Python with uproot; auto: $BSMHUNT_PYTHON, else the repository's .venv (tools/setup), else python3")
+      ("interop-script", po::value<std::string>()->default_value(c.interop_script),
+       "root: the uproot helper; auto: $BSMHUNT_INTEROP_SCRIPT, else tools/interop/bsmhunt_root.py")
       ("output,o", po::value<std::string>()->default_value(""), "output feature file (HDF5)")
       ("key", po::value<std::string>()->default_value(c.key),
        "HDF5 group: the pandas key (default: the only pandas object) or the h5py group (default: the root)")
@@ -61,7 +111,19 @@ ImportConfig import_config_from(const po::variables_map& vm) {
                      "bsmhunt import: give the table to import, e.g. 'bsmhunt import --input table.h5 --output "
                      "features.h5'");
   c.output = required(vm, "output", "bsmhunt import: --output FILE is required");
-  c.format = io::parse_table_format(option<std::string>(vm, "format"));
+  const std::string format = option<std::string>(vm, "format");
+  c.root = format == "root" || (format == "auto" && c.input.string().ends_with(".root"));
+  if (c.root) {
+    c.root_files = expand_root_inputs(c.input.string());
+    c.format = io::TableFormat::h5py;
+    c.source_description = join(c.root_files, ",");
+  } else {
+    c.format = io::parse_table_format(format);
+  }
+  c.tree = option<std::string>(vm, "tree");
+  c.chunk_entries = positive_option(vm, "chunk-entries");
+  c.python = option<std::string>(vm, "python");
+  c.interop_script = option<std::string>(vm, "interop-script");
   c.key = option<std::string>(vm, "key");
   c.label_column = option<std::string>(vm, "label-column");
   c.weight_column = option<std::string>(vm, "weight-column");
