@@ -2,6 +2,7 @@
 // and a driver run_X(comm, config) (docs/architecture.md, "A new command").
 #include "bsmhunt/pipeline/Anomaly.hpp"
 #include "bsmhunt/pipeline/Bumphunt.hpp"
+#include "bsmhunt/pipeline/Convert.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
 #include "bsmhunt/pipeline/DataMc.hpp"
 #include "bsmhunt/pipeline/Efficiencies.hpp"
@@ -32,6 +33,10 @@ const std::vector<Command>& commands() {
                    "[mpirun -n N] bsmhunt import --input TABLE --output FEATURES.h5 [--format pandas|h5py|csv] "
                    "[options]",
                    "input", add_import_options, import_config_from, run_import),
+      make_command("convert", "convert object-level ROOT trees (NanoAOD-like, ATLAS-ntuple-like) into an event file",
+                   "[mpirun -n N] bsmhunt convert --samples SAMPLES.ini --mapping nanoaod|atlas|MAP.ini "
+                   "--output EVENTS.h5",
+                   "", add_convert_options, convert_config_from, run_convert),
       make_command("extract", "compute a feature set (dilepton_met, dijet, monojet, rmm, ...) with its selection from an event file",
                    "[mpirun -n N] bsmhunt extract --input EVENTS.h5 --output FEATURES.h5 [--features SET] [options]",
                    "input", add_extract_options, extract_config_from, run_extract),

@@ -9,6 +9,9 @@ docs/export.md). Subcommands:
   merge   the staged parts -> one table whose columns are HDF5 virtual datasets
           over the parts, in the order given (no second copy of the data)
   friend  a bsmhunt score file -> a flat TTree to attach as a friend of an ntuple
+  convert object-level trees of one sample (jagged branches, a mapping file) ->
+          one sample group of bsmhunt's event format (docs/formats.md)
+  assemble the converted samples -> the event file (attributes, complete = 1)
 
 Errors are one line: written to --error-file (bsmhunt puts it in its own message)
 and to stderr, exit status 2.
@@ -36,13 +39,13 @@ class Progress:
     """Plain lines with rate and ETA, at most one every few seconds."""
 
     def __init__(self, what, total):
-        self.what, self.total, self.start, self.last = what, total, time.monotonic(), 0.0
+        self.what, self.total, self.start, self.last, self.shown = what, total, time.monotonic(), 0.0, -1
 
     def update(self, done, force=False):
         now = time.monotonic()
-        if not force and now - self.last < 5:
+        if (not force and now - self.last < 5) or done == self.shown:
             return
-        self.last = now
+        self.last, self.shown = now, done
         elapsed = max(now - self.start, 1e-9)
         rate = done / elapsed
         eta = (self.total - done) / rate if rate > 0 else 0
@@ -98,7 +101,7 @@ def stage(args):
         tree, tree_name = open_tree(uproot, source, args.tree)
         names, skipped = flat_numeric_branches(np, tree, source)
         if skipped:
-            print(f"[root] {source}: skipped {len(skipped)} branches that are not one number per entry: "
+            print(f"[root] {os.path.basename(source)}: skipped {len(skipped)} branches that are not one number per entry: "
                   f"{', '.join(skipped[:20])}{' ...' if len(skipped) > 20 else ''}", flush=True)
         total = tree.num_entries
         progress = Progress(os.path.basename(source), total)
@@ -210,6 +213,227 @@ def friend(args):
                                else f.attrs.get("model", ""))
     os.replace(tmp, args.output)
 
+# The event format's columns and collections (docs/formats.md): dtype, unit, description.
+EVENT_COLUMNS = {
+    "event_number": ("u8", "", "event number, unique within the sample"),
+    "weight_mc": ("f4", "", "generator weight"),
+    "met": ("f4", "GeV", "reconstructed missing transverse momentum"),
+    "met_phi": ("f4", "rad", "azimuth of the missing transverse momentum"),
+    "met_sumet": ("f4", "GeV", "scalar sum of transverse energy"),
+    "met_truth": ("f4", "GeV", "generator-level invisible transverse momentum"),
+    "met_truth_phi": ("f4", "rad", "azimuth of the generator-level invisible momentum"),
+}
+KINEMATICS = {"pt": ("f4", "GeV", "transverse momentum"), "eta": ("f4", "", "pseudorapidity"),
+              "phi": ("f4", "rad", "azimuth")}
+COLLECTIONS = {
+    "electrons": dict(KINEMATICS, charge=("i1", "e", "electric charge, +1 or -1")),
+    "muons": dict(KINEMATICS, charge=("i1", "e", "electric charge, +1 or -1")),
+    "jets": dict(KINEMATICS, m=("f4", "GeV", "jet mass"), btag=("i1", "", "1 if b-tagged, else 0")),
+    "large_jets": dict(KINEMATICS, m=("f4", "GeV", "jet mass"), tau21=("f4", "", "N-subjettiness ratio tau2/tau1")),
+}
+COLLECTION_DESCRIPTIONS = {"electrons": "electrons, pT-ordered", "muons": "muons, pT-ordered",
+                           "jets": "anti-kt R=0.4 jets, pT-ordered", "large_jets": "large-R jets, pT-ordered"}
+ENERGY_UNITS = {"GeV": 1.0, "MeV": 1e-3, "TeV": 1e3}
+
+
+def read_mapping(path):
+    import configparser
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
+    parser.optionxform = str
+    try:
+        with open(path) as f:
+            parser.read_file(f)
+    except OSError as e:
+        raise InputProblem(f"{path}: cannot read the mapping file ({e.strerror})")
+    except configparser.Error as e:
+        raise InputProblem(f"{path}: not an INI mapping file ({e})")
+    if "event" not in parser:
+        raise InputProblem(f"{path}: no [event] section (tree, energy_unit and the per-event columns)")
+    event = dict(parser["event"])
+    unit = event.pop("energy_unit", "GeV")
+    if unit not in ENERGY_UNITS:
+        raise InputProblem(f"{path}: [event] energy_unit = {unit}: expected one of {', '.join(ENERGY_UNITS)}")
+    tree = event.pop("tree", "auto")
+    for key in event:
+        if key not in EVENT_COLUMNS:
+            raise InputProblem(f"{path}: [event] {key}: not a column of the event format "
+                               f"(expected {', '.join(EVENT_COLUMNS)})")
+    collections = {}
+    for section in parser.sections():
+        if section == "event":
+            continue
+        if section not in COLLECTIONS:
+            raise InputProblem(f"{path}: [{section}]: not a collection of the event format "
+                               f"(expected {', '.join(COLLECTIONS)})")
+        members = dict(parser[section])
+        for key in members:
+            if key not in COLLECTIONS[section]:
+                raise InputProblem(f"{path}: [{section}] {key}: not a member of {section} "
+                                   f"(expected {', '.join(COLLECTIONS[section])})")
+        if "pt" not in members:
+            raise InputProblem(f"{path}: [{section}] needs pt (objects are stored pT-ordered)")
+        collections[section] = {k: parse_source(path, section, k, v) for k, v in members.items()}
+    return tree, ENERGY_UNITS[unit], {k: parse_source(path, "event", k, v) for k, v in event.items()}, collections
+
+
+def parse_source(path, section, key, text):
+    """'BRANCH' or 'BRANCH OP NUMBER' (a 0/1 flag): (branch, op, value)."""
+    parts = text.split()
+    if len(parts) == 1:
+        return (parts[0], None, None)
+    if len(parts) == 3 and parts[1] in (">", ">=", "<", "<="):
+        try:
+            return (parts[0], parts[1], float(parts[2]))
+        except ValueError:
+            pass
+    raise InputProblem(f"{path}: [{section}] {key} = {text}: expected a branch name or 'BRANCH > NUMBER' "
+                       "(also >=, <, <=)")
+
+
+def evaluate(np, values, source):
+    _, op, cut = source
+    if op is None:
+        return values
+    return {">": values > cut, ">=": values >= cut, "<": values < cut, "<=": values <= cut}[op]
+
+
+class Appender:
+    """A 1-D dataset grown chunk by chunk."""
+
+    def __init__(self, group, name, dtype, unit, description):
+        self.ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(65536,))
+        self.ds.attrs["unit"], self.ds.attrs["description"] = unit, description
+
+    def append(self, values):
+        n = self.ds.shape[0]
+        self.ds.resize((n + len(values),))
+        self.ds[n:] = values
+
+
+def convert(args):
+    import json
+    uproot, np, h5py, ak = need("uproot"), need("numpy"), need("h5py"), need("awkward")
+    tree_name, scale, event_map, collection_map = read_mapping(args.mapping)
+    spec = json.loads(args.sample)
+    name, role = spec["name"], spec.get("role", "background")
+    branches = sorted({src[0] for src in event_map.values()}
+                      | {src[0] for members in collection_map.values() for src in members.values()})
+    trees = []
+    for path in args.files:
+        tree, _ = open_tree(uproot, path, tree_name)
+        missing = [b for b in branches if b not in tree.keys()]
+        if missing:
+            raise InputProblem(f"{path}:{tree.name}: no branch {', '.join(missing)} (mapping {args.mapping})")
+        trees.append((path, tree))
+    total = sum(t.num_entries for _, t in trees)
+    progress = Progress(f"sample {name}", total)
+    tmp = args.output + ".partial"
+    with h5py.File(tmp, "w", track_order=True) as out:
+        g = out.create_group(f"samples/{name}", track_order=True)
+        columns = {}
+        for key in EVENT_COLUMNS:
+            if key in event_map or (key == "weight_mc") or (key == "event_number"):
+                columns[key] = Appender(g, key, *EVENT_COLUMNS[key])
+        groups = {}
+        for coll, members in collection_map.items():
+            cg = g.create_group(coll, track_order=True)
+            cg.attrs["description"] = COLLECTION_DESCRIPTIONS[coll]
+            offsets = cg.create_dataset("offsets", shape=(1,), maxshape=(None,), dtype="u8", chunks=(65536,))
+            offsets[0] = 0
+            offsets.attrs["description"] = "objects of event i are [offsets[i], offsets[i+1])"
+            groups[coll] = (offsets, {m: Appender(cg, m, *COLLECTIONS[coll][m]) for m in members})
+        done, sum_w = 0, 0.0
+        for path, tree in trees:
+            begin = 0
+            for chunk in tree.iterate(branches, step_size=args.step, library="ak"):
+                n = len(chunk)
+                for key, appender in columns.items():
+                    if key in event_map:
+                        values = evaluate(np, ak.to_numpy(chunk[event_map[key][0]]), event_map[key])
+                        if values.ndim != 1:
+                            raise InputProblem(f"{path}: branch {event_map[key][0]} ([event] {key}) is not one "
+                                               "number per entry")
+                    elif key == "weight_mc":
+                        values = np.ones(n)  # data, or a sample without generator weights
+                    else:  # event_number: the entry within the sample
+                        values = np.arange(done, done + n, dtype=np.uint64)
+                    if key == "event_number" and np.issubdtype(values.dtype, np.signedinteger) and (values < 0).any():
+                        raise InputProblem(f"{path}: branch {event_map[key][0]} has negative event numbers")
+                    if EVENT_COLUMNS[key][1] == "GeV":
+                        values = np.asarray(values, dtype=np.float64) * scale
+                    values = values.astype(EVENT_COLUMNS[key][0])
+                    if key == "weight_mc":
+                        sum_w += float(np.sum(values, dtype=np.float64))
+                    appender.append(values)
+                for coll, (offsets, appenders) in groups.items():
+                    members = collection_map[coll]
+                    pt = chunk[members["pt"][0]]
+                    counts = ak.to_numpy(ak.num(pt, axis=1))
+                    order = ak.argsort(pt, axis=1, ascending=False, stable=True)
+                    for m, appender in appenders.items():
+                        values = chunk[members[m][0]]
+                        if not np.array_equal(ak.to_numpy(ak.num(values, axis=1)), counts):
+                            bad = int(np.nonzero(ak.to_numpy(ak.num(values, axis=1)) != counts)[0][0])
+                            raise InputProblem(f"{path}: entry {begin + bad}: branch {members[m][0]} ([{coll}] {m}) "
+                                               f"has another object count than {members['pt'][0]}")
+                        flat = ak.to_numpy(ak.flatten(values[order]))
+                        flat = evaluate(np, flat, members[m])
+                        if COLLECTIONS[coll][m][1] == "GeV":
+                            flat = np.asarray(flat, dtype=np.float64) * scale
+                        appender.append(flat.astype(COLLECTIONS[coll][m][0]))
+                    end = offsets.shape[0]
+                    last = int(offsets[end - 1])
+                    offsets.resize((end + n,))
+                    offsets[end:] = last + np.cumsum(counts, dtype=np.uint64)
+                done += n
+                begin += n
+                progress.update(done)
+        progress.update(done, force=True)
+        event_numbers = g["event_number"][:]
+        if len(np.unique(event_numbers)) != len(event_numbers):
+            raise InputProblem(f"sample {name}: event numbers repeat (branch "
+                               f"{event_map.get('event_number', ('entry',))[0]}); they must be unique in a sample")
+        attrs = {"dsid": int(spec.get("dsid", 0)), "process": str(spec.get("process", name)), "role": role,
+                 "cross_section_pb": float(spec.get("cross_section_pb", 0.0)),
+                 "k_factor": float(spec.get("k_factor", 1.0)),
+                 "filter_efficiency": float(spec.get("filter_efficiency", 1.0)),
+                 "sum_of_weights": float(spec["sum_of_weights"]) if "sum_of_weights" in spec else sum_w,
+                 "n_generated": int(spec.get("n_generated", done)), "n_events": int(done),
+                 "source_files": ",".join(args.files)}
+        for k, v in attrs.items():
+            g.attrs[k] = np.int64(v) if isinstance(v, int) else v
+    os.replace(tmp, args.output)
+
+
+def copy_group(source, target, step=1 << 20):
+    """Group.copy across files crashes Debian's h5py 3.7: datasets are copied in slices instead."""
+    for k, v in source.attrs.items():
+        target.attrs[k] = v
+    for name, item in source.items():
+        if hasattr(item, "shape"):
+            out = target.create_dataset(name, shape=item.shape, dtype=item.dtype)
+            for begin in range(0, item.shape[0], step):
+                out[begin:begin + step] = item[begin:begin + step]
+            for k, v in item.attrs.items():
+                out.attrs[k] = v
+        else:
+            copy_group(item, target.create_group(name, track_order=True), step)
+
+
+def assemble(args):
+    import json
+    h5py, np = need("h5py"), need("numpy")
+    attrs = json.loads(args.attributes)
+    with h5py.File(args.output, "w", track_order=True) as out:
+        samples = out.create_group("samples", track_order=True)
+        for part in args.parts:
+            with h5py.File(part, "r") as f:
+                for name in f["samples"]:
+                    copy_group(f["samples"][name], samples.create_group(name, track_order=True))
+        for k, v in attrs.items():
+            out.attrs[k] = np.int64(v) if isinstance(v, int) else v
+        out.attrs["complete"] = np.int64(1)
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -227,11 +451,22 @@ def main():
     p.add_argument("--output", required=True)
     p.add_argument("--tree", default="bsmhunt_scores")
     p.add_argument("--step", type=int, default=100000)
+    p = sub.add_parser("convert")
+    p.add_argument("--mapping", required=True)
+    p.add_argument("--sample", required=True, help="JSON: name, role, cross_section_pb, ...")
+    p.add_argument("--output", required=True)
+    p.add_argument("--step", type=int, default=100000)
+    p.add_argument("files", nargs="+")
+    p = sub.add_parser("assemble")
+    p.add_argument("--output", required=True)
+    p.add_argument("--attributes", required=True, help="JSON of the file attributes")
+    p.add_argument("parts", nargs="+")
     args = parser.parse_args()
     try:
         if args.command == "stage" and len(args.inputs) % 2:
             raise InputProblem("stage: inputs come in pairs ROOT_FILE PART.h5")
-        {"stage": stage, "merge": merge, "friend": friend}[args.command](args)
+        {"stage": stage, "merge": merge, "friend": friend, "convert": convert,
+         "assemble": assemble}[args.command](args)
     except InputProblem as e:
         message = str(e)
         print(f"error: {message}", file=sys.stderr)
