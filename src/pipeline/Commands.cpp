@@ -29,7 +29,7 @@ const std::vector<Command>& commands() {
       make_command("inspect", "validate an event file and print its samples, weights and expected yields",
                    "[mpirun -n N] bsmhunt inspect FILE", "input", add_inspect_options, inspect_config_from,
                    run_inspect),
-      make_command("import", "import a flat table (pandas to_hdf, h5py columns, CSV) into a feature file",
+      make_command("import", "import a flat table (pandas to_hdf, h5py columns, CSV, flat ROOT trees) into a feature file",
                    "[mpirun -n N] bsmhunt import --input TABLE --output FEATURES.h5 [--format pandas|h5py|csv] "
                    "[options]",
                    "input", add_import_options, import_config_from, run_import),

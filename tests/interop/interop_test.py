@@ -380,12 +380,13 @@ class FriendTree(unittest.TestCase):
         run(["predict", "--model", model, "--features", Onnx.features, "--output", scores, "--overwrite"], 2)
         friend = path("friend.root")
         run(["export", "--scores", scores, "--output", friend, "--tree", "scores", "--chunk-entries", "1000",
-             "--overwrite"])
+             "--event-branch", "eventNumber", "--overwrite"])
         with uproot.open(friend) as f, h5py.File(scores, "r") as s:
             tree = f["scores"]
             self.assertEqual(tree.num_entries, len(s["score"]))
             got = tree.arrays(library="np")
-            for branch, dataset in [("score", "score"), ("event_number", "event_number"), ("weight", "weight"),
+            self.assertNotIn("event_number", tree.keys())
+            for branch, dataset in [("score", "score"), ("eventNumber", "event_number"), ("weight", "weight"),
                                     ("sample_index", "sample_index"), ("label", "label"), ("split", "split")]:
                 np.testing.assert_array_equal(got[branch], s[dataset][:], err_msg=branch)
             self.assertEqual(str(f["sample_names"]).split(","), [n.decode() for n in s["sample_names"][:]])

@@ -191,7 +191,7 @@ def friend(args):
                 branch_of[n] = ("score", k)
         for ds in ("event_number", "sample_index", "weight", "label", "mass", "split"):
             if ds in f:
-                branch_of[ds] = (ds, None)
+                branch_of[args.event_branch if ds == "event_number" else ds] = (ds, None)
         types = {}
         for b, (ds, col) in branch_of.items():
             dt = np.dtype(f[ds].dtype).newbyteorder("=")
@@ -450,6 +450,7 @@ def main():
     p.add_argument("--scores", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--tree", default="bsmhunt_scores")
+    p.add_argument("--event-branch", default="event_number")
     p.add_argument("--step", type=int, default=100000)
     p = sub.add_parser("convert")
     p.add_argument("--mapping", required=True)

@@ -14,6 +14,7 @@ struct ExportConfig {
   std::string format;         // onnx | root
   std::string output;
   std::string tree = "bsmhunt_scores";  // root: the tree name
+  std::string event_branch = "event_number";  // root: name of the event-number branch (the ntuple's, for an index)
   uint64_t chunk_entries = 100000;      // root: entries written per step
   std::string python = "auto", interop_script = "auto";
   bool overwrite = false;

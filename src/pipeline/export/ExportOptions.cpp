@@ -18,6 +18,9 @@ void add_export_options(po::options_description& d) {
        "onnx (with --model) or root (with --scores); default: from the output's extension (.onnx, .root)")
       ("output,o", po::value<std::string>()->default_value(""), "the file to write (.onnx or .root)")
       ("tree", po::value<std::string>()->default_value(c.tree), "root: name of the tree")
+      ("event-branch", po::value<std::string>()->default_value(c.event_branch),
+       "root: name of the event-number branch; give your ntuple's (e.g. eventNumber) to attach the friend with "
+       "BuildIndex")
       ("chunk-entries", po::value<int64_t>()->default_value(int64_t(c.chunk_entries)),
        "root: entries read and written per step (bounds the memory)")
       ("python", po::value<std::string>()->default_value(c.python),
@@ -48,6 +51,9 @@ ExportConfig export_config_from(const po::variables_map& vm) {
   c.tree = option<std::string>(vm, "tree");
   if (c.tree.empty() || c.tree.find_first_of("/;") != std::string::npos)
     throw InputError(fmt::format("--tree '{}': expected a plain name", c.tree));
+  c.event_branch = option<std::string>(vm, "event-branch");
+  if (c.event_branch.empty() || c.event_branch.find_first_of("/;. ") != std::string::npos)
+    throw InputError(fmt::format("--event-branch '{}': expected a plain branch name", c.event_branch));
   c.chunk_entries = positive_option(vm, "chunk-entries");
   c.python = option<std::string>(vm, "python");
   c.interop_script = option<std::string>(vm, "interop-script");
