@@ -104,46 +104,35 @@ Message attribute_message(const Attribute& a) {
 
 }  // namespace
 
-Attribute Attribute::of_float(std::string name, float value) {
+namespace {
+Attribute attribute(std::string name, Attribute::Type type) {
   Attribute a;
   a.name = std::move(name);
-  a.type = Type::f;
-  a.f = value;
+  a.type = type;
   return a;
 }
-Attribute Attribute::of_int(std::string name, int64_t value) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = Type::i;
-  a.i = value;
+}  // namespace
+
+Attribute Attribute::of_float(std::string name, float v) { auto a = attribute(std::move(name), Type::f); a.f = v; return a; }
+Attribute Attribute::of_int(std::string name, int64_t v) { auto a = attribute(std::move(name), Type::i); a.i = v; return a; }
+Attribute Attribute::of_string(std::string name, std::string v) {
+  auto a = attribute(std::move(name), Type::s);
+  a.s = std::move(v);
   return a;
 }
-Attribute Attribute::of_string(std::string name, std::string value) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = Type::s;
-  a.s = std::move(value);
+Attribute Attribute::of_floats(std::string name, std::vector<float> v) {
+  auto a = attribute(std::move(name), Type::floats);
+  a.floats = std::move(v);
   return a;
 }
-Attribute Attribute::of_floats(std::string name, std::vector<float> values) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = Type::floats;
-  a.floats = std::move(values);
+Attribute Attribute::of_ints(std::string name, std::vector<int64_t> v) {
+  auto a = attribute(std::move(name), Type::ints);
+  a.ints = std::move(v);
   return a;
 }
-Attribute Attribute::of_ints(std::string name, std::vector<int64_t> values) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = Type::ints;
-  a.ints = std::move(values);
-  return a;
-}
-Attribute Attribute::of_strings(std::string name, std::vector<std::string> values) {
-  Attribute a;
-  a.name = std::move(name);
-  a.type = Type::strings;
-  a.strings = std::move(values);
+Attribute Attribute::of_strings(std::string name, std::vector<std::string> v) {
+  auto a = attribute(std::move(name), Type::strings);
+  a.strings = std::move(v);
   return a;
 }
 

@@ -1,8 +1,10 @@
 #include "PythonTool.hpp"
 
+#include <glob.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Strings.hpp"
 
 extern char** environ;
 
@@ -37,6 +40,35 @@ std::string interop_script(const std::string& option) {
                                  "$BSMHUNT_INTEROP_SCRIPT)",
                                  path));
   return path;
+}
+
+void add_interop_options(po::options_description& d, const std::string& extra_modules) {
+  d.add_options()
+      ("python", po::value<std::string>()->default_value("auto"),
+       fmt::format("Python with uproot{}; auto: $BSMHUNT_PYTHON, else the repository's .venv (tools/setup), else "
+                   "python3", extra_modules.empty() ? "" : " and " + extra_modules).c_str())
+      ("interop-script", po::value<std::string>()->default_value("auto"),
+       "the uproot helper; auto: $BSMHUNT_INTEROP_SCRIPT, else tools/interop/bsmhunt_root.py");
+}
+
+std::vector<std::string> expand_file_patterns(const std::string& list, const std::string& where) {
+  std::vector<std::string> files;
+  for (const auto& item : split(list, ',')) {
+    const std::string pattern = trim(item);
+    if (pattern.empty()) continue;
+    glob_t matches{};
+    const int status = glob(pattern.c_str(), 0, nullptr, &matches);
+    const std::size_t n = status == 0 ? matches.gl_pathc : 0;
+    for (std::size_t i = 0; i < n; ++i) files.emplace_back(matches.gl_pathv[i]);
+    globfree(&matches);
+    if (n == 0) throw InputError(fmt::format("{}: no file matches '{}'", where, pattern));
+  }
+  if (files.empty()) throw InputError(fmt::format("{}: no file given", where));
+  std::vector<std::string> sorted = files;
+  std::sort(sorted.begin(), sorted.end());
+  if (const auto dup = std::adjacent_find(sorted.begin(), sorted.end()); dup != sorted.end())
+    throw InputError(fmt::format("{}: {} is given twice", where, *dup));
+  return files;
 }
 
 void run_python_tool(const std::vector<std::string>& argv, const std::string& what, const std::string& error_file) {

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "bsmhunt/pipeline/Command.hpp"
+
 namespace bsmhunt::pipeline {
 
 // The interpreter for the uproot helper: `option` unless it is "auto", then
@@ -12,6 +14,15 @@ std::string interop_python(const std::string& option);
 // The uproot helper script: `option` unless "auto", then $BSMHUNT_INTEROP_SCRIPT or
 // tools/interop/bsmhunt_root.py of the source tree; InputError when it is missing.
 std::string interop_script(const std::string& option);
+
+// --python and --interop-script of the commands that read or write ROOT files;
+// `extra_modules` says what the interpreter needs besides uproot.
+void add_interop_options(po::options_description& options, const std::string& extra_modules = "");
+
+// Comma-separated files or glob patterns -> the files, in that order (each pattern's
+// matches sorted). InputError naming `where` for a pattern matching nothing, a file
+// given twice, or no file at all.
+std::vector<std::string> expand_file_patterns(const std::string& list, const std::string& where);
 
 // Runs argv (argv[0] found on PATH) and waits. A helper that fails writes its
 // one-line message to `error_file` (when not empty): that message becomes the

@@ -1,6 +1,4 @@
 // Options of `bsmhunt convert`, and its sample file, mapped onto ConvertConfig.
-#include <glob.h>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -14,26 +12,11 @@
 #include "bsmhunt/core/Json.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/pipeline/Convert.hpp"
+#include "../PythonTool.hpp"
 
 namespace bsmhunt::pipeline {
 
 namespace {
-
-std::vector<std::string> expand(const std::string& where, const std::string& list) {
-  std::vector<std::string> files;
-  for (const auto& item : split(list, ',')) {
-    const std::string p = trim(item);
-    if (p.empty()) continue;
-    glob_t matches{};
-    const int status = glob(p.c_str(), 0, nullptr, &matches);
-    const std::size_t n = status == 0 ? matches.gl_pathc : 0;
-    for (std::size_t i = 0; i < n; ++i) files.emplace_back(matches.gl_pathv[i]);
-    globfree(&matches);
-    if (n == 0) throw InputError(fmt::format("{}: no file matches '{}'", where, p));
-  }
-  if (files.empty()) throw InputError(fmt::format("{}: files = is empty", where));
-  return files;
-}
 
 // [NAME] sections: files (required), role, process, dsid, cross_section_pb, k_factor,
 // filter_efficiency, sum_of_weights, n_generated.
@@ -85,7 +68,7 @@ std::vector<ConvertSample> read_samples(const std::string& path) {
     attrs["role"] = role;
     if (role != "data" && attrs.value("cross_section_pb", 0.0) <= 0)
       throw InputError(fmt::format("{}: cross_section_pb = (in pb, > 0) is required for simulated samples", where));
-    samples.push_back({name, expand(where, files), attrs.dump()});
+    samples.push_back({name, expand_file_patterns(files, where + " files"), attrs.dump()});
   }
   if (samples.empty()) throw InputError(fmt::format("--samples {}: no [sample] section", path));
   return samples;
@@ -109,12 +92,8 @@ void add_convert_options(po::options_description& d) {
       ("lumi-ifb", double_value(c.lumi_ifb), "integrated luminosity the yields refer to, fb^-1")
       ("chunk-entries", po::value<int64_t>()->default_value(int64_t(c.chunk_entries)),
        "entries per uproot step (bounds the memory)")
-      ("python", po::value<std::string>()->default_value(c.python),
-       "Python with uproot and awkward; auto: $BSMHUNT_PYTHON, else the repository's .venv (tools/setup), else "
-       "python3")
-      ("interop-script", po::value<std::string>()->default_value(c.interop_script),
-       "the uproot helper; auto: $BSMHUNT_INTEROP_SCRIPT, else tools/interop/bsmhunt_root.py")
       ("overwrite", switch_value(), "replace an existing event file");
+  add_interop_options(d, "awkward");
 }
 
 ConvertConfig convert_config_from(const po::variables_map& vm) {

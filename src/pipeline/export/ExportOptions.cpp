@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "bsmhunt/core/Error.hpp"
+#include "../PythonTool.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -23,11 +24,8 @@ void add_export_options(po::options_description& d) {
        "BuildIndex")
       ("chunk-entries", po::value<int64_t>()->default_value(int64_t(c.chunk_entries)),
        "root: entries read and written per step (bounds the memory)")
-      ("python", po::value<std::string>()->default_value(c.python),
-       "root: Python with uproot; auto: $BSMHUNT_PYTHON, else the repository's .venv (tools/setup), else python3")
-      ("interop-script", po::value<std::string>()->default_value(c.interop_script),
-       "root: the uproot helper; auto: $BSMHUNT_INTEROP_SCRIPT, else tools/interop/bsmhunt_root.py")
       ("overwrite", switch_value(), "replace an existing output file");
+  add_interop_options(d);
 }
 
 ExportConfig export_config_from(const po::variables_map& vm) {

@@ -1,6 +1,4 @@
 // Options of `bsmhunt import` and their mapping onto ImportConfig.
-#include <glob.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -10,40 +8,10 @@
 #include "bsmhunt/core/Strings.hpp"
 
 #include "bsmhunt/pipeline/Import.hpp"
+#include "../PythonTool.hpp"
 
 namespace bsmhunt::pipeline {
 
-namespace {
-
-// --input of --format root: comma-separated files or glob patterns, each pattern's
-// matches sorted; a pattern that matches nothing or a repeated file is an error.
-std::vector<std::string> expand_root_inputs(const std::string& input) {
-  std::vector<std::string> files;
-  for (const auto& pattern : split(input, ',')) {
-    const std::string p = trim(pattern);
-    if (p.empty()) continue;
-    glob_t matches{};
-    const int status = glob(p.c_str(), 0, nullptr, &matches);
-    if (status == GLOB_NOMATCH || (status == 0 && matches.gl_pathc == 0)) {
-      globfree(&matches);
-      throw InputError(fmt::format("--input: no file matches '{}'", p));
-    }
-    if (status != 0) {
-      globfree(&matches);
-      throw InputError(fmt::format("--input: cannot expand '{}'", p));
-    }
-    for (std::size_t i = 0; i < matches.gl_pathc; ++i) files.emplace_back(matches.gl_pathv[i]);
-    globfree(&matches);
-  }
-  if (files.empty()) throw InputError("--input: no ROOT file given");
-  std::vector<std::string> sorted = files;
-  std::sort(sorted.begin(), sorted.end());
-  if (const auto dup = std::adjacent_find(sorted.begin(), sorted.end()); dup != sorted.end())
-    throw InputError(fmt::format("--input: {} is given twice", *dup));
-  return files;
-}
-
-}  // namespace
 
 void add_import_options(po::options_description& d) {
   const ImportConfig c;
@@ -59,10 +27,6 @@ void add_import_options(po::options_description& d) {
        "root: the TTree to read (auto: the only tree of each file)")
       ("chunk-entries", po::value<int64_t>()->default_value(int64_t(c.chunk_entries)),
        "root: entries per uproot step (bounds the memory of the reading)")
-      ("python", po::value<std::string>()->default_value(c.python),
-       "root: Python with uproot; auto: $BSMHUNT_PYTHON, else the repository's .venv (tools/setup), else python3")
-      ("interop-script", po::value<std::string>()->default_value(c.interop_script),
-       "root: the uproot helper; auto: $BSMHUNT_INTEROP_SCRIPT, else tools/interop/bsmhunt_root.py")
       ("output,o", po::value<std::string>()->default_value(""), "output feature file (HDF5)")
       ("key", po::value<std::string>()->default_value(c.key),
        "HDF5 group: the pandas key (default: the only pandas object) or the h5py group (default: the root)")
@@ -102,6 +66,7 @@ void add_import_options(po::options_description& d) {
        "cutflow as failing 'finite')")
       ("block-rows", po::value<int64_t>()->default_value(int64_t(c.block_rows)),
        "rows per work item (ranks take items in turn; the file does not depend on the rank count)");
+  add_interop_options(d);
   add_feature_file_options(d, c.file);
 }
 
@@ -114,7 +79,7 @@ ImportConfig import_config_from(const po::variables_map& vm) {
   const std::string format = option<std::string>(vm, "format");
   c.root = format == "root" || (format == "auto" && c.input.string().ends_with(".root"));
   if (c.root) {
-    c.root_files = expand_root_inputs(c.input.string());
+    c.root_files = expand_file_patterns(c.input.string(), "--input");
     c.format = io::TableFormat::h5py;
     c.source_description = join(c.root_files, ",");
   } else {
