@@ -26,13 +26,6 @@ CommandResult python(const fs::path& dir, const std::string& name, const std::st
   return run_command(system_python() + " " + path.string());
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // f4 = p1 (1 - x)^p2 x^(-p3 - p4 ln x), integrated over a bin by Simpson's rule in x.
 double f4_integral(double lo_GeV, double hi_GeV) {
   const double p1 = 1050, p2 = 10, p3 = 5, p4 = 0.2;

@@ -92,7 +92,7 @@ TEST(Generate, BadInputIsOneLineErrorAndNoFile) {
   for (const auto& c : cases) {
     for (int ranks : {1, 2}) {
       auto r = run_command(bsmhunt_command(ranks) + c.args);
-      EXPECT_NE(r.exit_code, 0) << c.args;
+      EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;  // bad input: exit status 2
       EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.args << "\n" << r.output;
       // One line from rank 0 (mpirun may add its own note about the exit code).
       EXPECT_EQ(r.output.find("[rank 1]"), std::string::npos) << r.output;
@@ -108,12 +108,20 @@ TEST(Generate, BadInputIsOneLineErrorAndNoFile) {
 
 TEST(Generate, KilledJobLeavesNoAcceptableFile) {
   TempDir dir("kill");
-  const auto out = dir / "big.h5";
-  // Start a long job, kill it hard mid-way.
-  const std::string cmd = bsmhunt_command(2) + " generate --events 20000000 --signal-events 100 --output " +
-                          out.string() + " > " + (dir / "log").string() + " 2>&1 & pid=$!; sleep 4; kill -9 $pid; "
-                          "pkill -9 -f 'bsmhunt generate --events 20000000' ; sleep 1; true";
-  run_command(cmd);
+  const auto out = dir / "big.h5", log = dir / "log";
+  // A long job in its own session (setsid), killed with SIGKILL once its log shows a
+  // progress line (mid-generation): every process of that session, mpirun and the
+  // ranks (Open MPI gives each rank its own process group), by the session id.
+  const std::string cmd =
+      "setsid " + bsmhunt_command(2) + " generate --events 20000000 --signal-events 100 --output " + out.string() +
+      " > " + log.string() + " 2>&1 & pid=$!; "
+      "for i in $(seq 1 1200); do grep -q 'ETA' " + log.string() + " && break; sleep 0.1; done; "
+      "grep -q 'ETA' " + log.string() + " && echo observed-progress; "
+      "pkill -KILL -s $pid; wait $pid; echo killed-status=$?";
+  const auto killed = run_command(cmd);
+  EXPECT_TRUE(contains(killed.output, "observed-progress")) << killed.output << read_file(log);
+  EXPECT_TRUE(contains(killed.output, "killed-status=137")) << killed.output;
+  EXPECT_FALSE(contains(read_file(log), "wrote ")) << "the job finished before it was killed:\n" << read_file(log);
   EXPECT_FALSE(fs::exists(out)) << "a killed job must not leave the final file";
   if (fs::exists(out.string() + ".partial")) {
     auto r = run_command(bsmhunt_command(1) + " inspect " + out.string() + ".partial");
@@ -149,7 +157,12 @@ TEST(Cli, ConfigFileWithCommandLineOverride) {
   auto r = run_command(bsmhunt_command(1) + " generate --config " + ini.string() + " --events 3000 --output " +
                        out.string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("3000"), std::string::npos) << r.output;  // command line won
+  // The command line won (3000 background events), the rest came from the file.
+  const auto counts = run_command(python_script(dir.path(), "counts", R"(
+f = h5py.File(sys.argv[1], 'r')
+print(sorted(f['samples']), f['samples/ttbar_dilep'].attrs['n_events'], f['samples/zp_DH_HDS_m130_ee'].attrs['n_events'])
+)") + " " + out.string());
+  EXPECT_EQ(counts.output, "['ttbar_dilep', 'zp_DH_HDS_m130_ee'] 3000 50\n") << counts.output << r.output;
   EXPECT_EQ(r.output.find("pseudo-data"), std::string::npos) << r.output;  // from the file
   std::ofstream(ini) << "[generate]\nevnts = 5\n";
   auto bad = run_command(bsmhunt_command(1) + " generate --config " + ini.string() + " --output " +

@@ -18,13 +18,6 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string serial() { return std::string(BSMHUNT_BINARY); }
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 std::string without_timing(const fs::path& p) {
   std::istringstream in(read_file(p));
   std::string line, out;

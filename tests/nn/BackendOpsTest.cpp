@@ -162,6 +162,39 @@ TEST(CpuBackendOps, ElementwiseAndReductionsByHand) {
   EXPECT_EQ(run.out(s, 2), (std::vector<float>{2.5f + 24.f, 7.f + 28.f}));
 }
 
+// The ops the CUDA comparison covers but no hand-made value did.
+TEST(CpuBackendOps, FillCopyMultiplyGatherRegularisationByHand) {
+  auto be = make_backend(DeviceKind::cpu);
+  DeviceRun run(*be);
+  float* y = run.in(std::vector<float>(5, 0.f));
+  be->fill(y, 4, 2.5f);  // only the first 4
+  EXPECT_EQ(run.out(y, 5), (std::vector<float>{2.5f, 2.5f, 2.5f, 2.5f, 0.f}));
+  float* x = run.in({1.f, -2.f, 3.f, -4.f, 5.f});
+  be->copy(x, y, 3);
+  EXPECT_EQ(run.out(y, 5), (std::vector<float>{1.f, -2.f, 3.f, 2.5f, 0.f}));
+  float* z = run.in(std::vector<float>(5, 9.f));
+  be->multiply(x, y, z, 5);  // {1, -2, 3, -4, 5} * {1, -2, 3, 2.5, 0}
+  EXPECT_EQ(run.out(z, 5), (std::vector<float>{1.f, 4.f, 9.f, -10.f, 0.f}));
+  // rows 2, 0, 2 of a 3x2 matrix
+  float* m = run.in({1.f, 2.f, 3.f, 4.f, 5.f, 6.f});
+  const std::vector<uint32_t> ih = {2, 0, 2};
+  auto* index = static_cast<uint32_t*>(be->allocate_bytes(ih.size() * 4));
+  be->to_device(ih.data(), index, ih.size() * 4);
+  float* rows = run.in(std::vector<float>(6, 0.f));
+  be->gather_rows(m, 2, index, 3, rows);
+  EXPECT_EQ(run.out(rows, 6), (std::vector<float>{5.f, 6.f, 1.f, 2.f, 5.f, 6.f}));
+  be->release(index);
+  // g += l1 sign(w) + 2 l2 w with l1 = 0.1, l2 = 0.25; sign(0) = 0
+  float* w = run.in({2.f, -1.f, 0.f, 0.5f});
+  float* g = run.in({1.f, 1.f, 1.f, 0.f});
+  be->add_regularization_gradient(w, g, 4, 0.1f, 0.25f);
+  const auto got = run.out(g, 4);
+  EXPECT_FLOAT_EQ(got[0], 1.f + 0.1f + 1.0f);
+  EXPECT_FLOAT_EQ(got[1], 1.f - 0.1f - 0.5f);
+  EXPECT_FLOAT_EQ(got[2], 1.f);
+  EXPECT_FLOAT_EQ(got[3], 0.1f + 0.25f);
+}
+
 TEST(CpuBackendOps, BatchnormStatisticsByHand) {
   auto be = make_backend(DeviceKind::cpu);
   DeviceRun run(*be);

@@ -50,14 +50,21 @@ TEST(FourVector, BoostsByHand) {
   EXPECT_NEAR(b.pz, 0.75 * 45.6, 1e-9);
   EXPECT_NEAR(b.px, 45.6, 1e-9);
   EXPECT_NEAR(b.m(), 0, 1e-6);
-  // Boost and back is the identity; mass is invariant.
+  // A boost by beta and back by -beta (one axis, so no Wigner rotation) is the
+  // identity; the mass is invariant.
   const auto m = FourVector::from_pt_eta_phi_m(20, 1.3, 2.0, 5.0);
   const auto there = m.boosted(0.3, -0.2, 0.5);
   const auto back = there.boosted(-0.3, 0.2, -0.5);
-  // Non-collinear boosts do not commute exactly back (Wigner rotation), but the
-  // mass is invariant either way; check the invariant and a collinear round trip.
   EXPECT_NEAR(there.m(), 5.0, 1e-9);
-  (void)back;
+  EXPECT_NEAR(back.px, m.px, 1e-12 * m.e);
+  EXPECT_NEAR(back.py, m.py, 1e-12 * m.e);
+  EXPECT_NEAR(back.pz, m.pz, 1e-12 * m.e);
+  EXPECT_NEAR(back.e, m.e, 1e-12 * m.e);
+  // Boosts along different axes do not commute: x, z, then -x, -z is not the identity
+  // (the Thomas-Wigner effect), but it is a Lorentz transformation: the mass stays.
+  const auto xz = m.boosted(0.6, 0, 0).boosted(0, 0, 0.6).boosted(-0.6, 0, 0).boosted(0, 0, -0.6);
+  EXPECT_GT(std::fabs(xz.px - m.px) + std::fabs(xz.pz - m.pz), 1e-3);
+  EXPECT_NEAR(xz.m(), 5.0, 1e-9);
   const auto z1 = m.boosted(0, 0, 0.5).boosted(0, 0, -0.5);
   EXPECT_NEAR(z1.px, m.px, 1e-9);
   EXPECT_NEAR(z1.pz, m.pz, 1e-9);

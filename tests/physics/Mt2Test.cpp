@@ -1,10 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -96,7 +94,6 @@ TEST(Mt2, AgreesWithBruteForceMinimisation) {
       {"massive visible, chi = 50", 50, 50, true}, {"massive visible, chi = 100", 100, 100, true},
       {"asymmetric chi 0 / 100", 0, 100, true},
   };
-  int compared = 0;
   for (const Scenario& scenario : scenarios) {
     for (uint64_t i = 0; i < 200; ++i) {
       CounterRng rng(42, bsmhunt::stable_hash(scenario.name), i);
@@ -109,10 +106,8 @@ TEST(Mt2, AgreesWithBruteForceMinimisation) {
         expect_matches_brute_force(e, evaluate(e, {kMt2AccuratePrecision, Mt2Method::bisection}), 1e-6,
                                    std::string(scenario.name) + " bisection");
       }
-      ++compared;
     }
   }
-  EXPECT_GE(compared, 1000);
 }
 
 TEST(Mt2, DegenerateInputsGiveFiniteCorrectValues) {
@@ -285,35 +280,4 @@ TEST(Mt2, WwDileptonEndpointAtWMass) {
 
 // Not a check: prints the evaluation rate on typical dilepton events (massless
 // leptons 20-300 GeV, MET 50-500 GeV, chi = 0) for the record.
-TEST(Mt2, PrintEvaluationRate) {
-  constexpr int n_events = 1000000;
-  std::vector<Event> events;
-  events.reserve(n_events);
-  for (uint64_t i = 0; i < n_events; ++i) {
-    CounterRng rng(5, 5, i);
-    events.push_back(random_event(rng, 0, 0, 0, 0));
-  }
-  const auto measure = [&](const Mt2Options& options, const char* label) {
-    double checksum = 0;
-    long tests = 0;
-    const std::clock_t cpu_start = std::clock();
-    const auto start = std::chrono::steady_clock::now();
-    for (const Event& e : events) {
-      const Mt2Result r =
-          mt2_detailed(e.m_a, e.px_a, e.py_a, e.m_b, e.px_b, e.py_b, e.met_x, e.met_y, e.chi_a, e.chi_b, options);
-      checksum += r.value;
-      tests += r.intersection_tests;
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double cpu_seconds = double(std::clock() - cpu_start) / CLOCKS_PER_SEC;
-    // CPU time is the fairer per-core figure on a shared machine.
-    std::printf("[ mT2 rate ] %-26s %5.2f M/s CPU time, %5.2f M/s wall (%.2f intersection tests per event; checksum %.6g)\n",
-                label, n_events / cpu_seconds * 1e-6, n_events / seconds * 1e-6, double(tests) / n_events, checksum);
-  };
-  measure({kMt2DefaultPrecision, Mt2Method::root_finding}, "precision 1e-3:");
-  measure({kMt2AccuratePrecision, Mt2Method::root_finding}, "precision 1e-6:");
-  measure({kMt2DefaultPrecision, Mt2Method::bisection}, "precision 1e-3, bisection:");
-  measure({kMt2AccuratePrecision, Mt2Method::bisection}, "precision 1e-6, bisection:");
-}
-
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <random>
 
@@ -45,6 +46,13 @@ std::string system_python() {
 std::string source_dir() { return BSMHUNT_SOURCE_DIR; }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 std::string python_script(const std::filesystem::path& dir, const std::string& name, const std::string& script) {
   const std::filesystem::path path = dir / (name + ".py");

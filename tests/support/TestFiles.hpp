@@ -30,6 +30,8 @@ std::string bsmhunt_command(int ranks = 1);
 std::string system_python();
 std::string source_dir();
 bool contains(const std::string& text, const std::string& part);
+// The whole file as bytes ("" if it cannot be read).
+std::string read_file(const std::filesystem::path& path);
 // Writes DIR/NAME.py (numpy as np, h5py, json, sys and math imported, then `script`)
 // and returns the command line that runs it with system_python().
 std::string python_script(const std::filesystem::path& dir, const std::string& name, const std::string& script);
