@@ -184,10 +184,29 @@ TEST_F(SignificanceFiles, BadInputIsOneLineErrorAndNoOutput) {
   const fs::path out = dir() / "bad.json", out_h5 = dir() / "bad.h5";
   const std::string base = " significance --scores " + scores().string() + " --output " + out.string();
   const std::string with_features = base + " --features " + features().string();
+  // Score files damaged in two ways docs/significance.md names: a row's event number
+  // changed (the file no longer belongs to the feature file), a NaN score in the test split.
+  const fs::path moved = dir() / "moved_scores.h5", nan = dir() / "nan_scores.h5";
+  const auto damage = run_command(python_script(dir(), "damage", R"(
+import shutil
+src, moved, nan = sys.argv[1:4]
+shutil.copy(src, moved); shutil.copy(src, nan)
+with h5py.File(moved, 'r+') as f: f['event_number'][5] = f['event_number'][5] + 1000000
+with h5py.File(nan, 'r+') as f:
+    row = int(np.nonzero(f['split'][:] == 2)[0][3]); s = f['score'][:]; s[row] = np.nan; f['score'][...] = s
+    print(row)
+)") + " " + scores().string() + " " + moved.string() + " " + nan.string());
+  ASSERT_EQ(damage.exit_code, 0) << damage.output;
+  const std::string nan_row = damage.output.substr(0, damage.output.find('\n'));
   struct Case {
     std::string args, expect;
   };
   const std::vector<Case> cases = {
+      {" significance --scores " + moved.string() + " --features " + features().string() + " --output " +
+           out.string(),
+       "moved_scores.h5 does not belong to " + features().string() + ": row 5 is event"},
+      {" significance --scores " + nan.string() + " --output " + out.string(),
+       "nan_scores.h5: score 'score' of row " + nan_row + " (event "},
       {base + kCuts, "give --features"},
       {with_features + " --score-column prob", "no score column 'prob'"},
       {with_features + " --cuts 'met_sig > 10'", "unknown feature 'met_sig' (did you mean 'met_significance'?)"},
