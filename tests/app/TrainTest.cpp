@@ -217,7 +217,6 @@ TEST_F(TrainFiles, BadInputIsAClearErrorAndNoModel) {
       {"--model mlp --exclude-samples 'zp_*'", "no events of class 1", 2},
       {"--model mlp --signal-samples 'zp_XX_*'", "matches no signal sample", 2},
       {"--model perceptron", "expected mlp, autoencoder, bdt or cnn", 2},
-      {"--model mlp --device cuda", "--device cuda", 4},
       {"--model mlp --hidden 64,x", "--hidden", 2},
       {"--model mlp --resume", "no checkpoint", 2},
       // The generator has negative MC weights (NLO-like): XGBoost cannot take them.
@@ -230,6 +229,21 @@ TEST_F(TrainFiles, BadInputIsAClearErrorAndNoModel) {
       EXPECT_TRUE(contains(r.output, c.expected)) << c.args << "\n" << r.output;
       EXPECT_FALSE(fs::exists(out)) << c.args;
       EXPECT_FALSE(fs::exists(out.string() + ".partial")) << c.args;
+    }
+  }
+  // --device cuda: on a host without an NVIDIA GPU, unavailable (exit 4) with the reason;
+  // on a host with one, it trains.
+  const bool host_has_gpu = fs::exists("/dev/nvidiactl") || fs::exists("/dev/nvidia0");
+  for (int ranks : {1, 2}) {
+    auto r = run_command(train(ranks, out, "--model mlp --device cuda --overwrite" + kSmallRun));
+    if (host_has_gpu) {
+      EXPECT_EQ(r.exit_code, 0) << r.output;
+      EXPECT_TRUE(fs::exists(out)) << r.output;
+      fs::remove(out);
+    } else {
+      EXPECT_EQ(r.exit_code, 4) << r.output;
+      EXPECT_TRUE(contains(r.output, "--device cuda: ")) << r.output;
+      EXPECT_FALSE(fs::exists(out) || fs::exists(out.string() + ".partial"));
     }
   }
   // A corrupt checkpoint and a file that is not a model are refused with the reason.

@@ -10,6 +10,7 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/nn/Backend.hpp"
+#include "CudaOrSkip.hpp"
 #include "bsmhunt/nn/DeviceMath.hpp"
 
 using namespace bsmhunt::nn;
@@ -304,12 +305,7 @@ TEST(CpuBackendOps, DropoutKeepsTheExpectedFractionAndDependsOnTheRowKeyOnly) {
 }
 
 TEST(CudaBackendOps, EveryOpMatchesTheCpuReference) {
-  std::unique_ptr<Backend> gpu;
-  try {
-    gpu = make_backend(DeviceKind::cuda);
-  } catch (const bsmhunt::UnavailableError& e) {
-    GTEST_SKIP() << "no GPU here: " << e.what();
-  }
+  BSMHUNT_CUDA_BACKEND_OR_SKIP(gpu);
   auto cpu = make_backend(DeviceKind::cpu);
   const auto want = all_ops(*cpu);
   const auto got = all_ops(*gpu);

@@ -9,6 +9,7 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/nn/Backend.hpp"
+#include "CudaOrSkip.hpp"
 
 using namespace bsmhunt::nn;
 
@@ -31,15 +32,6 @@ std::vector<float> naive_gemm(bool ta, bool tb, std::size_t m, std::size_t n, st
       c[i * n + j] = float(s);
     }
   return c;
-}
-
-std::unique_ptr<Backend> cuda_or_skip_reason(std::string& reason) {
-  try {
-    return make_backend(DeviceKind::cuda);
-  } catch (const bsmhunt::UnavailableError& e) {
-    reason = e.what();
-    return nullptr;
-  }
 }
 
 // Runs gemm on `be` with device buffers.
@@ -101,13 +93,14 @@ TEST(CpuBackend, BiasActivationMatchesReference) {
 }
 
 TEST(CudaBackend, MatchesCpuWhereAGpuIsVisible) {
-  std::string reason;
-  auto gpu = cuda_or_skip_reason(reason);
-  if (!gpu) {
-    // The error must say why, for a user who asked for --device cuda.
-    EXPECT_NE(reason.find("--device cuda"), std::string::npos) << reason;
-    GTEST_SKIP() << "no GPU here: " << reason;
+  {
+    // Without a GPU, the error says why, for a user who asked for --device cuda.
+    std::string reason;
+    if (!::bsmhunt::nn::test::cuda_backend_or_reason(reason)) {
+      EXPECT_NE(reason.find("--device cuda"), std::string::npos) << reason;
+    }
   }
+  BSMHUNT_CUDA_BACKEND_OR_SKIP(gpu);
   auto cpu = make_backend(DeviceKind::cpu);
   const std::size_t m = 257, n = 129, k = 65;
   const auto a = random_vector(m * k, 6), b = random_vector(k * n, 7), c0 = random_vector(m * n, 8);

@@ -10,6 +10,7 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/nn/Backend.hpp"
+#include "CudaOrSkip.hpp"
 #include "bsmhunt/nn/Network.hpp"
 #include "bsmhunt/nn/Trainer.hpp"
 
@@ -311,12 +312,7 @@ TEST(Cnn, LearnsToTellAVerticalFromAHorizontalBar) {
 }
 
 TEST(Convolution, CudaMatchesTheCpuReference) {
-  std::unique_ptr<Backend> gpu;
-  try {
-    gpu = make_backend(DeviceKind::cuda);
-  } catch (const UnavailableError& e) {
-    GTEST_SKIP() << "no GPU: " << e.what();
-  }
+  BSMHUNT_CUDA_BACKEND_OR_SKIP(gpu);
   auto cpu = make_backend(DeviceKind::cpu);
   for (const Conv2dShape s : {Conv2dShape{12, 10, 3, 8, 3, 1, 1}, Conv2dShape{12, 12, 4, 6, 3, 2, 1},
                               Conv2dShape{6, 6, 8, 4, 1, 1, 0}}) {
