@@ -130,6 +130,31 @@ assert rel < 1e-5, rel
   std::cout << "    " << r.output;
 }
 
+// --l1 / --l2 penalise the dense weights: with the same seed and data, each shrinks
+// the norm it penalises (sum |w|, sum w^2 over every dense kernel) well below the
+// unpenalised run's.
+TEST_F(TrainFiles, L1AndL2ShrinkTheWeightsTheyPenalise) {
+  const fs::path plain = dir() / "reg_plain.h5", l1 = dir() / "reg_l1.h5", l2 = dir() / "reg_l2.h5";
+  for (const auto& [model, extra] : {std::pair{plain, ""}, std::pair{l1, " --l1 0.05"}, std::pair{l2, " --l2 0.5"}}) {
+    auto r = run_command(train(2, model, "--model mlp --overwrite" + kSmallRun + extra));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const auto check = run_command(python_script(dir(), "regularisation", R"(
+def norms(path):
+    f = h5py.File(path, 'r'); l1 = l2 = 0.0
+    for name in f['model/layers']:
+        if name.endswith('_dense'):
+            w = f['model/layers'][name]['weight'][:].astype(np.float64); l1 += np.abs(w).sum(); l2 += (w * w).sum()
+    return l1, l2
+p, a, b = (norms(x) for x in sys.argv[1:4])
+print('sum|w| %.1f -> %.1f with --l1; sum w^2 %.1f -> %.1f with --l2' % (p[0], a[0], p[1], b[1]))
+assert a[0] < 0.8 * p[0], (p, a)
+assert b[1] < 0.8 * p[1], (p, b)
+)") + " " + plain.string() + " " + l1.string() + " " + l2.string());
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  std::cout << "    " << check.output;
+}
+
 TEST_F(TrainFiles, KilledRunResumesToTheSameBits) {
   const fs::path straight = dir() / "straight.h5", resumed = dir() / "resumed.h5";
   const std::string opts = "--model mlp --optimizer adamw --weight-decay 1e-4 --schedule cosine --dropout 0.1"
@@ -341,4 +366,30 @@ assert (sel.decode() if isinstance(sel, bytes) else sel) == 'mll > 100 && met > 
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_TRUE(contains(bad.output, "mll_typo")) << bad.output;
   EXPECT_FALSE(fs::exists(dir() / "bad_select.h5"));
+}
+
+// docs/training.md: a rank whose share of the training rows is empty still takes part
+// in every collective (batch-norm sums, gradient all-reduce): 3 ranks on 5 training
+// rows give the loss curves of 1 rank.
+TEST(Train, RankWithoutTrainingRowsChangesNothing) {
+  TempDir dir("train-empty-rank");
+  const auto table = dir / "tiny.csv", features = dir / "tiny.h5";
+  std::ofstream(table) << "x1,x2,label\n0.1,0.5,0\n1.3,-0.2,1\n-0.4,0.9,0\n1.8,0.3,1\n0.2,-1.1,0\n1.1,0.4,1\n"
+                          "-0.7,0.2,0\n0.9,1.4,1\n";
+  auto i = run_command(serial() + " import --input " + table.string() + " --output " + features.string());
+  ASSERT_EQ(i.exit_code, 0) << i.output;
+  const std::string opts = " train --features " + features.string() +
+                           " --model mlp --epochs 3 --batch-size 4 --hidden 4 --batchnorm true --output ";
+  auto one = run_command(serial() + opts + (dir / "one.h5").string());
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto three = run_command(bsmhunt_command(3) + opts + (dir / "three.h5").string());
+  ASSERT_EQ(three.exit_code, 0) << three.output;
+  EXPECT_TRUE(contains(three.output, "training rows per rank: 0 to")) << three.output;
+  const auto check = run_command(python_script(dir.path(), "curves", R"(
+a, b = h5py.File(sys.argv[1], 'r'), h5py.File(sys.argv[2], 'r')
+for k in ('train_loss', 'validation_loss'):
+    x, y = a['history'][k][:], b['history'][k][:]
+    assert len(x) == len(y) == 3 and np.allclose(x, y, rtol=1e-6, atol=0), (k, x, y)
+)") + " " + (dir / "one.h5").string() + " " + (dir / "three.h5").string());
+  EXPECT_EQ(check.exit_code, 0) << check.output;
 }
