@@ -97,28 +97,40 @@ TEST(MetSignificance, WorseResolutionLowersSignificance) {
 }
 
 TEST(MetSignificance, PureMismeasurementIsChiTwoDof) {
-  // MET drawn from the model's own covariance: S^2 follows chi^2 with 2 degrees of
-  // freedom, mean 2 and P(S^2 > 2 ln 20) = 5%.
+  // No invisible particles: the MET is the sum of the objects' and the soft term's
+  // mismeasurements. Each object is smeared on its own here, along its direction by
+  // sigma(pT) (hand-checked above) and across it by pT sigma_phi, the soft term by an
+  // isotropic k sqrt(sum ET); MET = -(sum of the shifts). If the covariance sums and
+  // rotates those right, S^2 follows chi^2 with 2 degrees of freedom: mean 2 and
+  // P(S^2 > 2 ln 20) = 5%.
+  const MetResolutionModel model;
   const std::vector<MetObject> objects{{150, 0.5, 0.3, MetObjectKind::jet},
                                        {80, -1.0, 2.5, MetObjectKind::jet},
                                        {60, 1.2, -1.8, MetObjectKind::muon},
                                        {45, 0.1, -0.7, MetObjectKind::electron}};
   const double soft = 200;
-  const MetCovariance v = met_covariance(objects, soft);
-  // Cholesky factor of V.
-  const double l11 = std::sqrt(v.xx), l21 = v.xy / l11, l22 = std::sqrt(v.yy - l21 * l21);
-  constexpr int n = 20000;
+  constexpr int n = 40000;
   double sum_s2 = 0;
   int tail = 0;
   for (uint64_t i = 0; i < n; ++i) {
     bsmhunt::CounterRng rng(10, 10, i);
-    const double z1 = rng.normal(), z2 = rng.normal();
-    const double s = met_significance(objects, l11 * z1, l21 * z1 + l22 * z2, soft);
+    double mx = 0, my = 0;
+    for (const MetObject& o : objects) {
+      const double along = o.pt * relative_pt_resolution(o, model) * rng.normal();
+      const double phi_resolution = o.kind == MetObjectKind::jet ? model.jet_phi : model.lepton_phi;
+      const double across = o.pt * phi_resolution * rng.normal();
+      mx -= along * std::cos(o.phi) - across * std::sin(o.phi);
+      my -= along * std::sin(o.phi) + across * std::cos(o.phi);
+    }
+    mx -= model.soft_term * std::sqrt(soft) * rng.normal();
+    my -= model.soft_term * std::sqrt(soft) * rng.normal();
+    const double s = met_significance(objects, mx, my, soft, model);
     sum_s2 += s * s;
     tail += s * s > 2 * std::log(20.0);
   }
-  EXPECT_NEAR(sum_s2 / n, 2.0, 0.06);
-  EXPECT_NEAR(double(tail) / n, 0.05, 0.006);
+  // Errors: sd(S^2) = 2, so 5 sigma of the mean is 0.05; the tail fraction's is 0.0055.
+  EXPECT_NEAR(sum_s2 / n, 2.0, 0.05);
+  EXPECT_NEAR(double(tail) / n, 0.05, 0.0055);
 }
 
 TEST(MetSignificance, FallbackMetOverSqrtHt) {
