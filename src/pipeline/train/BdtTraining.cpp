@@ -33,6 +33,11 @@ int train_bdt(const dist::Communicator& comm, const TrainConfig& c, const io::Fe
                                        i, d.train.weight[i]));
       nn::BdtConfig cfg = c.bdt;
       if (c.weights.balance != ClassBalance::none && cfg.scale_pos_weight == 0) cfg.scale_pos_weight = 1.0;
+      if (c.weights.sample == SampleWeights::abs)
+        log::info("BDT: trained on |MC weight| (XGBoost takes no negative weights; analysis A's BDT did the same), "
+                  "classes balanced by --class-balance {}", c.weights.balance == ClassBalance::sum     ? "sum"
+                                                            : c.weights.balance == ClassBalance::count ? "count"
+                                                                                                       : "none");
       log::info("training BDT: {} trees of depth {} on {} events ({} validation), {} features", cfg.n_trees,
                 cfg.max_depth, d.train.rows(), d.validation.rows(), d.train.features);
       nn::BdtTrainingResult result;

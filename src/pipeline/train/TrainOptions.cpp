@@ -85,7 +85,8 @@ void add_train_options(po::options_description& d) {
        "zscore | minmax | none (statistics of the feature file's training split)")
       ("sample-weights", po::value<std::string>()->default_value("auto"),
        "per-event training weight: mc (analysis weight) | abs (its absolute value) | none (1) | auto (abs for "
-       "the autoencoder, whose per-event loss negative weights would make unbounded below; mc otherwise)")
+       "the autoencoder, whose per-event loss negative weights would make unbounded below, and for the BDT, as "
+       "XGBoost takes no negative weights and analysis A trained on absolute ones; mc otherwise)")
       ("class-balance", po::value<std::string>()->default_value("sum"),
        "class weights: sum (equal sums of weights per class) | count (by event counts) | none")
       ("balance-scale", po::value<std::string>()->default_value("background"),
@@ -177,7 +178,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   t.bucket_floats = std::size_t(std::max(1.0, option<double>(vm, "bucket-mb") * 1e6 / 4));
   c.normalization = option<std::string>(vm, "normalization");
   std::string sample_weights = option<std::string>(vm, "sample-weights");
-  if (sample_weights == "auto") sample_weights = c.model == "autoencoder" ? "abs" : "mc";
+  if (sample_weights == "auto") sample_weights = c.model == "autoencoder" || c.model == "bdt" ? "abs" : "mc";
   c.weights.sample = choose<SampleWeights>(sample_weights, "sample-weights",
                                            {{"mc", SampleWeights::mc}, {"abs", SampleWeights::abs}, {"none", SampleWeights::none}});
   c.weights.balance = choose<ClassBalance>(option<std::string>(vm, "class-balance"), "class-balance",
