@@ -293,6 +293,48 @@ class Convert(unittest.TestCase):
                 self.assertFalse(os.path.exists(leftover), (text, leftover))
 
 
+class Job(unittest.TestCase):
+    """ROOT in, ONNX and a friend tree out, as one `bsmhunt run` job; a rerun skips every stage."""
+
+    def test_root_to_onnx_job(self):
+        Convert.setUpClass()
+        ini = Convert.write_samples(Convert, NANOAOD, 1.0, np.float32)
+        out = path("job")
+        job = path("root_to_onnx.ini")
+        with open(job, "w") as f:
+            f.write(f"""[job]
+output-dir = {out}
+stages = convert, extract, train, predict, export:mlp, export:friend
+[convert]
+samples = {ini}
+mapping = nanoaod
+[extract]
+features = dilepton_met
+[train]
+model = mlp
+signal-samples = zp_DH_HDS_m130_*
+epochs = 2
+[export:mlp]
+[export:friend]
+scores = {{predict}}
+event-branch = event
+""")
+        log = run(["run", job], 2)
+        for stage in ("convert", "extract", "train", "predict", "export:mlp", "export:friend"):
+            self.assertIn(f"stage {stage}: run", log)
+        session = ort.InferenceSession(os.path.join(out, "mlp.onnx"), providers=["CPUExecutionProvider"])
+        names = json.loads(session.get_modelmeta().custom_metadata_map["bsmhunt.features"])
+        with h5py.File(os.path.join(out, "features.h5"), "r") as f, \
+                h5py.File(os.path.join(out, "mlp_scores.h5"), "r") as s:
+            all_names = [n.decode() for n in f["feature_names"][:]]
+            x = f["features"][:][:, [all_names.index(n) for n in names]]
+            np.testing.assert_allclose(session.run(None, {"features": x})[0], s["score"][:], rtol=1e-5, atol=1e-7)
+            with uproot.open(os.path.join(out, "friend_scores.root")) as r:
+                np.testing.assert_array_equal(r["bsmhunt_scores"]["event"].array(library="np"), s["event_number"][:])
+        again = run(["run", job], 2)
+        self.assertEqual(again.count("skipped (complete)"), 6, again)
+
+
 class Onnx(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "bsmhunt/core/Error.hpp"
+#include "../PythonTool.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/pipeline/Run.hpp"
 #include "bsmhunt/pipeline/Significance.hpp"
@@ -15,9 +16,9 @@ namespace fs = std::filesystem;
 
 // Stages `run` knows, in their natural order.
 const std::vector<std::string>& stage_kinds() {
-  static const std::vector<std::string> k = {"generate",     "import",  "extract", "datamc",  "images",
-                                             "train",        "predict", "anomaly", "significance",
-                                             "efficiencies", "fit",     "bumphunt", "report"};
+  static const std::vector<std::string> k = {"generate",     "convert", "import",   "extract",      "datamc",
+                                             "images",       "train",   "predict",  "anomaly",      "significance",
+                                             "efficiencies", "fit",     "bumphunt", "export",       "report"};
   return k;
 }
 
@@ -156,7 +157,7 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
   }
   if (!untagged_features && !first_tagged.empty()) features = first_tagged;
   for (const auto& s : job.stages) {
-    if (s.kind == "generate") events = option_or(s, "output", events);
+    if (s.kind == "generate" || s.kind == "convert") events = option_or(s, "output", events);
     if (s.kind == "train" && s.tag.empty()) plain_train_label = option_or(s, "model", "mlp");
   }
   std::vector<PlannedStage> out;
@@ -172,7 +173,7 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
     p.stage = &original;
     p.label = !s.tag.empty() ? s.tag
               : (s.kind == "train" || s.kind == "predict" || s.kind == "significance" || s.kind == "efficiencies" ||
-                 s.kind == "anomaly")
+                 s.kind == "anomaly" || s.kind == "export")
                   ? plain_train_label
               : s.kind;
     for (const auto& [k, v] : s.options) p.args.push_back(fmt::format("--{}={}", k, v));
@@ -185,8 +186,16 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
     if (s.kind == "generate") {
       p.outputs = {def("output", events)};
       def("summary", "false");
+    } else if (s.kind == "convert") {
+      // The ROOT files are named in the samples file; the stage reruns when it changes.
+      p.inputs = {option_or(s, "samples", "")};
+      p.outputs = {def("output", events)};
     } else if (s.kind == "import") {
-      p.inputs = {option_or(s, "input", "")};
+      const std::string input = option_or(s, "input", "");
+      const bool root = option_or(s, "format", "auto") == "root" ||
+                        (option_or(s, "format", "auto") == "auto" && input.ends_with(".root"));
+      p.inputs = root && !input.empty() ? expand_file_patterns(input, job.path + " [" + s.name + "] input")
+                                        : std::vector<std::string>{input};
       p.outputs = {def("output", features)};
       p.optional_outputs = {features + ".cutflow.json"};
     } else if (s.kind == "extract") {
@@ -247,6 +256,15 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
       p.inputs = {def("features", features)};
       p.outputs = {def("output", path(p.label + ".json"))};
       report_args.push_back(fmt::format("--bumphunt={}", p.outputs[0]));
+    } else if (s.kind == "export") {
+      // export:LABEL writes LABEL's model as ONNX, or with `scores` a ROOT friend tree.
+      if (has_option(s, "scores")) {
+        p.inputs = {option_or(s, "scores", "")};
+        p.outputs = {def("output", path(p.label + "_scores.root"))};
+      } else {
+        p.inputs = {def("model", model)};
+        p.outputs = {def("output", path(p.label + ".onnx"))};
+      }
     } else if (s.kind == "report") {
       const std::string d = def("output-dir", path("report"));
       def("title", job.description.empty() ? job.name : job.description);
