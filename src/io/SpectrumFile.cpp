@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <system_error>
 
 #include "Hdf5.hpp"
@@ -87,14 +88,40 @@ std::vector<std::string> cells_of(const std::string& line, bool commas) {
 
 }  // namespace
 
+namespace {
+
+// The header spellings people write (compared in lower case); docs/fit.md lists them.
+const std::vector<std::string> kLowNames = {"lo",      "low",  "lower", "edge_low", "low_edge",
+                                            "bin_low", "xlow", "x_low", "left"};
+const std::vector<std::string> kHighNames = {"hi", "high", "upper", "edge_high", "high_edge", "bin_high", "xhigh",
+                                             "x_high", "right"};
+const std::vector<std::string> kCentreNames = {"centre", "center", "bin_centre", "bin_center", "x", "mass"};
+const std::vector<std::string> kWidthNames = {"width", "bin_width"};
+const std::vector<std::string> kCountNames = {"count", "counts", "n", "events", "entries", "content", "contents"};
+
+std::optional<std::size_t> column_of(const std::vector<std::string>& lowered, const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    const auto it = std::find(lowered.begin(), lowered.end(), n);
+    if (it != lowered.end()) return std::size_t(it - lowered.begin());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 SpectrumArrays read_spectrum_csv(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open the spectrum file", path.string()));
   const std::string file = path.string();
   SpectrumArrays s;
   std::string line;
+  // Bins by their edges (lo, hi) or by their centre and width.
   std::size_t line_number = 0, lo_col = 0, hi_col = 0, count_col = 0, columns = 0;
-  bool have_header = false, commas = true;
+  bool have_header = false, commas = true, by_centre = false;
+  const std::string accepted = fmt::format(
+      "accepted: the edges ({}) and ({}), or the centre ({}) and width ({}); and the count ({})",
+      join(kLowNames, "|"), join(kHighNames, "|"), join(kCentreNames, "|"), join(kWidthNames, "|"),
+      join(kCountNames, "|"));
   while (std::getline(in, line)) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -109,18 +136,24 @@ SpectrumArrays read_spectrum_csv(const std::filesystem::path& path) {
                                      file, line_number));
       std::vector<std::string> lowered;
       for (const auto& n : names) lowered.push_back(lower(n));
-      const auto find = [&](std::initializer_list<const char*> accepted, const char* what) {
-        for (const char* a : accepted) {
-          const auto it = std::find(lowered.begin(), lowered.end(), a);
-          if (it != lowered.end()) return std::size_t(it - lowered.begin());
-        }
-        throw InputError(fmt::format("{}:{}: the header has no column '{}' (columns: {}); expected lo,hi,count{}", file,
-                                     line_number, what, join(names, ", "),
-                                     did_you_mean(lowered.empty() ? "" : lowered.back(), {"lo", "hi", "count"})));
+      const auto lo = column_of(lowered, kLowNames), hi = column_of(lowered, kHighNames);
+      const auto centre = column_of(lowered, kCentreNames), width = column_of(lowered, kWidthNames);
+      const auto count = column_of(lowered, kCountNames);
+      const auto missing = [&](const char* what) {
+        return InputError(fmt::format("{}:{}: the header has no column '{}' (columns: {}); {}", file, line_number,
+                                      what, join(names, ", "), accepted));
       };
-      lo_col = find({"lo"}, "lo");
-      hi_col = find({"hi"}, "hi");
-      count_col = find({"count", "counts"}, "count");
+      if (!count) throw missing("count");
+      if (lo || hi) {
+        if (!lo) throw missing("lo");
+        if (!hi) throw missing("hi");
+        lo_col = *lo, hi_col = *hi;
+      } else if (centre && width) {
+        by_centre = true, lo_col = *centre, hi_col = *width;
+      } else {
+        throw missing(centre ? "width" : "lo");
+      }
+      count_col = *count;
       columns = names.size();
       have_header = true;
       continue;
@@ -135,9 +168,19 @@ SpectrumArrays read_spectrum_csv(const std::filesystem::path& path) {
         throw InputError(fmt::format("{}:{}: column '{}': '{}' is not a finite number", file, line_number, name,
                                      cells[col]));
     };
-    number(lo_col, "lo", lo);
-    number(hi_col, "hi", hi);
+    number(lo_col, by_centre ? "centre" : "lo", lo);
+    number(hi_col, by_centre ? "width" : "hi", hi);
     number(count_col, "count", count);
+    if (by_centre) {
+      if (!(hi > 0))
+        throw InputError(fmt::format("{}:{}: width {} GeV: a bin width must be positive", file, line_number, hi));
+      const double centre = lo, width = hi;
+      lo = centre - 0.5 * width, hi = centre + 0.5 * width;
+      // Centres and widths written in decimal put neighbouring edges an ulp or so
+      // apart: a bin that starts within 1e-9 of its width from the previous end
+      // starts there.
+      if (!s.edges.empty() && std::fabs(lo - s.edges.back()) <= 1e-9 * width) lo = s.edges.back();
+    }
     if (!(lo < hi))
       throw InputError(fmt::format("{}:{}: bin {}-{} GeV: lo must be below hi", file, line_number, lo, hi));
     if (count < 0)

@@ -156,7 +156,7 @@ TEST(Fit, BadInputIsOneErrorAndNoFile) {
   const auto short_row = write("short.csv", "# a comment\n" + header + rows + "1300,1400\n");
   const auto no_header = write("noheader.csv", rows);
   const auto negative = write("negative.csv", header + rows + "1300,1400,-5\n");
-  const auto wrong_header = write("columns.csv", "low,high,count\n" + rows);
+  const auto wrong_header = write("columns.csv", "begin,end,count\n" + rows);
   const auto tiny = write("tiny.csv", header + rows + "1300,1400,200\n1400,1500,100\n");
   // 30 bins of 100 GeV from 1 TeV: counts only in the signal region; one event at each end.
   std::string empty_sidebands = header, two_events = header;
@@ -192,7 +192,7 @@ with h5py.File(d + '/sizes.h5', 'w') as f: f['edges'] = [1000.0, 1100.0, 1200.0,
       {" fit --input " + short_row + o, {"short.csv:6: expected 3 comma-separated values like the header, found 2"}},
       {" fit --input " + no_header + o, {"noheader.csv:1: expected a header line naming the columns lo,hi,count"}},
       {" fit --input " + negative + o, {"negative.csv:5: count -5 is negative"}},
-      {" fit --input " + wrong_header + o, {"columns.csv:1: the header has no column 'lo'"}},
+      {" fit --input " + wrong_header + o, {"columns.csv:1: the header has no column 'lo' (columns: begin, end, count); accepted: the edges"}},
       {" fit --input " + tiny + " --signal-region 1100,1400" + o, {"too few sideband bins"}, true},
       {" fit --input " + good.string() + " --signal-region 3050,3300" + o,
        {"signal region 3050-3300 GeV: 3050 GeV is not a bin edge (nearest edges 3000 and 3100 GeV)"}},

@@ -34,6 +34,28 @@ TEST(SpectrumCsv, HeaderInAnyOrderCommentsAndWhitespace) {
   EXPECT_EQ(b.counts, (std::vector<double>{3, 0}));
 }
 
+TEST(SpectrumCsv, TheHeaderSpellingsPeopleWrite) {
+  if (!dist::Communicator::world().is_root()) return;
+  test::TempDir dir("spectrum-csv-names");
+  const std::vector<double> edges{60, 70, 80}, counts{3, 4};
+  for (const std::string header : {"low,high,count", "edge_low,edge_high,events", "Bin_Low,Bin_High,Entries",
+                                   "xlow,xhigh,n", "left,right,content"}) {
+    std::ofstream(dir / "s.csv") << header << "\n60,70,3\n70,80,4\n";
+    const auto s = io::read_spectrum_csv(dir / "s.csv");
+    EXPECT_EQ(s.edges, edges) << header;
+    EXPECT_EQ(s.counts, counts) << header;
+  }
+  // Bin centres with a width; decimal centres whose edges meet within rounding.
+  std::ofstream(dir / "c.csv") << "mass,width,counts\n65,10,3\n75,10,4\n";
+  EXPECT_EQ(io::read_spectrum_csv(dir / "c.csv").edges, edges);
+  std::ofstream(dir / "d.csv") << "bin_center,bin_width,n\n0.15,0.1,1\n0.25,0.1,2\n0.35,0.1,3\n";
+  const auto d = io::read_spectrum_csv(dir / "d.csv");
+  ASSERT_EQ(d.edges.size(), 4u);
+  EXPECT_NEAR(d.edges[0], 0.1, 1e-15);
+  EXPECT_NEAR(d.edges[3], 0.4, 1e-15);
+  EXPECT_EQ(d.counts, (std::vector<double>{1, 2, 3}));
+}
+
 TEST(SpectrumCsv, BadSpectraNameTheLineAndTheProblem) {
   if (!dist::Communicator::world().is_root()) return;
   test::TempDir dir("spectrum-csv-bad");
@@ -46,7 +68,13 @@ TEST(SpectrumCsv, BadSpectraNameTheLineAndTheProblem) {
   EXPECT_NE(error_of(file("over.csv", "lo,hi,count\n1,3,3\n2,4,5\n")).find("overlaps"), std::string::npos);
   EXPECT_NE(error_of(file("neg.csv", "lo,hi,count\n1,2,-1\n")).find("count -1 is negative"), std::string::npos);
   EXPECT_NE(error_of(file("nohead.csv", "1,2,3\n")).find("expected a header line"), std::string::npos);
-  EXPECT_NE(error_of(file("nocol.csv", "lo,hi,events\n1,2,3\n")).find("the header has no column 'count'"),
+  const std::string nocount = error_of(file("nocol.csv", "lo,hi,weight\n1,2,3\n"));
+  EXPECT_NE(nocount.find("the header has no column 'count' (columns: lo, hi, weight); accepted: the edges (lo|low|"),
+            std::string::npos)
+      << nocount;
+  EXPECT_NE(error_of(file("nowidth.csv", "centre,count\n1,2\n")).find("no column 'width'"), std::string::npos);
+  EXPECT_NE(error_of(file("nohi.csv", "low,count\n1,2\n")).find("no column 'hi'"), std::string::npos);
+  EXPECT_NE(error_of(file("zerowidth.csv", "x,width,n\n1,0,2\n")).find(":2: width 0 GeV: a bin width must be positive"),
             std::string::npos);
   EXPECT_NE(error_of(file("short.csv", "lo,hi,count\n1,2\n")).find("expected 3 comma-separated values"),
             std::string::npos);
