@@ -113,8 +113,16 @@ Attribute attribute(std::string name, Attribute::Type type) {
 }
 }  // namespace
 
-Attribute Attribute::of_float(std::string name, float v) { auto a = attribute(std::move(name), Type::f); a.f = v; return a; }
-Attribute Attribute::of_int(std::string name, int64_t v) { auto a = attribute(std::move(name), Type::i); a.i = v; return a; }
+Attribute Attribute::of_float(std::string name, float v) {
+  auto a = attribute(std::move(name), Type::f);
+  a.f = v;
+  return a;
+}
+Attribute Attribute::of_int(std::string name, int64_t v) {
+  auto a = attribute(std::move(name), Type::i);
+  a.i = v;
+  return a;
+}
 Attribute Attribute::of_string(std::string name, std::string v) {
   auto a = attribute(std::move(name), Type::s);
   a.s = std::move(v);

@@ -128,8 +128,8 @@ int run_export(const dist::Communicator& comm, const ExportConfig& c) {
     }
     const std::string error_file = partial_path(c.output).string() + ".error";
     run_python_tool({interop_python(c.python), interop_script(c.interop_script), "--error-file", error_file, "friend",
-                     "--scores", c.scores, "--output", c.output, "--tree", c.tree, "--event-branch", c.event_branch, "--step",
-                     std::to_string(c.chunk_entries)},
+                     "--scores", c.scores, "--output", c.output, "--tree", c.tree, "--event-branch", c.event_branch,
+                     "--step", std::to_string(c.chunk_entries)},
                     "the ROOT writer (uproot)", error_file);
     log::info("export: wrote {} (tree '{}')", c.output, c.tree);
   });
