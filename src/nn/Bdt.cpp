@@ -386,6 +386,17 @@ std::string BdtModel::to_onnx(onnx::Graph& graph, const std::string& x) const {
     model = nlohmann::json::parse(bytes, bytes + length);
   }
   const auto& learner = model.at("learner");
+  // One tree per boosting round (gbtree, no parallel forests): tree t is round t.
+  const auto& booster = learner.at("gradient_booster");
+  const std::string booster_name = booster.at("name").get<std::string>();
+  const auto& param = booster.at("model").at("gbtree_model_param");
+  const nlohmann::json trees_per_round = param.contains("num_parallel_tree") ? param["num_parallel_tree"] : "1";
+  const std::string parallel =
+      trees_per_round.is_string() ? trees_per_round.get<std::string>() : trees_per_round.dump();
+  if (booster_name != "gbtree" || parallel != "1")
+    throw InputError(fmt::format("ONNX export of a BDT needs XGBoost's gbtree with one tree per round; this model "
+                                 "has booster {} with num_parallel_tree = {}",
+                                 booster_name, parallel));
   // binary:logistic keeps base_score as a probability; the trees add to its logit.
   const double base_score = std::stod(learner.at("learner_model_param").at("base_score").get<std::string>());
   const float base_margin = float(std::log(base_score / (1.0 - base_score)));

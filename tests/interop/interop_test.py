@@ -210,9 +210,11 @@ class Convert(unittest.TestCase):
                     write_tree(file, tree, {k: v[a:b] for k, v in cols.items()}, chunks=2)
                     files.append(file)
                 attrs = self.samples[name]
+                # Comments after values, as docs/import.md writes them.
                 sections.append(
-                    f"[{name}]\nfiles = {','.join(files)}\nrole = {attrs['role']}\nprocess = {attrs['process']}\n"
-                    f"dsid = {attrs['dsid']}\ncross_section_pb = {attrs['cross_section_pb']!r}\n"
+                    f"[{name}]\nfiles = {','.join(files)}   # two files\nrole = {attrs['role']}\n"
+                    f"process = {attrs['process']}\n"
+                    f"dsid = {attrs['dsid']}\ncross_section_pb = {attrs['cross_section_pb']!r}    # sigma x BR, pb\n"
                     f"k_factor = {attrs['k_factor']!r}\nfilter_efficiency = {attrs['filter_efficiency']!r}\n"
                     f"sum_of_weights = {attrs['sum_of_weights']!r}\nn_generated = {attrs['n_generated']}\n")
         ini = path(f"samples_{tree}.ini")
@@ -267,12 +269,45 @@ class Convert(unittest.TestCase):
             np.testing.assert_allclose(got_f[k], want_f[k], rtol=rtol, atol=2e-4, err_msg=k)
         np.testing.assert_array_equal(got_c["weight"], want_c["weight"])
 
+    def test_data_needs_no_generator_branches(self):
+        # Collision data: no genWeight, no GenMET; the nanoaod mapping still applies.
+        n = 50
+        counts = np.tile([0, 1, 2], n)[:n]
+        cols = {"event": np.arange(n, dtype=np.uint64) + 7, "MET_pt": np.full(n, 60, np.float32),
+                "MET_phi": np.zeros(n, np.float32), "MET_sumEt": np.full(n, 300, np.float32)}
+        for prefix in ("Electron", "Muon", "Jet"):
+            for member in ("pt", "eta", "phi", "charge", "mass", "btagDeepFlavB"):
+                if prefix != "Jet" and member in ("mass", "btagDeepFlavB"):
+                    continue
+                if prefix == "Jet" and member == "charge":
+                    continue
+                dtype = np.int32 if member == "charge" else np.float32
+                cols[f"{prefix}_{member}"] = ak.unflatten(np.ones(int(counts.sum()), dtype), counts)
+        write_tree(path("data_run.root"), "Events", cols)
+        ini = path("data.ini")
+        with open(ini, "w") as f:
+            f.write(f"[data]\nfiles = {path('data_run.root')}\nrole = data\n")
+        out = path("data_events.h5")
+        run(["convert", "--samples", ini, "--output", out, "--overwrite"])
+        with h5py.File(out, "r") as f:
+            g = f["samples/data"]
+            self.assertEqual(g.attrs["role"], "data")
+            np.testing.assert_array_equal(g["weight_mc"][:], np.ones(n, np.float32))
+            self.assertNotIn("met_truth", g)
+            np.testing.assert_array_equal(g["jets/offsets"][:], np.concatenate([[0], np.cumsum(counts)]))
+
     def test_bad_input(self):
         out = path("bad_events.h5")
         ini = path("bad.ini")
+        repeated = path("repeated.root")
+        write_tree(repeated, "Events", {"event": np.array([1, 2, 2], np.uint64), "genWeight": np.ones(3, np.float32),
+                                        "Electron_pt": ak.unflatten(np.ones(3, np.float32), [1, 1, 1])})
         file = path("Events_ttbar_dilep_0.root")
         if not os.path.exists(file):
             self.write_samples(NANOAOD, 1.0, np.float32)
+        mapping_repeated = path("repeated_mapping.ini")
+        with open(mapping_repeated, "w") as f:
+            f.write("[event]\ntree = Events\nevent_number = event\nweight_mc = genWeight\n[electrons]\npt = Electron_pt\n")
         mapping = path("bad_mapping.ini")
         cases = [
             ("[s]\nrole = background\ncross_section_pb = 1\n", "nanoaod", "files = (the sample's ROOT files, globs)"),
@@ -281,6 +316,8 @@ class Convert(unittest.TestCase):
             (f"[s]\nfiles = {file}\ncross_section_pb = 1\ncolour = red\n", "nanoaod", "unknown key 'colour'"),
             (f"[s]\nfiles = {file}\ncross_section_pb = 1\n", "atlas", "no tree 'nominal'"),
             (f"[s]\nfiles = {file}\ncross_section_pb = 1\n", mapping, "no branch Photon_pt"),
+            (f"[s]\nfiles = {repeated}\ncross_section_pb = 1\n", mapping_repeated,
+             "sample s: event number 2 (branch event) appears more than once"),
         ]
         with open(mapping, "w") as f:
             f.write("[event]\ntree = Events\nweight_mc = genWeight\n[electrons]\npt = Photon_pt\n")
@@ -439,6 +476,7 @@ class FriendTree(unittest.TestCase):
             (["--model", scores, "--output", path("x.onnx")], "expected 'bsmhunt.model'"),
             (["--scores", scores, "--output", path("x.txt")], "give --format onnx or root"),
             (["--model", model, "--output", path("x.root")], "--format root takes --scores"),
+            (["--scores", scores, "--output", path("x.root"), "--event-branch", "weight"], "branch names collide"),
         ]:
             output = run(["export", *args], expect=2)
             self.assertIn(message, output, args)

@@ -83,10 +83,10 @@ def flat_numeric_branches(np, tree, path):
         if "." in name or "/" in name:  # sub-branches of split objects
             skipped.append(name)
             continue
-        try:
+        try:  # an interpretation uproot does not know raises its own exception type here
             dtype = branch.interpretation.to_dtype
             ok = getattr(branch.interpretation, "inner_shape", ()) == () and np.dtype(dtype).kind in "fiub"
-        except AttributeError:
+        except Exception:
             ok = False
         (keep if ok else skipped).append(name)
     if not keep:
@@ -192,6 +192,11 @@ def friend(args):
         for ds in ("event_number", "sample_index", "weight", "label", "mass", "split"):
             if ds in f:
                 branch_of[args.event_branch if ds == "event_number" else ds] = (ds, None)
+        wanted = [names[0] if names else "score"] if f["score"].ndim == 1 else list(names)
+        wanted += [args.event_branch if ds == "event_number" else ds
+                   for ds in ("event_number", "sample_index", "weight", "label", "mass", "split") if ds in f]
+        if len(set(wanted)) != len(wanted):
+            raise InputProblem(f"branch names collide: {', '.join(wanted)} (--event-branch or the score names)")
         types = {}
         for b, (ds, col) in branch_of.items():
             dt = np.dtype(f[ds].dtype).newbyteorder("=")
@@ -310,22 +315,78 @@ class Appender:
         self.ds[n:] = values
 
 
+def convert_file(np, ak, path, tree, branches, scale, event_map, collection_map, columns, groups, args, done, sum_w,
+                 progress):
+    """Appends one file's entries, chunk by chunk; returns the running entry count and sum of weights."""
+    begin = 0
+    for chunk in tree.iterate(branches, step_size=args.step, library="ak"):
+        n = len(chunk)
+        for key, appender in columns.items():
+            if key in event_map:
+                values = evaluate(np, ak.to_numpy(chunk[event_map[key][0]]), event_map[key])
+                if values.ndim != 1:
+                    raise InputProblem(f"{path}: branch {event_map[key][0]} ([event] {key}) is not one "
+                                       "number per entry")
+            elif key == "weight_mc":
+                values = np.ones(n)  # data, or a sample without generator weights
+            else:  # event_number: the entry within the sample
+                values = np.arange(done, done + n, dtype=np.uint64)
+            if key == "event_number" and np.issubdtype(values.dtype, np.signedinteger) and (values < 0).any():
+                raise InputProblem(f"{path}: branch {event_map[key][0]} has negative event numbers")
+            if EVENT_COLUMNS[key][1] == "GeV":
+                values = np.asarray(values, dtype=np.float64) * scale
+            values = values.astype(EVENT_COLUMNS[key][0])
+            if key == "weight_mc":
+                sum_w += float(np.sum(values, dtype=np.float64))
+            appender.append(values)
+        for coll, (offsets, appenders) in groups.items():
+            members = collection_map[coll]
+            pt = chunk[members["pt"][0]]
+            counts = ak.to_numpy(ak.num(pt, axis=1))
+            order = ak.argsort(pt, axis=1, ascending=False, stable=True)
+            for m, appender in appenders.items():
+                values = chunk[members[m][0]]
+                if not np.array_equal(ak.to_numpy(ak.num(values, axis=1)), counts):
+                    bad = int(np.nonzero(ak.to_numpy(ak.num(values, axis=1)) != counts)[0][0])
+                    raise InputProblem(f"{path}: entry {begin + bad}: branch {members[m][0]} ([{coll}] {m}) "
+                                       f"has another object count than {members['pt'][0]}")
+                flat = ak.to_numpy(ak.flatten(values[order]))
+                flat = evaluate(np, flat, members[m])
+                if COLLECTIONS[coll][m][1] == "GeV":
+                    flat = np.asarray(flat, dtype=np.float64) * scale
+                appender.append(flat.astype(COLLECTIONS[coll][m][0]))
+            end = offsets.shape[0]
+            last = int(offsets[end - 1])
+            offsets.resize((end + n,))
+            offsets[end:] = last + np.cumsum(counts, dtype=np.uint64)
+        done += n
+        begin += n
+        progress.update(done)
+    return done, sum_w
+
+
 def convert(args):
     import json
     uproot, np, h5py, ak = need("uproot"), need("numpy"), need("h5py"), need("awkward")
     tree_name, scale, event_map, collection_map = read_mapping(args.mapping)
     spec = json.loads(args.sample)
     name, role = spec["name"], spec.get("role", "background")
+    if role == "data":  # collision data has no generator weight and no truth: weight 1, no truth columns
+        for key in ("weight_mc", "met_truth", "met_truth_phi"):
+            event_map.pop(key, None)
     branches = sorted({src[0] for src in event_map.values()}
                       | {src[0] for members in collection_map.values() for src in members.values()})
-    trees = []
+    # Every file checked first (a missing branch is found before anything is written),
+    # each opened and closed again: thousands of grid files must not stay open together.
+    entries = []
     for path in args.files:
         tree, _ = open_tree(uproot, path, tree_name)
-        missing = [b for b in branches if b not in tree.keys()]
-        if missing:
-            raise InputProblem(f"{path}:{tree.name}: no branch {', '.join(missing)} (mapping {args.mapping})")
-        trees.append((path, tree))
-    total = sum(t.num_entries for _, t in trees)
+        with tree.file:
+            missing = [b for b in branches if b not in tree.keys()]
+            if missing:
+                raise InputProblem(f"{path}:{tree.name}: no branch {', '.join(missing)} (mapping {args.mapping})")
+            entries.append(tree.num_entries)
+    total = sum(entries)
     progress = Progress(f"sample {name}", total)
     tmp = args.output + ".partial"
     with h5py.File(tmp, "w", track_order=True) as out:
@@ -343,56 +404,22 @@ def convert(args):
             offsets.attrs["description"] = "objects of event i are [offsets[i], offsets[i+1])"
             groups[coll] = (offsets, {m: Appender(cg, m, *COLLECTIONS[coll][m]) for m in members})
         done, sum_w = 0, 0.0
-        for path, tree in trees:
-            begin = 0
-            for chunk in tree.iterate(branches, step_size=args.step, library="ak"):
-                n = len(chunk)
-                for key, appender in columns.items():
-                    if key in event_map:
-                        values = evaluate(np, ak.to_numpy(chunk[event_map[key][0]]), event_map[key])
-                        if values.ndim != 1:
-                            raise InputProblem(f"{path}: branch {event_map[key][0]} ([event] {key}) is not one "
-                                               "number per entry")
-                    elif key == "weight_mc":
-                        values = np.ones(n)  # data, or a sample without generator weights
-                    else:  # event_number: the entry within the sample
-                        values = np.arange(done, done + n, dtype=np.uint64)
-                    if key == "event_number" and np.issubdtype(values.dtype, np.signedinteger) and (values < 0).any():
-                        raise InputProblem(f"{path}: branch {event_map[key][0]} has negative event numbers")
-                    if EVENT_COLUMNS[key][1] == "GeV":
-                        values = np.asarray(values, dtype=np.float64) * scale
-                    values = values.astype(EVENT_COLUMNS[key][0])
-                    if key == "weight_mc":
-                        sum_w += float(np.sum(values, dtype=np.float64))
-                    appender.append(values)
-                for coll, (offsets, appenders) in groups.items():
-                    members = collection_map[coll]
-                    pt = chunk[members["pt"][0]]
-                    counts = ak.to_numpy(ak.num(pt, axis=1))
-                    order = ak.argsort(pt, axis=1, ascending=False, stable=True)
-                    for m, appender in appenders.items():
-                        values = chunk[members[m][0]]
-                        if not np.array_equal(ak.to_numpy(ak.num(values, axis=1)), counts):
-                            bad = int(np.nonzero(ak.to_numpy(ak.num(values, axis=1)) != counts)[0][0])
-                            raise InputProblem(f"{path}: entry {begin + bad}: branch {members[m][0]} ([{coll}] {m}) "
-                                               f"has another object count than {members['pt'][0]}")
-                        flat = ak.to_numpy(ak.flatten(values[order]))
-                        flat = evaluate(np, flat, members[m])
-                        if COLLECTIONS[coll][m][1] == "GeV":
-                            flat = np.asarray(flat, dtype=np.float64) * scale
-                        appender.append(flat.astype(COLLECTIONS[coll][m][0]))
-                    end = offsets.shape[0]
-                    last = int(offsets[end - 1])
-                    offsets.resize((end + n,))
-                    offsets[end:] = last + np.cumsum(counts, dtype=np.uint64)
-                done += n
-                begin += n
-                progress.update(done)
+        for path in args.files:
+            tree, _ = open_tree(uproot, path, tree_name)
+            with tree.file:
+                done, sum_w = convert_file(np, ak, path, tree, branches, scale, event_map, collection_map, columns,
+                                           groups, args, done, sum_w, progress)
         progress.update(done, force=True)
-        event_numbers = g["event_number"][:]
-        if len(np.unique(event_numbers)) != len(event_numbers):
-            raise InputProblem(f"sample {name}: event numbers repeat (branch "
-                               f"{event_map.get('event_number', ('entry',))[0]}); they must be unique in a sample")
+        # Event numbers key the train/validation/test split: they must be unique in a sample.
+        # (8 bytes per event for this check; the conversion itself holds one chunk.)
+        event_numbers = np.sort(g["event_number"][:])
+        repeated = event_numbers[1:][event_numbers[1:] == event_numbers[:-1]]
+        if len(repeated):
+            raise InputProblem(
+                f"sample {name}: event number {int(repeated[0])} (branch "
+                f"{event_map.get('event_number', ('entry',))[0]}) appears more than once: event numbers must be unique "
+                "in a sample (data over several runs, or merged MC campaigns, repeat them: leave event_number out "
+                "of the mapping to number the entries instead)")
         attrs = {"dsid": int(spec.get("dsid", 0)), "process": str(spec.get("process", name)), "role": role,
                  "cross_section_pb": float(spec.get("cross_section_pb", 0.0)),
                  "k_factor": float(spec.get("k_factor", 1.0)),

@@ -35,6 +35,10 @@ ConvertConfig convert_config_from(const po::variables_map& vm);
 // rank validates it (as inspect does) before it gets its name.
 int run_convert(const dist::Communicator& comm, const ConvertConfig& config);
 
+// The samples of a samples file (INI, one [NAME] section per sample; comments after
+// values allowed), their file patterns expanded; InputError naming the section and key.
+std::vector<ConvertSample> read_convert_samples(const std::string& path);
+
 // The mapping file of a built-in layout name (nanoaod, atlas) or `name` itself.
 std::string mapping_path(const std::string& name);
 

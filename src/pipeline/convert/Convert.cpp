@@ -21,8 +21,9 @@ namespace fs = std::filesystem;
 int run_convert(const dist::Communicator& comm, const ConvertConfig& c) {
   const fs::path output = c.output, partial = partial_path(output);
   const fs::path staging = output.string() + ".convert-staging";
-  const std::string python = interop_python(c.python), script = interop_script(c.interop_script);
+  std::string python, script;
   dist::collectively(comm, [&] {
+    python = interop_python(c.python), script = interop_script(c.interop_script);
     if (!comm.is_root()) return;
     std::error_code ec;
     if (fs::exists(output, ec) && !c.overwrite)
@@ -47,7 +48,7 @@ int run_convert(const dist::Communicator& comm, const ConvertConfig& c) {
       for (std::size_t i = std::size_t(comm.rank()); i < c.samples.size(); i += std::size_t(comm.size())) {
         std::vector<std::string> argv = {python, script, "--error-file", errors, "convert", "--mapping", c.mapping,
                                          "--sample", c.samples[i].attributes_json, "--output", parts[i], "--step",
-                                         std::to_string(c.chunk_entries)};
+                                         std::to_string(c.chunk_entries), "--"};
         argv.insert(argv.end(), c.samples[i].files.begin(), c.samples[i].files.end());
         run_python_tool(argv, "the ROOT converter (uproot)", errors);
       }
@@ -60,7 +61,7 @@ int run_convert(const dist::Communicator& comm, const ConvertConfig& c) {
           {"luminosity_ifb", c.lumi_ifb}, {"sqrt_s_GeV", 13000.0}, {"seed", 0}, {"preselection", 0},
           {"generator", "bsmhunt convert (uproot)"}, {"bsmhunt_version", BSMHUNT_VERSION}};
       std::vector<std::string> argv = {python, script, "--error-file", errors, "assemble", "--output",
-                                       partial.string(), "--attributes", attributes.dump()};
+                                       partial.string(), "--attributes", attributes.dump(), "--"};
       argv.insert(argv.end(), parts.begin(), parts.end());
       run_python_tool(argv, "the ROOT converter (uproot)", errors);
     });

@@ -1,5 +1,6 @@
 // Options of `bsmhunt convert`, and its sample file, mapped onto ConvertConfig.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -18,9 +19,19 @@ namespace bsmhunt::pipeline {
 
 namespace {
 
+// Boost's INI reader keeps "value   # comment": a '#' or ';' after a space starts a comment.
+std::string without_comment(const std::string& text) {
+  for (std::size_t i = 1; i < text.size(); ++i)
+    if ((text[i] == '#' || text[i] == ';') && std::isspace(static_cast<unsigned char>(text[i - 1])))
+      return trim(text.substr(0, i));
+  return trim(text);
+}
+
+}  // namespace
+
 // [NAME] sections: files (required), role, process, dsid, cross_section_pb, k_factor,
 // filter_efficiency, sum_of_weights, n_generated.
-std::vector<ConvertSample> read_samples(const std::string& path) {
+std::vector<ConvertSample> read_convert_samples(const std::string& path) {
   namespace pt = boost::property_tree;
   pt::ptree tree;
   try {
@@ -41,7 +52,7 @@ std::vector<ConvertSample> read_samples(const std::string& path) {
     nlohmann::json attrs = {{"name", name}};
     std::string files;
     for (const auto& [key, value] : section) {
-      const std::string v = trim(value.data());
+      const std::string v = without_comment(value.data());
       if (key == "files") {
         files = v;
       } else if (texts.count(key)) {
@@ -73,8 +84,6 @@ std::vector<ConvertSample> read_samples(const std::string& path) {
   if (samples.empty()) throw InputError(fmt::format("--samples {}: no [sample] section", path));
   return samples;
 }
-
-}  // namespace
 
 void add_convert_options(po::options_description& d) {
   const ConvertConfig c;
@@ -108,7 +117,7 @@ ConvertConfig convert_config_from(const po::variables_map& vm) {
   c.python = option<std::string>(vm, "python");
   c.interop_script = option<std::string>(vm, "interop-script");
   c.overwrite = option<bool>(vm, "overwrite");
-  c.samples = read_samples(c.samples_file);
+  c.samples = read_convert_samples(c.samples_file);
   return c;
 }
 

@@ -127,6 +127,14 @@ int run_export(const dist::Communicator& comm, const ExportConfig& c) {
       return;
     }
     const std::string error_file = partial_path(c.output).string() + ".error";
+    // The helper writes OUTPUT.partial; whatever stops it, nothing is left behind.
+    struct RemovePartial {
+      fs::path path;
+      ~RemovePartial() {
+        std::error_code ignored;
+        fs::remove(path, ignored);
+      }
+    } cleanup{partial_path(c.output)};
     run_python_tool({interop_python(c.python), interop_script(c.interop_script), "--error-file", error_file, "friend",
                      "--scores", c.scores, "--output", c.output, "--tree", c.tree, "--event-branch", c.event_branch,
                      "--step", std::to_string(c.chunk_entries)},

@@ -671,22 +671,25 @@ fs::path stage_root_files(const dist::Communicator& comm, const ImportConfig& cf
     fs::remove_all(staging);  // a stale one from a killed run
     fs::create_directories(staging);
   });
-  const std::string python = interop_python(cfg.python), script = interop_script(cfg.interop_script);
+  std::string python, script;
+  dist::collectively(comm, [&] { python = interop_python(cfg.python), script = interop_script(cfg.interop_script); });
   std::vector<std::string> parts;
   for (std::size_t i = 0; i < cfg.root_files.size(); ++i)
     parts.push_back((staging / fmt::format("part-{:06d}.h5", i)).string());
   const std::string rank_errors = (staging / fmt::format("error-rank{}", comm.rank())).string();
   dist::collectively(comm, [&] {
     std::vector<std::string> argv = {python, script, "--error-file", rank_errors, "stage", "--tree", cfg.tree,
-                                     "--step", std::to_string(cfg.chunk_entries)};
+                                     "--step", std::to_string(cfg.chunk_entries), "--"};
+    const std::size_t fixed = argv.size();
     for (std::size_t i = std::size_t(comm.rank()); i < parts.size(); i += std::size_t(comm.size()))
       argv.insert(argv.end(), {cfg.root_files[i], parts[i]});
-    if (argv.size() > 9) run_python_tool(argv, "the ROOT reader (uproot)", rank_errors);
+    if (argv.size() > fixed) run_python_tool(argv, "the ROOT reader (uproot)", rank_errors);
   });
   const fs::path table = staging / "table.h5";
   dist::collectively(comm, [&] {
     if (!comm.is_root()) return;
-    std::vector<std::string> argv = {python, script, "--error-file", rank_errors, "merge", "--output", table.string()};
+    std::vector<std::string> argv = {python, script, "--error-file", rank_errors, "merge", "--output", table.string(),
+                                     "--"};
     argv.insert(argv.end(), parts.begin(), parts.end());
     run_python_tool(argv, "the ROOT reader (uproot)", rank_errors);
   });

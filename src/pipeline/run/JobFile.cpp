@@ -7,6 +7,7 @@
 #include "bsmhunt/core/Error.hpp"
 #include "../PythonTool.hpp"
 #include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/pipeline/Convert.hpp"
 #include "bsmhunt/pipeline/Run.hpp"
 #include "bsmhunt/pipeline/Significance.hpp"
 
@@ -187,8 +188,15 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
       p.outputs = {def("output", events)};
       def("summary", "false");
     } else if (s.kind == "convert") {
-      // The ROOT files are named in the samples file; the stage reruns when it changes.
-      p.inputs = {option_or(s, "samples", "")};
+      // Inputs: the samples file, every ROOT file it names, and the mapping file, so a
+      // changed one of them reruns the stage.
+      const std::string samples = option_or(s, "samples", "");
+      p.inputs = {samples};
+      if (!samples.empty()) {
+        for (const auto& sample : read_convert_samples(samples))
+          p.inputs.insert(p.inputs.end(), sample.files.begin(), sample.files.end());
+        p.inputs.push_back(mapping_path(option_or(s, "mapping", "nanoaod")));
+      }
       p.outputs = {def("output", events)};
     } else if (s.kind == "import") {
       const std::string input = option_or(s, "input", "");
