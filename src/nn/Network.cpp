@@ -447,6 +447,12 @@ std::string Network::to_onnx(onnx::Graph& g, const std::string& x) const {
   const auto state = state_.to_host();
   std::string t = x;
   bool images = false;  // t is [N, C, H, W] (else [N, width])
+  // Back to rows, flattened NHWC as the engine stores images.
+  const auto to_rows = [&] {
+    t = g.node("Flatten", {g.node("Transpose", {t}, {onnx::Attribute::of_ints("perm", {0, 2, 3, 1})})},
+               {onnx::Attribute::of_int("axis", 1)});
+    images = false;
+  };
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = *layers_[i];
     const auto hwc = layer.image_input();
@@ -455,16 +461,12 @@ std::string Network::to_onnx(onnx::Graph& g, const std::string& x) const {
                                                                                   int64_t(hwc[1]), int64_t(hwc[2])});
       t = g.node("Transpose", {g.node("Reshape", {t, shape})}, {onnx::Attribute::of_ints("perm", {0, 3, 1, 2})});
       images = true;
-    } else if (hwc.empty() && images && !layer.any_layout()) {  // back to rows, flattened NHWC as the engine does
-      t = g.node("Flatten", {g.node("Transpose", {t}, {onnx::Attribute::of_ints("perm", {0, 2, 3, 1})})},
-                 {onnx::Attribute::of_int("axis", 1)});
-      images = false;
+    } else if (hwc.empty() && images && !layer.any_layout()) {
+      to_rows();
     }
     t = layer.to_onnx(g, t, params.data() + param_offsets_[i], state.data() + state_offsets_[i]);
   }
-  if (images)
-    t = g.node("Flatten", {g.node("Transpose", {t}, {onnx::Attribute::of_ints("perm", {0, 2, 3, 1})})},
-               {onnx::Attribute::of_int("axis", 1)});
+  if (images) to_rows();
   return t;
 }
 

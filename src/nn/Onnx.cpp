@@ -165,25 +165,27 @@ void check_size(const std::string& hint, const std::vector<int64_t>& dims, std::
 }
 }  // namespace
 
+template <typename T>
+std::string Graph::add_constant(const std::string& hint, const std::vector<int64_t>& dims,
+                                const std::vector<T>& values, ElementType type) {
+  check_size(hint, dims, values.size());
+  initializers_.push_back({fresh(hint), type, dims, raw_of(values)});
+  return initializers_.back().name;
+}
+
 std::string Graph::constant(const std::string& hint, const std::vector<int64_t>& dims,
                             const std::vector<float>& values) {
-  check_size(hint, dims, values.size());
-  initializers_.push_back({fresh(hint), ElementType::float32, dims, raw_of(values)});
-  return initializers_.back().name;
+  return add_constant(hint, dims, values, ElementType::float32);
 }
 
 std::string Graph::constant(const std::string& hint, const std::vector<int64_t>& dims,
                             const std::vector<double>& values) {
-  check_size(hint, dims, values.size());
-  initializers_.push_back({fresh(hint), ElementType::float64, dims, raw_of(values)});
-  return initializers_.back().name;
+  return add_constant(hint, dims, values, ElementType::float64);
 }
 
 std::string Graph::constant(const std::string& hint, const std::vector<int64_t>& dims,
                             const std::vector<int64_t>& values) {
-  check_size(hint, dims, values.size());
-  initializers_.push_back({fresh(hint), ElementType::int64, dims, raw_of(values)});
-  return initializers_.back().name;
+  return add_constant(hint, dims, values, ElementType::int64);
 }
 
 std::string Graph::node(const std::string& op_type, const std::vector<std::string>& inputs,

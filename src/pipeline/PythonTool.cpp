@@ -14,6 +14,7 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
 
 extern char** environ;
 
@@ -40,6 +41,32 @@ std::string interop_script(const std::string& option) {
                                  "$BSMHUNT_INTEROP_SCRIPT)",
                                  path));
   return path;
+}
+
+InteropTool resolve_interop_tool(const dist::Communicator& comm, const std::string& python_option,
+                                 const std::string& script_option) {
+  InteropTool tool;
+  dist::collectively(comm, [&] { tool = {interop_python(python_option), interop_script(script_option)}; });
+  return tool;
+}
+
+StagingDirectory::StagingDirectory(const dist::Communicator& comm, std::filesystem::path path)
+    : comm_(comm), path_(std::move(path)) {
+  dist::collectively(comm_, [&] {
+    if (!comm_.is_root()) return;
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  });
+}
+
+std::string StagingDirectory::error_file() const {
+  return (path_ / fmt::format("error-rank{}", comm_.rank())).string();
+}
+
+void StagingDirectory::remove() {
+  comm_.barrier();
+  std::error_code ignored;
+  if (comm_.is_root()) std::filesystem::remove_all(path_, ignored);
 }
 
 void add_interop_options(po::options_description& d, const std::string& extra_modules) {

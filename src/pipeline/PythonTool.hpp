@@ -1,9 +1,11 @@
 #pragma once
 // Private to pipeline: running the Python helpers bsmhunt leaves to the libraries
 // physicists trust (matplotlib for the report, uproot for ROOT files).
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
 
 namespace bsmhunt::pipeline {
@@ -14,6 +16,29 @@ std::string interop_python(const std::string& option);
 // The uproot helper script: `option` unless "auto", then $BSMHUNT_INTEROP_SCRIPT or
 // tools/interop/bsmhunt_root.py of the source tree; InputError when it is missing.
 std::string interop_script(const std::string& option);
+
+// The interpreter and script of the uproot helper, resolved on every rank
+// (collective: a rank where the script is missing fails them all).
+struct InteropTool {
+  std::string python, script;
+};
+InteropTool resolve_interop_tool(const dist::Communicator& comm, const std::string& python_option,
+                                 const std::string& script_option);
+
+// A helper's working directory beside an output: made afresh on construction
+// (removing one a killed run left) and removed by remove(); both collective.
+class StagingDirectory {
+ public:
+  StagingDirectory(const dist::Communicator& comm, std::filesystem::path path);
+  const std::filesystem::path& path() const { return path_; }
+  // Where this rank's helper writes its one-line error.
+  std::string error_file() const;
+  void remove();
+
+ private:
+  const dist::Communicator& comm_;
+  std::filesystem::path path_;
+};
 
 // --python and --interop-script of the commands that read or write ROOT files;
 // `extra_modules` says what the interpreter needs besides uproot.

@@ -82,6 +82,9 @@ class Graph {
     std::string batch_name;
   };
   std::string fresh(const std::string& hint);
+  template <typename T>
+  std::string add_constant(const std::string& hint, const std::vector<int64_t>& dims, const std::vector<T>& values,
+                           ElementType type);
   std::string name_;
   std::vector<Node> nodes_;
   std::vector<Initializer> initializers_;

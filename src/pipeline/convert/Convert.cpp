@@ -20,34 +20,29 @@ namespace fs = std::filesystem;
 
 int run_convert(const dist::Communicator& comm, const ConvertConfig& c) {
   const fs::path output = c.output, partial = partial_path(output);
-  const fs::path staging = output.string() + ".convert-staging";
-  std::string python, script;
   dist::collectively(comm, [&] {
-    python = interop_python(c.python), script = interop_script(c.interop_script);
     if (!comm.is_root()) return;
     std::error_code ec;
     if (fs::exists(output, ec) && !c.overwrite)
       throw InputError(fmt::format("{} exists; give --overwrite to replace it", output.string()));
-    fs::remove_all(staging);
     fs::remove(partial);
-    fs::create_directories(staging);
   });
+  const InteropTool tool = resolve_interop_tool(comm, c.python, c.interop_script);
+  StagingDirectory staging(comm, output.string() + ".convert-staging");
   const auto clean = [&](bool keep_partial) {
-    comm.barrier();
+    staging.remove();
     std::error_code ec;
-    if (!comm.is_root()) return;
-    fs::remove_all(staging, ec);
-    if (!keep_partial) fs::remove(partial, ec);
+    if (comm.is_root() && !keep_partial) fs::remove(partial, ec);
   };
   try {
     std::vector<std::string> parts;
     for (std::size_t i = 0; i < c.samples.size(); ++i)
-      parts.push_back((staging / fmt::format("sample-{:06d}.h5", i)).string());
-    const std::string errors = (staging / fmt::format("error-rank{}", comm.rank())).string();
+      parts.push_back((staging.path() / fmt::format("sample-{:06d}.h5", i)).string());
+    const std::string errors = staging.error_file();
     dist::collectively(comm, [&] {
       for (std::size_t i = std::size_t(comm.rank()); i < c.samples.size(); i += std::size_t(comm.size())) {
-        std::vector<std::string> argv = {python, script, "--error-file", errors, "convert", "--mapping", c.mapping,
-                                         "--sample", c.samples[i].attributes_json, "--output", parts[i], "--step",
+        std::vector<std::string> argv = {tool.python, tool.script, "--error-file", errors, "convert", "--mapping",
+                                         c.mapping, "--sample", c.samples[i].attributes_json, "--output", parts[i], "--step",
                                          std::to_string(c.chunk_entries), "--"};
         argv.insert(argv.end(), c.samples[i].files.begin(), c.samples[i].files.end());
         run_python_tool(argv, "the ROOT converter (uproot)", errors);
@@ -60,7 +55,7 @@ int run_convert(const dist::Communicator& comm, const ConvertConfig& c) {
           {"description", fmt::format("converted from ROOT trees by bsmhunt convert (mapping {})", c.mapping)},
           {"luminosity_ifb", c.lumi_ifb}, {"sqrt_s_GeV", 13000.0}, {"seed", 0}, {"preselection", 0},
           {"generator", "bsmhunt convert (uproot)"}, {"bsmhunt_version", BSMHUNT_VERSION}};
-      std::vector<std::string> argv = {python, script, "--error-file", errors, "assemble", "--output",
+      std::vector<std::string> argv = {tool.python, tool.script, "--error-file", errors, "assemble", "--output",
                                        partial.string(), "--attributes", attributes.dump(), "--"};
       argv.insert(argv.end(), parts.begin(), parts.end());
       run_python_tool(argv, "the ROOT converter (uproot)", errors);

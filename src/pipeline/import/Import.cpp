@@ -665,33 +665,27 @@ namespace {
 // i mod N) into HDF5 columns with the uproot helper, chunk by chunk; rank 0 then
 // joins the parts, in the order of the files, into one table of virtual datasets.
 // Returns that table; the staging directory beside the output holds it all.
-fs::path stage_root_files(const dist::Communicator& comm, const ImportConfig& cfg, const fs::path& staging) {
-  dist::collectively(comm, [&] {
-    if (!comm.is_root()) return;
-    fs::remove_all(staging);  // a stale one from a killed run
-    fs::create_directories(staging);
-  });
-  std::string python, script;
-  dist::collectively(comm, [&] { python = interop_python(cfg.python), script = interop_script(cfg.interop_script); });
+fs::path stage_root_files(const dist::Communicator& comm, const ImportConfig& cfg, const StagingDirectory& staging) {
+  const InteropTool tool = resolve_interop_tool(comm, cfg.python, cfg.interop_script);
   std::vector<std::string> parts;
   for (std::size_t i = 0; i < cfg.root_files.size(); ++i)
-    parts.push_back((staging / fmt::format("part-{:06d}.h5", i)).string());
-  const std::string rank_errors = (staging / fmt::format("error-rank{}", comm.rank())).string();
+    parts.push_back((staging.path() / fmt::format("part-{:06d}.h5", i)).string());
+  const std::string errors = staging.error_file();
   dist::collectively(comm, [&] {
-    std::vector<std::string> argv = {python, script, "--error-file", rank_errors, "stage", "--tree", cfg.tree,
+    std::vector<std::string> argv = {tool.python, tool.script, "--error-file", errors, "stage", "--tree", cfg.tree,
                                      "--step", std::to_string(cfg.chunk_entries), "--"};
     const std::size_t fixed = argv.size();
     for (std::size_t i = std::size_t(comm.rank()); i < parts.size(); i += std::size_t(comm.size()))
       argv.insert(argv.end(), {cfg.root_files[i], parts[i]});
-    if (argv.size() > fixed) run_python_tool(argv, "the ROOT reader (uproot)", rank_errors);
+    if (argv.size() > fixed) run_python_tool(argv, "the ROOT reader (uproot)", errors);
   });
-  const fs::path table = staging / "table.h5";
+  const fs::path table = staging.path() / "table.h5";
   dist::collectively(comm, [&] {
     if (!comm.is_root()) return;
-    std::vector<std::string> argv = {python, script, "--error-file", rank_errors, "merge", "--output", table.string(),
-                                     "--"};
+    std::vector<std::string> argv = {tool.python, tool.script, "--error-file", errors, "merge", "--output",
+                                     table.string(), "--"};
     argv.insert(argv.end(), parts.begin(), parts.end());
-    run_python_tool(argv, "the ROOT reader (uproot)", rank_errors);
+    run_python_tool(argv, "the ROOT reader (uproot)", errors);
   });
   return table;
 }
@@ -707,22 +701,17 @@ int run_import(const dist::Communicator& comm, const ImportConfig& cfg) {
     return 0;
   }
   for (const auto& file : cfg.root_files) check_feature_output(comm, file, cfg.output, cfg.file.overwrite);
-  const fs::path staging = cfg.output.string() + ".root-staging";
-  const auto remove_staging = [&] {
-    comm.barrier();
-    std::error_code ec;
-    if (comm.is_root()) fs::remove_all(staging, ec);
-  };
+  StagingDirectory staging(comm, cfg.output.string() + ".root-staging");
   try {
     ImportConfig staged = cfg;
     staged.input = stage_root_files(comm, cfg, staging);
     staged.key = "/";
     Importer(comm, staged).run();
   } catch (...) {
-    remove_staging();
+    staging.remove();
     throw;
   }
-  remove_staging();
+  staging.remove();
   return 0;
 }
 
