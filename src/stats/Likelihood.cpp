@@ -1,0 +1,361 @@
+// The HistFactory likelihood: parameters from the modifiers and the measurement,
+// expected yields with their derivatives, -ln L, and maximum-likelihood fits with
+// Ceres on deviance residuals (the same least-squares form as the dijet fits).
+#include "bsmhunt/stats/Likelihood.hpp"
+
+#include <ceres/ceres.h>
+#include <fmt/format.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "Deviance.hpp"
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Strings.hpp"
+
+namespace bsmhunt::stats {
+
+namespace {
+
+// pyhf's defaults per modifier type (bounds, init); constraints are set below.
+ParameterSpec default_spec(const std::string& name, ModifierType type) {
+  ParameterSpec p;
+  p.name = name;
+  p.type = type;
+  switch (type) {
+    case ModifierType::normfactor: p.init = 1, p.lo = 0, p.hi = 10; break;
+    case ModifierType::normsys:
+    case ModifierType::histosys:
+      p.init = 0, p.lo = -5, p.hi = 5, p.constrained = true, p.aux = 0, p.sigma = 1;
+      break;
+    case ModifierType::staterror: p.init = 1, p.lo = 1e-10, p.hi = 10, p.constrained = true, p.aux = 1; break;
+    case ModifierType::lumi: p.init = 1, p.lo = 0, p.hi = 10, p.constrained = true, p.aux = 1; break;
+  }
+  return p;
+}
+
+// Multiplicative factor of a term and its derivative (histosys is additive: 1, 0).
+double factor(ModifierType type, double hi, double lo, double theta, double* derivative) {
+  switch (type) {
+    case ModifierType::normsys: {
+      const double base = theta >= 0 ? hi : lo;
+      const double f = std::pow(base, std::fabs(theta));
+      *derivative = (theta >= 0 ? 1.0 : -1.0) * std::log(base) * f;
+      return f;
+    }
+    case ModifierType::histosys: *derivative = 0; return 1;
+    default: *derivative = 1; return theta;  // normfactor, staterror, lumi
+  }
+}
+
+class LikelihoodCost final : public ceres::CostFunction {
+ public:
+  LikelihoodCost(const Likelihood& model, const Observations& data) : model_(model), data_(data) {
+    set_num_residuals(int(model.bins() + data.aux.size()));
+    mutable_parameter_block_sizes()->push_back(int(model.parameters()));
+  }
+  bool Evaluate(double const* const* parameters, double* residuals, double** jacobians) const override {
+    const std::size_t P = model_.parameters(), B = model_.bins();
+    const std::vector<double> theta(parameters[0], parameters[0] + P);
+    std::vector<double> jac;
+    const std::vector<double> nu = model_.expected(theta, jacobians ? &jac : nullptr);
+    double* J = jacobians ? jacobians[0] : nullptr;
+    for (std::size_t b = 0; b < B; ++b) {
+      const double n = data_.main[b];
+      if (!std::isfinite(nu[b]) || nu[b] < 0) return false;  // Ceres rejects the step
+      if (nu[b] == 0) {
+        // A bin nothing can fill: no information (with n > 0 the point is impossible).
+        if (n > 0) return false;
+        residuals[b] = 0;
+        if (J) std::fill(J + b * P, J + (b + 1) * P, 0.0);
+        continue;
+      }
+      double dr;
+      detail::deviance_residual(n, nu[b], residuals[b], dr);
+      if (!std::isfinite(residuals[b])) return false;
+      if (J)
+        for (std::size_t k = 0; k < P; ++k) J[b * P + k] = dr * jac[b * P + k];
+    }
+    std::size_t a = 0;
+    for (std::size_t k = 0; k < P; ++k) {
+      const ParameterSpec& p = model_.parameter(k);
+      if (!p.constrained) continue;
+      residuals[B + a] = (theta[k] - data_.aux[a]) / p.sigma;
+      if (J) {
+        std::fill(J + (B + a) * P, J + (B + a + 1) * P, 0.0);
+        J[(B + a) * P + k] = 1 / p.sigma;
+      }
+      ++a;
+    }
+    return true;
+  }
+
+ private:
+  const Likelihood& model_;
+  const Observations& data_;
+};
+
+}  // namespace
+
+Likelihood::Likelihood(const Workspace& w, const std::string& measurement_name) {
+  validate(w, "workspace");
+  const Measurement& ms = w.measurement(measurement_name);
+  std::map<std::string, std::size_t> index_of;
+  // staterror: per channel and name, sum of nominal and of squared uncertainties.
+  struct StatSums {
+    std::vector<double> nominal, err2;
+  };
+  std::map<std::pair<std::size_t, std::string>, StatSums> stat;
+  for (std::size_t c = 0; c < w.channels.size(); ++c) {
+    const WorkspaceChannel& ch = w.channels[c];
+    const std::size_t nb = ch.bins();
+    for (const WorkspaceSample& sm : ch.samples) {
+      SampleModel model;
+      model.first_bin = bins_;
+      model.nominal = sm.data;
+      for (const Modifier& m : sm.modifiers) {
+        Term t;
+        t.type = m.type;
+        t.hi = m.hi, t.lo = m.lo;
+        const bool per_bin = m.type == ModifierType::staterror;
+        const auto found = index_of.find(m.name);
+        if (found == index_of.end()) {
+          index_of[m.name] = params_.size();
+          if (per_bin)
+            for (std::size_t i = 0; i < nb; ++i)
+              params_.push_back(default_spec(fmt::format("{}[{}]", m.name, i), m.type));
+          else
+            params_.push_back(default_spec(m.name, m.type));
+        }
+        t.parameter = index_of[m.name];
+        if (m.type == ModifierType::histosys) {
+          t.up_delta.resize(nb), t.down_delta.resize(nb);
+          for (std::size_t i = 0; i < nb; ++i)
+            t.up_delta[i] = m.hi_data[i] - sm.data[i], t.down_delta[i] = sm.data[i] - m.lo_data[i];
+        }
+        if (per_bin) {
+          StatSums& s = stat[{c, m.name}];
+          s.nominal.resize(nb), s.err2.resize(nb);
+          for (std::size_t i = 0; i < nb; ++i) s.nominal[i] += sm.data[i], s.err2[i] += m.errors[i] * m.errors[i];
+        }
+        model.terms.push_back(std::move(t));
+      }
+      samples_.push_back(std::move(model));
+    }
+    bins_ += nb;
+  }
+  // Relative staterror per bin; a bin without nominal yield or uncertainty has no
+  // constraint to speak of and keeps gamma = 1 (as pyhf masks it).
+  for (const auto& [key, s] : stat) {
+    const std::size_t first = index_of.at(key.second);
+    for (std::size_t i = 0; i < s.nominal.size(); ++i) {
+      ParameterSpec& p = params_[first + i];
+      const double rel = s.nominal[i] > 0 ? std::sqrt(s.err2[i]) / s.nominal[i] : 0.0;
+      if (rel > 0) p.sigma = rel;
+      else p.fixed = true, p.constrained = false;
+    }
+  }
+  for (const ParameterConfig& pc : ms.parameters) {
+    const auto it = index_of.find(pc.name);
+    if (it == index_of.end()) continue;  // validate() checked the name exists
+    ParameterSpec& p = params_[it->second];
+    if (pc.bounds) p.lo = pc.bounds->first, p.hi = pc.bounds->second;
+    if (pc.auxdata) p.aux = *pc.auxdata, p.init = *pc.auxdata;
+    if (pc.sigma) p.sigma = *pc.sigma;
+    if (pc.init) p.init = *pc.init;
+    p.fixed = p.fixed || pc.fixed;
+  }
+  poi_ = index(ms.poi);
+  for (std::size_t k = 0; k < params_.size(); ++k)
+    if (params_[k].constrained) constrained_.push_back(k);
+  for (const auto& obs : w.observations) observed_.main.insert(observed_.main.end(), obs.begin(), obs.end());
+  for (const std::size_t k : constrained_) observed_.aux.push_back(params_[k].aux);
+}
+
+std::size_t Likelihood::index(const std::string& name) const {
+  std::vector<std::string> names;
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    if (params_[k].name == name) return k;
+    names.push_back(params_[k].name);
+  }
+  throw InputError(fmt::format("no parameter '{}' in the model{}", name, did_you_mean(name, names)));
+}
+
+void Likelihood::set_bounds(std::size_t k, double lo, double hi) {
+  if (!(lo < hi)) throw InputError(fmt::format("bounds [{}, {}] of '{}': expected low < high", lo, hi, params_.at(k).name));
+  params_.at(k).lo = lo, params_.at(k).hi = hi;
+}
+
+std::vector<double> Likelihood::initial() const {
+  std::vector<double> theta;
+  for (const auto& p : params_) theta.push_back(std::clamp(p.init, p.lo, p.hi));
+  return theta;
+}
+
+std::vector<double> Likelihood::expected(const std::vector<double>& theta, std::vector<double>* jacobian) const {
+  const std::size_t P = params_.size();
+  std::vector<double> nu(bins_, 0.0);
+  if (jacobian) jacobian->assign(bins_ * P, 0.0);
+  std::vector<double> f, df;
+  std::vector<std::size_t> which;
+  for (const SampleModel& s : samples_) {
+    for (std::size_t i = 0; i < s.nominal.size(); ++i) {
+      const std::size_t b = s.first_bin + i;
+      double base = s.nominal[i], mult = 1;
+      f.clear(), df.clear(), which.clear();
+      for (const Term& t : s.terms) {
+        const std::size_t k = t.parameter + (t.type == ModifierType::staterror ? i : 0);
+        if (t.type == ModifierType::histosys) {
+          const double a = theta[k];
+          base += a * (a >= 0 ? t.up_delta[i] : t.down_delta[i]);
+          continue;
+        }
+        double d;
+        f.push_back(factor(t.type, t.hi, t.lo, theta[k], &d));
+        df.push_back(d), which.push_back(k);
+        mult *= f.back();
+      }
+      nu[b] += base * mult;
+      if (!jacobian) continue;
+      double* row = jacobian->data() + b * P;
+      for (const Term& t : s.terms)
+        if (t.type == ModifierType::histosys) row[t.parameter] += (theta[t.parameter] >= 0 ? t.up_delta[i] : t.down_delta[i]) * mult;
+      // d/d theta_k of the product: the other factors times df_k (no division: a factor may be 0).
+      for (std::size_t j = 0; j < f.size(); ++j) {
+        double others = base;
+        for (std::size_t l = 0; l < f.size(); ++l)
+          if (l != j) others *= f[l];
+        row[which[j]] += others * df[j];
+      }
+    }
+  }
+  return nu;
+}
+
+Observations Likelihood::expected_data(const std::vector<double>& theta) const {
+  Observations o;
+  o.main = expected(theta);
+  for (const std::size_t k : constrained_) o.aux.push_back(theta[k]);
+  return o;
+}
+
+double Likelihood::nll(const std::vector<double>& theta, const Observations& data) const {
+  const std::vector<double> nu = expected(theta);
+  double sum = 0;
+  for (std::size_t b = 0; b < bins_; ++b) {
+    const double n = data.main[b];
+    if (nu[b] <= 0) {
+      if (n > 0 || nu[b] < 0) return std::numeric_limits<double>::infinity();
+      continue;
+    }
+    sum += nu[b] - n + (n > 0 ? n * std::log(n / nu[b]) : 0.0);
+  }
+  for (std::size_t a = 0; a < constrained_.size(); ++a) {
+    const ParameterSpec& p = params_[constrained_[a]];
+    const double z = (theta[constrained_[a]] - data.aux[a]) / p.sigma;
+    sum += 0.5 * z * z;
+  }
+  return sum;
+}
+
+std::vector<double> Likelihood::nll_gradient(const std::vector<double>& theta, const Observations& data) const {
+  const std::size_t P = params_.size();
+  std::vector<double> jac;
+  const std::vector<double> nu = expected(theta, &jac);
+  std::vector<double> g(P, 0.0);
+  for (std::size_t b = 0; b < bins_; ++b) {
+    if (nu[b] <= 0) continue;
+    const double w = 1 - data.main[b] / nu[b];
+    for (std::size_t k = 0; k < P; ++k) g[k] += w * jac[b * P + k];
+  }
+  for (std::size_t a = 0; a < constrained_.size(); ++a) {
+    const std::size_t k = constrained_[a];
+    g[k] += (theta[k] - data.aux[a]) / (params_[k].sigma * params_[k].sigma);
+  }
+  return g;
+}
+
+FitResult Likelihood::fit(const Observations& data, const std::vector<Fixed>& fix, bool covariance) const {
+  if (data.main.size() != bins_ || data.aux.size() != constrained_.size())
+    throw InternalError(fmt::format("fit: data of {} + {} values for a model of {} bins and {} constraints",
+                                    data.main.size(), data.aux.size(), bins_, constrained_.size()));
+  const std::size_t P = params_.size();
+  FitResult r;
+  r.values = initial();
+  std::vector<bool> constant(P, false);
+  for (std::size_t k = 0; k < P; ++k) constant[k] = params_[k].fixed;
+  for (const Fixed& f : fix) r.values[f.parameter] = f.value, constant[f.parameter] = true;
+  std::vector<int> constant_indices;
+  for (std::size_t k = 0; k < P; ++k)
+    if (constant[k]) constant_indices.push_back(int(k));
+
+  if (constant_indices.size() < P) {
+    ceres::Problem::Options problem_options;
+    problem_options.cost_function_ownership = ceres::TAKE_OWNERSHIP;
+    problem_options.manifold_ownership = ceres::TAKE_OWNERSHIP;
+    ceres::Problem problem(problem_options);
+    problem.AddResidualBlock(new LikelihoodCost(*this, data), nullptr, r.values.data());
+    if (!constant_indices.empty())
+      problem.SetManifold(r.values.data(), new ceres::SubsetManifold(int(P), constant_indices));
+    for (std::size_t k = 0; k < P; ++k) {
+      if (constant[k]) continue;
+      problem.SetParameterLowerBound(r.values.data(), int(k), params_[k].lo);
+      problem.SetParameterUpperBound(r.values.data(), int(k), params_[k].hi);
+    }
+    ceres::Solver::Options options;
+    options.trust_region_strategy_type = ceres::LEVENBERG_MARQUARDT;
+    options.linear_solver_type = ceres::DENSE_QR;
+    options.max_num_iterations = 500;
+    options.function_tolerance = 1e-13;
+    options.gradient_tolerance = 1e-13;
+    options.parameter_tolerance = 1e-12;
+    options.logging_type = ceres::SILENT;
+    ceres::Solver::Summary summary;
+    ceres::Solve(options, &problem, &summary);
+    r.converged = summary.termination_type == ceres::CONVERGENCE && std::isfinite(summary.final_cost);
+    r.message = fmt::format("{} after {} iterations", ceres::TerminationTypeToString(summary.termination_type),
+                            summary.iterations.size());
+    if (!r.converged) r.message += ": " + summary.message;
+  } else {
+    r.converged = true;
+    r.message = "every parameter fixed";
+  }
+  r.nll = nll(r.values, data);
+  if (!std::isfinite(r.nll)) r.converged = false, r.message += " (-ln L not finite at the end point)";
+  r.errors.assign(P, 0.0);
+  if (!covariance || !r.converged) return r;
+
+  // Hessian of -ln L over the free parameters: central differences of the analytic
+  // gradient (the Gauss-Newton J^T J of the fit drops the curvature of nu).
+  std::vector<std::size_t> free;
+  for (std::size_t k = 0; k < P; ++k)
+    if (!constant[k]) free.push_back(k);
+  const std::size_t F = free.size();
+  Eigen::MatrixXd H(F, F);
+  for (std::size_t j = 0; j < F; ++j) {
+    const std::size_t k = free[j];
+    const double h = 1e-5 * std::max(1.0, std::fabs(r.values[k]));
+    std::vector<double> up = r.values, down = r.values;
+    up[k] += h, down[k] -= h;
+    const auto gu = nll_gradient(up, data), gd = nll_gradient(down, data);
+    for (std::size_t i = 0; i < F; ++i) H(i, j) = (gu[free[i]] - gd[free[i]]) / (2 * h);
+  }
+  H = 0.5 * (H + H.transpose()).eval();
+  const Eigen::LDLT<Eigen::MatrixXd> ldlt(H);
+  r.covariance.assign(P * P, 0.0);
+  if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) {
+    r.message += "; the Hessian is not positive definite (no uncertainties)";
+    std::fill(r.errors.begin(), r.errors.end(), std::numeric_limits<double>::quiet_NaN());
+    return r;
+  }
+  const Eigen::MatrixXd C = ldlt.solve(Eigen::MatrixXd::Identity(F, F));
+  for (std::size_t i = 0; i < F; ++i) {
+    for (std::size_t j = 0; j < F; ++j) r.covariance[free[i] * P + free[j]] = C(i, j);
+    r.errors[free[i]] = std::sqrt(std::max(0.0, C(i, i)));
+  }
+  return r;
+}
+
+}  // namespace bsmhunt::stats
