@@ -13,6 +13,7 @@
 #include "bsmhunt/pipeline/Images.hpp"
 #include "bsmhunt/pipeline/Import.hpp"
 #include "bsmhunt/pipeline/Inspect.hpp"
+#include "bsmhunt/pipeline/Limits.hpp"
 #include "bsmhunt/pipeline/Predict.hpp"
 #include "bsmhunt/pipeline/Report.hpp"
 #include "bsmhunt/pipeline/Run.hpp"
@@ -61,6 +62,11 @@ const std::vector<Command>& commands() {
       make_command("significance", "score histograms per sample and channel; cut scans, ROC, cut-and-count yields and Z",
                    "[mpirun -n N] bsmhunt significance --scores SCORES.h5 [--features F] --output RESULT.json [options]",
                    "", add_significance_options, significance_config_from, run_significance),
+      make_command("limits",
+                   "CLs upper limits, best-fit signal strength, discovery Z, pulls and impacts for every signal model",
+                   "[mpirun -n N] bsmhunt limits --histograms SIG.h5 | --workspace WS.json --output LIMITS.json "
+                   "[--export-workspace DIR] [options]",
+                   "", add_limits_options, limits_config_from, run_limits),
       make_command("efficiencies",
                    "classification of process groups at thresholds on a score, per slice and after a selection; S/sqrt(B) gain",
                    "[mpirun -n N] bsmhunt efficiencies --scores S.h5 --features F.h5 --groups 'A: a_*; B: b_*' "

@@ -42,4 +42,10 @@ int run_significance(const dist::Communicator& comm, const SignificanceConfig& c
 // The default HDF5 result beside a JSON result: OUTPUT with .h5 for .json (else OUTPUT.h5).
 std::string significance_h5_path(const std::string& output);
 
+// The format attribute and version of both outputs. Version 2 added, in the HDF5
+// file, samples/<name>/{role, process, cross_section_pb, parameters} and the flows' sum of
+// w^2 (bsmhunt limits builds its models from them).
+inline constexpr const char* kSignificanceFormat = "bsmhunt.significance";
+inline constexpr int64_t kSignificanceFormatVersion = 2;
+
 }  // namespace bsmhunt::pipeline

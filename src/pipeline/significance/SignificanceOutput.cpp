@@ -13,8 +13,6 @@
 
 namespace bsmhunt::pipeline {
 
-inline constexpr const char* kSignificanceFormat = "bsmhunt.significance";
-inline constexpr int64_t kSignificanceFormatVersion = 1;
 
 namespace {
 
@@ -144,6 +142,15 @@ void write_significance_h5(const std::string& path, const SignificanceResult& r)
   a.strings["binning"] = r.binning.logit ? "logit of the score" : "score";
   a.strings["score_column"] = r.column_name;
   a.strings["split"] = c.split;
+  if (std::isfinite(r.lumi_ifb)) a.doubles["lumi_ifb"] = {r.lumi_ifb};
+  for (const auto& info : r.samples) {
+    const std::string sb = "samples/" + info.name + "/";
+    a.strings[sb + "role"] = std::string(physics::to_string(info.role));
+    a.strings[sb + "process"] = info.process;
+    // sigma x BR x k x filter efficiency: the cross section a limit on mu multiplies.
+    a.doubles[sb + "cross_section_pb"] = {info.cross_section_pb * info.k_factor * info.filter_efficiency};
+    a.strings[sb + "parameters"] = json::dump(parameters_json(info));
+  }
   for (std::size_t ch = 0; ch < r.channels.size(); ++ch) {
     const std::string base = "channels/" + r.channels[ch].name + "/";
     a.strings[base + "selection"] = r.channels[ch].selection.text();
@@ -154,6 +161,7 @@ void write_significance_h5(const std::string& path, const SignificanceResult& r)
       a.doubles[hb + "sum_w2"] = h.variances();
       // Scores outside [lo, hi) (a probability of exactly 1 is one): [underflow, overflow].
       a.doubles[hb + "flow_w"] = {h.underflow(), h.overflow()};
+      a.doubles[hb + "flow_w2"] = {h.underflow_variance(), h.overflow_variance()};
     }
     for (const auto& sr : r.results[ch].signals) {
       const std::string sb = base + "scan/" + r.samples[sr.sample].name + "/";
