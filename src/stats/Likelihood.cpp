@@ -36,18 +36,51 @@ ParameterSpec default_spec(const std::string& name, ModifierType type) {
   return p;
 }
 
-// Multiplicative factor of a term and its derivative (histosys is additive: 1, 0).
-double factor(ModifierType type, double hi, double lo, double theta, double* derivative) {
-  switch (type) {
-    case ModifierType::normsys: {
-      const double base = theta >= 0 ? hi : lo;
-      const double f = std::pow(base, std::fabs(theta));
-      *derivative = (theta >= 0 ? 1.0 : -1.0) * std::log(base) * f;
-      return f;
-    }
-    case ModifierType::histosys: *derivative = 0; return 1;
-    default: *derivative = 1; return theta;  // normfactor, staterror, lumi
+// normsys, pyhf's and ROOT's default interpolation ("code 4"): hi^alpha above 1,
+// lo^-alpha below -1, and between them the polynomial 1 + sum_i a_i alpha^i of
+// degree 6 that matches value, slope and curvature at +-1 (smooth at 0, unlike
+// code 1). The coefficients are A^-1 b for alpha_0 = 1, as in pyhf's code4.
+void code4_coefficients(double hi, double lo, double* a) {
+  static constexpr double inverse[6][6] = {{15.0 / 16, -15.0 / 16, -7.0 / 16, -7.0 / 16, 1.0 / 16, -1.0 / 16},
+                                           {3.0 / 2, 3.0 / 2, -9.0 / 16, 9.0 / 16, 1.0 / 16, 1.0 / 16},
+                                           {-5.0 / 8, 5.0 / 8, 5.0 / 8, 5.0 / 8, -1.0 / 8, 1.0 / 8},
+                                           {-3.0 / 2, -3.0 / 2, 7.0 / 8, -7.0 / 8, -1.0 / 8, -1.0 / 8},
+                                           {3.0 / 16, -3.0 / 16, -3.0 / 16, -3.0 / 16, 1.0 / 16, -1.0 / 16},
+                                           {1.0 / 2, 1.0 / 2, -5.0 / 16, 5.0 / 16, 1.0 / 16, 1.0 / 16}};
+  const double lh = std::log(hi), ll = std::log(lo);
+  const double b[6] = {hi - 1, lo - 1, lh * hi, -ll * lo, lh * lh * hi, ll * ll * lo};
+  for (int r = 0; r < 6; ++r) {
+    a[r] = 0;
+    for (int c = 0; c < 6; ++c) a[r] += inverse[r][c] * b[c];
   }
+}
+
+double normsys_factor(double hi, double lo, const double* a, double alpha, double* derivative) {
+  if (alpha >= 1 || alpha <= -1) {
+    const double base = alpha >= 1 ? hi : lo;
+    const double f = std::pow(base, std::fabs(alpha));
+    *derivative = (alpha >= 1 ? 1.0 : -1.0) * std::log(base) * f;
+    return f;
+  }
+  double f = 1, d = 0, power = 1;  // power = alpha^(i-1)
+  for (int i = 0; i < 6; ++i) {
+    d += double(i + 1) * a[i] * power;
+    power *= alpha;
+    f += a[i] * power;
+  }
+  *derivative = d;
+  return f;
+}
+
+// histosys, pyhf's and ROOT's default ("code 4p"): linear in alpha beyond +-1, and
+// between them alpha S + alpha^2 (alpha^2 (3 alpha^2 - 10) + 15) A with
+// S = (up + down) / 2, A = (up - down) / 16, which meets the lines with their slopes.
+double histosys_delta(double up, double down, double alpha, double* derivative) {
+  if (alpha > 1) return *derivative = up, alpha * up;
+  if (alpha < -1) return *derivative = down, alpha * down;
+  const double S = 0.5 * (up + down), A = 0.0625 * (up - down), a2 = alpha * alpha;
+  *derivative = S + A * alpha * (30 + a2 * (-40 + 18 * a2));
+  return alpha * S + a2 * (a2 * (3 * a2 - 10) + 15) * A;
 }
 
 class LikelihoodCost final : public ceres::CostFunction {
@@ -97,6 +130,72 @@ class LikelihoodCost final : public ceres::CostFunction {
   const Observations& data_;
 };
 
+// Hessian of -ln L over `which`: central differences of the analytic gradient (the
+// Gauss-Newton J^T J of the least-squares fit drops the curvature of nu).
+Eigen::MatrixXd hessian(const Likelihood& model, const std::vector<double>& theta, const std::vector<std::size_t>& which,
+                        const Observations& data) {
+  const std::size_t F = which.size();
+  Eigen::MatrixXd H = Eigen::MatrixXd::Zero(Eigen::Index(F), Eigen::Index(F));
+  for (std::size_t j = 0; j < F; ++j) {
+    const std::size_t k = which[j];
+    const double h = 1e-5 * std::max(1.0, std::fabs(theta[k]));
+    std::vector<double> up = theta, down = theta;
+    up[k] += h, down[k] -= h;
+    const auto gu = model.nll_gradient(up, data), gd = model.nll_gradient(down, data);
+    for (std::size_t i = 0; i < F; ++i) H(Eigen::Index(i), Eigen::Index(j)) = (gu[which[i]] - gd[which[i]]) / (2 * h);
+  }
+  const Eigen::MatrixXd symmetric = 0.5 * (H + H.transpose());
+  return symmetric;
+}
+
+// Newton steps with the exact Hessian from the least-squares fit's end point. Levenberg-
+// Marquardt on deviance residuals crawls when parameters of very different curvature
+// meet a bound (a POI at 0 next to normalisations of millions of events) and stops on
+// its function tolerance short of the minimum; a few Newton steps, with the
+// parameters held at a bound they push against, reach it.
+void polish(const Likelihood& model, FitResult& r, const std::vector<std::size_t>& free, const Observations& data) {
+  for (int iteration = 0; iteration < 50; ++iteration) {
+    const std::vector<double> g = model.nll_gradient(r.values, data);
+    std::vector<std::size_t> active;
+    for (const std::size_t k : free) {
+      const ParameterSpec& p = model.parameter(k);
+      const bool at_lo = r.values[k] <= p.lo && g[k] > 0, at_hi = r.values[k] >= p.hi && g[k] < 0;
+      if (!at_lo && !at_hi) active.push_back(k);
+    }
+    if (active.empty()) return;
+    Eigen::MatrixXd H = hessian(model, r.values, active, data);
+    const Eigen::Index F = Eigen::Index(active.size());
+    Eigen::VectorXd grad(F);
+    for (Eigen::Index i = 0; i < F; ++i) grad(i) = g[active[std::size_t(i)]];
+    // A Hessian that is not positive definite gets a Levenberg shift.
+    double shift = 0;
+    Eigen::LDLT<Eigen::MatrixXd> ldlt(H);
+    for (int tries = 0; tries < 20 && (ldlt.info() != Eigen::Success || !ldlt.isPositive()); ++tries) {
+      shift = shift == 0 ? 1e-8 * std::max(1.0, H.diagonal().cwiseAbs().maxCoeff()) : 10 * shift;
+      ldlt.compute(H + shift * Eigen::MatrixXd::Identity(F, F));
+    }
+    if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) return;
+    const Eigen::VectorXd step = -ldlt.solve(grad);
+    const double decrement = -grad.dot(step);  // predicted 2 x decrease
+    if (!(decrement > 1e-12)) return;
+    double t = 1;
+    for (int halvings = 0; halvings < 30; ++halvings, t *= 0.5) {
+      std::vector<double> trial = r.values;
+      for (Eigen::Index i = 0; i < F; ++i) {
+        const std::size_t k = active[std::size_t(i)];
+        trial[k] = std::clamp(trial[k] + t * step(i), model.parameter(k).lo, model.parameter(k).hi);
+      }
+      const double value = model.nll(trial, data);
+      if (std::isfinite(value) && value < r.nll) {
+        r.values = std::move(trial);
+        r.nll = value;
+        break;
+      }
+    }
+    if (decrement < 1e-10) return;
+  }
+}
+
 }  // namespace
 
 Likelihood::Likelihood(const Workspace& w, const std::string& measurement_name) {
@@ -119,6 +218,7 @@ Likelihood::Likelihood(const Workspace& w, const std::string& measurement_name) 
         Term t;
         t.type = m.type;
         t.hi = m.hi, t.lo = m.lo;
+        if (m.type == ModifierType::normsys) code4_coefficients(m.hi, m.lo, t.poly);
         const bool per_bin = m.type == ModifierType::staterror;
         const auto found = index_of.find(m.name);
         if (found == index_of.end()) {
@@ -207,13 +307,12 @@ std::vector<double> Likelihood::expected(const std::vector<double>& theta, std::
       f.clear(), df.clear(), which.clear();
       for (const Term& t : s.terms) {
         const std::size_t k = t.parameter + (t.type == ModifierType::staterror ? i : 0);
+        double d = 1;
         if (t.type == ModifierType::histosys) {
-          const double a = theta[k];
-          base += a * (a >= 0 ? t.up_delta[i] : t.down_delta[i]);
+          base += histosys_delta(t.up_delta[i], t.down_delta[i], theta[k], &d);
           continue;
         }
-        double d;
-        f.push_back(factor(t.type, t.hi, t.lo, theta[k], &d));
+        f.push_back(t.type == ModifierType::normsys ? normsys_factor(t.hi, t.lo, t.poly, theta[k], &d) : theta[k]);
         df.push_back(d), which.push_back(k);
         mult *= f.back();
       }
@@ -221,7 +320,11 @@ std::vector<double> Likelihood::expected(const std::vector<double>& theta, std::
       if (!jacobian) continue;
       double* row = jacobian->data() + b * P;
       for (const Term& t : s.terms)
-        if (t.type == ModifierType::histosys) row[t.parameter] += (theta[t.parameter] >= 0 ? t.up_delta[i] : t.down_delta[i]) * mult;
+        if (t.type == ModifierType::histosys) {
+          double d;
+          histosys_delta(t.up_delta[i], t.down_delta[i], theta[t.parameter], &d);
+          row[t.parameter] += d * mult;
+        }
       // d/d theta_k of the product: the other factors times df_k (no division: a factor may be 0).
       for (std::size_t j = 0; j < f.size(); ++j) {
         double others = base;
@@ -325,24 +428,16 @@ FitResult Likelihood::fit(const Observations& data, const std::vector<Fixed>& fi
   r.nll = nll(r.values, data);
   if (!std::isfinite(r.nll)) r.converged = false, r.message += " (-ln L not finite at the end point)";
   r.errors.assign(P, 0.0);
-  if (!covariance || !r.converged) return r;
-
-  // Hessian of -ln L over the free parameters: central differences of the analytic
-  // gradient (the Gauss-Newton J^T J of the fit drops the curvature of nu).
+  if (!r.converged) return r;
   std::vector<std::size_t> free;
   for (std::size_t k = 0; k < P; ++k)
     if (!constant[k]) free.push_back(k);
+  if (free.empty()) return r;
+  polish(*this, r, free, data);
+  if (!covariance) return r;
+
+  const Eigen::MatrixXd H = hessian(*this, r.values, free, data);
   const std::size_t F = free.size();
-  Eigen::MatrixXd H(F, F);
-  for (std::size_t j = 0; j < F; ++j) {
-    const std::size_t k = free[j];
-    const double h = 1e-5 * std::max(1.0, std::fabs(r.values[k]));
-    std::vector<double> up = r.values, down = r.values;
-    up[k] += h, down[k] -= h;
-    const auto gu = nll_gradient(up, data), gd = nll_gradient(down, data);
-    for (std::size_t i = 0; i < F; ++i) H(i, j) = (gu[free[i]] - gd[free[i]]) / (2 * h);
-  }
-  H = 0.5 * (H + H.transpose()).eval();
   const Eigen::LDLT<Eigen::MatrixXd> ldlt(H);
   r.covariance.assign(P * P, 0.0);
   if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) {
@@ -350,10 +445,10 @@ FitResult Likelihood::fit(const Observations& data, const std::vector<Fixed>& fi
     std::fill(r.errors.begin(), r.errors.end(), std::numeric_limits<double>::quiet_NaN());
     return r;
   }
-  const Eigen::MatrixXd C = ldlt.solve(Eigen::MatrixXd::Identity(F, F));
+  const Eigen::MatrixXd C = ldlt.solve(Eigen::MatrixXd::Identity(Eigen::Index(F), Eigen::Index(F)));
   for (std::size_t i = 0; i < F; ++i) {
-    for (std::size_t j = 0; j < F; ++j) r.covariance[free[i] * P + free[j]] = C(i, j);
-    r.errors[free[i]] = std::sqrt(std::max(0.0, C(i, i)));
+    for (std::size_t j = 0; j < F; ++j) r.covariance[free[i] * P + free[j]] = C(Eigen::Index(i), Eigen::Index(j));
+    r.errors[free[i]] = std::sqrt(std::max(0.0, C(Eigen::Index(i), Eigen::Index(i))));
   }
   return r;
 }

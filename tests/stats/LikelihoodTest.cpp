@@ -81,18 +81,25 @@ TEST(Likelihood, JacobianAndGradientAgreeWithFiniteDifferences) {
 }
 
 TEST(Likelihood, ModifiersFollowPyhfInterpolation) {
+  // Expected yields computed by pyhf 0.7.6 (its default code 4 for normsys, code 4p
+  // for histosys) on the same workspace, one parameter moved at a time.
   const Likelihood L(parse(kShapeModel));
-  std::vector<double> theta = L.initial();
   const std::size_t jes = L.index("jes"), xs = L.index("xs_diboson");
-  // Nominal: ttbar 40 + diboson 10 + signal 1 in the first bin.
-  EXPECT_NEAR(L.expected(theta)[0], 51.0, 1e-12);
-  // jes = +1: histosys gives 44 and the normsys 1.03 on top; jes = -0.5: 40 - 0.5 * 3 times 0.96^0.5.
-  theta[jes] = 1;
-  EXPECT_NEAR(L.expected(theta)[0], 44 * 1.03 + 10 + 1, 1e-12);
-  theta[jes] = -0.5;
-  EXPECT_NEAR(L.expected(theta)[0], 38.5 * std::pow(0.96, 0.5) + 10 + 1, 1e-12);
-  theta[jes] = 0, theta[xs] = -2;  // exponential extrapolation of the normsys: 0.9^2
-  EXPECT_NEAR(L.expected(theta)[0], 40 + 10 * 0.81 + 1, 1e-12);
+  const auto at = [&](std::size_t k, double value, std::size_t bin) {
+    std::vector<double> theta = L.initial();
+    theta[k] = value;
+    return L.expected(theta)[bin];
+  };
+  // Bins: sr[0..2], then cr[0..1] (pyhf orders the channels by name: cr first).
+  EXPECT_NEAR(at(jes, 0, 0), 51.0, 1e-12);
+  EXPECT_NEAR(at(jes, -0.5, 0), 48.6940501328, 1e-9);
+  EXPECT_NEAR(at(jes, 0.5, 0), 53.5970409051, 1e-9);
+  EXPECT_NEAR(at(jes, 1.0, 0), 56.32, 1e-9);  // on the boundary: 44 x 1.03 + 10 + 1
+  EXPECT_NEAR(at(jes, -0.5, 3), 195.0, 1e-9);
+  EXPECT_NEAR(at(jes, -0.5, 4), 121.448242188, 1e-8);
+  EXPECT_NEAR(at(jes, 0.5, 4), 118.948242188, 1e-8);
+  EXPECT_NEAR(at(xs, 0.3, 0), 51.2969311578, 1e-9);
+  EXPECT_NEAR(at(xs, -2.0, 0), 49.1, 1e-9);  // exponential extrapolation: 40 + 10 x 0.9^2 + 1
   // staterror: sigma_b = sqrt(2^2 + 1^2) / (40 + 10) for the first bin of sr.
   EXPECT_NEAR(L.parameter(L.index("staterror_sr[0]")).sigma, std::sqrt(5.0) / 50, 1e-15);
   EXPECT_NEAR(L.parameter(L.index("lumi")).sigma, 0.017, 0);

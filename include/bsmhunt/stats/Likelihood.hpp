@@ -76,6 +76,7 @@ class Likelihood {
     ModifierType type = ModifierType::normfactor;
     std::size_t parameter = 0;
     double hi = 1, lo = 1;                 // normsys
+    double poly[6] = {0, 0, 0, 0, 0, 0};   // normsys: code-4 polynomial a_1..a_6 for |alpha| < 1
     std::vector<double> up_delta, down_delta;  // histosys: hi - nominal, nominal - lo
   };
   struct SampleModel {

@@ -5,10 +5,12 @@
 // interest and configure parameters. bsmhunt reads, builds and writes workspaces
 // in this form so that a model moves between bsmhunt, pyhf and ROOT unchanged.
 //
-// Modifiers (pyhf's interpolation codes, so that the numbers agree):
+// Modifiers (the interpolation codes pyhf and ROOT use by default, so that the numbers agree):
 //   normfactor  free factor theta (the signal strength mu, free background normalisations)
-//   normsys     factor hi^alpha (alpha >= 0) or lo^-alpha (alpha < 0), alpha ~ Gauss(0, 1)  (code 1)
-//   histosys    additive alpha (hi_data - nominal) or alpha (nominal - lo_data), alpha ~ Gauss(0, 1)  (code 0)
+//   normsys     factor hi^alpha (alpha >= 1), lo^-alpha (alpha <= -1), a polynomial of degree 6 between
+//               (code 4: smooth at 0), alpha ~ Gauss(0, 1)
+//   histosys    additive alpha (hi_data - nominal) above 1, alpha (nominal - lo_data) below -1, a polynomial
+//               between (code 4p), alpha ~ Gauss(0, 1)
 //   staterror   one factor gamma_i per bin, gamma_i ~ Gauss(1, sigma_i), sigma_i = sqrt(sum_s e_si^2) / sum_s n_si
 //               over the samples of the channel that carry it (Barlow-Beeston lite)
 //   lumi        factor lambda ~ Gauss(auxdata, sigma) from the measurement's parameter config
