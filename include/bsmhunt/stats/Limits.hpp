@@ -55,6 +55,8 @@ class AsymptoticCalculator {
   Discovery discovery() const;
   const FitResult& free_fit() const { return free_; }  // with the covariance
   const Observations& asimov() const { return asimov_; }
+  // The model with the POI range the limit search widened (impacts must be refitted in it).
+  const Likelihood& model() const { return model_; }
 
  private:
   double q_tilde(double mu, const Observations& data, const FitResult& free) const;

@@ -80,7 +80,7 @@ json::Value test_model(const LimitModel& model, const LimitsConfig& config) {
     j["pulls"] = pulls;
     json::Value impacts = json::Value::array();
     if (config.impacts)
-      for (const auto& im : stats::rank_impacts(likelihood, likelihood.observed(), fit))
+      for (const auto& im : stats::rank_impacts(calc.model(), likelihood.observed(), fit))
         impacts.push_back({{"parameter", im.parameter},
                            {"postfit_up", number_or_null(im.postfit_up)},
                            {"postfit_down", number_or_null(im.postfit_down)},
