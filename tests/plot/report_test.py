@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """End-to-end test of tools/plot/report.py: builds tiny synthetic inputs of every kind
 (event, feature, image and score files in the documented layouts, a model file,
-history CSV, cutflow, significance, efficiencies, fit, bump-hunt, data/MC and anomaly
-JSON), runs the report, and checks that every expected PNG and the HTML exist and that the HTML tables hold the numbers
-computed here independently; then bad inputs must fail with a message naming the
-file.
+history CSV, cutflow, significance, limits, efficiencies, fit, bump-hunt, data/MC and
+anomaly JSON), runs the report, and checks that every expected PNG and the HTML
+exist and that the HTML tables hold the numbers computed here independently; then
+bad inputs must fail with a message naming the file.
 
     /usr/bin/python3 tests/plot/report_test.py            # exit 0: passed
     BSMHUNT_REPORT_TEST_KEEP=/tmp/rt /usr/bin/python3 tests/plot/report_test.py   # keep the files
@@ -574,6 +574,102 @@ def make_anomaly(d, label, quality, signals=ANOMALY_SIGNALS):
     return path, doc
 
 
+LIMIT_BANDS = (0.53, 0.72, 1.0, 1.39, 1.87)  # expected limits / their median, -2 .. +2 sigma
+LIMIT_NPS = [("lumi", 0.0, 0.98), ("eff_electron", 0.3, 0.9), ("eff_muon", -0.2, 0.95), ("jes", 0.9, 0.7),
+             ("bkg_norm_drell_yan", -1.3, 0.5), ("staterror_SR[0]", 0.1, 0.99), ("staterror_SR[1]", -0.05, 0.99),
+             ("staterror_SR[2]", 0.4, 0.97)]
+LIMIT_IMPACTS = [("norm_ttbar", 0.09, -0.08, 0.12, -0.11), ("bkg_norm_drell_yan", 0.05, -0.06, 0.1, -0.09),
+                 ("jes", 0.04, -0.03, 0.05, -0.05), ("eff_electron", 0.02, -0.02, 0.021, -0.021),
+                 ("lumi", 0.017, -0.017, 0.017, -0.017), ("staterror_SR[2]", 0.01, -0.012, 0.01, -0.011)]
+
+
+def limits_model(name, params, median_mu, xs, obs_shift, with_nps=True):
+    """One model of a limits JSON of bsmhunt limits: expected limits at LIMIT_BANDS x
+    the median, the observed one at obs_shift x the median."""
+    exp = [median_mu * f for f in LIMIT_BANDS]
+    obs = median_mu * obs_shift
+    m = {"name": name, "status": "ok", "parameters": params, "cross_section_pb": xs, "ok": True, "message": "",
+         "mu_hat": median_mu * (obs_shift - 1), "mu_hat_error": 0.5 * median_mu,
+         "limit": {"observed": obs, "expected": exp},
+         "cross_section_limit_pb": None if xs is None else {"observed": obs * xs, "expected": [e * xs for e in exp]},
+         "discovery": {"p0": 0.5 * math.erfc(max(obs_shift - 1, 0) / math.sqrt(2)), "z": max(obs_shift - 1, 0.0),
+                       "p0_expected": 0.01, "z_expected": 1.96 / median_mu},
+         "pulls": [], "impacts": [], "poi_upper_bound": 10 * median_mu, "evaluations": 40, "seconds": 0.01}
+    if with_nps:
+        m["pulls"] = [{"parameter": p, "value": 1.0 + 0.02 * pull, "error": 0.02 * c, "pull": pull, "constraint": c}
+                      for p, pull, c in LIMIT_NPS]
+        m["impacts"] = [{"parameter": p, "postfit_up": a * median_mu, "postfit_down": b * median_mu,
+                         "prefit_up": c * median_mu, "prefit_down": e * median_mu} for p, a, b, c, e in LIMIT_IMPACTS]
+    return m
+
+
+def limits_doc(theories, sectors, masses, final_states, data="pseudo-data"):
+    models = []
+    for t in theories:
+        for s in sectors:
+            for m in masses:
+                for fs in final_states:
+                    k = len(models) + 1
+                    med = 0.4 * (m / 130.0) ** 1.6 * (1.0 if t == "DH" else 1.7) * (1.0 if s == "HDS" else 1.3) * \
+                        (1.0 if fs == "ee" else 1.1) * (1.0 + 0.001 * k)  # no two medians equal
+                    xs = 0.12 * (130.0 / m) ** 2 * (1.5 if t == "DH" else 1.0)
+                    shift = 1.0 if data.startswith("asimov") else 1.0 + 0.25 * math.sin(k)
+                    params = {"theory": t, "dark_sector": s, "m_zprime_GeV": m,
+                              "m_chi_GeV": 1.0 if s == "LDS" else m / 4, "zprime_width_GeV": 0.03 * m,
+                              "final_state": fs}
+                    models.append(limits_model("zp_%s_%s_m%d_%s" % (t, s, m, fs), params, med, xs, shift,
+                                               with_nps=k % 2 == 1))
+    return {"format": "bsmhunt.limits", "version": 1, "source": "workspace.json", "cl": 0.95,
+            "calculator": "asymptotic", "test_statistic": "qtilde", "data": data, "lumi_ifb": LUMI,
+            "channels": list(final_states), "systematics": {"lumi": 0.017, "background_norm": 0.1, "mc_stat": True},
+            "models": models, "failed": 0, "above_mu_max": 0, "ranks": 2, "seconds": 3.2}
+
+
+def make_limits(d):
+    """A limits JSON for 2 theories x 2 dark sectors x 3 masses (ee), as bsmhunt limits
+    writes it: one model failed (only the keys a failed model has), one above mu-max
+    (no limit, but fitted), one without a cross section (its family is drawn on mu),
+    and two models of a workspace without parameters (drawn against their index),
+    one with a band bsmhunt could not compute (null)."""
+    doc = limits_doc(("DH", "LV"), ("HDS", "LDS"), (130.0, 300.0, 500.0), ("ee",))
+    models = doc["models"]
+    i = [m["name"] for m in models].index("zp_LV_LDS_m500_ee")
+    models[i] = {"name": "zp_LV_LDS_m500_ee", "status": "failed", "parameters": models[i]["parameters"],
+                 "cross_section_pb": models[i]["cross_section_pb"], "ok": False,
+                 "message": "the free fit did not converge", "limit": None, "cross_section_limit_pb": None,
+                 "seconds": 0.02}
+    by = {m["name"]: m for m in models}
+    by["zp_DH_LDS_m500_ee"].update({"ok": False, "status": "above mu-max", "limit": None,
+                                    "cross_section_limit_pb": None,
+                                    "message": "CLs at mu = 1e+06 is still above 0.05"})
+    by["zp_LV_HDS_m300_ee"].update({"cross_section_pb": None, "cross_section_limit_pb": None})
+    models.append(limits_model("combined_srA_srB", {}, 0.8, None, 1.1))
+    models[-1]["limit"]["expected"][0] = None
+    models.append(limits_model("workspace_model_2", {}, 2.5, None, 0.9, False))
+    doc["failed"], doc["above_mu_max"] = 1, 1
+    path = os.path.join(d, "limits.json")
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
+def make_limits_grid(d):
+    """Analysis A's whole grid: 3 theories x 2 sectors x 12 masses x 2 final states, on Asimov data."""
+    doc = limits_doc(("LV", "DH", "EFT"), ("LDS", "HDS"),
+                     (130.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 1000.0, 1200.0, 1500.0, 2000.0),
+                     ("ee", "mumu"), data="asimov (background only)")
+    path = os.path.join(d, "grid_limits.json")
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
+def limits_by_median(doc):
+    """The models as the limits table lists them: by expected median, failed ones last."""
+    ok = sorted([m for m in doc["models"] if m["ok"]], key=lambda m: m["limit"]["expected"][2])
+    return ok + [m for m in doc["models"] if not m["ok"]]
+
+
 # --------------------------------------------------------------------------------------
 # Reading the page back
 
@@ -663,6 +759,7 @@ class ReportTest(unittest.TestCase):
         cls.scores = make_score_files(d, cls.table, cls.cols)
         cls.history = make_history(d)
         cls.sig_path, cls.sig = make_significance(d)
+        cls.limits_path, cls.limits = make_limits(d)
         cls.fit_path, cls.fit = make_fit(d)
         cls.bh_path, cls.bh = make_bumphunt(d)
         cls.images_path, cls.images = make_images(d)
@@ -685,8 +782,8 @@ class ReportTest(unittest.TestCase):
                "--scores", "MLP=" + cls.scores["MLP"][0], "--scores", "BDT=" + cls.scores["BDT"][0],
                "--scores", "AE=" + cls.scores["AE"][0],
                "--history", "MLP=" + cls.history, "--history", "MLP-model=" + os.path.join(d, "mlp.h5"),
-               "--significance", cls.sig_path, "--fit", cls.fit_path, "--bumphunt", cls.bh_path,
-               "--images", cls.images_path, "--efficiencies", cls.effs["cnn"][0],
+               "--significance", cls.sig_path, "--limits", cls.limits_path, "--fit", cls.fit_path,
+               "--bumphunt", cls.bh_path, "--images", cls.images_path, "--efficiencies", cls.effs["cnn"][0],
                "--efficiencies", cls.effs["mlp"][0], "--plot-features", "met,mll,n_jets",
                "--datamc", cls.datamc_path, "--anomaly", cls.anomaly["ae_rmm"][0],  # label from the file name
                "--anomaly", "ae_flat=" + cls.anomaly["ae_flat"][0],
@@ -721,6 +818,8 @@ class ReportTest(unittest.TestCase):
                     "anomaly_scores_ae_rmm", "anomaly_roc_ae_rmm", "anomaly_scores_ae_flat", "anomaly_roc_ae_flat",
                     "anomaly_scores_supervised_zp_m2000", "anomaly_roc_supervised_zp_m2000"]
         expected += ["datamc_" + f["name"] for f in datamc_drawn(self.datamc)]
+        expected += ["limits_brazil_%s_%s_ee" % (t, s) for t in ("DH", "LV") for s in ("HDS", "LDS")]
+        expected += ["limits_brazil_models", "limits_ranking", "limits_pulls"]
         for name in expected:
             path = os.path.join(self.out, name + ".png")
             self.assertTrue(os.path.isfile(path), "missing %s" % path)
@@ -937,6 +1036,7 @@ class ReportTest(unittest.TestCase):
         self.assertLess(order.index("cutflow"), order.index("datamc"))
         self.assertLess(order.index("scores"), order.index("anomaly"))
         self.assertLess(order.index("anomaly"), order.index("significance"))
+        self.assertLess(order.index("significance"), order.index("limits"))
 
     def test_anomaly_search_tables(self):
         for label, (path, doc) in self.anomaly.items():
@@ -990,9 +1090,117 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(row_by_first(t, "zp_m1000")[7][0], "ae_rmm and ae_flat")
         self.assertIn("inclusive S/√B = 1 before it", self.html)
 
+    def test_limits_table(self):
+        t = self.page.tables["limits"]
+        classes = self.page.row_classes["limits"]
+        want = limits_by_median(self.limits)
+        self.assertEqual([r[0][0] for r in t], [m["name"] for m in want])  # 12 by expected median, 2 without last
+        self.assertEqual(want[-2:], [m for m in self.limits["models"] if not m["ok"]])
+        for row, m in zip(t, want):
+            if not m["ok"]:
+                self.assertEqual(row[12][0], "%s: %s" % (m["status"], m["message"]))
+                self.assertEqual([c[1] for c in row[3:9]], [None] * 6)
+                continue
+            lim = m["limit"]
+            self.assertAlmostEqual(row[3][1], lim["observed"], places=12, msg=m["name"])
+            for k, band in ((4, 1), (5, 2), (6, 3)):
+                self.assertAlmostEqual(row[k][1], lim["expected"][band], places=12, msg=m["name"])
+            xs = m["cross_section_limit_pb"]
+            if xs is None:
+                self.assertEqual((row[7], row[8]), (("–", None), ("–", None)))
+            else:
+                self.assertAlmostEqual(row[7][1], xs["observed"], places=12)
+                self.assertAlmostEqual(row[8][1], xs["expected"][2], places=12)
+            self.assertAlmostEqual(row[10][1], m["discovery"]["z"], places=12)
+            self.assertAlmostEqual(row[11][1], m["discovery"]["z_expected"], places=12)
+            self.assertEqual(row[12][0], "excluded" if lim["observed"] < 1 else
+                             "not excluded (expected excluded)" if lim["expected"][2] < 1 else "not excluded")
+        self.assertEqual(row_by_first(t, "combined_srA_srB")[1], ("–", None))  # no m(Z')
+        above = [m for m in self.limits["models"] if m["status"] == "above mu-max"][0]
+        self.assertEqual(row_by_first(t, above["name"])[2][1], above["mu_hat"])  # fitted, though no limit
+        self.assertAlmostEqual(row_by_first(t, above["name"])[10][1], above["discovery"]["z"], places=12)
+        # The best expected limit with pulls and impacts is highlighted: its pulls and impacts are drawn.
+        best = min((m for m in want if m["ok"] and m["impacts"]), key=lambda m: m["limit"]["expected"][2])
+        self.assertEqual(classes.count("chosen"), 1)
+        self.assertEqual(t[classes.index("chosen")][0][0], best["name"])
+        self.assertEqual(best["name"], "zp_DH_HDS_m130_ee")
+        self.assertNotIn("limits-all", self.page.tables)  # 14 models: no truncation
+        impacts = self.page.tables["limits-impacts"]
+        self.assertEqual([r[0][0] for r in impacts], [i[0] for i in LIMIT_IMPACTS])
+        self.assertAlmostEqual(impacts[0][3][1], best["impacts"][0]["postfit_up"], places=12)
+        pulls = self.page.tables["limits-pulls"]
+        self.assertEqual([r[3][1] for r in pulls], [p[1] for p in LIMIT_NPS])
+
+    def test_limits_captions(self):
+        text = html.unescape(self.html)
+        self.assertIn("LV, HDS, ee channel: observed (solid) and expected (dashed) 95% CL upper limits on the signal "
+                      "strength μ (red: μ = 1) vs m(Z')", text)
+        self.assertIn("on μ as some models have no cross section", text)
+        self.assertIn("LV, LDS, ee channel: observed (solid) and expected (dashed) 95% CL upper limits on the cross "
+                      "section (red: the theory cross section)", text)
+        self.assertIn("LV, LDS, ee channel: observed (solid) and expected (dashed) 95% CL upper limits on the "
+                      "cross section (red: the theory cross section) vs m(Z'), with the ±1σ (green) and ±2σ "
+                      "(yellow) bands of the expected limit; without a limit, not drawn: 1 failed.", text)
+        self.assertIn("; without a limit, not drawn: 1 above mu-max.", text)
+        self.assertIn("Models without m(Z')", text)
+        self.assertNotIn("observed = Asimov", text)
+        self.assertIn("14 models (1 above mu-max, 1 failed), 95% CL, asymptotic qtilde, data: pseudo-data", text)
+        self.assertIn("Without a limit (last rows): 1 above mu-max, 1 failed.", text)
+
     def test_luminosity_in_labels(self):
         self.assertIn("Synthetic test report", self.html)
         self.assertIn("139", self.html)
+
+
+class LimitsGridTest(unittest.TestCase):
+    """The whole grid of analysis A (144 models) on Asimov data, the only input."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="bsmhunt_report_limits_")
+        cls.path, cls.doc = make_limits_grid(cls.dir)
+        cls.out = os.path.join(cls.dir, "report")
+        cls.proc = subprocess.run([PYTHON, REPORT, "--output-dir", cls.out, "--limits", cls.path],
+                                  capture_output=True, text=True, timeout=300)
+        cls.page = Tables()
+        cls.html = ""
+        if os.path.exists(os.path.join(cls.out, "index.html")):
+            with open(os.path.join(cls.out, "index.html"), encoding="utf-8") as fh:
+                cls.html = fh.read()
+            cls.page.feed(cls.html)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_runs(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertEqual(self.page.sections, ["limits"])
+
+    def test_one_plot_per_family(self):
+        names = ["limits_brazil_%s_%s_%s.png" % (t, s, fs) for t in ("DH", "EFT", "LV") for s in ("HDS", "LDS")
+                 for fs in ("ee", "mumu")]
+        names += ["limits_ranking.png", "limits_pulls.png"]
+        self.assertEqual(sorted(self.page.images), sorted(names))
+        for n in names:
+            with open(os.path.join(self.out, n), "rb") as fh:
+                self.assertEqual(fh.read(8), b"\x89PNG\r\n\x1a\n", n)
+
+    def test_best_twenty_and_the_rest(self):
+        want = limits_by_median(self.doc)
+        t = self.page.tables["limits"]
+        self.assertEqual([r[0][0] for r in t], [m["name"] for m in want[:20]])
+        self.assertIn("The 20 best of 144 models; 124 more with larger expected limits are in the full table below.",
+                      html.unescape(self.html))
+        full = self.page.tables["limits-all"]
+        self.assertEqual([r[0][0] for r in full], [m["name"] for m in want])
+        for row, m in zip(full, want):
+            self.assertAlmostEqual(row[5][1], m["limit"]["expected"][2], places=12)
+
+    def test_asimov(self):
+        text = html.unescape(self.html)
+        self.assertIn("observed = Asimov (no data)", text)
+        self.assertIn("data: asimov (background only)", text)
 
 
 class BadInputTest(unittest.TestCase):
@@ -1114,6 +1322,40 @@ class BadInputTest(unittest.TestCase):
         r, _ = self.report("--anomaly", "x=" + path, "--anomaly", "x=" + path)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("label 'x' is given twice", r.stderr)
+
+    def test_limits_wrong_format(self):
+        path, doc = make_limits(self.dir)
+        doc["format"] = "bsmhunt.significance"
+        self.rewrite(path, doc)
+        self.assert_fails(path, "format is 'bsmhunt.significance'", "expected 'bsmhunt.limits'",
+                          options=["--limits", path])
+
+    def test_limits_missing_key(self):
+        path, doc = make_limits(self.dir)
+        del doc["models"][2]["limit"]["expected"]
+        self.rewrite(path, doc)
+        self.assert_fails(path, "missing key 'expected' in models[2] ('zp_DH_HDS_m500_ee').limit",
+                          options=["--limits", path])
+        del doc["cl"]
+        self.rewrite(path, doc)
+        self.assert_fails(path, "missing key 'cl'", options=["--limits", path])
+
+    def test_limits_bad_values(self):
+        path, doc = make_limits(self.dir)
+        doc["models"][1]["limit"]["expected"] = [1.0, 2.0, 1.5, 3.0, 4.0]
+        self.rewrite(path, doc)
+        self.assert_fails(path, "'expected' in models[1] ('zp_DH_HDS_m300_ee').limit should increase",
+                          options=["--limits", path])
+        path, doc = make_limits(self.dir)
+        doc["models"][0]["limit"] = None  # ok: true without a limit
+        self.rewrite(path, doc)
+        self.assert_fails(path, "'limit' in models[0] ('zp_DH_HDS_m130_ee') should be an object, found null",
+                          options=["--limits", path])
+        path, doc = make_limits(self.dir)
+        doc["models"][2]["impacts"][0]["prefit_up"] = "large"
+        self.rewrite(path, doc)
+        self.assert_fails(path, "'prefit_up' in models[2] ('zp_DH_HDS_m500_ee').impacts[0] should be a number or null",
+                          options=["--limits", path])
 
     def test_unknown_feature(self):
         features, _, _, _ = make_feature_file(self.dir)

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """bsmhunt report: turns the outputs of a bsmhunt job (event, feature, image and
-score files, training histories, significance scans, classification efficiencies,
-sideband fits, bump hunts, data/MC comparisons, anomaly searches) into PNG plots and an index.html page with the plots and
-tables.
+score files, training histories, significance scans, upper limits, classification
+efficiencies, sideband fits, bump hunts, data/MC comparisons, anomaly searches) into
+PNG plots and an index.html page with the plots and tables.
 
     /usr/bin/python3 tools/plot/report.py --output-dir report \\
         --events events.h5 --features features.h5 --cutflow features.h5.cutflow.json \\
         --scores MLP=mlp_scores.h5 --scores BDT=bdt_scores.h5 \\
-        --history MLP=mlp.h5.history.csv --significance significance.json \\
+        --history MLP=mlp.h5.history.csv --significance significance.json --limits limits.json \\
         --fit fit.json --bumphunt bumphunt.json --images images.h5 \\
         --efficiencies cnn_efficiencies.json --efficiencies mlp_efficiencies.json \\
         --datamc datamc.json --anomaly ae_rmm=ae_rmm_anomaly.json --anomaly ae_flat=ae_flat_anomaly.json
@@ -53,6 +53,10 @@ def parse_args(argv):
     p.add_argument("--significance", action="append", default=[], metavar="SIG.json",
                    help="output of bsmhunt significance (its curves are read from SIG.h5 beside it when present); "
                         "repeatable (e.g. one per classifier)")
+    p.add_argument("--limits", action="append", default=[], metavar="LIMITS.json",
+                   help="output of bsmhunt limits: observed and expected upper limits with their bands vs m(Z') "
+                        "per theory, dark sector and final state, the pulls and impact ranking of the model with "
+                        "the best expected limit, the table of limits; repeatable")
     p.add_argument("--fit", action="append", default=[], metavar="FIT.json",
                    help="output of bsmhunt fit (sideband fits); repeatable")
     p.add_argument("--bumphunt", metavar="BH.json", default=None, help="output of bsmhunt bumphunt")
@@ -108,6 +112,14 @@ def describe_row_file(x):
     return ", ".join(bits)
 
 
+def file_tags(paths):
+    """Prefixes of the figure names and table ids of several files of one kind: none
+    for one file, else the file's stem (numbered when stems repeat)."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    return ["" if len(paths) == 1 else (stem if stems.count(stem) == 1 else "%s_%d" % (stem, i + 1))
+            for i, stem in enumerate(stems)]
+
+
 def consistent_lumi(values):
     """The luminosity all given sources agree on: [(value, path)]."""
     known = [(v, p) for v, p in values if v is not None]
@@ -143,9 +155,10 @@ def build(args):
     histories = [inputs.load_history(p, l) for l, p in (inputs.parse_labelled(s, "--history") for s in args.history)]
     cutflow = inputs.load_cutflow(args.cutflow) if args.cutflow else None
     sigs = [(p, inputs.load_significance(p)) for p in args.significance]
+    lims = [(p, inputs.load_limits(p)) for p in args.limits]
     fits = [(p, inputs.load_fit(p)) for p in args.fit]
     bh = inputs.load_bumphunt(args.bumphunt) if args.bumphunt else None
-    from bsmreport import anomaly, datamc, efficiencies, images
+    from bsmreport import anomaly, datamc, efficiencies, images, limits
     imf = images.ImageFile(args.images) if args.images else None
     effs = [(label, p, efficiencies.load_efficiencies(p))
             for label, p in zip(efficiencies.unique_labels(args.efficiencies), args.efficiencies)]
@@ -162,11 +175,11 @@ def build(args):
             sources.append((path, [x["name"] for c in doc["channels"] for x in c.get("signals", [])]))
         for path, names in sources:
             inputs.match_patterns(patterns, names, path)
-    if not any([ev, ff, scores, histories, cutflow, sigs, fits, bh, imf, effs, dm, anoms]):
+    if not any([ev, ff, scores, histories, cutflow, sigs, lims, fits, bh, imf, effs, dm, anoms]):
         raise ReportError("nothing to report: give at least one input (--features, --scores, --fit, ...; see --help)")
     lumi = consistent_lumi([(ev.lumi_ifb if ev else None, args.events),
                             (ff.lumi_ifb if ff else None, args.features),
-                            ] + [(inputs.finite_or_none(doc.get("lumi_ifb")), p) for p, doc in sigs] +
+                            ] + [(inputs.finite_or_none(doc.get("lumi_ifb")), p) for p, doc in sigs + lims] +
                            [(sf.lumi_ifb, sf.path + " (its feature file)") for sf in scores])
     sqrt_s = ev.sqrt_s_GeV if ev and ev.sqrt_s_GeV else None
     if sqrt_s is None:
@@ -201,6 +214,8 @@ def build(args):
         input_rows.append(("significance", p, "%d channels, scores %s%s" % (
             len(doc["channels"]), doc.get("scores_file", "?"),
             (", curves from " + doc["_h5_path"]) if doc.get("_h5") else ", no HDF5 beside it")))
+    for p, doc in lims:
+        input_rows.append(("limits", p, limits.describe(doc)))
     for p, doc in fits:
         input_rows.append(("fit", p, "%d bins, %d signal regions" % (len(doc["spectrum"]["counts"]),
                                                                      len(doc.get("signal_regions") or []))))
@@ -256,10 +271,13 @@ def build(args):
         sections.append(s)
     if sigs:
         s = Section("significance", "Expected significance")
-        stems = [os.path.splitext(os.path.basename(p))[0] for p, _ in sigs]
-        for i, ((p, doc), stem) in enumerate(zip(sigs, stems)):
-            tag = "" if len(sigs) == 1 else (stem if stems.count(stem) == 1 else "%s_%d" % (stem, i + 1))
+        for tag, (p, doc) in zip(file_tags([p for p, _ in sigs]), sigs):
             significance.significance_section(ctx, s, doc, p, tag)
+        sections.append(s)
+    if lims:
+        s = Section("limits", "Upper limits")
+        for tag, (p, doc) in zip(file_tags([p for p, _ in lims]), lims):
+            limits.limits_section(ctx, s, doc, p, tag)
         sections.append(s)
     if effs:
         s = Section("efficiencies", "Classification tables")

@@ -27,6 +27,7 @@ void add_report_options(po::options_description& d) {
       ("scores", po::value<std::vector<std::string>>()->composing(), "LABEL=SCORES.h5, repeatable")
       ("history", po::value<std::vector<std::string>>()->composing(), "LABEL=MODEL.h5.history.csv, repeatable")
       ("significance", po::value<std::vector<std::string>>()->composing(), "significance JSON, repeatable")
+      ("limits", po::value<std::vector<std::string>>()->composing(), "limits JSON (bsmhunt limits), repeatable")
       ("fit", po::value<std::vector<std::string>>()->composing(), "fit JSON, repeatable")
       ("efficiencies", po::value<std::vector<std::string>>()->composing(), "efficiencies JSON, repeatable")
       ("datamc", po::value<std::string>()->default_value(""), "data/MC agreement JSON (bsmhunt datamc)")
@@ -52,7 +53,7 @@ ReportConfig report_config_from(const po::variables_map& vm) {
     const std::string v = option<std::string>(vm, key);
     if (!v.empty()) c.argv.insert(c.argv.end(), {std::string("--") + key, v});
   }
-  for (const char* key : {"scores", "history", "significance", "fit", "efficiencies", "anomaly"})
+  for (const char* key : {"scores", "history", "significance", "limits", "fit", "efficiencies", "anomaly"})
     if (vm.count(key))
       for (const auto& v : option<std::vector<std::string>>(vm, key)) c.argv.insert(c.argv.end(), {std::string("--") + key, v});
   c.overwrite = option<bool>(vm, "overwrite");

@@ -666,6 +666,133 @@ def load_bumphunt(path):
     return doc
 
 
+LIMITS_KIND = "limits JSON of bsmhunt limits"
+LIMIT_BANDS_TEXT = "-2, -1, 0, +1, +2 sigma"
+
+
+def _optional(doc, key, path, where, check):
+    """check(doc, key, path, where) when the key is there and not null, else None."""
+    if not isinstance(doc, dict) or doc.get(key) is None:
+        return None
+    return check(doc, key, path, where)
+
+
+def _require_object(doc, key, path, where="", null=False):
+    value = require_key(doc, key, path, where)
+    if value is None and null:
+        return None
+    if not isinstance(value, dict):
+        raise ReportError("%s: %s should be an object%s, found %s" % (path, _at(key, where), " or null" if null else "",
+                                                                      json.dumps(value)[:40]))
+    return value
+
+
+def _limit_bands(doc, key, path, where, null):
+    """{'observed': float, 'expected': [5 floats]} (increasing; a value bsmhunt
+    could not compute, null, as NaN) or None for null."""
+    block = _require_object(doc, key, path, where, null)
+    if block is None:
+        return None
+    w = "%s.%s" % (where, key) if where else key
+    observed = require_number(block, "observed", path, w, null=True)
+    expected = require_numbers(block, "expected", path, w, 5, LIMIT_BANDS_TEXT, null=True)
+    known = expected[np.isfinite(expected)]
+    scale = max(float(np.max(np.abs(known))), 1e-300) if known.size else 1.0
+    if np.any(np.diff(known) < -1e-9 * scale):
+        raise ReportError("%s: 'expected' in %s should increase (%s), found %s" %
+                          (path, w, LIMIT_BANDS_TEXT, ", ".join("%g" % x for x in expected)))
+    return {"observed": math.nan if observed is None else observed, "expected": expected}
+
+
+def _entries(doc, key, path, where, fields):
+    """A list of objects, each with a string 'parameter' and the numeric (or null) fields."""
+    items = require_key(doc, key, path, where, list)
+    for j, item in enumerate(items):
+        w = "%s.%s[%d]" % (where, key, j)
+        if not isinstance(item, dict):
+            raise ReportError("%s: %s should be an object" % (path, w))
+        require_key(item, "parameter", path, w, str)
+        for f in fields:
+            item[f] = require_number(item, f, path, w, null=True)
+    return items
+
+
+def _discovery(m, path, where):
+    """The model's 'discovery' object ({} for null): p0, z and z_expected, numbers or null."""
+    disc = _require_object(m, "discovery", path, where, null=True) or {}
+    for k in ("p0", "z", "z_expected") if disc else ():
+        disc[k] = require_number(disc, k, path, where + ".discovery", null=True)
+    return disc
+
+
+PULL_FIELDS = ("value", "error", "pull", "constraint")
+IMPACT_FIELDS = ("postfit_up", "postfit_down", "prefit_up", "prefit_down")
+
+
+def load_limits(path):
+    """The output of bsmhunt limits, validated (docs/report.md). Each model gains
+    '_mu' and '_xs' ({'observed', 'expected' [5]} or None), '_parameters' and a
+    'status' when it has none."""
+    doc = load_json(path, LIMITS_KIND, "bsmhunt.limits")
+    check_version(doc, path)
+    cl = require_number(doc, "cl", path)
+    if not 0 < cl < 1:
+        raise ReportError("%s: 'cl' should be between 0 and 1 (e.g. 0.95), found %g" % (path, cl))
+    require_key(doc, "data", path, kind=str)
+    doc["lumi_ifb"] = require_number(doc, "lumi_ifb", path, null=True)
+    require_strings(doc, "channels", path)
+    for key in ("source", "calculator", "test_statistic"):
+        _optional(doc, key, path, "", lambda d, k, p, w: require_key(d, k, p, w, str))
+    for key in ("failed", "above_mu_max", "ranks"):
+        _optional(doc, key, path, "", lambda d, k, p, w: require_number(d, k, p, w, integer=True))
+    _optional(doc, "seconds", path, "", require_number)
+    models = require_key(doc, "models", path, kind=list)
+    seen = {}
+    for i, m in enumerate(models):
+        where = "models[%d]" % i
+        if not isinstance(m, dict):
+            raise ReportError("%s: %s should be an object" % (path, where))
+        name = require_key(m, "name", path, where, str)
+        where = "models[%d] ('%s')" % (i, name)
+        if name in seen:
+            raise ReportError("%s: %s has the name of models[%d]" % (path, where, seen[name]))
+        seen[name] = i
+        ok = require_bool(m, "ok", path, where)
+        # 'ok', 'failed' or 'above mu-max' (CLs above 1 - cl up to the largest mu tried).
+        m["status"] = _optional(m, "status", path, where, lambda d, k, p, w: require_key(d, k, p, w, str)) or \
+            ("ok" if ok else "failed")
+        params = _optional(m, "parameters", path, where, _require_object) or {}
+        for k in ("m_zprime_GeV", "m_chi_GeV"):
+            if k in params:
+                require_number(params, k, path, where + ".parameters")
+        m["_parameters"] = params
+        m["cross_section_pb"] = _optional(m, "cross_section_pb", path, where, require_number)
+        if not ok:
+            # A model without a limit: why, and what was fitted before it failed (when anything was).
+            m["message"] = str(require_key(m, "message", path, where) or "")
+            m["_mu"] = m["_xs"] = None
+            m["pulls"], m["impacts"] = [], []
+            for k in ("mu_hat", "mu_hat_error"):
+                m[k] = _optional(m, k, path, where, require_number)
+            m["discovery"] = _discovery(m, path, where) if m.get("discovery") is not None else {}
+            continue
+        _optional(m, "message", path, where, lambda d, k, p, w: require_key(d, k, p, w, str))
+        m["_mu"] = _limit_bands(m, "limit", path, where, False)
+        m["_xs"] = _limit_bands(m, "cross_section_limit_pb", path, where, True)
+        if m["cross_section_pb"] is not None and m["_xs"] is None:
+            raise ReportError("%s: %s has a cross_section_pb but cross_section_limit_pb is null" % (path, where))
+        m["mu_hat"] = require_number(m, "mu_hat", path, where, null=True)
+        m["mu_hat_error"] = require_number(m, "mu_hat_error", path, where, null=True)
+        m["discovery"] = _discovery(m, path, where)
+        m["pulls"] = _entries(m, "pulls", path, where, PULL_FIELDS)
+        m["impacts"] = _entries(m, "impacts", path, where, IMPACT_FIELDS)
+        for k in ("poi_upper_bound", "seconds"):
+            m[k] = _optional(m, k, path, where, require_number)
+        m["evaluations"] = _optional(m, "evaluations", path, where,
+                                     lambda d, k, p, w: require_number(d, k, p, w, integer=True))
+    return doc
+
+
 # --------------------------------------------------------------------------------------
 # Signal selection
 
