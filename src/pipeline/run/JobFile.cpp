@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 const std::vector<std::string>& stage_kinds() {
   static const std::vector<std::string> k = {"generate",     "convert", "import",   "extract",      "datamc",
                                              "images",       "train",   "predict",  "anomaly",      "significance",
-                                             "efficiencies", "fit",     "bumphunt", "export",       "report"};
+                                             "limits",       "efficiencies", "fit",     "bumphunt", "export",       "report"};
   return k;
 }
 
@@ -173,7 +173,7 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
     PlannedStage p;
     p.stage = &original;
     p.label = !s.tag.empty() ? s.tag
-              : (s.kind == "train" || s.kind == "predict" || s.kind == "significance" || s.kind == "efficiencies" ||
+              : (s.kind == "train" || s.kind == "predict" || s.kind == "significance" || s.kind == "limits" || s.kind == "efficiencies" ||
                  s.kind == "anomaly" || s.kind == "export")
                   ? plain_train_label
               : s.kind;
@@ -247,6 +247,18 @@ std::vector<PlannedStage> plan_job(const Job& job, const std::string& dir, const
       const std::string o = def("output", path(p.label + "_significance.json"));
       p.outputs = {o, option_or(s, "output-h5", significance_h5_path(o))};
       report_args.push_back(fmt::format("--significance={}", o));
+    } else if (s.kind == "limits") {
+      // limits:LABEL tests LABEL's significance histograms, or a workspace.
+      if (has_option(s, "workspace")) {
+        p.inputs = {option_or(s, "workspace", "")};
+      } else {
+        p.inputs = {def("histograms", significance_h5_path(path(p.label + "_significance.json")))};
+      }
+      const std::string o = def("output", path(p.label + "_limits.json"));
+      p.outputs = {o, option_or(s, "output-h5", significance_h5_path(o))};
+      // Every model as a pyhf workspace too: what a combination or a cross-check starts from.
+      def("export-workspace", path(p.label + "_workspaces"));
+      report_args.push_back(fmt::format("--limits={}", o));
     } else if (s.kind == "fit") {
       p.inputs = {option_or(s, "input", "")};
       p.outputs = {def("output", path(p.label + ".json"))};
