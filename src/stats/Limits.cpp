@@ -136,6 +136,12 @@ UpperLimit AsymptoticCalculator::upper_limit(const LimitOptions& options) {
   for (std::size_t k = 0; k < 5; ++k) u.expected[k] = solve([&](double m) { return m == 0 ? 1.0 : at(m).cls_expected[k]; });
   u.ok = std::isfinite(u.observed) && std::all_of(u.expected.begin(), u.expected.end(), [](double x) { return std::isfinite(x); });
   if (!u.ok) u.message = "the limit search gave a non-finite value";
+  // --mu-max also caps a model whose own POI range already reaches above it.
+  if (u.ok && std::max(u.observed, u.expected[4]) > options.mu_max) {
+    u.ok = false, u.above_mu_max = true;
+    u.message = fmt::format("the limit ({:.4g} observed, {:.4g} at +2 sigma) is above mu = {:.4g} (--mu-max)",
+                            u.observed, u.expected[4], options.mu_max);
+  }
   return u;
 }
 

@@ -252,8 +252,12 @@ void validate(const Workspace& w, const std::string& where) {
       const ParameterConfig& pc = ms.parameters[p];
       const std::string ppath = fmt::format("{}.parameters[{}]", mpath, p);
       const auto pt = parameter_type.find(pc.name);
-      if (pt == parameter_type.end() && !staterror_bins.count(pc.name))
+      if (pt == parameter_type.end())
         rd.fail(ppath + ".name", fmt::format("no modifier '{}' in any sample", pc.name));
+      if (pt->second == ModifierType::staterror)
+        rd.fail(ppath + ".name", fmt::format("'{}' is a staterror set: bsmhunt configures no per-bin parameters "
+                                             "(its constraints come from the samples' uncertainties)",
+                                             pc.name));
       if (pc.sigma && !(*pc.sigma > 0)) rd.fail(ppath + ".sigmas", "a sigma must be > 0");
       if (pc.bounds && pc.init && (*pc.init < pc.bounds->first || *pc.init > pc.bounds->second))
         rd.fail(ppath + ".inits", fmt::format("init {} outside the bounds [{}, {}]", *pc.init, pc.bounds->first,

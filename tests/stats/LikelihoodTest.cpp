@@ -190,6 +190,14 @@ TEST(Limits, WidensThePoiRangeOrReportsWhyItCannot) {
   const UpperLimit u = calc.upper_limit(o);
   EXPECT_FALSE(u.ok);
   EXPECT_NE(u.message.find("--mu-max"), std::string::npos) << u.message;
+  // --mu-max below the model's own POI bound (10) caps the search too.
+  const Likelihood small(counting(5, 10, 12));
+  AsymptoticCalculator c2(small, small.observed());
+  o.mu_max = 1;
+  const UpperLimit capped = c2.upper_limit(o);
+  EXPECT_FALSE(capped.ok);
+  EXPECT_TRUE(capped.above_mu_max);
+  EXPECT_NE(capped.message.find("--mu-max"), std::string::npos) << capped.message;
 }
 
 TEST(Limits, ImpactsRankTheNuisanceParameters) {

@@ -11,6 +11,7 @@
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
 #include "bsmhunt/stats/DijetFit.hpp"
+#include "bsmhunt/stats/PeakFit.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -37,6 +38,18 @@ struct RowSpectrumOptions {
 stats::Spectrum spectrum_from_rows(const dist::Communicator& comm, const std::filesystem::path& path,
                                    const RowSpectrumOptions& options, std::string* description = nullptr);
 
+// --peak: a signal + background fit of a peak instead of the dijet sideband fits.
+struct PeakConfig {
+  bool enabled = false;
+  stats::PeakModel model;      // shape, background family, tails, resolution (lo, hi set from the range)
+  double range_lo = 0, range_hi = 0;  // 0, 0: the whole spectrum
+  double mass = 0, width = 0;  // starting values; mass 0: the scan's best point; width 0: 2 bins
+  bool fix_width = false;
+  bool scan = true;            // the sliding scan (and, with --toys, its global significance)
+  double scan_step = 0;        // 0: the width
+  double truth_mass = 0;       // > 0: the pull of the fitted mass is reported
+};
+
 struct FitConfig {
   std::filesystem::path input, output, output_h5;  // output: JSON; output_h5: per-bin arrays (optional)
   SpectrumFormat format = SpectrumFormat::automatic;
@@ -45,6 +58,7 @@ struct FitConfig {
   std::size_t scan_bins = 0;  // also every window of this many bins (0: none)
   stats::FitOptions options;
   stats::ToyOptions toys;
+  PeakConfig peak;
   bool overwrite = false;
 };
 
@@ -67,6 +81,12 @@ FitConfig fit_config_from(const po::variables_map& vm);
 // ranks, and writes the outputs from rank 0 (NAME.partial, then renamed); rank 0
 // prints the summary. Returns 0.
 int run_fit(const dist::Communicator& comm, const FitConfig& config);
+// The spectrum of config.input (a spectrum file or a feature/score file's mass column).
+// Collective; `source` says how a spectrum from rows was made.
+stats::Spectrum load_spectrum(const dist::Communicator& comm, const FitConfig& config, std::string* source);
+// --peak: the scan, the signal + background fit, its local and global significance;
+// outputs from rank 0 (docs/fit.md, "Peak fits"). Returns 0.
+int run_peak_fit(const dist::Communicator& comm, const FitConfig& config);
 // The same, returning the results and writing nothing.
 FitRun fit_spectrum(const dist::Communicator& comm, const FitConfig& config);
 

@@ -17,6 +17,32 @@
 
 namespace bsmhunt::pipeline {
 
+stats::Spectrum load_spectrum(const dist::Communicator& comm, const FitConfig& config, std::string* source) {
+  // A feature or score file is binned collectively; a spectrum file is read by every rank.
+  bool row_file = false;
+  dist::collectively(comm, [&] {
+    const std::string format = config.format == SpectrumFormat::csv ? "" : io::hdf5_format_attribute(config.input);
+    row_file = format == io::kFeatureFormat || format == io::kScoreFormat;
+  });
+  stats::Spectrum spectrum;
+  if (row_file) {
+    spectrum = spectrum_from_rows(comm, config.input, config.rows, source);
+    log::info("{}", *source);
+  } else if (!config.rows.mass_bins.empty() || !config.rows.select.empty()) {
+    throw InputError(fmt::format("--mass-bins and --select apply to a feature or score file; {} is a spectrum file",
+                                 config.input.string()));
+  }
+  dist::collectively(comm, [&] {
+    if (!row_file) spectrum = read_spectrum(config.input, config.format);
+    try {
+      stats::validate_spectrum(spectrum, config.options.sqrt_s_GeV);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", config.input.string(), e.what()));
+    }
+  });
+  return spectrum;
+}
+
 FitRun fit_spectrum(const dist::Communicator& comm, const FitConfig& config) {
   if (config.toys.toys > 0 && config.signal_regions.empty() && config.scan_bins == 0)
     throw InputError("--toys needs signal regions: give --signal-region LO,HI or --scan-bins K");
@@ -25,27 +51,9 @@ FitRun fit_spectrum(const dist::Communicator& comm, const FitConfig& config) {
 
   FitRun run;
   std::vector<stats::SignalRegion> regions = config.signal_regions;
-  // A feature or score file is binned collectively; a spectrum file is read by every rank.
-  bool row_file = false;
-  dist::collectively(comm, [&] {
-    const std::string format = config.format == SpectrumFormat::csv ? "" : io::hdf5_format_attribute(config.input);
-    row_file = format == io::kFeatureFormat || format == io::kScoreFormat;
-  });
-  if (row_file) {
-    run.spectrum = spectrum_from_rows(comm, config.input, config.rows, &run.source);
-    log::info("{}", run.source);
-  } else if (!config.rows.mass_bins.empty() || !config.rows.select.empty()) {
-    throw InputError(fmt::format("--mass-bins and --select apply to a feature or score file; {} is a spectrum file",
-                                 config.input.string()));
-  }
+  run.spectrum = load_spectrum(comm, config, &run.source);
   // Every rank fits the same small spectrum: identical results, no messages.
   dist::collectively(comm, [&] {
-    if (!row_file) run.spectrum = read_spectrum(config.input, config.format);
-    try {
-      stats::validate_spectrum(run.spectrum, config.options.sqrt_s_GeV);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", config.input.string(), e.what()));
-    }
     if (config.scan_bins > 0) {
       const auto scan = stats::sliding_signal_regions(run.spectrum, config.scan_bins,
                                                       std::max<std::size_t>(config.options.min_sideband_bins, 1));
@@ -70,6 +78,7 @@ FitRun fit_spectrum(const dist::Communicator& comm, const FitConfig& config) {
 }
 
 int run_fit(const dist::Communicator& comm, const FitConfig& config) {
+  if (config.peak.enabled) return run_peak_fit(comm, config);
   io::check_output_path(comm, config.output, config.overwrite, "--output");
   if (!config.output_h5.empty()) io::check_output_path(comm, config.output_h5, config.overwrite, "--output-h5");
   const FitRun run = fit_spectrum(comm, config);

@@ -1,5 +1,6 @@
 // Options of `bsmhunt fit` and their mapping onto FitConfig.
 #include <cmath>
+#include <cstdlib>
 
 #include "bsmhunt/pipeline/Fit.hpp"
 
@@ -47,8 +48,76 @@ void add_fit_options(po::options_description& d) {
       ("seed", po::value<uint64_t>()->default_value(toys.seed), "seed of the pseudo-experiments")
       ("sqrt-s-GeV", double_value(o.sqrt_s_GeV),
        "centre-of-mass energy: x = m / sqrt(s)")
+      ("peak", po::value<std::string>()->default_value("none"),
+       "fit a peak instead of the dijet sidebands: none | gauss | crystalball | bw | voigt (docs/fit.md, 'Peak fits')")
+      ("background", po::value<std::string>()->default_value("exp"),
+       "--peak: background family exp | exp2 | bernstein:N | f3 | f4 | fexp (normalised over the fit range)")
+      ("fit-range", po::value<std::string>()->default_value(""), "--peak: LO,HI in GeV on bin edges (default: the spectrum)")
+      ("mass", double_value(0.0), "--peak: starting mass in GeV (0: the best point of the scan)")
+      ("width", double_value(0.0),
+       "--peak: starting width in GeV (sigma for gauss and crystalball, Gamma for bw and voigt; 0: two bins); also "
+       "the width of the scan")
+      ("fix-width", switch_value(), "--peak: keep the width at --width")
+      ("resolution", double_value(0.0), "--peak voigt: the Gaussian resolution sigma in GeV (fixed, required)")
+      ("cb-tails", po::value<std::string>()->default_value("1.5,5,1.5,5"),
+       "--peak crystalball: alpha_low,n_low,alpha_high,n_high of the power-law tails (fixed)")
+      ("peak-scan", po::value<bool>()->default_value(true),
+       "--peak: scan the peak across the range in steps of --scan-step (local Z at each; global Z with --toys)")
+      ("scan-step", double_value(0.0), "--peak: step of the scan in GeV (0: the width)")
+      ("truth-mass", double_value(0.0), "--peak: the generated mass in GeV, to report the fitted mass's pull")
       ("overwrite", switch_value(), "replace existing output files");
 }
+
+namespace {
+
+PeakConfig peak_config_from(const po::variables_map& vm, double sqrt_s_GeV) {
+  PeakConfig p;
+  const std::string shape = option<std::string>(vm, "peak");
+  if (shape == "none") return p;
+  p.enabled = true;
+  p.model.shape = stats::parse_peak_shape(shape);
+  p.model.background = stats::parse_background_family(option<std::string>(vm, "background"));
+  p.model.sqrt_s_GeV = sqrt_s_GeV;
+  const std::string range = option<std::string>(vm, "fit-range");
+  if (!range.empty()) {
+    const auto parts = split_list(range);
+    char* end = nullptr;
+    if (parts.size() != 2) throw InputError(fmt::format("--fit-range '{}': expected LO,HI in GeV", range));
+    p.range_lo = std::strtod(parts[0].c_str(), &end);
+    const bool lo_ok = *end == '\0';
+    p.range_hi = std::strtod(parts[1].c_str(), &end);
+    if (!lo_ok || *end != '\0' || !(p.range_lo < p.range_hi))
+      throw InputError(fmt::format("--fit-range '{}': expected LO,HI in GeV with LO < HI", range));
+  }
+  p.mass = option<double>(vm, "mass");
+  p.width = option<double>(vm, "width");
+  p.fix_width = option<bool>(vm, "fix-width");
+  if (p.fix_width && !(p.width > 0)) throw InputError("--fix-width needs --width W > 0");
+  p.model.resolution = option<double>(vm, "resolution");
+  if (p.model.shape == stats::PeakShape::voigt && !(p.model.resolution > 0))
+    throw InputError("--peak voigt needs --resolution SIGMA > 0 in GeV (the Gaussian part is fixed)");
+  const auto tails = split_list(option<std::string>(vm, "cb-tails"));
+  std::vector<double> t;
+  for (const auto& x : tails) {
+    char* end = nullptr;
+    t.push_back(std::strtod(x.c_str(), &end));
+    if (*end != '\0') t.back() = -1;
+  }
+  if (t.size() != 4 || !(t[0] > 0) || !(t[1] > 1) || !(t[2] > 0) || !(t[3] > 1))
+    throw InputError(fmt::format("--cb-tails '{}': expected alpha_low,n_low,alpha_high,n_high with alpha > 0, n > 1",
+                                 option<std::string>(vm, "cb-tails")));
+  p.model.cb_alpha_lo = t[0], p.model.cb_n_lo = t[1], p.model.cb_alpha_hi = t[2], p.model.cb_n_hi = t[3];
+  p.scan = option<bool>(vm, "peak-scan");
+  p.scan_step = option<double>(vm, "scan-step");
+  p.truth_mass = option<double>(vm, "truth-mass");
+  for (const auto& [name, v] : {std::pair{"mass", p.mass}, {"width", p.width}, {"scan-step", p.scan_step},
+                                {"truth-mass", p.truth_mass}, {"resolution", p.model.resolution}})
+    if (!(v >= 0) || !std::isfinite(v)) throw InputError(fmt::format("--{} {}: expected a value >= 0", name, v));
+  if (!p.scan && !(p.mass > 0)) throw InputError("--peak-scan false needs a starting --mass");
+  return p;
+}
+
+}  // namespace
 
 FitConfig fit_config_from(const po::variables_map& vm) {
   FitConfig c;
@@ -86,6 +155,9 @@ FitConfig fit_config_from(const po::variables_map& vm) {
   c.options.sqrt_s_GeV = option<double>(vm, "sqrt-s-GeV");
   if (!(c.options.sqrt_s_GeV > 0) || !std::isfinite(c.options.sqrt_s_GeV))
     throw InputError(fmt::format("--sqrt-s-GeV {} must be positive", c.options.sqrt_s_GeV));
+  c.peak = peak_config_from(vm, c.options.sqrt_s_GeV);
+  if (c.peak.enabled && (!c.signal_regions.empty() || c.scan_bins > 0))
+    throw InputError("--peak fits a peak; --signal-region and --scan-bins belong to the dijet sideband fits");
   c.overwrite = option<bool>(vm, "overwrite");
   return c;
 }

@@ -61,9 +61,12 @@ std::vector<std::pair<std::size_t, std::size_t>> merge_bins(const std::vector<do
       end = i, s = b = w2 = 0;
     }
   }
+  // The rest is the lowest bin when its background passes the rules, else it joins
+  // the lowest group.
   if (end > 0) {
-    if (groups.empty()) groups.push_back({0, end});
-    else groups.back().first = 0;  // the rest joins the lowest group
+    const bool enough_background = b >= o.min_background && b > 0 && b * b >= o.min_mc_events * w2;
+    if (groups.empty() || enough_background) groups.push_back({0, end});
+    else groups.back().first = 0;
   }
   std::reverse(groups.begin(), groups.end());
   return groups;
