@@ -26,6 +26,7 @@ struct ModelOptions {
   double lumi_uncertainty = 0.017;    // 0: no lumi modifier
   std::vector<std::pair<std::string, double>> background_norm;  // PATTERN=REL, first match
   double signal_norm = 0;             // relative, 0: none
+  std::vector<std::string> free_norm; // backgrounds (glob patterns) with a free normalisation k_<sample>
   bool mc_stat = true;                // staterror per channel (Barlow-Beeston lite)
   std::string data = "auto";          // auto (data samples, else Asimov) | asimov
 };

@@ -168,6 +168,12 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
       if (glob_match(pattern, sample)) return rel;
     return 0.0;
   };
+  const auto free_of = [&](const std::string& sample) {
+    return std::any_of(o.free_norm.begin(), o.free_norm.end(), [&](const std::string& p) { return glob_match(p, sample); });
+  };
+  for (const auto& p : o.free_norm)
+    if (std::none_of(backgrounds.begin(), backgrounds.end(), [&](std::size_t b) { return glob_match(p, names[b]); }))
+      throw InputError(fmt::format("--free-norm '{}' matches no background sample of {}", p, where));
   for (const std::size_t sig : signals) {
     LimitModel m;
     m.name = names[sig];
@@ -216,6 +222,7 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
                                    stats::ModifierType::normsys);
           norm.hi = 1 + rel, norm.lo = std::max(1e-3, 1 - rel);
         }
+        if (!is_signal && free_of(smp.name)) add("k_" + smp.name, stats::ModifierType::normfactor);
         if (o.mc_stat) add("staterror_" + channel, stats::ModifierType::staterror).errors = err;
         ch.samples.push_back(std::move(smp));
       };

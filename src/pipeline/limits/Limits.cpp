@@ -37,6 +37,22 @@ json::Value limit_json(double observed, const std::array<double, 5>& expected, d
   return {{"observed", number_or_null(observed * scale)}, {"expected", e}};
 }
 
+// What the likelihood is made of: channels and bins, samples, parameters by modifier type.
+json::Value model_summary(const stats::Workspace& w, const stats::Likelihood& L) {
+  json::Value channels = json::Value::object();
+  std::size_t samples = 0;
+  for (const auto& ch : w.channels) channels[ch.name] = ch.bins(), samples += ch.samples.size();
+  json::Value by_type = json::Value::object();
+  for (const auto& p : L.parameter_specs()) {
+    const std::string type = stats::to_string(p.type);
+    by_type[type] = by_type.value(type, 0) + 1;
+  }
+  std::size_t fixed = 0;
+  for (const auto& p : L.parameter_specs()) fixed += p.fixed ? 1 : 0;
+  return {{"bins", channels}, {"samples", samples}, {"parameters", L.parameters()}, {"fixed", fixed},
+          {"parameters_by_type", by_type}, {"poi", L.parameter(L.poi()).name}};
+}
+
 // Everything bsmhunt knows about one model after its tests; never throws on a
 // failed fit (ok = false, message).
 json::Value test_model(const LimitModel& model, const LimitsConfig& config) {
@@ -47,6 +63,7 @@ json::Value test_model(const LimitModel& model, const LimitsConfig& config) {
                    {"cross_section_pb", model.cross_section_pb > 0 ? json::Value(model.cross_section_pb) : json::Value()}};
   try {
     const stats::Likelihood likelihood(model.workspace, config.measurement);
+    j["model"] = model_summary(model.workspace, likelihood);
     stats::AsymptoticCalculator calc(likelihood, likelihood.observed());
     const stats::UpperLimit ul = calc.upper_limit(config.limits);
     const stats::FitResult& fit = calc.free_fit();
@@ -230,6 +247,13 @@ int run_limits(const dist::Communicator& comm, const LimitsConfig& config) {
   log::info("{} model{} from {}, {} channel{} ({}), observed: {}; on {} rank{}", models.size(),
             models.size() == 1 ? "" : "s", source, channels.size(), channels.size() == 1 ? "" : "s", join(channels, ", "),
             data, comm.size(), comm.size() == 1 ? "" : "s");
+
+  if (comm.is_root()) try {
+      const stats::Likelihood first(models.front().workspace, config.measurement);
+      log::info("model ({}): {}", models.front().name, model_summary(models.front().workspace, first).dump());
+    } catch (const InputError&) {
+      // Reported with the model's results.
+    }
 
   // 2. Model i on rank i mod P.
   std::vector<json::Value> mine;

@@ -34,6 +34,9 @@ void add_limits_options(po::options_description& d) {
        "--histograms: normalisation uncertainties of the backgrounds, 'PATTERN=REL, ...' (first match; one "
        "parameter per sample, shared by the channels), e.g. 'ttbar*=0.06, *=0.1'")
       ("signal-norm", double_value(m.signal_norm), "--histograms: relative signal normalisation uncertainty (0: none)")
+      ("free-norm", po::value<std::string>()->default_value(""),
+       "--histograms: backgrounds whose normalisation floats freely (normfactor k_<sample>, shared by the channels: "
+       "a control-region channel constrains it), comma-separated glob patterns")
       ("mc-stat", po::value<bool>()->default_value(m.mc_stat),
        "--histograms: MC statistical uncertainty per bin (staterror, Barlow-Beeston lite)")
       ("data", po::value<std::string>()->default_value(m.data),
@@ -72,6 +75,7 @@ LimitsConfig limits_config_from(const po::variables_map& vm) {
                                 {"lumi-uncertainty", m.lumi_uncertainty}, {"signal-norm", m.signal_norm}})
     if (!(v >= 0) || !std::isfinite(v)) throw InputError(fmt::format("--{} {}: expected a finite value >= 0", name, v));
   m.background_norm = parse_norm_list(option<std::string>(vm, "background-norm"), "background-norm");
+  m.free_norm = split_list(option<std::string>(vm, "free-norm"));
   m.mc_stat = option<bool>(vm, "mc-stat");
   m.data = option<std::string>(vm, "data");
   if (m.data != "auto" && m.data != "asimov")
