@@ -10,6 +10,7 @@
 #include <map>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Random.hpp"
 
 namespace bsmhunt::stats {
 
@@ -159,6 +160,130 @@ Discovery AsymptoticCalculator::discovery() const {
   d.q0_expected = q0_of(asimov1, checked(model_.fit(asimov1), "fit to the Asimov data of mu = 1"));
   d.z_expected = std::sqrt(d.q0_expected), d.p0_expected = Phi(-d.z_expected);
   return d;
+}
+
+ToyCalculator::ToyCalculator(const dist::Communicator& comm, const Likelihood& model, Observations data,
+                             ToyLimitOptions options)
+    : comm_(comm), model_(model), poi_(model.poi()), data_(std::move(data)), options_(options) {
+  if (model_.parameter(poi_).lo != 0)
+    throw InputError(fmt::format("the parameter of interest '{}' has the lower bound {}: q~_mu needs 0",
+                                 model_.parameter(poi_).name, model_.parameter(poi_).lo));
+  if (options_.toys < 10) throw InputError(fmt::format("--toys {}: at least 10 toys per hypothesis", options_.toys));
+  if (options_.grid < 3) throw InputError(fmt::format("--toy-grid {}: at least 3 mu points", options_.grid));
+}
+
+double ToyCalculator::q_tilde(double mu, const Observations& data) const {
+  const FitResult free = model_.fit(data);
+  if (!free.converged) return std::numeric_limits<double>::quiet_NaN();
+  if (free.values[poi_] > mu) return 0.0;
+  const FitResult fixed = model_.fit(data, {{poi_, mu}});
+  if (!fixed.converged) return std::numeric_limits<double>::quiet_NaN();
+  return std::max(0.0, 2 * (fixed.nll - free.nll));
+}
+
+CLsPoint ToyCalculator::test(double mu, uint64_t point) const {
+  CLsPoint r;
+  r.mu = mu;
+  r.qmu = q_tilde(mu, data_);
+  if (!std::isfinite(r.qmu)) throw InputError(fmt::format("the fits of the data at mu = {:.6g} did not converge", mu));
+  const FitResult at_mu = checked(model_.fit(data_, {{poi_, mu}}), fmt::format("fit to the data at mu = {:.6g}", mu));
+  const FitResult at_0 = checked(model_.fit(data_, {{poi_, 0.0}}), "background-only fit to the data");
+  const uint64_t N = options_.toys;
+  std::vector<double> q_sb(N, 0.0), q_b(N, 0.0);
+  for (int hypothesis = 0; hypothesis < 2; ++hypothesis) {
+    const std::vector<double>& theta = hypothesis == 0 ? at_mu.values : at_0.values;
+    const std::vector<double> nu = model_.expected(theta);
+    std::vector<double>& q = hypothesis == 0 ? q_sb : q_b;
+    for (uint64_t t = uint64_t(comm_.rank()); t < N; t += uint64_t(comm_.size())) {
+      CounterRng rng(options_.seed, point * 2 + uint64_t(hypothesis), t);
+      Observations toy;
+      for (const double v : nu) toy.main.push_back(double(rng.poisson(v)));
+      for (std::size_t k = 0; k < model_.parameters(); ++k) {
+        const ParameterSpec& p = model_.parameter(k);
+        if (p.constrained) toy.aux.push_back(theta[k] + p.sigma * rng.normal());
+      }
+      q[t] = q_tilde(mu, toy);
+    }
+  }
+  // Each slot is filled by one rank and 0 elsewhere: the sums are exact.
+  comm_.sum_in_place(q_sb);
+  comm_.sum_in_place(q_b);
+  const auto finite = [](std::vector<double> v) {
+    v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const std::vector<double> sb = finite(q_sb), b = finite(q_b);
+  if (sb.size() < N / 2 || b.size() < N / 2)
+    throw InputError(fmt::format("at mu = {:.6g} the fits of more than half the toys did not converge", mu));
+  const auto at_or_above = [](const std::vector<double>& sorted, double q) {
+    return double(sorted.end() - std::lower_bound(sorted.begin(), sorted.end(), q - 1e-9 * std::max(1.0, q))) /
+           double(sorted.size());
+  };
+  const auto cls_at = [&](double q) {
+    const double clsb = at_or_above(sb, q), clb = at_or_above(b, q);
+    return Cls{clsb, clb, clb > 0 ? clsb / clb : 1.0};
+  };
+  const Cls obs = cls_at(r.qmu);
+  r.cls = obs.cls, r.clsb = obs.clsb, r.clb = obs.clb;
+  for (int k = -2; k <= 2; ++k) {
+    // The background-only toys' q at the Phi(-k) quantile (k = -2: a large q, the lowest CLs).
+    const double level = Phi(-double(k));
+    const std::size_t i = std::min(b.size() - 1, std::size_t(level * double(b.size() - 1) + 0.5));
+    r.cls_expected[std::size_t(k + 2)] = cls_at(b[i]).cls;
+  }
+  return r;
+}
+
+UpperLimit ToyCalculator::upper_limit(const LimitOptions& options, double lo, double hi) {
+  UpperLimit u;
+  const double alpha = 1 - options.cl;
+  if (!(lo > 0) || !(hi > lo)) throw InputError(fmt::format("toy limit grid [{}, {}]: expected 0 < low < high", lo, hi));
+  if (hi > model_.parameter(poi_).hi) model_.set_bounds(poi_, 0.0, std::min(options.mu_max, 4 * hi));
+  std::vector<CLsPoint> points;
+  uint64_t point = 0;
+  const auto add_points = [&](double a, double b) {
+    for (std::size_t i = 0; i < options_.grid; ++i) {
+      const double mu = a + (b - a) * double(i) / double(options_.grid - 1);
+      if (!points.empty() && mu <= points.back().mu) continue;
+      points.push_back(test(mu, point++));
+      ++u.evaluations;
+    }
+  };
+  add_points(lo, hi);
+  const auto below = [&](const CLsPoint& p) {
+    return p.cls < alpha && std::all_of(p.cls_expected.begin(), p.cls_expected.end(), [&](double c) { return c < alpha; });
+  };
+  for (int extension = 0; extension < 3 && !below(points.back()); ++extension) {
+    const double top = points.back().mu;
+    if (2 * top > options.mu_max) break;
+    model_.set_bounds(poi_, 0.0, std::min(options.mu_max, 8 * top));
+    add_points(top, 2 * top);
+  }
+  u.poi_upper_bound = model_.parameter(poi_).hi;
+  // First crossing of each curve below alpha, interpolated linearly in ln CLs.
+  const auto crossing = [&](auto&& cls_of) {
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      const double c = cls_of(points[i]);
+      if (c >= alpha) continue;
+      if (i == 0) return points[0].mu;  // below at the grid's start: the limit is at most there
+      const double c0 = std::max(cls_of(points[i - 1]), 1e-300), c1 = std::max(c, 1e-300);
+      const double f = (std::log(c0) - std::log(alpha)) / (std::log(c0) - std::log(c1));
+      return points[i - 1].mu + f * (points[i].mu - points[i - 1].mu);
+    }
+    return std::numeric_limits<double>::quiet_NaN();
+  };
+  u.observed = crossing([](const CLsPoint& p) { return p.cls; });
+  for (std::size_t k = 0; k < 5; ++k) u.expected[k] = crossing([&](const CLsPoint& p) { return p.cls_expected[k]; });
+  u.ok = std::isfinite(u.observed) && std::all_of(u.expected.begin(), u.expected.end(), [](double x) { return std::isfinite(x); });
+  if (!u.ok) {
+    u.above_mu_max = true;
+    u.message = fmt::format("CLs stays above {:.3g} up to mu = {:.4g} (the toy grid's end)", alpha, points.back().mu);
+  } else {
+    u.message = fmt::format("{} toys per hypothesis at {} mu points in [{:.4g}, {:.4g}]", options_.toys, points.size(),
+                            points.front().mu, points.back().mu);
+  }
+  return u;
 }
 
 std::vector<Impact> rank_impacts(const Likelihood& model, const Observations& data, const FitResult& free_fit) {

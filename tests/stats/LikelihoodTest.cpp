@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/stats/Likelihood.hpp"
 #include "bsmhunt/stats/Limits.hpp"
 #include "bsmhunt/stats/Workspace.hpp"
@@ -198,6 +199,38 @@ TEST(Limits, WidensThePoiRangeOrReportsWhyItCannot) {
   EXPECT_FALSE(capped.ok);
   EXPECT_TRUE(capped.above_mu_max);
   EXPECT_NE(capped.message.find("--mu-max"), std::string::npos) << capped.message;
+}
+
+TEST(Limits, ToysGiveTheExactLimitOfAnEmptyBin) {
+  // n = 0 observed: CLs(mu) = P(n = 0 | mu s + b) / P(n = 0 | b) = exp(-mu s) for any b,
+  // so the 95% CL limit on mu s is -ln 0.05 = 2.996 (the classic result the
+  // asymptotic formulae miss at such counts). Toys spread over the ranks.
+  const auto world = dist::Communicator::world();
+  const Likelihood L(counting(1.0, 0.5, 0.0));
+  ToyLimitOptions o;
+  o.toys = 2000, o.grid = 8;
+  ToyCalculator toys(world, L, L.observed(), o);
+  const UpperLimit u = toys.upper_limit({}, 1.0, 6.0);
+  ASSERT_TRUE(u.ok) << u.message;
+  EXPECT_NEAR(u.observed, -std::log(0.05), 0.25);
+  // CLs at one point against exp(-mu): with 2000 toys CLs+b ~ 0.09 has a 7% error.
+  const CLsPoint p = toys.test(2.0, 99);
+  EXPECT_NEAR(p.cls, std::exp(-2.0), 0.2 * std::exp(-2.0));
+}
+
+TEST(Limits, ToysAgreeWithTheAsymptoticFormulaeAtLargeCounts) {
+  const auto world = dist::Communicator::world();
+  const Likelihood L(counting(20, 400, 410));
+  AsymptoticCalculator calc(L, L.observed());
+  const UpperLimit a = calc.upper_limit({});
+  ASSERT_TRUE(a.ok);
+  ToyLimitOptions o;
+  o.toys = 1500, o.grid = 8;
+  ToyCalculator toys(world, L, L.observed(), o);
+  const UpperLimit t = toys.upper_limit({}, 0.5 * a.expected[0], 1.6 * a.expected[4]);
+  ASSERT_TRUE(t.ok) << t.message;
+  EXPECT_NEAR(t.observed, a.observed, 0.08 * a.observed);
+  EXPECT_NEAR(t.expected[2], a.expected[2], 0.08 * a.expected[2]);
 }
 
 TEST(Limits, ImpactsRankTheNuisanceParameters) {

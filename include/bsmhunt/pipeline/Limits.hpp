@@ -37,6 +37,8 @@ struct LimitsConfig {
   std::filesystem::path output, output_h5, export_dir;
   ModelOptions model;
   stats::LimitOptions limits;
+  bool toys = false;                // --cls toys: CLs from pseudo-experiments (toys over the ranks, models in turn)
+  stats::ToyLimitOptions toy;
   bool impacts = true;
   std::size_t print_top = 20;
   bool overwrite = false;

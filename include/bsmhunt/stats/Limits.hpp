@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/stats/Likelihood.hpp"
 
 namespace bsmhunt::stats {
@@ -65,6 +66,38 @@ class AsymptoticCalculator {
   Observations data_, asimov_;
   FitResult free_, asimov_free_;
   void widen_poi_bound(double hi);
+};
+
+// CLs from pseudo-experiments, for small counts where the asymptotic formulae fail
+// (as pyhf's ToyCalculator and RooStats' FrequentistCalculator): at each mu, toys
+// of the s+b hypothesis (nuisance parameters at their fit to the data at mu) and of
+// the background-only one (at their fit at mu = 0), main counts Poisson, auxiliary
+// data Gaussian around the generating values; q~_mu of each toy (two fits);
+// CLs+b = P(q >= q_obs | s+b), CLb = P(q >= q_obs | b). The expected bands take q at
+// the Phi(-k) quantile of the background-only toys. Toy i on rank i mod P, seeded
+// by (seed, mu point, hypothesis, i): the same numbers on any rank count.
+struct ToyLimitOptions {
+  uint64_t toys = 1000;  // per hypothesis and mu point
+  uint64_t seed = 1;
+  std::size_t grid = 12;  // mu points; the limit is interpolated in ln CLs between them
+};
+
+class ToyCalculator {
+ public:
+  ToyCalculator(const dist::Communicator& comm, const Likelihood& model, Observations data, ToyLimitOptions options);
+  // Collective.
+  CLsPoint test(double mu, uint64_t point = 0) const;
+  // Collective. The grid spans [lo, hi] (from the asymptotic limits: 0.5 x the lowest
+  // band to 1.6 x the highest) and is extended upwards while a curve stays above 1 - cl.
+  UpperLimit upper_limit(const LimitOptions& options, double lo, double hi);
+
+ private:
+  double q_tilde(double mu, const Observations& data) const;
+  const dist::Communicator& comm_;
+  Likelihood model_;
+  std::size_t poi_ = 0;
+  Observations data_;
+  ToyLimitOptions options_;
 };
 
 // Impact of one constrained nuisance parameter on the fitted POI: the POI refitted

@@ -55,7 +55,7 @@ json::Value model_summary(const stats::Workspace& w, const stats::Likelihood& L)
 
 // Everything bsmhunt knows about one model after its tests; never throws on a
 // failed fit (ok = false, message).
-json::Value test_model(const LimitModel& model, const LimitsConfig& config) {
+json::Value test_model(const LimitModel& model, const LimitsConfig& config, const dist::Communicator* toys_comm) {
   const auto t0 = Clock::now();
   json::Value j = {{"name", model.name},
                    {"status", "failed"},
@@ -65,7 +65,15 @@ json::Value test_model(const LimitModel& model, const LimitsConfig& config) {
     const stats::Likelihood likelihood(model.workspace, config.measurement);
     j["model"] = model_summary(model.workspace, likelihood);
     stats::AsymptoticCalculator calc(likelihood, likelihood.observed());
-    const stats::UpperLimit ul = calc.upper_limit(config.limits);
+    stats::UpperLimit ul = calc.upper_limit(config.limits);
+    if (toys_comm) {
+      // The asymptotic limits place the toys' mu grid; they stay in the output.
+      if (ul.ok) j["limit_asymptotic"] = limit_json(ul.observed, ul.expected, 1.0);
+      const double lo = ul.ok ? 0.5 * std::min(ul.observed, ul.expected[0]) : 0.1;
+      const double hi = ul.ok ? 1.6 * std::max(ul.observed, ul.expected[4]) : 10.0;
+      stats::ToyCalculator toys(*toys_comm, likelihood, likelihood.observed(), config.toy);
+      ul = toys.upper_limit(config.limits, lo, hi);
+    }
     const stats::FitResult& fit = calc.free_fit();
     const std::size_t poi = likelihood.poi();
     j["ok"] = ul.ok;
@@ -185,9 +193,8 @@ std::string limits_table(const std::vector<json::Value>& results, const LimitsCo
     return std::isfinite(e) ? e : std::numeric_limits<double>::infinity();
   };
   std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) { return key(a) < key(b); });
-  std::string out = fmt::format("\n{:.0f}% CL upper limits on the signal strength mu (asymptotic CLs, q~_mu), observed = "
-                                "{}\n",
-                                100 * config.limits.cl, data);
+  std::string out = fmt::format("\n{:.0f}% CL upper limits on the signal strength mu ({} CLs, q~_mu), observed = {}\n",
+                                100 * config.limits.cl, config.toys ? "toy" : "asymptotic", data);
   out += fmt::format("  {:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12} {:>7} {:>6}\n", "model", "observed", "-1 sigma",
                      "expected", "+1 sigma", "mu_hat", "sigma obs/pb", "Z", "status");
   for (std::size_t i = 0; i < std::min(order.size(), config.print_top); ++i) {
@@ -259,13 +266,17 @@ int run_limits(const dist::Communicator& comm, const LimitsConfig& config) {
   std::vector<json::Value> mine;
   std::vector<std::size_t> mine_index;
   {
+    // Asymptotic: model i on rank i mod P. Toys: every rank on every model in turn,
+    // the toys spread over the ranks (rank 0 keeps the results).
+    const std::size_t first = config.toys ? 0 : std::size_t(comm.rank());
+    const std::size_t stride = config.toys ? 1 : std::size_t(comm.size());
     std::size_t count = 0;
-    for (std::size_t i = std::size_t(comm.rank()); i < models.size(); i += std::size_t(comm.size())) ++count;
+    for (std::size_t i = first; i < models.size(); i += stride) ++count;
     Progress progress("limits", count, "models", comm.is_root());
-    for (std::size_t i = std::size_t(comm.rank()); i < models.size(); i += std::size_t(comm.size())) {
-      mine.push_back(test_model(models[i], config));
-      mine_index.push_back(i);
-      progress.update(mine.size());
+    for (std::size_t i = first; i < models.size(); i += stride) {
+      json::Value r = test_model(models[i], config, config.toys ? &comm : nullptr);
+      if (!config.toys || comm.is_root()) mine.push_back(std::move(r)), mine_index.push_back(i);
+      progress.update(i / stride + 1);
     }
     progress.finish();
   }
@@ -311,7 +322,10 @@ int run_limits(const dist::Communicator& comm, const LimitsConfig& config) {
         {"version", kLimitsFormatVersion},
         {"source", source},
         {"cl", config.limits.cl},
-        {"calculator", "asymptotic"},
+        {"calculator", config.toys ? "toys" : "asymptotic"},
+        {"toys", config.toys ? json::Value({{"per_hypothesis_and_point", config.toy.toys}, {"grid", config.toy.grid},
+                                             {"seed", config.toy.seed}})
+                             : json::Value()},
         {"test_statistic", "qtilde"},
         {"data", data},
         {"lumi_ifb", number_or_null(lumi_ifb)},

@@ -42,6 +42,14 @@ void add_limits_options(po::options_description& d) {
       ("data", po::value<std::string>()->default_value(m.data),
        "--histograms: observed = auto (the data samples, else the background-only expectation) | asimov")
       ("cl", double_value(l.cl), "confidence level of the upper limits (CLs)")
+      ("cls", po::value<std::string>()->default_value("asymptotic"),
+       "asymptotic (CCGV formulae; models over the ranks) | toys (pseudo-experiments, for small counts; the toys "
+       "of each model over the ranks)")
+      ("toys", po::value<uint64_t>()->default_value(stats::ToyLimitOptions{}.toys),
+       "--cls toys: pseudo-experiments per hypothesis and mu point")
+      ("toy-grid", po::value<std::size_t>()->default_value(stats::ToyLimitOptions{}.grid),
+       "--cls toys: mu points (from 0.5 x the lowest asymptotic band to 1.6 x the highest; extended if needed)")
+      ("seed", po::value<uint64_t>()->default_value(stats::ToyLimitOptions{}.seed), "--cls toys: seed of the toys")
       ("mu-max", double_value(l.mu_max),
        "the limit search widens the POI range (x4 at a time) up to this; a model whose limit is above fails")
       ("impacts", po::value<bool>()->default_value(true),
@@ -85,6 +93,13 @@ LimitsConfig limits_config_from(const po::variables_map& vm) {
   c.limits.mu_max = option<double>(vm, "mu-max");
   if (!(c.limits.mu_max > 0) || !std::isfinite(c.limits.mu_max))
     throw InputError(fmt::format("--mu-max {}: expected a positive number", c.limits.mu_max));
+  const std::string cls = option<std::string>(vm, "cls");
+  if (cls != "asymptotic" && cls != "toys")
+    throw InputError(fmt::format("--cls '{}': expected asymptotic or toys", cls));
+  c.toys = cls == "toys";
+  c.toy.toys = option<uint64_t>(vm, "toys");
+  c.toy.grid = option<std::size_t>(vm, "toy-grid");
+  c.toy.seed = option<uint64_t>(vm, "seed");
   c.impacts = option<bool>(vm, "impacts");
   c.print_top = option<std::size_t>(vm, "print-top");
   c.overwrite = option<bool>(vm, "overwrite");
