@@ -17,8 +17,17 @@ namespace bsmhunt::pipeline {
 inline constexpr const char* kLimitsFormat = "bsmhunt.limits";
 inline constexpr int64_t kLimitsFormatVersion = 1;
 
+// A shape systematic: the significance histograms of the same events with a varied
+// input (features or weights shifted up and down by one standard deviation).
+struct ShapeSystematic {
+  std::string name;
+  std::filesystem::path up, down;
+};
+ShapeSystematic parse_shape_systematic(const std::string& text);  // NAME=UP.h5,DOWN.h5
+
 // How a model is built from the significance histograms.
 struct ModelOptions {
+  std::vector<ShapeSystematic> shapes;  // histosys modifiers on every MC sample
   std::vector<std::string> signals;   // glob patterns; empty or "all": every signal sample
   std::vector<std::string> channels;  // empty: every channel of the file
   std::size_t max_bins = 10;          // per channel, after merging

@@ -82,7 +82,26 @@ std::vector<double> merged(const std::vector<double>& fine, const std::vector<st
   return out;
 }
 
+// The fine histograms of every (channel, sample) of a significance file.
+using FineHistograms = std::vector<std::vector<SampleHistogram>>;
+FineHistograms read_fine(const Archive& a, const std::vector<std::string>& channels,
+                         const std::vector<std::string>& names, const std::string& where) {
+  FineHistograms fine(channels.size());
+  for (std::size_t c = 0; c < channels.size(); ++c)
+    for (const auto& name : names)
+      fine[c].push_back(read_histogram(a, "channels/" + channels[c] + "/histograms/" + name + "/", where));
+  return fine;
+}
+
 }  // namespace
+
+ShapeSystematic parse_shape_systematic(const std::string& text) {
+  const auto eq = text.find('=');
+  const auto parts = eq == std::string::npos ? std::vector<std::string>{} : split_list(text.substr(eq + 1));
+  if (eq == std::string::npos || trim(text.substr(0, eq)).empty() || parts.size() != 2)
+    throw InputError(fmt::format("--shape-systematic '{}': expected NAME=UP.h5,DOWN.h5", text));
+  return {trim(text.substr(0, eq)), parts[0], parts[1]};
+}
 
 std::vector<std::pair<std::string, double>> parse_norm_list(const std::string& text, const std::string& option) {
   std::vector<std::pair<std::string, double>> out;
@@ -156,11 +175,23 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
              : process != a.strings.end() && process->second.starts_with("pseudo-data") ? process->second
                                                                                          : "data";
 
-  // Fine histograms of every (channel, sample).
-  std::vector<std::vector<SampleHistogram>> fine(out.channels.size());
-  for (std::size_t c = 0; c < out.channels.size(); ++c)
-    for (const auto& name : names)
-      fine[c].push_back(read_histogram(a, "channels/" + out.channels[c] + "/histograms/" + name + "/", where));
+  // Fine histograms of every (channel, sample), nominal and varied.
+  const FineHistograms fine = read_fine(a, out.channels, names, where);
+  std::vector<std::pair<FineHistograms, FineHistograms>> varied;
+  for (const ShapeSystematic& sys : o.shapes) {
+    std::pair<FineHistograms, FineHistograms> updown;
+    for (const auto* file : {&sys.up, &sys.down}) {
+      const Archive v = io::read_archive(*file, kSignificanceFormat);
+      const std::string vwhere = file->string();
+      if (v.number_list("edges", vwhere) != a.number_list("edges", where))
+        throw InputError(fmt::format("--shape-systematic {}: {} has other score bins than {} (a template with a "
+                                     "different binning)",
+                                     sys.name, vwhere, where));
+      FineHistograms h = read_fine(v, out.channels, names, vwhere);
+      (file == &sys.up ? updown.first : updown.second) = std::move(h);
+    }
+    varied.push_back(std::move(updown));
+  }
 
   std::size_t clipped = 0;
   const auto norm_of = [&](const std::string& sample) {
@@ -223,6 +254,14 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
           norm.hi = 1 + rel, norm.lo = std::max(1e-3, 1 - rel);
         }
         if (!is_signal && free_of(smp.name)) add("k_" + smp.name, stats::ModifierType::normfactor);
+        for (std::size_t v = 0; v < varied.size(); ++v) {
+          std::vector<double> up = merged(varied[v].first[c][s].w, groups), down = merged(varied[v].second[c][s].w, groups);
+          for (auto* t : {&up, &down})
+            for (double& x : *t) x = std::max(0.0, x);
+          if (up == smp.data && down == smp.data) continue;  // this sample does not move
+          stats::Modifier& h = add(o.shapes[v].name, stats::ModifierType::histosys);
+          h.hi_data = std::move(up), h.lo_data = std::move(down);
+        }
         if (o.mc_stat) add("staterror_" + channel, stats::ModifierType::staterror).errors = err;
         ch.samples.push_back(std::move(smp));
       };

@@ -33,6 +33,9 @@ void add_limits_options(po::options_description& d) {
       ("background-norm", po::value<std::string>()->default_value(""),
        "--histograms: normalisation uncertainties of the backgrounds, 'PATTERN=REL, ...' (first match; one "
        "parameter per sample, shared by the channels), e.g. 'ttbar*=0.06, *=0.1'")
+      ("shape-systematic", po::value<std::vector<std::string>>()->composing(),
+       "--histograms: NAME=UP.h5,DOWN.h5, repeatable: significance files of the same selection with an input varied "
+       "up and down; a histosys modifier NAME on every MC sample (interpolated as pyhf does)")
       ("signal-norm", double_value(m.signal_norm), "--histograms: relative signal normalisation uncertainty (0: none)")
       ("free-norm", po::value<std::string>()->default_value(""),
        "--histograms: backgrounds whose normalisation floats freely (normfactor k_<sample>, shared by the channels: "
@@ -84,6 +87,9 @@ LimitsConfig limits_config_from(const po::variables_map& vm) {
     if (!(v >= 0) || !std::isfinite(v)) throw InputError(fmt::format("--{} {}: expected a finite value >= 0", name, v));
   m.background_norm = parse_norm_list(option<std::string>(vm, "background-norm"), "background-norm");
   m.free_norm = split_list(option<std::string>(vm, "free-norm"));
+  if (vm.count("shape-systematic"))
+    for (const auto& text : option<std::vector<std::string>>(vm, "shape-systematic"))
+      m.shapes.push_back(parse_shape_systematic(text));
   m.mc_stat = option<bool>(vm, "mc-stat");
   m.data = option<std::string>(vm, "data");
   if (m.data != "auto" && m.data != "asimov")
