@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """End-to-end test of tools/plot/report.py: builds tiny synthetic inputs of every kind
 (event, feature, image and score files in the documented layouts, a model file,
-history CSV, cutflow, significance, limits, efficiencies, fit, bump-hunt, data/MC and
-anomaly JSON), runs the report, and checks that every expected PNG and the HTML
-exist and that the HTML tables hold the numbers computed here independently; then
-bad inputs must fail with a message naming the file.
+history CSV, cutflow, significance, limits, efficiencies, sideband and peak fit,
+bump-hunt, data/MC and anomaly JSON), runs the report, and checks that every expected
+PNG and the HTML exist and that the HTML tables hold the numbers computed here
+independently; then bad inputs must fail with a message naming the file.
 
     /usr/bin/python3 tests/plot/report_test.py            # exit 0: passed
     BSMHUNT_REPORT_TEST_KEEP=/tmp/rt /usr/bin/python3 tests/plot/report_test.py   # keep the files
@@ -329,6 +329,68 @@ def make_fit(d):
            "global": {"toys": 100, "failed": 0, "at_or_above": 2, "observed_max_z": 3.0, "pvalue": 0.02,
                       "pvalue_error": 0.014, "z": 2.05, "z_is_lower_bound": False}}
     path = os.path.join(d, "fit.json")
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+    return path, doc
+
+
+def peak_fractions_gauss(edges, mass, sigma):
+    """Fractions of a Gaussian in the bins, normalised over the range of the edges."""
+    cdf = np.array([0.5 * (1 + math.erf((e - mass) / (sigma * math.sqrt(2)))) for e in edges])
+    return np.diff(cdf) / (cdf[-1] - cdf[0])
+
+
+def peak_fractions_exp(edges, c):
+    """Fractions of exp(-c t), t = (m - lo) / (hi - lo), in the bins, normalised over the range."""
+    t = (edges - edges[0]) / (edges[-1] - edges[0])
+    return -np.diff(np.exp(-c * t)) / (1 - math.exp(-c))
+
+
+PEAK_TRUTH = 91.1876
+
+
+def make_peak_fit(d, name, with_scan=True, weight=1.0):
+    """A peak-mode fit JSON as bsmhunt fit --peak gauss --background exp writes it
+    (src/pipeline/fit/PeakFit.cpp): a Gaussian on an exponential, the fit range the
+    40 bins 71-111 GeV of a 42-bin spectrum; with_scan=False: scan and global null,
+    no generated mass. weight: the counts are sums of this weight per event."""
+    edges = np.arange(70.0, 112.5, 1.0)
+    first, end = 1, 41
+    fr = edges[first:end + 1]
+    ns, nb, c = 900.0, 6000.0, 1.7
+    nu_sb = ns * peak_fractions_gauss(fr, 91.2137, 2.49) + nb * peak_fractions_exp(fr, c)
+    nu_b = (ns + nb) * peak_fractions_exp(fr, 1.45)
+    rng = np.random.default_rng(11)
+    counts = np.concatenate([[180.0], rng.poisson(nu_sb).astype(float), [95.0]]) * weight
+    names = ["signal_yield", "mass_GeV", "sigma_GeV", "background_yield", "background_shape_1"]
+    sb = {"converged": True, "message": "CONVERGENCE", "parameter_names": names,
+          "parameters": [ns * weight, 91.2137, 2.49, nb * weight, c], "errors": [61.0, 0.0412, 0.05, 95.0, 0.03],
+          "covariance": [[0.0] * 5 for _ in range(5)], "chi2": 37.4, "ndf": 35, "deviance": 38.0,
+          "expected": (nu_sb * weight).tolist()}
+    bo = {"converged": True, "message": "CONVERGENCE", "parameter_names": names,
+          "parameters": [0.0, 91.0, 2.0, (ns + nb) * weight, 1.45], "errors": [0.0, 0.0, 0.0, 83.0, 0.03],
+          "covariance": [[0.0] * 5 for _ in range(5)], "chi2": 410.2, "ndf": 38, "deviance": 420.0,
+          "expected": (nu_b * weight).tolist()}
+    peak = {"shape": "gauss", "background": "exp", "fit_range_GeV": [float(fr[0]), float(fr[-1])],
+            "bins": end - first, "converged": True, "mass_GeV": 91.2137, "mass_error_GeV": 0.0412, "width_GeV": 2.49,
+            "width_error_GeV": 0.05, "width_is": "Gaussian sigma", "yield": ns * weight, "yield_error": 61.0,
+            "local": {"q0": 400.0, "z": 20.0, "pvalue": 2.75e-89}}
+    doc = {"format": "bsmhunt-fit", "version": 1, "mode": "peak", "input": "spectrum.csv",
+           "conventions": {"likelihood": "binned Poisson"},
+           "spectrum": {"edges": edges.tolist(), "counts": counts.tolist()}, "peak": peak,
+           "signal_plus_background": sb, "background_only": bo, "scan": None, "global": None}
+    if with_scan:
+        peak["truth_mass_GeV"] = PEAK_TRUTH
+        peak["mass_pull"] = (91.2137 - PEAK_TRUTH) / 0.0412
+        masses = np.arange(73.0, 109.5, 2.0)
+        z = 19.8 * np.exp(-0.5 * ((masses - 91.0) / 3.0) ** 2) - 0.4 * np.cos(masses)
+        best = int(np.argmax(z))
+        doc["scan"] = {"width_GeV": 2.0, "step_GeV": 2.0, "mass_GeV": masses.tolist(), "z": z.tolist(),
+                       "yield": (40.0 * z).tolist(), "best_mass_GeV": float(masses[best]), "max_z": float(z[best])}
+        doc["global"] = {"toys": 200, "failed": 1, "at_or_above": 0, "observed_max_z": float(z[best]),
+                         "pvalue": 0.0025, "pvalue_is_upper_bound": True, "z": 2.807, "upcrossings_z1": 2.1,
+                         "pvalue_gross_vitells": 1.2e-85, "z_gross_vitells": 19.6}
+    path = os.path.join(d, name + ".json")
     with open(path, "w") as fh:
         json.dump(doc, fh)
     return path, doc
@@ -1203,6 +1265,82 @@ class LimitsGridTest(unittest.TestCase):
         self.assertIn("data: asimov (background only)", text)
 
 
+class PeakFitTest(unittest.TestCase):
+    """Peak-mode fit files (bsmhunt fit --peak) beside a sideband-fit file: one with a
+    scan, global significance and generated mass, one with scan and global null."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="bsmhunt_report_peak_")
+        cls.dijet_path, cls.dijet = make_fit(cls.dir)
+        cls.peak_path, cls.peak = make_peak_fit(cls.dir, "peak", weight=0.25)
+        cls.plain_path, cls.plain = make_peak_fit(cls.dir, "peak_noscan", with_scan=False)
+        cls.out = os.path.join(cls.dir, "report")
+        cls.proc = subprocess.run([PYTHON, REPORT, "--output-dir", cls.out, "--fit", cls.dijet_path, "--fit",
+                                   cls.peak_path, "--fit", cls.plain_path], capture_output=True, text=True,
+                                  timeout=300)
+        cls.page = Tables()
+        cls.html = ""
+        if os.path.exists(os.path.join(cls.out, "index.html")):
+            with open(os.path.join(cls.out, "index.html"), encoding="utf-8") as fh:
+                cls.html = fh.read()
+            cls.page.feed(cls.html)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_runs(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertEqual(self.page.sections, ["fits"])
+        self.assertIn("<h2>Fits</h2>", self.html)  # sideband and peak fits together
+
+    def test_plots(self):
+        names = ["fit_peak_peak", "fit_peak_scan", "fit_peak_noscan_peak", "fit_fit_background_only",
+                 "fit_fit_sr0", "fit_fit_sr1", "fit_fit_sr2", "fit_fit_local_z"]
+        for name in names:
+            path = os.path.join(self.out, name + ".png")
+            self.assertTrue(os.path.isfile(path), "missing %s" % path)
+            with open(path, "rb") as fh:
+                self.assertEqual(fh.read(8), b"\x89PNG\r\n\x1a\n", path)
+        self.assertEqual(sorted(self.page.images), sorted(n + ".png" for n in names))  # no scan plot without a scan
+        self.assertIn("peak_noscan.json: no mass scan in the file", html.unescape(self.html))
+
+    def test_peak_table(self):
+        t = self.page.tables["peak-fits"]
+        self.assertEqual([r[0][0] for r in t], ["peak.json", "peak_noscan.json"])
+        row = t[0]
+        p = self.peak["peak"]
+        self.assertEqual(row[1][0], "Gaussian on exp")
+        self.assertEqual(row[2][0], "71-111")
+        self.assertEqual(row[4], ("91.214 ± 0.041", p["mass_GeV"]))
+        self.assertEqual(row[5], ("2.490 ± 0.050 (σ)", p["width_GeV"]))
+        self.assertEqual(row[6][1], p["yield"])
+        self.assertEqual(row[7][0], "37.4/35")
+        self.assertEqual(row[8], ("20.00", 20.0))
+        self.assertEqual(row[10], ("< 0.0025", 0.0025))  # no toy reached the observed Z: bounds
+        self.assertEqual(row[11], ("> 2.81", 2.807))
+        self.assertEqual(row[12], ("19.60", 19.6))
+        self.assertEqual(row[13], ("91.1876", PEAK_TRUTH))
+        self.assertEqual(row[14][0], "+0.63")
+        self.assertAlmostEqual(row[14][1], (p["mass_GeV"] - PEAK_TRUTH) / p["mass_error_GeV"], places=12)
+        plain = t[1]
+        self.assertEqual(plain[4][1], self.plain["peak"]["mass_GeV"])
+        self.assertEqual([c[0] for c in plain[10:]], ["–"] * 5)  # no global, no generated mass
+        params = self.page.tables["peak-parameters-peak"]
+        self.assertEqual([r[0][0] for r in params], self.peak["signal_plus_background"]["parameter_names"])
+        self.assertEqual(params[0][2][0], "0 (fixed)")
+
+    def test_inputs_and_sideband_fits_unchanged(self):
+        rows = {r[1][0]: r[2][0] for r in self.page.tables["inputs"]}
+        self.assertEqual(rows[self.peak_path], "peak fit: gauss on exp, 40 bins in 71-111 GeV, scan of 19 masses, "
+                                               "200 toys")
+        self.assertEqual(rows[self.dijet_path], "35 bins, 3 signal regions")
+        t = self.page.tables["fit-fit"]
+        for i, r in enumerate(self.dijet["signal_regions"]):
+            self.assertAlmostEqual(t[i][10][1], r["z_local"])
+
+
 class BadInputTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="bsmhunt_report_bad_")
@@ -1356,6 +1494,24 @@ class BadInputTest(unittest.TestCase):
         self.rewrite(path, doc)
         self.assert_fails(path, "'prefit_up' in models[2] ('zp_DH_HDS_m500_ee').impacts[0] should be a number or null",
                           options=["--limits", path])
+
+    def test_peak_fit_bad(self):
+        path, doc = make_peak_fit(self.dir, "peak")
+        del doc["peak"]["mass_GeV"]
+        self.rewrite(path, doc)
+        self.assert_fails(path, "missing key 'mass_GeV' in peak", options=["--fit", path])
+        path, doc = make_peak_fit(self.dir, "peak")
+        doc["background_only"]["expected"].pop()
+        self.rewrite(path, doc)
+        self.assert_fails(path, "'expected' in background_only has 39 values, expected 40", options=["--fit", path])
+        path, doc = make_peak_fit(self.dir, "peak")
+        doc["scan"]["z"][3] = "high"
+        self.rewrite(path, doc)
+        self.assert_fails(path, "'z' in scan[3] should be a number or null", options=["--fit", path])
+        path, doc = make_peak_fit(self.dir, "peak")
+        doc["mode"] = "sideband"
+        self.rewrite(path, doc)
+        self.assert_fails(path, "'mode' is \"sideband\"", options=["--fit", path])
 
     def test_unknown_feature(self):
         features, _, _, _ = make_feature_file(self.dir)

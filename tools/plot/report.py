@@ -58,7 +58,7 @@ def parse_args(argv):
                         "per theory, dark sector and final state, the pulls and impact ranking of the model with "
                         "the best expected limit, the table of limits; repeatable")
     p.add_argument("--fit", action="append", default=[], metavar="FIT.json",
-                   help="output of bsmhunt fit (sideband fits); repeatable")
+                   help="output of bsmhunt fit (sideband fits, or a peak fit of bsmhunt fit --peak); repeatable")
     p.add_argument("--bumphunt", metavar="BH.json", default=None, help="output of bsmhunt bumphunt")
     p.add_argument("--images", metavar="IMAGES.h5", default=None,
                    help="output of bsmhunt images: the raw eta-phi sum-pT image of one event per sample (up to 4, "
@@ -84,8 +84,9 @@ def parse_args(argv):
     p.add_argument("--signal-scale", type=float, default=0.0,
                    help="factor for the signal overlays of the feature plots (0: a power of ten chosen so the "
                         "signal is visible)")
-    p.add_argument("--mass-label", default=r"$m_{JJ}$ [GeV]",
-                   help="x-axis label of the fitted spectra (--fit, --bumphunt); matplotlib mathtext allowed")
+    p.add_argument("--mass-label", default=None,
+                   help="x-axis label of the fitted spectra (--fit, --bumphunt); matplotlib mathtext allowed "
+                        "(default: '$m_{JJ}$ [GeV]', 'Mass [GeV]' for peak fits)")
     p.add_argument("--spectrum-lumi-ifb", type=float, default=None,
                    help="luminosity (fb^-1) shown on the --fit and --bumphunt plots (default: the luminosity of the "
                         "other inputs, when any gives one; 0: none shown)")
@@ -217,6 +218,9 @@ def build(args):
     for p, doc in lims:
         input_rows.append(("limits", p, limits.describe(doc)))
     for p, doc in fits:
+        if inputs.is_peak_fit(doc):
+            input_rows.append(("fit", p, inputs.describe_peak_fit(doc)))
+            continue
         input_rows.append(("fit", p, "%d bins, %d signal regions" % (len(doc["spectrum"]["counts"]),
                                                                      len(doc.get("signal_regions") or []))))
     if imf:
@@ -284,9 +288,15 @@ def build(args):
         efficiencies.efficiencies_section(ctx, s, effs)
         sections.append(s)
     if fits:
-        s = Section("fits", "Sideband fits")
+        kinds = {inputs.is_peak_fit(doc) for _, doc in fits}
+        s = Section("fits", "Fits" if len(kinds) > 1 else ("Peak fits" if True in kinds else "Sideband fits"))
+        peaks = []
         for p, doc in fits:
-            fitplots.fit_section(ctx, s, doc, p, args.max_fit_regions)
+            if inputs.is_peak_fit(doc):
+                peaks.append((p, doc, fitplots.peak_section(ctx, s, doc, p)))
+            else:
+                fitplots.fit_section(ctx, s, doc, p, args.max_fit_regions)
+        fitplots.peak_tables(s, peaks)
         sections.append(s)
     if bh:
         s = Section("bumphunt", "Bump hunt")

@@ -1,6 +1,8 @@
-"""Sideband fits (bsmhunt fit) and the bump hunt (bsmhunt bumphunt): spectra with the
-fitted background, signal regions shaded, pull panels, significance summaries."""
+"""Sideband fits (bsmhunt fit), peak fits (bsmhunt fit --peak) and the bump hunt
+(bsmhunt bumphunt): spectra with the fitted background, signal regions shaded, pull
+panels, significance summaries."""
 
+import math
 import os
 
 import matplotlib.pyplot as plt
@@ -448,3 +450,366 @@ def bumphunt_tables(section, doc, effs):
                       ["SR", "[GeV]", "efficiency", "observed", "predicted", "Z", "fit", "χ²/ndf", "p(χ²)", "message"],
                       long,
                       collapsed=False))
+
+
+# --------------------------------------------------------------------------------------
+# Peak fits (bsmhunt fit --peak)
+
+PEAK_MASS_LABEL = "Mass [GeV]"
+PEAK_SHAPES = {"gauss": "Gaussian", "crystalball": "Crystal Ball", "bw": "Breit-Wigner", "voigt": "Voigtian"}
+
+
+def peak_mass_label(ctx):
+    return ctx.mass_label or PEAK_MASS_LABEL
+
+
+def fmt_err(x, err, sig=2, pm=" ± "):
+    """'x ± err' with the error to `sig` significant digits and the value to the same
+    decimal place ('x' alone without a positive error)."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    if err is None or not math.isfinite(err) or err <= 0:
+        return fmt_g(x, 6)
+    d = min(max(0, sig - 1 - int(math.floor(math.log10(err)))), 12)
+    return "%.*f%s%.*f" % (d, x, pm, d, err)
+
+
+def peak_width_symbol(peak, tex=True):
+    gamma = "gamma" in str(peak.get("width_is", "")).lower()
+    if tex:
+        return r"$\Gamma$" if gamma else r"$\sigma$"
+    return "Γ" if gamma else "σ"
+
+
+def peak_model_text(peak):
+    return "%s on %s" % (PEAK_SHAPES.get(peak["shape"], peak["shape"]), peak["background"])
+
+
+def _usable(fit):
+    e = fit["_expected"]
+    return bool(np.isfinite(e).any() and (np.nan_to_num(e) > 0).any())
+
+
+def peak_info(doc):
+    """The text box of the peak-fit plot."""
+    peak, sb, bo = doc["peak"], doc["signal_plus_background"], doc["background_only"]
+    pm = r" $\pm$ "
+    lines = ["Fit: " + peak_model_text(peak)]
+    if not peak["converged"] or peak["mass_GeV"] is None:
+        lines.append("Signal + background fit did not converge")
+    else:
+        lines.append(r"$m$ = %s GeV" % fmt_err(peak["mass_GeV"], peak["mass_error_GeV"], pm=pm))
+        lines.append(r"%s = %s GeV" % (peak_width_symbol(peak), fmt_err(peak["width_GeV"], peak["width_error_GeV"],
+                                                                        pm=pm)))
+        if peak.get("resolution_GeV") is not None:
+            lines[-1] += r", $\sigma_{res}$ = %s GeV" % fmt_g(peak["resolution_GeV"], 3)
+        lines.append(r"$N_{sig}$ = %s" % fmt_err(peak["yield"], peak["yield_error"], pm=pm))
+        z = peak["local"]["z"]
+        if z is not None:
+            lines.append(r"$Z_{local}$ = %.2f" % z)
+    if sb["chi2"] is not None:
+        t = r"$\chi^2$/ndf = %.1f/%d" % (sb["chi2"], sb["ndf"])
+        if bo["chi2"] is not None:
+            t += " (B only: %.1f/%d)" % (bo["chi2"], bo["ndf"])
+        lines.append(t)
+    if peak.get("truth_mass_GeV") is not None:
+        t = r"$m_{gen}$ = %s GeV" % fmt_g(peak["truth_mass_GeV"], 6)
+        if peak.get("mass_pull") is not None:
+            t += ", pull = %+.2f" % peak["mass_pull"]
+        lines.append(t)
+    return lines
+
+
+def place_text_box(ax, lines, span_lo, span_hi, tops, log, avoid, gap=0.03, fontsize=13):
+    """Draws the text box top right or top left, under whatever of `avoid` (the
+    experiment label, the legend) lies above it, where it needs the least extra
+    headroom, and raises the y range until no content reaches it. Content: the
+    x intervals [span_lo, span_hi] reaching up to `tops` (data coordinates)."""
+    fig = ax.figure
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    inv = ax.transAxes.inverted()
+
+    def box(artist):
+        return artist.get_window_extent(r).transformed(inv)
+
+    others = [box(a) for a in avoid if not hasattr(a, "get_text") or a.get_text()]
+    lo, top = ax.get_ylim()
+    x0, x1 = ax.get_xlim()
+    best = None
+    for x, ha in ((0.96, "right"), (0.04, "left")):
+        t = ax.text(x, 0.97, "\n".join(lines), transform=ax.transAxes, fontsize=fontsize, va="top", ha=ha,
+                    multialignment="left", linespacing=1.35, zorder=6,
+                    bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=2))
+        fig.canvas.draw()
+        b = box(t)
+        above = [o.y0 for o in others if o.x0 < b.x1 and b.x0 < o.x1]
+        y = min(above + [0.97 + 0.0]) - (0.015 if above else 0.0)
+        t.set_y(y)
+        fig.canvas.draw()
+        b = box(t)
+        room = b.y0 - gap
+        d0, d1 = x0 + b.x0 * (x1 - x0), x0 + b.x1 * (x1 - x0)
+        inside = (np.asarray(span_hi) > d0) & (np.asarray(span_lo) < d1) & np.isfinite(tops)
+        need = top
+        if inside.any():
+            v = float(np.max(np.asarray(tops)[inside]))
+            if room <= 0.2:
+                need = np.inf
+            elif log:
+                if v > lo > 0:
+                    need = max(top, 10 ** (np.log10(lo) + (np.log10(v) - np.log10(lo)) / room))
+            else:
+                need = max(top, lo + (v - lo) / room)
+        if best is None or need < best[0]:
+            if best is not None:
+                best[1].remove()
+            best = (need, t)
+        else:
+            t.remove()
+    if np.isfinite(best[0]) and best[0] > top:
+        ax.set_ylim(lo, best[0])
+    return best[1]
+
+
+def _fraction(ax, y, log):
+    """The axes fraction of height y (data coordinates), within [0, 1]."""
+    lo, hi = ax.get_ylim()
+    if log:
+        lo, hi, y = np.log10(lo), np.log10(hi), np.log10(max(y, 1e-300))
+    return float(min(max((y - lo) / (hi - lo), 0.0), 1.0))
+
+
+def peak_spectrum_plot(ctx, doc):
+    """The spectrum over the fit range (points, sqrt(n) errors: the counts may be
+    sums of weights), the signal + background fit (solid), the background-only fit
+    (dashed), the pulls against the signal + background fit below and the fit
+    summary in a box."""
+    peak, sb, bo = doc["peak"], doc["signal_plus_background"], doc["background_only"]
+    a, b = doc["_first"], doc["_end"]
+    edges = doc["_edges"][a:b + 1]
+    n = doc["_counts"][a:b]
+    uniform, width = _per_width(edges)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(8, 8), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    fig.subplots_adjust(left=0.14, right=0.96, top=0.97, bottom=0.1)
+    ok = np.isfinite(n)
+    weighted = bool(np.any(np.abs(n[ok] - np.round(n[ok])) > 1e-9))
+    y, err = n / width, np.sqrt(np.maximum(n, 0)) / width
+    eb = ax.errorbar(centres[ok], y[ok], yerr=err[ok], fmt="o", color="black", markersize=4.5, elinewidth=1.2,
+                     capsize=0, zorder=5, label="Weighted events" if weighted else "Data")
+    handles = [eb]
+    tops = [np.where(ok, y + err, np.nan)]
+    lows = [y[ok & (y > 0)]]
+    fits = []
+    if _usable(sb):
+        fits.append((sb, "#D62728", "-", "Signal + background fit"))
+    if _usable(bo):
+        fits.append((bo, "#1F77B4", "--", "Background-only fit"))
+    for fit, colour, ls, label in fits:
+        mu = fit["_expected"] / width
+        line, = ax.plot(centres, np.where(mu > 0, mu, np.nan), color=colour, linestyle=ls, linewidth=2.0, zorder=4,
+                        label=label + ("" if fit["converged"] else " (not converged)"))
+        handles.append(line)
+        tops.append(mu)
+        lows.append(mu[np.isfinite(mu) & (mu > 0)])
+    truth = peak.get("truth_mass_GeV")
+    truth = truth if truth is not None and edges[0] < truth < edges[-1] else None
+    if truth is not None:
+        rax.axvline(truth, color="#555555", linestyle=":", linewidth=1.5, zorder=1)
+        handles.append(Line2D([], [], color="#555555", linestyle=":", linewidth=1.5, label="Generated mass"))
+    allpos = np.concatenate(lows) if lows else np.zeros(0)
+    hi = float(np.nanmax(np.concatenate(tops))) if np.isfinite(np.concatenate(tops)).any() else 1.0
+    log = bool(allpos.size and allpos.min() > 0 and hi / allpos.min() > 50)
+    if log:
+        ax.set_yscale("log")
+        lo = float(allpos.min()) * 0.3
+    else:
+        lo = 0.0
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylabel(("Events / %g GeV" % (edges[1] - edges[0])) if uniform else "Events / GeV")
+    texts = ctx.label(ax, [], lumi=ctx.spectrum_lumi)
+    leg = style.arrange_legend(ax, texts, lo, hi, log=log, handles=handles)
+    span_lo, span_hi = np.tile(edges[:-1], len(tops)), np.tile(edges[1:], len(tops))
+    place_text_box(ax, peak_info(doc), span_lo, span_hi, np.concatenate(tops), log, texts + [leg])
+    if truth is not None:  # up to the content, clear of the label and legend
+        ax.axvline(truth, ymax=_fraction(ax, hi * 1.05, log), color="#555555", linestyle=":", linewidth=1.5,
+                   zorder=1)
+    ref = sb if _usable(sb) else (bo if _usable(bo) else None)
+    if ref is not None:
+        nu = ref["_expected"]
+        good = ok & np.isfinite(nu) & (nu > 0)
+        pulls = np.where(good, (n - nu) / np.sqrt(np.where(good, nu, 1.0)), 0.0)
+        sub = r"s+b" if ref is sb else "b"
+        residual_panel(rax, edges, pulls, ylabel=r"$(n-\nu_{%s})/\sqrt{\nu_{%s}}$" % (sub, sub))
+    rax.set_xlabel(peak_mass_label(ctx))
+    fig.align_ylabels([ax, rax])
+    return fig
+
+
+def global_texts(g):
+    """The global significance from the toys and the Gross-Vitells estimate, as lines."""
+    out = []
+    if not g:
+        return out
+    bound = bool(g.get("pvalue_is_upper_bound"))
+    if g.get("z") is not None:
+        out.append(r"Global $Z$ %s %.2f ($p$ %s %s, %d toys)" % (">" if bound else "=", g["z"],
+                                                                "<" if bound else "=", fmt_g(g["pvalue"], 2),
+                                                                g["toys"]))
+    if g.get("z_gross_vitells") is not None:
+        out.append(r"Gross-Vitells: $Z_{global}$ = %.2f" % g["z_gross_vitells"])
+    return out
+
+
+def peak_scan_plot(ctx, doc):
+    """Local Z of the fixed-width scan vs mass, the best point marked, the global
+    significance in the label."""
+    peak, scan = doc["peak"], doc["scan"]
+    m, z = scan["_mass"], scan["_z"]
+    edges = doc["_edges"][doc["_first"]:doc["_end"] + 1]
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    fig.subplots_adjust(left=0.14, right=0.96, top=0.97, bottom=0.13)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    w = scan.get("width_GeV")
+    handles = [ax.plot(m, z, color="#D62728", linewidth=2, marker="o", markersize=4.5,
+                       label=r"Local $Z$%s" % ((r", fixed width %s GeV" % fmt_g(w, 3)) if w else ""))[0]]
+    best = scan.get("best_mass_GeV")
+    if best is not None and len(m):
+        i = int(np.argmin(np.abs(m - best)))
+        zb = z[i] if np.isfinite(z[i]) else scan.get("max_z")
+        if zb is not None and np.isfinite(zb):
+            handles.append(ax.plot([best], [zb], linestyle="none", marker="*", markersize=17, color="#E69F00",
+                                   markeredgecolor="black", zorder=6,
+                                   label=r"Best: %s GeV, $Z$ = %.2f" % (fmt_g(best, 5), zb))[0])
+    truth = peak.get("truth_mass_GeV")
+    truth = truth if truth is not None and edges[0] < truth < edges[-1] else None
+    if truth is not None:
+        handles.append(Line2D([], [], color="#555555", linestyle=":", linewidth=1.5, label="Generated mass"))
+    zs = z[np.isfinite(z)]
+    zmax = float(zs.max()) if zs.size else 1.0
+    zmin = min(float(zs.min()) if zs.size else 0.0, 0.0)
+    for zref in (3.0, 5.0):
+        if zmax * 1.05 > zref:
+            ax.axhline(zref, color="grey", linestyle=":", linewidth=1.2)
+            ax.text(0.985, zref, r"%d$\sigma$" % zref, transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                    fontsize=12, color="dimgrey")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel(peak_mass_label(ctx))
+    ax.set_ylabel(r"Local significance $Z$")
+    texts = ctx.label(ax, global_texts(doc.get("global")), lumi=ctx.spectrum_lumi)
+    span = max(zmax, 1.0) - zmin
+    style.arrange_legend(ax, texts, zmin - 0.05 * span, max(zmax, 1.0), handles=handles)
+    if truth is not None:
+        ax.axvline(truth, ymax=_fraction(ax, max(zmax, 1.0) + 0.05 * span, False), color="#555555", linestyle=":",
+                   linewidth=1.5, zorder=1)
+    return fig
+
+
+def peak_section(ctx, section, doc, path):
+    """The peak-fit plots of one file; returns its row of the summary table."""
+    base = os.path.splitext(os.path.basename(path))[0]
+    name_ = os.path.basename(path)
+    peak, scan, g = doc["peak"], doc.get("scan"), doc.get("global")
+    rng = peak["fit_range_GeV"]
+    fig = peak_spectrum_plot(ctx, doc)
+    name = ctx.save(fig, "fit_%s_peak" % base)
+    n = doc["_counts"][doc["_first"]:doc["_end"]]
+    sb = doc["signal_plus_background"]
+    if _usable(sb):
+        fits = "the signal + background fit (solid) and the background-only fit (dashed); below: pulls " \
+               "(n - nu)/sqrt(nu) against the signal + background fit."
+    else:
+        fits = "the background-only fit (dashed; the signal + background fit did not converge: %s); below: pulls " \
+               "(n - nu)/sqrt(nu) against the background-only fit." % (sb.get("message") or "no message")
+    section.add(Figure(name, "%s: peak fit (%s) in %s-%s GeV (%s events): the spectrum (error bars sqrt(n)), %s" %
+                       (name_, peak_model_text(peak), fmt_g(rng[0], 6), fmt_g(rng[1], 6),
+                        fmt_yield(float(np.nansum(n))), fits)))
+    if scan is not None and len(scan["_mass"]):
+        fig = peak_scan_plot(ctx, doc)
+        name = ctx.save(fig, "fit_%s_scan" % base)
+        glob = ""
+        if g:
+            glob = (" Global significance from %d background-only toys (%d failed), each scanned the same way: "
+                    "p %s %s, Z %s %s; Gross-Vitells estimate Z = %s." %
+                    (g["toys"], g["failed"], "<" if g["pvalue_is_upper_bound"] else "=", fmt_g(g["pvalue"], 3),
+                     ">" if g["pvalue_is_upper_bound"] else "=", fmt_fixed(g["z"], 2),
+                     fmt_fixed(g.get("z_gross_vitells"), 2)))
+        section.add(Figure(name, "%s: local significance of a peak of fixed width %s GeV moved across the fit range "
+                                 "in steps of %s GeV; star: the most significant point.%s" %
+                           (name_, fmt_g(scan.get("width_GeV"), 3), fmt_g(scan.get("step_GeV"), 3), glob)))
+    else:
+        section.add(Text("%s: no mass scan in the file (so no global significance)." % name_, cls="note"))
+    return peak_row(doc, path)
+
+
+def peak_row(doc, path):
+    peak, sb, g = doc["peak"], doc["signal_plus_background"], doc.get("global") or {}
+    conv = bool(peak["converged"])
+    rng = peak["fit_range_GeV"]
+    bound = bool(g.get("pvalue_is_upper_bound"))
+    gtitle = ("%d toys, %d failed, %d at or above the observed largest Z" %
+              (g["toys"], g["failed"], g["at_or_above"]) if g else None)
+
+    def pm(key, err_key, suffix=""):
+        x = peak[key]
+        return Cell(fmt_err(x, peak[err_key]) + (suffix if x is not None else ""), x, numeric=True)
+
+    gv = g.get("z_gross_vitells")
+    return [Cell(os.path.basename(path), title=path), Cell(peak_model_text(peak)),
+            Cell("%s-%s" % (fmt_g(rng[0], 6), fmt_g(rng[1], 6))),
+            Cell("yes" if conv else "no *", cls=None if conv else "warn",
+                 title=None if conv else sb.get("message") or None),
+            pm("mass_GeV", "mass_error_GeV"),
+            pm("width_GeV", "width_error_GeV", " (%s)" % peak_width_symbol(peak, tex=False)),
+            pm("yield", "yield_error"),
+            Cell("%.1f/%d" % (sb["chi2"], sb["ndf"]) if sb["chi2"] is not None else "–"),
+            num(peak["local"]["z"], lambda x: fmt_fixed(x, 2)),
+            num(peak["local"]["pvalue"], lambda x: fmt_g(x, 3)),
+            num(g.get("pvalue"), lambda x: ("< " if bound else "") + fmt_g(x, 3), title=gtitle),
+            num(g.get("z"), lambda x: ("> " if bound else "") + fmt_fixed(x, 2), title=gtitle),
+            num(gv, lambda x: fmt_fixed(x, 2),
+                title=("p = %s" % fmt_g(g.get("pvalue_gross_vitells"), 3)) if gv is not None else None),
+            num(peak.get("truth_mass_GeV"), lambda x: fmt_g(x, 6)),
+            num(peak.get("mass_pull"), lambda x: "%+.2f" % x)]
+
+
+PEAK_HEADER = ["file", "peak on background", "fit range [GeV]", "converged", "mass [GeV]", "width [GeV]", "yield",
+               "χ²/ndf", "Z local", "p local", "p global", "Z global", "Z global (G-V)", "generated mass [GeV]",
+               "mass pull"]
+
+
+def peak_tables(section, peaks):
+    """peaks: [(path, doc, row)]: the summary of every peak fit, then each file's
+    fitted parameters (collapsed)."""
+    if not peaks:
+        return
+    section.add(Table("peak-fits", "Peak fits", PEAK_HEADER, [row for _, _, row in peaks],
+                      note="Yields: events over the fit range. Z local = sign(yield) sqrt(2 (nll_b - nll_s+b)). "
+                           "p/Z global: fraction of background-only toys whose scan reaches the observed largest "
+                           "local Z ('<'/'>': none did, p = 0.5/toys is an upper bound); G-V: Gross-Vitells "
+                           "estimate from the toys' mean number of upcrossings of Z = 1. Mass pull = (fitted - "
+                           "generated) / error. * the signal + background fit did not converge."))
+    stems = [os.path.splitext(os.path.basename(p))[0] for p, _, _ in peaks]
+    for i, (path, doc, _) in enumerate(peaks):
+        sb, bo = doc["signal_plus_background"], doc["background_only"]
+        byname = {}
+        for which, fit in ((0, sb), (1, bo)):
+            for name, v, e in fit["_parameters"]:
+                byname.setdefault(name, [None, None])[which] = (v, e)
+        if not byname:
+            continue
+        rows = []
+        for name, (p_sb, p_bo) in byname.items():
+            cells = [Cell(name)]
+            for p in (p_sb, p_bo):
+                if p is None or not np.isfinite(p[0]):
+                    cells.append(num(None))
+                else:
+                    v, e = float(p[0]), (float(p[1]) if np.isfinite(p[1]) else None)
+                    cells.append(Cell(fmt_err(v, e) + (" (fixed)" if e == 0 else ""), v, numeric=True))
+            rows.append(cells)
+        tag = stems[i] if stems.count(stems[i]) == 1 else "%s_%d" % (stems[i], i + 1)
+        section.add(Table("peak-parameters-%s" % tag, "Fitted parameters of %s" % os.path.basename(path),
+                          ["parameter", "signal + background", "background only"], rows, collapsed=True))

@@ -618,7 +618,15 @@ def sig_h5_curve(doc, channel, group, signal, keys):
 
 
 def load_fit(path):
+    """The output of bsmhunt fit: the sideband fits (no 'mode') or, with "mode":
+    "peak", a peak fit (load_peak_fit)."""
     doc = load_json(path, "result of bsmhunt fit", ("bsmhunt-fit", "bsmhunt.fit"))
+    mode = doc.get("mode")
+    if mode == "peak":
+        return load_peak_fit(path, doc)
+    if mode is not None:
+        raise ReportError("%s: 'mode' is %s, expected \"peak\" (bsmhunt fit --peak) or no 'mode' (the sideband "
+                          "fits)" % (path, json.dumps(mode)[:40]))
     spec = require_key(doc, "spectrum", path, kind=dict)
     edges = require_key(spec, "edges", path, "spectrum", list)
     counts = require_key(spec, "counts", path, "spectrum", list)
@@ -637,6 +645,120 @@ def load_fit(path):
             if len(arr) != nb:
                 raise ReportError("%s: %s.%s has %d values for %d bins" % (path, where, key, len(arr), nb))
     return doc
+
+
+def is_peak_fit(doc):
+    return doc.get("mode") == "peak"
+
+
+def _null_number(doc, key, path, where, required=True):
+    """A number or null; with required=False a missing key also gives None."""
+    if not required and (not isinstance(doc, dict) or key not in doc):
+        return None
+    return require_number(doc, key, path, where, null=True)
+
+
+def _fit_range_index(edges, value, path, which):
+    """The index of the bin edge at value (the fit range lies on bin edges)."""
+    i = int(np.argmin(np.abs(edges - value)))
+    tol = max(1e-9 * max(abs(value), 1.0), 1e-3 * float(np.min(np.diff(edges))))
+    if abs(edges[i] - value) > tol:
+        raise ReportError("%s: 'fit_range_GeV' in peak: %s %g GeV is not a bin edge of the spectrum (%g-%g GeV)" %
+                          (path, which, value, edges[0], edges[-1]))
+    return i
+
+
+def _peak_fit_result(doc, key, path, bins):
+    """signal_plus_background / background_only: converged, chi2, ndf and the
+    expected counts of the fit range's bins (nulls as NaN)."""
+    fit = _require_object(doc, key, path)
+    fit["converged"] = require_bool(fit, "converged", path, key)
+    fit["message"] = str(fit.get("message") or "")
+    fit["chi2"] = require_number(fit, "chi2", path, key, null=True)
+    fit["ndf"] = require_number(fit, "ndf", path, key, integer=True)
+    fit["_expected"] = require_numbers(fit, "expected", path, key, bins,
+                                       "one per bin of the fit range, peak.bins", null=True)
+    names = require_strings(fit, "parameter_names", path, key) if "parameter_names" in fit else []
+    values = require_numbers(fit, "parameters", path, key, null=True) if "parameters" in fit else np.zeros(0)
+    errors = require_numbers(fit, "errors", path, key, len(values), "one per parameter", null=True) \
+        if "errors" in fit else np.full(len(values), np.nan)
+    if len(values) > len(names) and names:
+        raise ReportError("%s: 'parameters' in %s has %d values for %d parameter_names" %
+                          (path, key, len(values), len(names)))
+    fit["_parameters"] = [(names[i] if i < len(names) else "p%d" % i, values[i], errors[i])
+                          for i in range(len(values))]
+    return fit
+
+
+def load_peak_fit(path, doc):
+    """The output of bsmhunt fit --peak (docs/fit.md, "Peak fits"), validated: the
+    spectrum, the peak summary, both fits' expected counts over the fit range, the
+    scan and the global significance (each may be null). Adds '_edges', '_counts'
+    (the whole spectrum), '_first', '_end' (the fit range's bins)."""
+    check_version(doc, path)
+    spec = _require_object(doc, "spectrum", path)
+    edges = require_edges(spec, "edges", path, "spectrum")
+    counts = require_numbers(spec, "counts", path, "spectrum", len(edges) - 1, "one per bin: edges - 1", null=True)
+    peak = _require_object(doc, "peak", path)
+    for key in ("shape", "background", "width_is"):
+        require_key(peak, key, path, "peak", str)
+    rng = require_numbers(peak, "fit_range_GeV", path, "peak", 2, "[lo, hi]")
+    bins = require_number(peak, "bins", path, "peak", integer=True)
+    first = _fit_range_index(edges, rng[0], path, "lo")
+    end = _fit_range_index(edges, rng[1], path, "hi")
+    if end - first != bins or bins < 1:
+        raise ReportError("%s: 'bins' in peak is %d, but the fit range %g-%g GeV holds %d bins of the spectrum" %
+                          (path, bins, rng[0], rng[1], end - first))
+    peak["converged"] = require_bool(peak, "converged", path, "peak")
+    for key in ("mass_GeV", "mass_error_GeV", "width_GeV", "width_error_GeV", "yield", "yield_error"):
+        peak[key] = _null_number(peak, key, path, "peak")
+    local = _require_object(peak, "local", path, "peak")
+    for key in ("q0", "z", "pvalue"):
+        local[key] = _null_number(local, key, path, "peak.local")
+    for key in ("truth_mass_GeV", "mass_pull", "resolution_GeV"):
+        peak[key] = _null_number(peak, key, path, "peak", required=False)
+    if peak.get("cb_tails") is not None:
+        peak["cb_tails"] = list(require_numbers(peak, "cb_tails", path, "peak", 4,
+                                                "alpha_low, n_low, alpha_high, n_high"))
+    for key in ("signal_plus_background", "background_only"):
+        _peak_fit_result(doc, key, path, bins)
+    scan = doc.get("scan")
+    if scan is not None:
+        scan = _require_object(doc, "scan", path)
+        for key in ("width_GeV", "step_GeV"):
+            scan[key] = _null_number(scan, key, path, "scan")
+        scan["_mass"] = require_numbers(scan, "mass_GeV", path, "scan")
+        n = len(scan["_mass"])
+        scan["_z"] = require_numbers(scan, "z", path, "scan", n, "one per mass_GeV", null=True)
+        if "yield" in scan:
+            scan["_yield"] = require_numbers(scan, "yield", path, "scan", n, "one per mass_GeV", null=True)
+        for key in ("best_mass_GeV", "max_z"):
+            scan[key] = _null_number(scan, key, path, "scan")
+    g = doc.get("global")
+    if g is not None:
+        g = _require_object(doc, "global", path)
+        for key in ("toys", "failed", "at_or_above"):
+            g[key] = require_number(g, key, path, "global", integer=True)
+        g["pvalue_is_upper_bound"] = require_bool(g, "pvalue_is_upper_bound", path, "global")
+        for key in ("pvalue", "z"):
+            g[key] = _null_number(g, key, path, "global")
+        for key in ("observed_max_z", "upcrossings_z1", "pvalue_gross_vitells", "z_gross_vitells"):
+            g[key] = _null_number(g, key, path, "global", required=False)
+    doc["scan"], doc["global"] = scan, g
+    doc["_edges"], doc["_counts"], doc["_first"], doc["_end"] = edges, counts, first, end
+    return doc
+
+
+def describe_peak_fit(doc):
+    """One line for the page's table of inputs."""
+    peak, scan, g = doc["peak"], doc.get("scan"), doc.get("global")
+    text = "peak fit: %s on %s, %d bins in %g-%g GeV" % (peak["shape"], peak["background"], peak["bins"],
+                                                          peak["fit_range_GeV"][0], peak["fit_range_GeV"][1])
+    if scan is not None:
+        text += ", scan of %d masses" % len(scan["_mass"])
+    if g is not None:
+        text += ", %d toys" % g["toys"]
+    return text
 
 
 def load_bumphunt(path):
