@@ -310,9 +310,16 @@ int run_limits(const dist::Communicator& comm, const LimitsConfig& config) {
         // The POI range the search used, so that pyhf fits within the same bounds.
         const double hi = number_at(results[i], "poi_upper_bound");
         if (std::isfinite(hi))
-          for (auto& ms : w.measurements)
-            for (auto& p : ms.parameters)
-              if (p.name == ms.poi) p.bounds = std::make_pair(p.bounds ? p.bounds->first : 0.0, hi);
+          for (auto& ms : w.measurements) {
+            auto it = std::find_if(ms.parameters.begin(), ms.parameters.end(),
+                                   [&](const stats::ParameterConfig& p) { return p.name == ms.poi; });
+            if (it == ms.parameters.end()) {
+              ms.parameters.push_back({});
+              it = std::prev(ms.parameters.end());
+              it->name = ms.poi;
+            }
+            it->bounds = std::make_pair(it->bounds ? it->bounds->first : 0.0, hi);
+          }
         stats::write_workspace((config.export_dir / (models[i].name + ".json")).string(), w);
       }
       log::info("{} workspaces written to {}", models.size(), config.export_dir.string());
