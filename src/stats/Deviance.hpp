@@ -1,6 +1,8 @@
 #pragma once
-// Private to stats: the signed Poisson deviance residual, shared by the fits that
-// hand a binned Poisson likelihood to Ceres as a least-squares problem.
+// Private to stats: what the fits that hand a binned Poisson likelihood to Ceres as a
+// least-squares problem share: the signed deviance residual and the solver options.
+#include <ceres/ceres.h>
+
 #include <cmath>
 
 namespace bsmhunt::stats::detail {
@@ -25,6 +27,25 @@ inline void deviance_residual(double n, double mu, double& r, double& dr_dmu) {
   const double root = std::sqrt(n * h);
   r = e * root;
   dr_dmu = 1 / ((1 + e) * root);
+}
+
+// Levenberg-Marquardt with a dense QR solve, silent: the small problems of the binned
+// fits (tens of bins, a few to tens of parameters). Tolerances tight enough that the
+// likelihood ratios built from the minima are exact to ~1e-8.
+inline ceres::Solver::Options least_squares_options(int max_iterations, double function_tolerance,
+                                                    double parameter_tolerance) {
+  ceres::Solver::Options options;
+  options.minimizer_type = ceres::TRUST_REGION;
+  options.trust_region_strategy_type = ceres::LEVENBERG_MARQUARDT;
+  options.linear_solver_type = ceres::DENSE_QR;
+  options.max_num_iterations = max_iterations;
+  options.function_tolerance = function_tolerance;
+  options.gradient_tolerance = 1e-12;
+  options.parameter_tolerance = parameter_tolerance;
+  options.num_threads = 1;
+  options.logging_type = ceres::SILENT;
+  options.minimizer_progress_to_stdout = false;
+  return options;
 }
 
 }  // namespace bsmhunt::stats::detail

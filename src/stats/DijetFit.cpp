@@ -283,17 +283,7 @@ Solution minimise(const BinModel& model, const std::vector<std::size_t>& bins, c
   problem_options.cost_function_ownership = ceres::TAKE_OWNERSHIP;
   ceres::Problem problem(problem_options);
   problem.AddResidualBlock(new DevianceCost(model, bins, counts), nullptr, s.theta.data());
-  ceres::Solver::Options options;
-  options.minimizer_type = ceres::TRUST_REGION;
-  options.trust_region_strategy_type = ceres::LEVENBERG_MARQUARDT;
-  options.linear_solver_type = ceres::DENSE_QR;
-  options.max_num_iterations = max_iterations;
-  options.function_tolerance = 1e-13;
-  options.gradient_tolerance = 1e-12;
-  options.parameter_tolerance = 1e-12;
-  options.num_threads = 1;
-  options.logging_type = ceres::SILENT;
-  options.minimizer_progress_to_stdout = false;
+  const ceres::Solver::Options options = detail::least_squares_options(max_iterations, 1e-13, 1e-12);
   // A failed evaluation is reported in the fit's message; glog's own ERROR line on
   // stderr (one per failed start, from every rank) would only be noise in Slurm logs.
   static const bool glog_quiet = [] {

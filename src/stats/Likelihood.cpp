@@ -407,14 +407,7 @@ FitResult Likelihood::fit(const Observations& data, const std::vector<Fixed>& fi
       problem.SetParameterLowerBound(r.values.data(), int(k), params_[k].lo);
       problem.SetParameterUpperBound(r.values.data(), int(k), params_[k].hi);
     }
-    ceres::Solver::Options options;
-    options.trust_region_strategy_type = ceres::LEVENBERG_MARQUARDT;
-    options.linear_solver_type = ceres::DENSE_QR;
-    options.max_num_iterations = 500;
-    options.function_tolerance = 1e-13;
-    options.gradient_tolerance = 1e-13;
-    options.parameter_tolerance = 1e-12;
-    options.logging_type = ceres::SILENT;
+    const ceres::Solver::Options options = detail::least_squares_options(500, 1e-13, 1e-12);
     ceres::Solver::Summary summary;
     ceres::Solve(options, &problem, &summary);
     r.converged = summary.termination_type == ceres::CONVERGENCE && std::isfinite(summary.final_cost);

@@ -183,14 +183,7 @@ PeakFitResult minimise(const PeakModel& m, const Spectrum& s, const FitRange& r,
     problem.SetParameterLowerBound(out.parameters.data(), int(k), bounds.lo[k]);
     problem.SetParameterUpperBound(out.parameters.data(), int(k), bounds.hi[k]);
   }
-  ceres::Solver::Options options;
-  options.trust_region_strategy_type = ceres::LEVENBERG_MARQUARDT;
-  options.linear_solver_type = ceres::DENSE_QR;
-  options.max_num_iterations = max_iterations;
-  options.function_tolerance = 1e-12;
-  options.gradient_tolerance = 1e-12;
-  options.parameter_tolerance = 1e-10;
-  options.logging_type = ceres::SILENT;
+  const ceres::Solver::Options options = detail::least_squares_options(max_iterations, 1e-12, 1e-10);
   ceres::Solver::Summary summary;
   // A second solve from the first's end point: LM's tolerance can stop it early
   // when the yields and the shape differ in scale by many orders.

@@ -781,6 +781,19 @@ class Tables(HTMLParser):
             self._cell[0] += data
 
 
+
+def run_report(cls, args, timeout=300):
+    """Runs report.py with `args` into cls.out; sets cls.proc, cls.html and cls.page (its
+    parsed tables), empty when no page was written."""
+    cls.proc = subprocess.run([PYTHON, REPORT, "--output-dir", cls.out] + args, capture_output=True, text=True,
+                              timeout=timeout)
+    cls.page = Tables()
+    cls.html = ""
+    if os.path.exists(os.path.join(cls.out, "index.html")):
+        with open(os.path.join(cls.out, "index.html"), encoding="utf-8") as fh:
+            cls.html = fh.read()
+        cls.page.feed(cls.html)
+
 def datamc_by_p(doc):
     """The features by p-value, features without one (no bins compared) last."""
     return sorted(doc["features"], key=lambda f: (f["p_value"] is None, f["p_value"] or 0.0))
@@ -1222,14 +1235,7 @@ class LimitsGridTest(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="bsmhunt_report_limits_")
         cls.path, cls.doc = make_limits_grid(cls.dir)
         cls.out = os.path.join(cls.dir, "report")
-        cls.proc = subprocess.run([PYTHON, REPORT, "--output-dir", cls.out, "--limits", cls.path],
-                                  capture_output=True, text=True, timeout=300)
-        cls.page = Tables()
-        cls.html = ""
-        if os.path.exists(os.path.join(cls.out, "index.html")):
-            with open(os.path.join(cls.out, "index.html"), encoding="utf-8") as fh:
-                cls.html = fh.read()
-            cls.page.feed(cls.html)
+        run_report(cls, ["--limits", cls.path])
 
     @classmethod
     def tearDownClass(cls):
@@ -1276,15 +1282,7 @@ class PeakFitTest(unittest.TestCase):
         cls.peak_path, cls.peak = make_peak_fit(cls.dir, "peak", weight=0.25)
         cls.plain_path, cls.plain = make_peak_fit(cls.dir, "peak_noscan", with_scan=False)
         cls.out = os.path.join(cls.dir, "report")
-        cls.proc = subprocess.run([PYTHON, REPORT, "--output-dir", cls.out, "--fit", cls.dijet_path, "--fit",
-                                   cls.peak_path, "--fit", cls.plain_path], capture_output=True, text=True,
-                                  timeout=300)
-        cls.page = Tables()
-        cls.html = ""
-        if os.path.exists(os.path.join(cls.out, "index.html")):
-            with open(os.path.join(cls.out, "index.html"), encoding="utf-8") as fh:
-                cls.html = fh.read()
-            cls.page.feed(cls.html)
+        run_report(cls, ["--fit", cls.dijet_path, "--fit", cls.peak_path, "--fit", cls.plain_path])
 
     @classmethod
     def tearDownClass(cls):
