@@ -151,9 +151,10 @@ Eigen::MatrixXd hessian(const Likelihood& model, const std::vector<double>& thet
 // Newton steps with the exact Hessian from the least-squares fit's end point. Levenberg-
 // Marquardt on deviance residuals crawls when parameters of very different curvature
 // meet a bound (a POI at 0 next to normalisations of millions of events) and stops on
-// its function tolerance short of the minimum; a few Newton steps, with the
-// parameters held at a bound they push against, reach it.
-void polish(const Likelihood& model, FitResult& r, const std::vector<std::size_t>& free, const Observations& data) {
+// its function tolerance (or its iteration limit) short of the minimum; a few Newton
+// steps, with the parameters held at a bound they push against, reach it. True when
+// they end at a stationary point (the predicted decrease below 1e-10).
+bool polish(const Likelihood& model, FitResult& r, const std::vector<std::size_t>& free, const Observations& data) {
   for (int iteration = 0; iteration < 50; ++iteration) {
     const std::vector<double> g = model.nll_gradient(r.values, data);
     std::vector<std::size_t> active;
@@ -162,7 +163,7 @@ void polish(const Likelihood& model, FitResult& r, const std::vector<std::size_t
       const bool at_lo = r.values[k] <= p.lo && g[k] > 0, at_hi = r.values[k] >= p.hi && g[k] < 0;
       if (!at_lo && !at_hi) active.push_back(k);
     }
-    if (active.empty()) return;
+    if (active.empty()) return true;
     Eigen::MatrixXd H = hessian(model, r.values, active, data);
     const Eigen::Index F = Eigen::Index(active.size());
     Eigen::VectorXd grad(F);
@@ -174,10 +175,10 @@ void polish(const Likelihood& model, FitResult& r, const std::vector<std::size_t
       shift = shift == 0 ? 1e-8 * std::max(1.0, H.diagonal().cwiseAbs().maxCoeff()) : 10 * shift;
       ldlt.compute(H + shift * Eigen::MatrixXd::Identity(F, F));
     }
-    if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) return;
+    if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) return false;
     const Eigen::VectorXd step = -ldlt.solve(grad);
     const double decrement = -grad.dot(step);  // predicted 2 x decrease
-    if (!(decrement > 1e-12)) return;
+    if (!(decrement > 1e-12)) return decrement <= 1e-12;
     double t = 1;
     for (int halvings = 0; halvings < 30; ++halvings, t *= 0.5) {
       std::vector<double> trial = r.values;
@@ -192,8 +193,9 @@ void polish(const Likelihood& model, FitResult& r, const std::vector<std::size_t
         break;
       }
     }
-    if (decrement < 1e-10) return;
+    if (decrement < 1e-10) return true;
   }
+  return false;
 }
 
 }  // namespace
@@ -394,6 +396,7 @@ FitResult Likelihood::fit(const Observations& data, const std::vector<Fixed>& fi
   for (std::size_t k = 0; k < P; ++k)
     if (constant[k]) constant_indices.push_back(int(k));
 
+  bool hit_iteration_limit = false;
   if (constant_indices.size() < P) {
     ceres::Problem::Options problem_options;
     problem_options.cost_function_ownership = ceres::TAKE_OWNERSHIP;
@@ -411,6 +414,9 @@ FitResult Likelihood::fit(const Observations& data, const std::vector<Fixed>& fi
     ceres::Solver::Summary summary;
     ceres::Solve(options, &problem, &summary);
     r.converged = summary.termination_type == ceres::CONVERGENCE && std::isfinite(summary.final_cost);
+    // At its iteration limit LM may still be crawling towards the minimum: the Newton
+    // steps below decide (converged only if they end at a stationary point).
+    hit_iteration_limit = summary.termination_type == ceres::NO_CONVERGENCE && std::isfinite(summary.final_cost);
     r.message = fmt::format("{} after {} iterations", ceres::TerminationTypeToString(summary.termination_type),
                             summary.iterations.size());
     if (!r.converged) r.message += ": " + summary.message;
@@ -419,14 +425,19 @@ FitResult Likelihood::fit(const Observations& data, const std::vector<Fixed>& fi
     r.message = "every parameter fixed";
   }
   r.nll = nll(r.values, data);
-  if (!std::isfinite(r.nll)) r.converged = false, r.message += " (-ln L not finite at the end point)";
+  if (!std::isfinite(r.nll)) r.converged = false, hit_iteration_limit = false, r.message += " (-ln L not finite at the end point)";
   r.errors.assign(P, 0.0);
-  if (!r.converged) return r;
+  if (!r.converged && !hit_iteration_limit) return r;
   std::vector<std::size_t> free;
   for (std::size_t k = 0; k < P; ++k)
     if (!constant[k]) free.push_back(k);
   if (free.empty()) return r;
-  polish(*this, r, free, data);
+  const bool stationary = polish(*this, r, free, data);
+  if (hit_iteration_limit) {
+    if (!stationary) return r;
+    r.converged = true;
+    r.message = "Newton steps reached the minimum after Levenberg-Marquardt's iteration limit";
+  }
   if (!covariance) return r;
 
   const Eigen::MatrixXd H = hessian(*this, r.values, free, data);
