@@ -24,16 +24,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 double Phi(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); }
-// One-sided Z of a p-value, Phi^-1(1 - p); 0 for p >= 0.5.
-double z_of_p(double p) {
-  if (!(p < 0.5)) return 0;
-  double lo = 0, hi = 40;
-  for (int i = 0; i < 200; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (Phi(-mid) > p ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
+// One-sided Z of a p-value (DijetFit's z_from_pvalue), 0 for p >= 0.5.
+double z_of_p(double p) { return p < 0.5 ? z_from_pvalue(p) : 0.0; }
 
 // Double-sided Crystal Ball in z = (x - m) / sigma: Gaussian core on [-aL, aR],
 // power-law tails A (B - |z|)^-n beyond; cumulative integral from -infinity to z.

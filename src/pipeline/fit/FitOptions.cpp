@@ -1,6 +1,5 @@
 // Options of `bsmhunt fit` and their mapping onto FitConfig.
 #include <cmath>
-#include <cstdlib>
 
 #include "bsmhunt/pipeline/Fit.hpp"
 
@@ -80,14 +79,10 @@ PeakConfig peak_config_from(const po::variables_map& vm, double sqrt_s_GeV) {
   p.model.sqrt_s_GeV = sqrt_s_GeV;
   const std::string range = option<std::string>(vm, "fit-range");
   if (!range.empty()) {
-    const auto parts = split_list(range);
-    char* end = nullptr;
-    if (parts.size() != 2) throw InputError(fmt::format("--fit-range '{}': expected LO,HI in GeV", range));
-    p.range_lo = std::strtod(parts[0].c_str(), &end);
-    const bool lo_ok = *end == '\0';
-    p.range_hi = std::strtod(parts[1].c_str(), &end);
-    if (!lo_ok || *end != '\0' || !(p.range_lo < p.range_hi))
+    const auto v = parse_numbers(range, "--fit-range");
+    if (v.size() != 2 || !(v[0] < v[1]))
       throw InputError(fmt::format("--fit-range '{}': expected LO,HI in GeV with LO < HI", range));
+    p.range_lo = v[0], p.range_hi = v[1];
   }
   p.mass = option<double>(vm, "mass");
   p.width = option<double>(vm, "width");
@@ -96,13 +91,7 @@ PeakConfig peak_config_from(const po::variables_map& vm, double sqrt_s_GeV) {
   p.model.resolution = option<double>(vm, "resolution");
   if (p.model.shape == stats::PeakShape::voigt && !(p.model.resolution > 0))
     throw InputError("--peak voigt needs --resolution SIGMA > 0 in GeV (the Gaussian part is fixed)");
-  const auto tails = split_list(option<std::string>(vm, "cb-tails"));
-  std::vector<double> t;
-  for (const auto& x : tails) {
-    char* end = nullptr;
-    t.push_back(std::strtod(x.c_str(), &end));
-    if (*end != '\0') t.back() = -1;
-  }
+  const std::vector<double> t = parse_numbers(option<std::string>(vm, "cb-tails"), "--cb-tails");
   if (t.size() != 4 || !(t[0] > 0) || !(t[1] > 1) || !(t[2] > 0) || !(t[3] > 1))
     throw InputError(fmt::format("--cb-tails '{}': expected alpha_low,n_low,alpha_high,n_high with alpha > 0, n > 1",
                                  option<std::string>(vm, "cb-tails")));

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 
 #include "bsmhunt/core/Archive.hpp"
 #include "bsmhunt/core/Error.hpp"
@@ -109,15 +108,12 @@ std::vector<std::pair<std::string, double>> parse_norm_list(const std::string& t
     const std::string t = trim(item);
     if (t.empty()) continue;
     const auto eq = t.find('=');
-    double rel = -1;
-    if (eq != std::string::npos) {
-      const std::string number = trim(t.substr(eq + 1));
-      char* end = nullptr;
-      rel = std::strtod(number.c_str(), &end);
-      if (number.empty() || *end != '\0') rel = -1;
-    }
-    if (!(rel >= 0) || !std::isfinite(rel))
+    if (eq == std::string::npos)
       throw InputError(fmt::format("--{} '{}': expected PATTERN=RELATIVE (e.g. 'ttbar=0.06, *=0.1')", option, t));
+    const std::vector<double> v = parse_numbers(t.substr(eq + 1), ("--" + option).c_str());
+    const double rel = v.size() == 1 ? v[0] : -1;
+    if (!(rel >= 0))
+      throw InputError(fmt::format("--{} '{}': expected PATTERN=RELATIVE >= 0 (e.g. 'ttbar=0.06, *=0.1')", option, t));
     out.emplace_back(trim(t.substr(0, eq)), rel);
   }
   return out;
