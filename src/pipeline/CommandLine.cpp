@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "Build.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Strings.hpp"
@@ -221,7 +222,7 @@ int main_dispatch(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version") {
-    if (world.is_root()) fmt::print("bsmhunt {}\n", BSMHUNT_VERSION);
+    if (world.is_root()) fmt::print("bsmhunt {}\n", build_id());
     return 0;
   }
   const auto& cmds = commands();

@@ -99,6 +99,47 @@ TEST(Run, SecondRunSkipsEverythingAndAChangedSectionRerunsFromThere) {
   EXPECT_TRUE(contains(e.output, "stage predict: run (output")) << e.output;
 }
 
+// A different build (here: the same executable with bytes appended, so its checksum
+// differs) redoes a complete stage and stamps its outputs; --keep-stale keeps them.
+TEST(Run, AnotherBuildRedoesCompleteStagesUnlessKeepStale) {
+  TempDir dir("run-build");
+  const fs::path job = dir / "job.ini", out = dir / "out", rebuilt = dir / "bsmhunt-rebuilt";
+  std::ofstream(job) << "[job]\nstages = generate\n\n[generate]\nchannel = dilepton_met\nevents = 2000\n"
+                        "signal-events = 100\nlumi-ifb = 1\npseudo-data = false\nsamples = dy_ee,zp_DH_HDS_m130_ee\n";
+  fs::copy_file(serial(), rebuilt);
+  std::ofstream(rebuilt, std::ios::app | std::ios::binary) << "another build";
+  const auto version_of = [](const std::string& binary) {
+    const auto v = run_command(binary + " --version");
+    EXPECT_EQ(v.exit_code, 0) << v.output;
+    return v.output.substr(v.output.find(' ') + 1, v.output.find('\n') - v.output.find(' ') - 1);
+  };
+  const std::string original_build = version_of(serial()), new_build = version_of(rebuilt.string());
+  ASSERT_NE(original_build, new_build);
+  ASSERT_EQ(original_build.rfind("0.", 0), 0u) << original_build;
+
+  const std::string args = " run " + job.string() + " --output-dir " + out.string();
+  auto a = run_command(serial() + args);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  auto b = run_command(rebuilt.string() + args);
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_TRUE(contains(b.output, "stage generate: run (made by build " + original_build + ", this is " + new_build +
+                                     ")"))
+      << b.output;
+  const auto attribute = run_command(system_python() + " -c \"import h5py; print(h5py.File('" +
+                                     (out / "events.h5").string() + "').attrs['bsmhunt_build'])\"");
+  EXPECT_TRUE(contains(attribute.output, new_build)) << attribute.output;
+  EXPECT_TRUE(contains(read_file(out / "manifest.json"), new_build));
+
+  auto c = run_command(rebuilt.string() + args);  // same build again: complete
+  EXPECT_TRUE(contains(c.output, "stage generate: complete with the same inputs")) << c.output;
+  const auto events_time = fs::last_write_time(out / "events.h5");
+  auto d = run_command(serial() + args + " --keep-stale");
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  EXPECT_TRUE(contains(d.output, "kept although made by build " + new_build + " (this is " + original_build + ")"))
+      << d.output;
+  EXPECT_EQ(fs::last_write_time(out / "events.h5"), events_time);
+}
+
 TEST(Run, InterruptedRunContinuesAndEndsWithTheSameResults) {
   TempDir dir("run-resume");
   // Both runs write to the same path (the files record their inputs' paths): the

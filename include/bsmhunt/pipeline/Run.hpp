@@ -47,6 +47,7 @@ struct RunConfig {
   std::string job;
   std::string from, until;  // stage names (section names or kinds); "" = first / last
   bool force = false;       // rerun the selected stages even when complete
+  bool keep_stale = false;  // keep complete stages made by another build (warn instead of redoing)
   std::string output_dir;   // overrides [job] output-dir
   bool dry_run = false;     // print what would run
   std::string log_level = "info";  // passed on to every stage

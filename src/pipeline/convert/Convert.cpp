@@ -1,6 +1,7 @@
 // bsmhunt convert: object-level ROOT trees -> event file (docs/import.md). The
 // ranks convert the samples in turn with the uproot helper, rank 0 assembles them
 // into NAME.partial, every rank validates it as inspect does, then it is renamed.
+#include "../Build.hpp"
 #include "bsmhunt/pipeline/Convert.hpp"
 
 #include <filesystem>
@@ -54,7 +55,8 @@ int run_convert(const dist::Communicator& comm, const ConvertConfig& c) {
           {"format", "bsmhunt.events"}, {"version", 1}, {"complete", 0}, {"channel", c.channel},
           {"description", fmt::format("converted from ROOT trees by bsmhunt convert (mapping {})", c.mapping)},
           {"luminosity_ifb", c.lumi_ifb}, {"sqrt_s_GeV", 13000.0}, {"seed", 0}, {"preselection", 0},
-          {"generator", "bsmhunt convert (uproot)"}, {"bsmhunt_version", BSMHUNT_VERSION}};
+          {"generator", "bsmhunt convert (uproot)"}, {"bsmhunt_version", BSMHUNT_VERSION},
+          {"bsmhunt_build", build_id()}};
       std::vector<std::string> argv = {tool.python, tool.script, "--error-file", errors, "assemble", "--output",
                                        partial.string(), "--attributes", attributes.dump(), "--"};
       argv.insert(argv.end(), parts.begin(), parts.end());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "../Build.hpp"
 #include "bsmhunt/core/Json.hpp"
 #include "bsmhunt/core/Strings.hpp"
 
@@ -58,6 +59,7 @@ io::FeatureFileHeader feature_file_header(const physics::FeatureSet& set, const 
       {"seed", int64_t(cfg.file.seed)},
       {"on_nonfinite", std::string(cfg.drop_nonfinite ? "drop" : "error")},
       {"bsmhunt_version", std::string(BSMHUNT_VERSION)},
+      {"bsmhunt_build", build_id()},
   };
   for (auto& a : set.attributes()) header.attributes.push_back(std::move(a));
   const bool has_optional = std::any_of(defs.begin(), defs.end(), [](const physics::FeatureDef& d) {

@@ -1,6 +1,7 @@
 // bsmhunt generate: the channel's Monte Carlo samples, then the pseudo-data, into one
 // event file. Work items of each sample are dealt round-robin to ranks and every
 // event is keyed by (seed, sample, event number), so the file does not depend on P.
+#include "../Build.hpp"
 #include "bsmhunt/pipeline/Generate.hpp"
 
 #include <fmt/format.h>
@@ -111,6 +112,7 @@ std::vector<physics::Parameter> file_attributes(const physics::Channel& channel,
       {"preselection", int64_t(cfg.options.preselection ? 1 : 0)},
       {"generator", std::string("bsmhunt generate (parametric fast simulation, not a full detector simulation)")},
       {"bsmhunt_version", std::string(BSMHUNT_VERSION)},
+      {"bsmhunt_build", build_id()},
   };
 }
 

@@ -1,3 +1,4 @@
+#include "../Build.hpp"
 #include "bsmhunt/pipeline/Import.hpp"
 
 #include <fmt/format.h>
@@ -605,6 +606,7 @@ io::FeatureFileHeader Importer::header() const {
       {"split_validation", cfg_.file.split.validation},
       {"seed", int64_t(cfg_.file.seed)},
       {"bsmhunt_version", std::string(BSMHUNT_VERSION)},
+      {"bsmhunt_build", build_id()},
   };
   if (cfg_.padding == PaddingPolicy::mean) {
     std::vector<std::string> fills;

@@ -1,5 +1,7 @@
 #include "Manifest.hpp"
 
+#include "../Build.hpp"
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -17,9 +19,7 @@ namespace bsmhunt::pipeline {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string content_checksum(const std::string& path) {
+std::string file_checksum(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot read {} for its checksum", path));
   std::vector<char> buffer(1 << 22);
@@ -39,8 +39,6 @@ std::string content_checksum(const std::string& path) {
   return fmt::format("{:016x}", mix64(h ^ n));
 }
 
-}  // namespace
-
 std::optional<FileState> stat_file(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return std::nullopt;
@@ -59,13 +57,13 @@ std::optional<FileState> fingerprint(const std::string& path, const std::map<std
   if (it != known.end() && it->second.size == s->size && it->second.mtime_ns == s->mtime_ns)
     s->checksum = it->second.checksum;
   else
-    s->checksum = content_checksum(path);
+    s->checksum = file_checksum(path);
   return s;
 }
 
 std::string record_text(const StageRecord& r) {
-  std::string t = fmt::format("stage {}\nconfig_hash {}\ncode_version {}\nseconds {}\n", r.stage, r.config_hash,
-                              r.code_version, r.seconds);
+  std::string t = fmt::format("stage {}\nconfig_hash {}\nbuild {}\nseconds {}\n", r.stage, r.config_hash, r.build,
+                              r.seconds);
   for (const auto& f : r.inputs) t += fmt::format("input {} {} {} {}\n", f.checksum, f.size, f.mtime_ns, f.path);
   for (const auto& f : r.outputs) t += fmt::format("output {} {} {} {}\n", f.checksum, f.size, f.mtime_ns, f.path);
   return t;
@@ -82,7 +80,7 @@ std::optional<StageRecord> read_record(const std::string& path) {
     ls >> key;
     if (key == "stage") ls >> r.stage;
     else if (key == "config_hash") ls >> r.config_hash;
-    else if (key == "code_version") ls >> r.code_version;
+    else if (key == "build") ls >> r.build;
     else if (key == "seconds") ls >> r.seconds;
     else if (key == "input" || key == "output") {
       FileState f;
@@ -95,7 +93,6 @@ std::optional<StageRecord> read_record(const std::string& path) {
   return r;
 }
 
-std::string code_version() { return BSMHUNT_VERSION; }
 
 void write_job_manifest(const std::string& path, const Job& job, const std::string& job_file,
                         const std::vector<PlannedStage>& stages, const std::vector<std::optional<StageRecord>>& records,
@@ -108,6 +105,7 @@ void write_job_manifest(const std::string& path, const Job& job, const std::stri
                      {"complete", rec.has_value()}};
     if (rec) {
       s["config_hash"] = rec->config_hash;
+      s["build"] = rec->build;
       s["seconds"] = rec->seconds;
       for (const char* what : {"inputs", "outputs"}) {
         const auto& files = std::string(what) == "inputs" ? rec->inputs : rec->outputs;
@@ -121,7 +119,7 @@ void write_job_manifest(const std::string& path, const Job& job, const std::stri
   json::write(path, {{"format", "bsmhunt.manifest"},
                      {"job", job.name},
                      {"job_file", job_file},
-                     {"code_version", code_version()},
+                     {"build", build_id()},
                      {"ranks", ranks},
                      {"stages", list}});
 }

@@ -23,8 +23,13 @@ std::optional<FileState> stat_file(const std::string& path);
 // The state of `path`, its checksum reused from `known` when size and time agree.
 std::optional<FileState> fingerprint(const std::string& path, const std::map<std::string, FileState>& known);
 
+// 16 hex digits over the whole content (FNV-1a over 64-bit words: GB/s, enough to
+// notice any change). Throws when the file cannot be read.
+std::string file_checksum(const std::string& path);
+
 struct StageRecord {
-  std::string stage, config_hash, code_version;
+  std::string stage, config_hash;
+  std::string build;  // build_id() of the binary that made the outputs ("" in records of old releases)
   std::vector<FileState> inputs, outputs;
   double seconds = 0;
 };
@@ -36,7 +41,5 @@ std::optional<StageRecord> read_record(const std::string& path);
 void write_job_manifest(const std::string& path, const Job& job, const std::string& job_file,
                         const std::vector<PlannedStage>& stages, const std::vector<std::optional<StageRecord>>& records,
                         int ranks);
-
-std::string code_version();
 
 }  // namespace bsmhunt::pipeline

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 
+#include "../Build.hpp"
 #include "Manifest.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 #include "bsmhunt/core/Error.hpp"
@@ -84,7 +85,11 @@ std::string JobRunner::decide(const PlannedStage& p, const std::string& config_h
     }
     if (rc_.force || !rec) return;
     if (rec->config_hash != config_hash) return void(decision = "run (configuration changed)");
-    if (rec->code_version != code_version()) return void(decision = "run (new code version)");
+    if (rec->build != build_id()) {
+      const std::string made_by = rec->build.empty() ? "an unrecorded build" : "build " + rec->build;
+      if (!rc_.keep_stale) return void(decision = fmt::format("run (made by {}, this is {})", made_by, build_id()));
+      log::warn("stage {}: kept although made by {} (this is {}): --keep-stale", p.stage->name, made_by, build_id());
+    }
     for (const auto& f : rec->outputs) {
       const auto now = stat_file(f.path);
       if (!now || now->size != f.size || now->mtime_ns != f.mtime_ns)
@@ -142,7 +147,7 @@ void JobRunner::record(const PlannedStage& p, const std::string& config_hash, do
   dist::collectively(comm_, [&] {
     if (!comm_.is_root()) return;
     StageRecord r;
-    r.stage = p.stage->name, r.config_hash = config_hash, r.code_version = code_version(), r.seconds = seconds;
+    r.stage = p.stage->name, r.config_hash = config_hash, r.build = build_id(), r.seconds = seconds;
     for (const auto& f : p.inputs) {
       if (f.empty()) continue;
       const auto s = fingerprint(f, known_);
@@ -233,6 +238,8 @@ void add_run_options(po::options_description& d) {
       ("from", po::value<std::string>()->default_value(""), "first stage to consider (section name, e.g. train:bdt)")
       ("until", po::value<std::string>()->default_value(""), "last stage to consider")
       ("force", switch_value(), "rerun the selected stages even when complete (training starts afresh)")
+      ("keep-stale", switch_value(),
+       "keep complete stages made by another build of bsmhunt (with a warning naming both) instead of redoing them")
       ("output-dir", po::value<std::string>()->default_value(""), "directory of the outputs (default: [job] output-dir)")
       ("dry-run", switch_value(), "print each stage's command and whether it would run or be skipped");
 }
@@ -243,6 +250,7 @@ RunConfig run_config_from(const po::variables_map& vm) {
   c.from = option<std::string>(vm, "from");
   c.until = option<std::string>(vm, "until");
   c.force = option<bool>(vm, "force");
+  c.keep_stale = option<bool>(vm, "keep-stale");
   c.output_dir = option<std::string>(vm, "output-dir");
   c.dry_run = option<bool>(vm, "dry-run");
   c.log_level = option<std::string>(vm, "log-level");
