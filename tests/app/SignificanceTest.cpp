@@ -73,6 +73,9 @@ TEST_F(SignificanceFiles, ScansAgreeWithNumpyAndAreBitwiseRankInvariant) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(contains(r.output, "channel ee")) << r.output;
     EXPECT_TRUE(contains(r.output, "zp_DH_HDS_m130_mumu")) << r.output;
+    // The thesis' cut-and-count beside bsmhunt's for the models that carry it.
+    EXPECT_TRUE(contains(r.output, "cut-and-count beside thesis Tables 5.4 (ee) and 5.5 (mumu)")) << r.output;
+    EXPECT_TRUE(contains(r.output, "(1256624)") && contains(r.output, "(1626098)")) << r.output;
     ASSERT_TRUE(fs::exists(dir() / ("sig" + std::to_string(ranks) + ".h5")));
     if (ranks == 1) {
       first_json = json_without_timing(out);
@@ -121,6 +124,14 @@ for ch in res['channels']:
         k = names.index(sig['name']); sel = inch & (idx == k)
         assert math.isclose(sig['total'], np.sum((w * factor)[sel]), rel_tol=1e-9, abs_tol=1e-12)
         assert math.isclose(sig['cut_and_count']['after'], np.sum((w * factor)[sel & cuts]), rel_tol=1e-9, abs_tol=1e-12)
+        attrs = S['samples'][sig['name']].attrs
+        ref = sig['cut_and_count'].get('reference')
+        if 'reference' in attrs:
+            assert ref['signal_after'] == attrs['reference_signal_after_cuts'], (ref, dict(attrs))
+            assert ref['background_before'] == attrs['reference_background_preselection'], ref
+            assert ref['z'] == attrs['reference_z'], ref
+        else:
+            assert ref is None, (sig['name'], ref)
         best = sig['best']
         if best is None: continue
         c = best['cut']

@@ -205,7 +205,9 @@ TEST(DileptonMetChannel, BackgroundEventsAreSharedExactly) {
       }
       EXPECT_EQ(sum, total) << "preselection " << preselection;
     }
-  // Drell-Yan is the dominant background after the preselection and gets the most events.
+  // ttbar (e mu included) is the largest background after the preselection: the fake-MET
+  // tail calibrated to the thesis leaves Drell-Yan 0.6 M events per flavour against
+  // ttbar's 2.7 M, so ttbar gets the most stored events.
   GeneratorOptions options;
   options.background_events = 1'000'000;
   const auto samples = channel().samples(options);
@@ -213,7 +215,7 @@ TEST(DileptonMetChannel, BackgroundEventsAreSharedExactly) {
   std::string largest_name;
   for (const auto& s : samples)
     if (s.info.role == Role::background && s.n_events > largest) largest = s.n_events, largest_name = s.info.name;
-  EXPECT_EQ(largest_name.rfind("dy_", 0), 0u) << largest_name;
+  EXPECT_EQ(largest_name, "ttbar_dilep");
 }
 
 TEST(DileptonMetChannel, SignalGridHas144NamedSamplesWithParameters) {
@@ -246,12 +248,21 @@ TEST(DileptonMetChannel, SignalGridHas144NamedSamplesWithParameters) {
       previous = sigma;
     }
   }
-  // A 130 GeV dark-Higgs model gives O(10) events per channel at 139 fb^-1; EFT far fewer.
-  for (const char* name : {"zp_DH_LDS_m130_ee", "zp_DH_LDS_m130_mumu", "zp_DH_HDS_m130_ee", "zp_DH_HDS_m130_mumu"}) {
-    const double events = find_sample(samples, name).info.cross_section_pb * 139e3;
-    EXPECT_GE(events, 5.0) << name;
-    EXPECT_LE(events, 50.0) << name;
+  // The thesis' yields ride on exactly the four models its tables list (the yields
+  // themselves are checked against it by tests/physics/thesis_yields.py), and the
+  // generated events cover them: the preselection cannot accept more than all.
+  std::set<std::string> with_reference;
+  for (const auto& s : samples) {
+    if (s.info.role != Role::signal) continue;
+    EXPECT_NE(text(s.info, "cross_section_calibration").find("thesis"), std::string::npos) << s.info.name;
+    if (!s.info.parameter("reference")) continue;
+    with_reference.insert(s.info.name);
+    const double generated = s.info.cross_section_pb * 139e3, preselected = number(s.info, "reference_signal_preselection");
+    EXPECT_GT(preselected, number(s.info, "reference_signal_after_cuts")) << s.info.name;
+    EXPECT_LE(preselected, generated) << s.info.name;
   }
+  EXPECT_EQ(with_reference, (std::set<std::string>{"zp_DH_HDS_m130_ee", "zp_DH_HDS_m130_mumu", "zp_LV_HDS_m130_ee",
+                                                   "zp_LV_HDS_m130_mumu"}));
   for (const auto& [m, sigma_eft] : by_model["EFTLDSee"]) {
     const double ratio = by_model["DHLDSee"][m] / sigma_eft;
     EXPECT_GE(ratio, 10.0) << "m = " << m;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "SignificanceResult.hpp"
 #include "bsmhunt/core/Archive.hpp"
@@ -28,6 +29,25 @@ json::Value parameters_json(const physics::SampleInfo& s) {
   return out;
 }
 
+// Published cut-and-count yields a sample carries as attributes (the generator writes
+// the thesis' tables into analysis A's models): printed and written beside bsmhunt's.
+struct ReferenceYields {
+  std::string source;
+  double signal_preselection, signal_after_cuts, background_preselection, background_after_cuts, z;
+};
+std::optional<ReferenceYields> reference_yields(const physics::SampleInfo& info) {
+  const auto number = [&](const char* name) {
+    const auto* v = info.parameter(name);
+    const double* d = v ? std::get_if<double>(v) : nullptr;
+    return d ? *d : std::numeric_limits<double>::quiet_NaN();
+  };
+  const auto* source = info.parameter("reference");
+  if (!source || !std::holds_alternative<std::string>(*source)) return std::nullopt;
+  return ReferenceYields{std::get<std::string>(*source),          number("reference_signal_preselection"),
+                         number("reference_signal_after_cuts"),   number("reference_background_preselection"),
+                         number("reference_background_after_cuts"), number("reference_z")};
+}
+
 json::Value signal_json(const SignalResult& sr, const physics::SampleInfo& info) {
   json::Value j = {{"name", info.name},
                    {"parameters", parameters_json(info)},
@@ -49,6 +69,13 @@ json::Value signal_json(const SignalResult& sr, const physics::SampleInfo& info)
   j["cut_and_count"] = {{"before", number_or_null(sr.cc_before)},
                         {"after", number_or_null(sr.cc_after)},
                         {"z", number_or_null(sr.cc_z)}};
+  if (const auto ref = reference_yields(info))
+    j["cut_and_count"]["reference"] = {{"source", ref->source},
+                                       {"signal_before", number_or_null(ref->signal_preselection)},
+                                       {"signal_after", number_or_null(ref->signal_after_cuts)},
+                                       {"background_before", number_or_null(ref->background_preselection)},
+                                       {"background_after", number_or_null(ref->background_after_cuts)},
+                                       {"z", number_or_null(ref->z)}};
   return j;
 }
 
@@ -180,6 +207,32 @@ void write_significance_h5(const std::string& path, const SignificanceResult& r)
   io::write_archive(path, a, kSignificanceFormat, kSignificanceFormatVersion);
 }
 
+namespace {
+
+// The cut-and-count of the signals that carry published yields, bsmhunt's numbers
+// with the reference's in parentheses (the reference's own cuts are the job's --cuts).
+std::string reference_table(const ChannelResult& R, const SignificanceResult& r) {
+  std::string out, source;
+  for (const SignalResult& sr : R.signals) {
+    const auto ref = reference_yields(r.samples[sr.sample]);
+    if (!ref) continue;
+    if (out.empty())
+      out = fmt::format("  cut-and-count beside {} [bsmhunt (reference)]:\n  {:<26} {:>20} {:>16} {:>26} {:>24} {:>14}\n",
+                        ref->source, "signal", "s before cuts", "s after", "background before cuts",
+                        "background after", "Z");
+    out += fmt::format("  {:<26} {:>20} {:>16} {:>26} {:>24} {:>14}\n", r.samples[sr.sample].name,
+                       fmt::format("{:.3g} ({:.3g})", sr.cc_before, ref->signal_preselection),
+                       fmt::format("{:.3g} ({:.3g})", sr.cc_after, ref->signal_after_cuts),
+                       fmt::format("{:.4g} ({:.7g})", R.cc_bkg_before, ref->background_preselection),
+                       fmt::format("{:.3g} +- {:.2g} ({:.3g})", R.cc_bkg_after, R.cc_bkg_after_error,
+                                   ref->background_after_cuts),
+                       fmt::format("{:.2f} ({:.2g})", sr.cc_z, ref->z));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string significance_table(const SignificanceResult& r) {
   const SignificanceConfig& c = *r.config;
   std::string out;
@@ -213,6 +266,7 @@ std::string significance_table(const SignificanceResult& r) {
     }
     if (order.size() > c.print_top)
       out += fmt::format("  ... {} more signals in {}\n", order.size() - c.print_top, c.output);
+    if (!r.cuts.conditions.empty()) out += reference_table(R, r);
     if (R.has_classification)
       out += fmt::format("  at score >= {:.3g}: precision {:.4f}, recall {:.4f}, F1 {:.4f}, accuracy {:.4f}\n",
                          R.confusion.threshold, R.confusion.precision, R.confusion.recall, R.confusion.f1,
