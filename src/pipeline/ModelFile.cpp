@@ -91,7 +91,13 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& pa
   kind_ = model.string("model/kind", path);
   prep_ = nn::Preprocessing::load(model, path);
   feature_names_ = model.strings_of("preprocessing/feature_names", path);
-  const std::size_t F = feature_names_.size();
+  parametrisation_ = Parametrisation::load(model, path);
+  // The parameter inputs follow the features; the feature file supplies only the features.
+  const std::size_t W = parametrisation_ ? parametrisation_->width() : 0;
+  if (W > feature_names_.size())
+    throw InputError(fmt::format("{}: {} parameter inputs but {} inputs", path, W, feature_names_.size()));
+  feature_names_.resize(feature_names_.size() - W);
+  const std::size_t F = feature_names_.size() + W;
   if (prep_.features() != F && kind_ != "cnn")
     throw InputError(fmt::format("{}: preprocessing for {} features, the model has {}", path, prep_.features(), F));
   if (kind_ == "bdt") {
@@ -99,6 +105,7 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& pa
     if (it == model.bytes.end()) throw InputError(fmt::format("{}: bdt model without model/xgboost_ubj", path));
     bdt_.emplace(nn::BdtModel::deserialize(it->second));
     score_names_ = {"score"};
+    if (parametrisation_) score_at(parametrisation_->training_points());
     return;
   }
   backend_ = make_rank_backend(comm, device, blas_threads);
@@ -112,6 +119,17 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& pa
   else if (spec.outputs == 1) score_names_ = {"score"};
   else
     for (std::size_t k = 0; k < spec.outputs; ++k) score_names_.push_back(fmt::format("p_class{}", k));
+  if (parametrisation_) {
+    if (spec.outputs != 1) throw InputError(fmt::format("{}: a parametrised model must be a binary classifier", path));
+    score_at(parametrisation_->training_points());
+  }
+}
+
+void TrainedModel::score_at(const std::vector<ParameterPoint>& points) {
+  if (!parametrisation_) throw InputError(fmt::format("{}: the model is not parametrised (--at needs one)", path_));
+  points_ = points;
+  score_names_.clear();
+  for (const auto& p : points_) score_names_.push_back(point_column_name(parametrisation_->label(p)));
 }
 
 TrainedModel::~TrainedModel() = default;
@@ -126,6 +144,7 @@ const std::string& TrainedModel::score_description() const {
 
 void TrainedModel::score(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
                          std::vector<float>& out) {
+  if (parametrisation_) return score_points(x, rows, stride, column, out);
   const std::size_t F = feature_names_.size(), K = score_names_.size();
   normalised_.resize(rows * F);
   prep_.apply_rows(x, rows, stride, column, normalised_.data());
@@ -141,6 +160,34 @@ void TrainedModel::score(const float* x, std::size_t rows, std::size_t stride, c
   }
   out = net_->predict(normalised_.data(), rows);
   finish_scores(out, rows);
+}
+
+// Parametrised: the normalised features once, then per point the parameter inputs
+// appended and one pass of the network (or BDT); column p of out is point p.
+void TrainedModel::score_points(const float* x, std::size_t rows, std::size_t stride,
+                                const std::vector<std::size_t>& column, std::vector<float>& out) {
+  const std::size_t F = feature_names_.size(), W = parametrisation_->width(), N = F + W, P = points_.size();
+  // The features normalised once (the preprocessing's first F entries; the parameter
+  // inputs' follow), then per point the parameter columns rewritten.
+  at_point_.resize(rows * N);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < F; ++j)
+      at_point_[r * N + j] = prep_.apply(j, x[r * stride + (column.empty() ? j : column[j])]);
+  out.assign(rows * P, 0.0f);
+  std::vector<float> encoded(W), parameters(W);
+  for (std::size_t p = 0; p < P; ++p) {
+    parametrisation_->encode(points_[p], encoded.data());
+    for (std::size_t j = 0; j < W; ++j) parameters[j] = prep_.apply(F + j, encoded[j]);
+    for (std::size_t r = 0; r < rows; ++r) std::copy_n(parameters.data(), W, at_point_.data() + r * N + F);
+    point_scores_.assign(rows, 0.0f);
+    if (bdt_) {
+      bdt_->predict(at_point_, N, point_scores_);
+    } else if (rows > 0) {
+      point_scores_ = net_->predict(at_point_.data(), rows);
+      for (auto& s : point_scores_) s = float(1.0 / (1.0 + std::exp(-double(s))));
+    }
+    for (std::size_t r = 0; r < rows; ++r) out[r * P + p] = point_scores_[r];
+  }
 }
 
 std::size_t TrainedModel::image_rows_per_pass() const { return net_->rows_per_pass(1 << 16); }

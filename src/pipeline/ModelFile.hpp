@@ -14,6 +14,7 @@
 #include "bsmhunt/nn/Bdt.hpp"
 #include "bsmhunt/nn/Network.hpp"
 #include "bsmhunt/nn/Preprocessing.hpp"
+#include "Parametrisation.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -55,6 +56,10 @@ class TrainedModel {
   const std::vector<std::string>& feature_names() const { return feature_names_; }
   const std::vector<std::string>& score_names() const { return score_names_; }
   const std::string& score_description() const;
+  // A parametrised classifier scores every event at each point: one column per point,
+  // "score[m_zprime_GeV=130]" (default: the training points). Not for other models.
+  const std::optional<Parametrisation>& parametrisation() const { return parametrisation_; }
+  void score_at(const std::vector<ParameterPoint>& points);
   // Scores `rows` events whose raw features sit at x[r * stride + column[j]] for the
   // model's feature j: out has rows x score_names().size() values.
   void score(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
@@ -74,8 +79,12 @@ class TrainedModel {
   std::unique_ptr<nn::Network> net_;
   std::optional<nn::BdtModel> bdt_;
   ImageSettings images_;
-  std::vector<float> normalised_;
+  std::optional<Parametrisation> parametrisation_;
+  std::vector<ParameterPoint> points_;
+  std::vector<float> normalised_, at_point_, point_scores_;  // at_point_: rows x (features + parameters)
   void finish_scores(std::vector<float>& out, std::size_t rows) const;
+  void score_points(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
+                    std::vector<float>& out);
 };
 
 }  // namespace bsmhunt::pipeline

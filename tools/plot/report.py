@@ -275,7 +275,10 @@ def build(args):
         sections.append(s)
     if sigs:
         s = Section("significance", "Expected significance")
-        for tag, (p, doc) in zip(file_tags([p for p, _ in sigs]), sigs):
+        tags = file_tags([p for p, _ in sigs])
+        if len(sigs) > 1:
+            significance.comparison_section(ctx, s, [(t, p, doc) for t, (p, doc) in zip(tags, sigs)])
+        for tag, (p, doc) in zip(tags, sigs):
             significance.significance_section(ctx, s, doc, p, tag)
         sections.append(s)
     if lims:

@@ -12,6 +12,7 @@ namespace bsmhunt::pipeline {
 struct PredictConfig {
   std::string model, features, output;
   std::string events;  // cnn: the event file with the particles (default: the feature file's source_file)
+  std::string at = "all";  // parametrised models: the points scored (Parametrisation::parse_points)
   nn::DeviceKind device = nn::DeviceKind::cpu;
   bool overwrite = false;
   uint64_t chunk_rows = 1 << 18;

@@ -41,6 +41,7 @@ struct TrainConfig {
   std::vector<std::string> signal_samples;   // glob patterns; empty = every signal
   std::vector<std::string> exclude_samples;  // glob patterns
   std::vector<std::string> exclude_features; // feature columns the model does not see (names)
+  std::vector<std::string> parametrise;      // sample attributes that become inputs (parametrised classifier)
   std::string select;                        // training region, e.g. "met > 80 && mll > 100" (Selection.hpp)
   std::string train_on = "auto";             // autoencoder: background | data | all
   int blas_threads = 0;                      // 0: cores of the node / ranks on it

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "bsmhunt/core/Archive.hpp"
 #include "bsmhunt/core/Error.hpp"
@@ -81,14 +82,20 @@ std::vector<double> merged(const std::vector<double>& fine, const std::vector<st
   return out;
 }
 
-// The fine histograms of every (channel, sample) of a significance file.
+// The fine histograms of every (channel, sample) of a significance file; `prefix`
+// "points/COLUMN/" reads the backgrounds and data at one point of a parametrised
+// model's scores. A sample without a histogram there (a signal scored at no point of
+// its own) gets an empty one.
 using FineHistograms = std::vector<std::vector<SampleHistogram>>;
 FineHistograms read_fine(const Archive& a, const std::vector<std::string>& channels,
-                         const std::vector<std::string>& names, const std::string& where) {
+                         const std::vector<std::string>& names, const std::string& where,
+                         const std::string& prefix = "") {
   FineHistograms fine(channels.size());
   for (std::size_t c = 0; c < channels.size(); ++c)
-    for (const auto& name : names)
-      fine[c].push_back(read_histogram(a, "channels/" + channels[c] + "/histograms/" + name + "/", where));
+    for (const auto& name : names) {
+      const std::string base = "channels/" + channels[c] + "/" + prefix + "histograms/" + name + "/";
+      fine[c].push_back(a.doubles.count(base + "sum_w") ? read_histogram(a, base, where) : SampleHistogram{});
+    }
   return fine;
 }
 
@@ -201,9 +208,37 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
   for (const auto& p : o.free_norm)
     if (std::none_of(backgrounds.begin(), backgrounds.end(), [&](std::size_t b) { return glob_match(p, names[b]); }))
       throw InputError(fmt::format("--free-norm '{}' matches no background sample of {}", p, where));
+  // Scores of a parametrised model: each signal's backgrounds and data at its own point.
+  std::map<std::string, FineHistograms> at_point;
+  const auto backgrounds_for = [&](const std::string& signal) -> const FineHistograms& {
+    const auto column = a.strings.find("samples/" + signal + "/score_column");
+    if (column == a.strings.end()) return fine;
+    if (!o.shapes.empty())
+      throw InputError(fmt::format("--shape-systematic: {} holds a parametrised model's own-point scores; shape "
+                                   "templates of those are not supported yet",
+                                   where));
+    auto it = at_point.find(column->second);
+    if (it == at_point.end())
+      it = at_point.emplace(column->second, read_fine(a, out.channels, names, where, "points/" + column->second + "/"))
+               .first;
+    return it->second;
+  };
+  // A parametrised model's scores hold no histogram of a signal scored at no point of
+  // its own (significance said so): it gets no limit.
+  std::vector<std::string> unscored;
+  std::erase_if(signals, [&](std::size_t sig) {
+    const bool none = std::any_of(fine.begin(), fine.end(), [&](const auto& f) { return f[sig].w.empty(); });
+    if (none) unscored.push_back(names[sig]);
+    return none;
+  });
+  if (!unscored.empty())
+    log::warn("{}: no score histograms of {} signal samples (scored at no point of their own): no limits for {}", where,
+              unscored.size(), join(unscored, ", "));
+  if (signals.empty()) throw InputError(fmt::format("{}: no signal sample with score histograms", where));
   for (const std::size_t sig : signals) {
     LimitModel m;
     m.name = names[sig];
+    const FineHistograms& bfine = backgrounds_for(m.name);
     m.parameters = json::Value::parse(a.string("samples/" + m.name + "/parameters", where));
     m.cross_section_pb = a.number("samples/" + m.name + "/cross_section_pb", where);
     stats::Measurement ms;
@@ -219,15 +254,16 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
       const std::size_t nfine = fine[c][sig].w.size();
       std::vector<double> b(nfine, 0.0), bw2(nfine, 0.0);
       for (const auto s : backgrounds)
-        for (std::size_t i = 0; i < nfine; ++i) b[i] += fine[c][s].w[i], bw2[i] += fine[c][s].w2[i];
+        for (std::size_t i = 0; i < nfine; ++i) b[i] += bfine[c][s].w[i], bw2[i] += bfine[c][s].w2[i];
       const auto groups = merge_bins(fine[c][sig].w, b, bw2, o);
       stats::WorkspaceChannel ch;
       ch.name = channel;
       const auto add_sample = [&](std::size_t s, bool is_signal) {
         stats::WorkspaceSample smp;
         smp.name = names[s];
-        smp.data = merged(fine[c][s].w, groups);
-        std::vector<double> err = merged(fine[c][s].w2, groups);
+        const SampleHistogram& nominal = is_signal ? fine[c][s] : bfine[c][s];
+        smp.data = merged(nominal.w, groups);
+        std::vector<double> err = merged(nominal.w2, groups);
         bool any = false;
         for (std::size_t k = 0; k < smp.data.size(); ++k) {
           // Negative-weight MC can leave a merged bin below zero; a yield is >= 0.
@@ -266,7 +302,7 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
       std::vector<double> obs(groups.size(), 0.0);
       if (observed) {
         for (const auto d : data) {
-          const auto md = merged(fine[c][d].w, groups);
+          const auto md = merged(bfine[c][d].w, groups);
           for (std::size_t k = 0; k < obs.size(); ++k) obs[k] += md[k];
         }
       } else {

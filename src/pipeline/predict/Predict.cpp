@@ -51,6 +51,14 @@ io::FeatureFileHeader score_file_header(const TrainedModel& model, const io::Fea
                        {"model_kind", model.kind()},
                        {"features_file", c.features},
                        {"score_description", model.score_description()}};
+  if (const auto& p = model.parametrisation()) {
+    std::vector<std::string> names;
+    for (const auto& m : p->parameters()) names.push_back(m.name);
+    header.attributes.push_back({"parametrised_in", join(names, ",")});
+    header.attributes.push_back(
+        {"score_columns", std::string("score[POINT]: the parametrised classifier evaluated at that point of the "
+                                      "signal parameters, for every event (docs/training.md)")});
+  }
   return header;
 }
 
@@ -102,6 +110,9 @@ class ImageScorer {
 int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   io::check_output_path(comm, c.output, c.overwrite);
   TrainedModel model(comm, c.model, c.device, c.blas_threads);
+  if (model.parametrisation()) model.score_at(model.parametrisation()->parse_points(c.at, "--at"));
+  else if (trim(c.at) != "all")
+    throw InputError(fmt::format("--at '{}': {} is not a parametrised model (train --parametrise)", c.at, c.model));
   io::FeatureFileReader reader(comm, c.features);
   const auto& header = reader.header();
   const auto columns = model.takes_images()

@@ -11,6 +11,9 @@ void add_predict_options(po::options_description& d) {
       ("output,o", po::value<std::string>()->default_value(""), "score file to write (HDF5)")
       ("events", po::value<std::string>()->default_value(""),
        "cnn: the event file with the particles (default: the feature file's source_file)")
+      ("at", po::value<std::string>()->default_value("all"),
+       "parametrised models: the points to score every event at, one score column each: all (the training points), "
+       "values of a single numeric parameter '130,250,700', or 'm_zprime_GeV=130,theory=DH; m_zprime_GeV=250,...'")
       ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
       ("overwrite", switch_value(), "replace an existing score file")
       ("chunk-rows", po::value<uint64_t>()->default_value(c.chunk_rows), "events per rank per batch")
@@ -23,6 +26,7 @@ PredictConfig predict_config_from(const po::variables_map& vm) {
   c.features = required(vm, "features", "bsmhunt predict: --features FILE is required");
   c.output = required(vm, "output", "bsmhunt predict: --output SCORES.h5 is required");
   c.events = option<std::string>(vm, "events");
+  c.at = option<std::string>(vm, "at");
   c.device = nn::parse_device(option<std::string>(vm, "device"));
   c.overwrite = option<bool>(vm, "overwrite");
   c.chunk_rows = std::max<uint64_t>(1, option<uint64_t>(vm, "chunk-rows"));

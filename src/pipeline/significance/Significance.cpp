@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 
+#include "../Parametrisation.hpp"
 #include "SignificanceResult.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/ExactSum.hpp"
@@ -36,6 +37,11 @@ struct Inputs {
   std::size_t column = 0, K = 0;
   std::string column_name;
   std::vector<std::string> feature_names;
+  // Parametrised score files: each signal is judged by the score at its own point.
+  // slot_columns[u] is the score column of slot u; signal_slot[s] the slot of signal
+  // sample s (backgrounds and data are filled in every slot). One slot otherwise.
+  std::vector<std::size_t> slot_columns;
+  std::vector<int> signal_slot;
 };
 
 // Per (channel, sample) sums of the cut-and-count, raw counts as exact integers.
@@ -55,10 +61,30 @@ struct Yields {
 // What the histogram pass collected, reduced over the ranks.
 struct Filled {
   stats::HistogramSet hist;
-  Yields yields;
-  std::vector<double> factor;  // per sample: all entries / counted entries
+  Yields yields;                 // per (channel, sample): ch * S + s
+  std::vector<double> factor;    // per sample: all entries / counted entries
+  std::vector<int64_t> group;    // histogram group of (channel, sample, slot), -1 for none
+  std::size_t slots = 1;
   double seconds = 0;
+  int64_t group_of(std::size_t S, std::size_t ch, std::size_t s, std::size_t u) const {
+    return group[(ch * S + s) * slots + u];
+  }
 };
+
+// Histogram groups: a signal in its own slot, backgrounds and data in every slot.
+// With one slot this is ch * S + s.
+std::vector<int64_t> histogram_groups(const Inputs& in, const std::vector<physics::SampleInfo>& samples,
+                                      std::size_t channels, std::size_t& count) {
+  const std::size_t S = samples.size(), U = in.slot_columns.size();
+  std::vector<int64_t> group(channels * S * U, -1);
+  count = 0;
+  for (std::size_t ch = 0; ch < channels; ++ch)
+    for (std::size_t s = 0; s < S; ++s)
+      for (std::size_t u = 0; u < U; ++u)
+        if (samples[s].role != Role::signal || in.signal_slot[s] == int(u))
+          group[(ch * S + s) * U + u] = int64_t(count++);
+  return group;
+}
 
 Histogram scaled(const Histogram& h, double factor) {
   std::vector<ExactSum> w(h.sum_w().size()), w2(h.sum_w2().size());
@@ -82,6 +108,36 @@ Inputs open_inputs(const dist::Communicator& comm, const SignificanceConfig& c) 
   }
   in.column_name = score_names.at(in.column);
   in.K = score_names.size();
+  in.slot_columns = {in.column};
+  in.signal_slot.assign(in.scores->header().samples.size(), 0);
+  std::string parametrised_in;
+  for (const auto& a : in.scores->header().attributes)
+    if (a.name == "parametrised_in")
+      if (const auto* t = std::get_if<std::string>(&a.value)) parametrised_in = *t;
+  if (!parametrised_in.empty() && c.score_column.empty()) {
+    // Each signal sample's own point: the column whose label its attributes give.
+    const auto names = split_list(parametrised_in);
+    in.slot_columns.clear();
+    in.column_name = "score[own point]";
+    const auto& samples = in.scores->header().samples;
+    for (std::size_t s = 0; s < samples.size(); ++s) {
+      in.signal_slot[s] = -1;
+      if (samples[s].role != Role::signal) continue;
+      const auto label = point_label_of(samples[s], names);
+      const auto it = label ? std::find(score_names.begin(), score_names.end(), point_column_name(*label))
+                            : score_names.end();
+      if (it == score_names.end()) continue;  // scored at no point of its own: not scanned (listed below)
+      const auto column = std::size_t(it - score_names.begin());
+      const auto slot = std::find(in.slot_columns.begin(), in.slot_columns.end(), column);
+      in.signal_slot[s] = int(slot - in.slot_columns.begin());
+      if (slot == in.slot_columns.end()) in.slot_columns.push_back(column);
+    }
+    if (in.slot_columns.empty())
+      throw InputError(fmt::format("{}: parametrised in {}, but no signal sample's point has a score column (columns: "
+                                   "{}); predict --at the signal points, or choose one with --score-column",
+                                   c.scores, parametrised_in, join(score_names, ", ")));
+    in.column = in.slot_columns[0];
+  }
   const bool need_features = !trim(c.channels).empty() || !trim(c.cuts).empty();
   if (need_features && c.features.empty())
     throw InputError("--channels and --cuts select on features: give --features FILE (the file the scores were "
@@ -136,7 +192,8 @@ void classify_samples(const SignificanceConfig& c, const std::vector<physics::Sa
 // in a first pass.
 ScoreBinning choose_binning(const dist::Communicator& comm, const SignificanceConfig& c, const Inputs& in,
                             const dist::Range& mine, const std::vector<bool>& in_split) {
-  const bool probability = in.column_name == "score" || in.column_name.rfind("p_class", 0) == 0;
+  const bool probability = in.column_name == "score" || in.column_name.rfind("p_class", 0) == 0 ||
+                           in.column_name.rfind("score[", 0) == 0;
   ScoreBinning b;
   b.logit = c.transform == "logit" || (c.transform == "auto" && probability);
   b.lo = b.logit ? -20 : 0, b.hi = b.logit ? 20 : 1;
@@ -152,8 +209,10 @@ ScoreBinning choose_binning(const dist::Communicator& comm, const SignificanceCo
     dist::collectively(comm, [&] { in.scores->read(chunk.begin, chunk.end, block); });
     for (std::size_t r = 0; r < block.size(); ++r) {
       if (!in_split[std::size_t(block.split[r])]) continue;
-      const double v = block.features[r * in.K + in.column];
-      if (std::isfinite(v)) mn = std::min(mn, v), mx = std::max(mx, v);
+      for (const std::size_t column : in.slot_columns) {
+        const double v = block.features[r * in.K + column];
+        if (std::isfinite(v)) mn = std::min(mn, v), mx = std::max(mx, v);
+      }
     }
   }
   mn = comm.min(mn), mx = comm.max(mx);
@@ -168,8 +227,11 @@ ScoreBinning choose_binning(const dist::Communicator& comm, const SignificanceCo
 Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig& c, const Inputs& in,
                        const SignificanceResult& r, const dist::Range& mine, const std::vector<bool>& in_split) {
   const auto& samples = r.samples;
-  const std::size_t S = samples.size(), C = r.channels.size();
-  Filled f{stats::HistogramSet(C * S, c.bins, r.binning.lo, r.binning.hi, c.block_rows), Yields(C * S), {}, 0};
+  const std::size_t S = samples.size(), C = r.channels.size(), U = in.slot_columns.size();
+  std::size_t groups = 0;
+  auto group_map = histogram_groups(in, samples, C, groups);
+  Filled f{stats::HistogramSet(groups, c.bins, r.binning.lo, r.binning.hi, c.block_rows), Yields(C * S), {},
+           std::move(group_map), U, 0};
   std::vector<ExactSum> sample_all(S), sample_counted(S);
   io::FeatureBlock sblock, fblock;
   std::vector<float> x;
@@ -202,13 +264,18 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
           if (ch == 0) sample_counted[s].add(ExactSum::from_raw(1));
           const float* row = in.features ? fblock.features.data() + i * F : nullptr;
           if (row && !r.channels[ch].selection.passes(row)) continue;
-          const float v = sblock.features[i * in.K + in.column];
-          if (std::isnan(v))
-            throw InputError(fmt::format("{}: score '{}' of row {} (event {} of sample {}) is NaN", c.scores,
-                                         in.column_name, b + i, sblock.event_number[i], samples[s].name));
+          for (std::size_t u = 0; u < U; ++u) {
+            const int64_t hg = f.group_of(S, ch, s, u);
+            if (hg < 0) continue;
+            const float v = sblock.features[i * in.K + in.slot_columns[u]];
+            if (std::isnan(v))
+              throw InputError(fmt::format("{}: score '{}' of row {} (event {} of sample {}) is NaN", c.scores,
+                                           in.scores->header().feature_names[in.slot_columns[u]], b + i,
+                                           sblock.event_number[i], samples[s].name));
+            x.push_back(float(r.binning.binned(v))), w.push_back(sblock.weight[i]), group.push_back(uint32_t(hg));
+            row_number.push_back(b + i);
+          }
           const std::size_t g = ch * S + s;
-          x.push_back(float(r.binning.binned(v))), w.push_back(sblock.weight[i]), group.push_back(uint32_t(g));
-          row_number.push_back(b + i);
           f.yields.before[g].add(sblock.weight[i]);
           f.yields.before_n[g].add(ExactSum::from_raw(1));
           if (!row || r.cuts.passes(row)) {
@@ -271,12 +338,18 @@ ChannelResult evaluate_channel(const SignificanceConfig& c, const SignificanceRe
   R.channel = &r.channels[ch];
   R.sample_total.resize(S), R.sample_raw.resize(S), R.cc_sample_before.resize(S), R.cc_sample_after.resize(S);
   Histogram background(c.bins, bn.lo, bn.hi), data_hist(c.bins, bn.lo, bn.hi), signal_sum(c.bins, bn.lo, bn.hi);
+  // Per slot (score column) the background histogram; slot 0's is `background`.
+  std::vector<Histogram> slot_background(f.slots, Histogram(c.bins, bn.lo, bn.hi));
   ExactSum bkg_after_w2;
   for (std::size_t s = 0; s < S; ++s) {
     const std::size_t g = ch * S + s;
-    const Histogram h = r.histogram(ch, s);
+    const std::size_t u = r.samples[s].role == Role::signal ? std::size_t(std::max(0, r.slot_of_signal(s))) : 0;
+    if (f.group_of(S, ch, s, u) < 0) continue;  // a signal scored at no point of its own
+    const Histogram h = r.histogram(ch, s, u);
     R.sample_total[s] = h.total();
-    R.sample_raw[s] = double(f.hist.entries(g));
+    R.sample_raw[s] = double(f.hist.entries(std::size_t(f.group_of(S, ch, s, u))));
+    if (r.samples[s].role == Role::background)
+      for (std::size_t v = 1; v < f.slots; ++v) slot_background[v].merge(r.histogram(ch, s, v));
     R.cc_sample_before[s] = f.yields.before[g].value() * f.factor[s];
     R.cc_sample_after[s] = f.yields.after[g].value() * f.factor[s];
     if (r.samples[s].role == Role::background) {
@@ -289,6 +362,7 @@ ChannelResult evaluate_channel(const SignificanceConfig& c, const SignificanceRe
       R.has_data = true;
     }
   }
+  slot_background[0] = background;
   R.cc_bkg_after_error = std::sqrt(std::max(0.0, bkg_after_w2.value()));
   R.background = background.total();
   double variance = background.underflow_variance() + background.overflow_variance();
@@ -297,11 +371,13 @@ ChannelResult evaluate_channel(const SignificanceConfig& c, const SignificanceRe
   R.data = data_hist.total();
   for (const std::size_t s : signals) {
     if (R.sample_raw[s] == 0) continue;  // a signal of another channel (e.g. an ee model in mumu)
-    const Histogram h = r.histogram(ch, s);
+    const auto u = std::size_t(r.slot_of_signal(s));
+    const Histogram h = r.histogram(ch, s, u);
     signal_sum.merge(h);
-    R.signals.push_back(evaluate_signal(c, f, R, h, background, s, ch * S + s, bn));
+    R.signals.push_back(evaluate_signal(c, f, R, h, slot_background[u], s, ch * S + s, bn));
   }
-  if (signal_sum.total() > 0 && R.background > 0) {
+  // The classification table needs one score for all signals: not for own-point scores.
+  if (f.slots == 1 && signal_sum.total() > 0 && R.background > 0) {
     R.has_classification = true;
     // Thresholds evenly spaced in the score (in [0, 1] for probabilities).
     const double slo = bn.logit ? 0 : bn.lo, shi = bn.logit ? 1 : bn.hi;
@@ -349,6 +425,20 @@ int run_significance(const dist::Communicator& comm, const SignificanceConfig& c
   r.ranks = comm.size();
   std::vector<std::size_t> signals;
   classify_samples(c, r.samples, signals, r);
+  r.signal_slot = in.signal_slot;
+  for (std::size_t u = 0; u < in.slot_columns.size(); ++u)
+    r.slot_columns.push_back(in.scores->header().feature_names[in.slot_columns[u]]);
+  // Own-point scores: a selected signal without a column of its own cannot be scanned.
+  std::vector<std::string> unscored;
+  std::erase_if(signals, [&](std::size_t s) {
+    if (in.signal_slot[s] >= 0) return false;
+    unscored.push_back(r.samples[s].name);
+    return true;
+  });
+  if (!unscored.empty())
+    log::warn("{}: {} signal samples have no score column at their own point and are not scanned: {}", c.scores,
+              unscored.size(), join(unscored, ", "));
+  if (signals.empty()) throw InputError(fmt::format("{}: no signal sample left to scan", c.scores));
 
   // Ranks own whole blocks of rows: the fast histogram fill is then the same on any rank count.
   const std::vector<bool> in_split = split_mask(c.split);
@@ -357,8 +447,8 @@ int run_significance(const dist::Communicator& comm, const SignificanceConfig& c
   const Filled f = fill_histograms(comm, c, in, r, mine, in_split);
   r.fill_seconds = f.seconds;
   r.bin_edges = f.hist.edges();
-  r.histogram = [&f, S = r.samples.size()](std::size_t ch, std::size_t s) {
-    return scaled(f.hist.histogram(ch * S + s), f.factor[s]);
+  r.histogram = [&f, S = r.samples.size()](std::size_t ch, std::size_t s, std::size_t u) {
+    return scaled(f.hist.histogram(std::size_t(f.group_of(S, ch, s, u))), f.factor[s]);
   };
   for (std::size_t ch = 0; ch < r.channels.size(); ++ch) r.results.push_back(evaluate_channel(c, r, f, ch, signals));
 

@@ -48,8 +48,9 @@ std::optional<ReferenceYields> reference_yields(const physics::SampleInfo& info)
                          number("reference_background_after_cuts"), number("reference_z")};
 }
 
-json::Value signal_json(const SignalResult& sr, const physics::SampleInfo& info) {
+json::Value signal_json(const SignalResult& sr, const physics::SampleInfo& info, const std::string& column) {
   json::Value j = {{"name", info.name},
+                   {"score_column", column},
                    {"parameters", parameters_json(info)},
                    {"total", number_or_null(sr.total)},
                    {"raw", uint64_t(sr.raw)},
@@ -99,7 +100,9 @@ json::Value channel_json(const ChannelResult& R, const SignificanceResult& r) {
                                    {"samples", bkg_samples}}}};
   if (R.has_data) j["data"] = {{"total", number_or_null(R.data)}};
   json::Value signals = json::Value::array();
-  for (const auto& sr : R.signals) signals.push_back(signal_json(sr, r.samples[sr.sample]));
+  for (const auto& sr : R.signals)
+    signals.push_back(
+        signal_json(sr, r.samples[sr.sample], r.slot_columns.at(std::size_t(r.slot_of_signal(sr.sample)))));
   j["signals"] = signals;
   if (R.has_classification) {
     json::Value table = json::Value::array();
@@ -178,17 +181,29 @@ void write_significance_h5(const std::string& path, const SignificanceResult& r)
     a.doubles[sb + "cross_section_pb"] = {info.cross_section_pb * info.k_factor * info.filter_efficiency};
     a.strings[sb + "parameters"] = json::dump(parameters_json(info));
   }
+  // Own-point scores: the column of each signal (its backgrounds: channels/CH/points/COLUMN/).
+  if (r.slot_columns.size() > 1 || r.column_name == "score[own point]")
+    for (std::size_t s = 0; s < r.samples.size(); ++s)
+      if (r.samples[s].role == physics::Role::signal && r.slot_of_signal(s) >= 0)
+        a.strings["samples/" + r.samples[s].name + "/score_column"] = r.slot_columns[std::size_t(r.slot_of_signal(s))];
   for (std::size_t ch = 0; ch < r.channels.size(); ++ch) {
     const std::string base = "channels/" + r.channels[ch].name + "/";
     a.strings[base + "selection"] = r.channels[ch].selection.text();
-    for (std::size_t s = 0; s < r.samples.size(); ++s) {
-      const stats::Histogram h = r.histogram(ch, s);
-      const std::string hb = base + "histograms/" + r.samples[s].name + "/";
+    const auto put = [&](const stats::Histogram& h, const std::string& hb) {
       a.doubles[hb + "sum_w"] = h.values();
       a.doubles[hb + "sum_w2"] = h.variances();
       // Scores outside [lo, hi) (a probability of exactly 1 is one): [underflow, overflow].
       a.doubles[hb + "flow_w"] = {h.underflow(), h.overflow()};
       a.doubles[hb + "flow_w2"] = {h.underflow_variance(), h.overflow_variance()};
+    };
+    for (std::size_t s = 0; s < r.samples.size(); ++s) {
+      const bool signal = r.samples[s].role == physics::Role::signal;
+      if (signal && r.slot_of_signal(s) < 0) continue;  // no score at its own point
+      // A signal in its own slot; backgrounds and data in slot 0 here, every slot below.
+      put(r.histogram(ch, s, signal ? std::size_t(r.slot_of_signal(s)) : 0), base + "histograms/" + r.samples[s].name + "/");
+      if (signal || r.slot_columns.size() < 2) continue;
+      for (std::size_t u = 0; u < r.slot_columns.size(); ++u)
+        put(r.histogram(ch, s, u), base + "points/" + r.slot_columns[u] + "/histograms/" + r.samples[s].name + "/");
     }
     for (const auto& sr : r.results[ch].signals) {
       const std::string sb = base + "scan/" + r.samples[sr.sample].name + "/";
@@ -226,7 +241,8 @@ std::string reference_table(const ChannelResult& R, const SignificanceResult& r)
                        fmt::format("{:.4g} ({:.7g})", R.cc_bkg_before, ref->background_preselection),
                        fmt::format("{:.3g} +- {:.2g} ({:.3g})", R.cc_bkg_after, R.cc_bkg_after_error,
                                    ref->background_after_cuts),
-                       fmt::format("{:.2f} ({:.2g})", sr.cc_z, ref->z));
+                       fmt::format("{} ({:.2g})", std::isfinite(sr.cc_z) ? fmt::format("{:.2f}", sr.cc_z) : "-",
+                                   ref->z));
   }
   return out;
 }

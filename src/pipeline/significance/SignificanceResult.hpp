@@ -57,8 +57,13 @@ struct SignificanceResult {
   ScoreBinning binning;
   double lumi_ifb = std::numeric_limits<double>::quiet_NaN();
   std::vector<ChannelResult> results;
-  // Histogram of (channel, sample), scaled from the counted splits to all events.
-  std::function<stats::Histogram(std::size_t channel, std::size_t sample)> histogram;
+  // Histogram of (channel, sample) in score slot u, scaled from the counted splits to
+  // all events. One slot (0) unless the scores are a parametrised model's: then each
+  // signal has its own point's slot, and backgrounds and data one per slot.
+  std::function<stats::Histogram(std::size_t channel, std::size_t sample, std::size_t slot)> histogram;
+  std::vector<std::string> slot_columns;  // score column of each slot
+  std::vector<int> signal_slot;           // per sample: a signal's slot (-1: none)
+  int slot_of_signal(std::size_t s) const { return signal_slot.empty() ? 0 : signal_slot[s]; }
   std::vector<double> bin_edges;  // of the binned variable
   double fill_seconds = 0;
   int ranks = 1;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "../ModelFile.hpp"
 #include "ImageShards.hpp"
@@ -38,10 +39,23 @@ std::string resolved_train_on(const TrainConfig& c) {
 
 // What the model file records of its training besides the network.
 Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, const std::vector<std::size_t>& inputs,
-                   const std::vector<bool>& use, const nn::Preprocessing& prep, int ranks) {
+                   const std::vector<bool>& use, const nn::Preprocessing& prep, int ranks,
+                   const Parametrisation* parametrisation) {
   Archive archive;
   std::vector<std::string> input_names;
   for (const auto f : inputs) input_names.push_back(header.feature_names[f]);
+  if (parametrisation) {
+    for (const auto& name : parametrisation->input_names()) input_names.push_back(name);
+    parametrisation->store(archive);
+    std::vector<std::string> labels;
+    for (const auto& p : parametrisation->training_points()) labels.push_back(parametrisation->label(p));
+    const std::size_t shown = std::min<std::size_t>(labels.size(), 4);
+    log::info("parametrised in {} ({} inputs) over {} signal points: {}{}", join(c.parametrise, ", "),
+              parametrisation->width(), labels.size(),
+              join(std::vector<std::string>(labels.begin(), labels.begin() + std::ptrdiff_t(shown)), "; "),
+              labels.size() > shown ? fmt::format("; ... ({} more, all in the model file)", labels.size() - shown)
+                                    : std::string());
+  }
   prep.store(archive, input_names);
   if (!c.exclude_features.empty()) archive.string_lists["training/excluded_features"] = c.exclude_features;
   archive.strings["training/features_file"] = c.features;
@@ -181,16 +195,22 @@ int train_model(const dist::Communicator& comm, const TrainConfig& c) {
 
   io::FeatureFileReader reader(comm, c.features);
   const std::vector<std::size_t> inputs = input_columns(reader.header(), c);
-  const nn::Preprocessing prep = make_preprocessing(reader, inputs, c.normalization, c.features);
+  nn::Preprocessing prep = make_preprocessing(reader, inputs, c.normalization, c.features);
   const std::vector<bool> use = selected_samples(reader.header(), c, autoencoder, train_on);
-  Archive archive = provenance(c, reader.header(), inputs, use, prep, comm.size());
+  std::optional<Parametrisation> parametrisation;
+  if (!c.parametrise.empty()) {
+    parametrisation = Parametrisation::from_samples(c.parametrise, reader.header().samples, use, c.features);
+    parametrisation->normalisation(prep.offset, prep.scale);
+  }
+  const Parametrisation* param = parametrisation ? &*parametrisation : nullptr;
+  Archive archive = provenance(c, reader.header(), inputs, use, prep, comm.size(), param);
   log::info("weights: {}", policy_text(c.weights));
-  if (c.model == "bdt") return train_bdt(comm, c, reader, use, prep, std::move(archive));
+  if (c.model == "bdt") return train_bdt(comm, c, reader, use, prep, std::move(archive), param);
 
   // Data-parallel engine: each rank holds a contiguous slice of the file's rows,
   // balanced by the rows it will use.
   const auto backend = make_rank_backend(comm, c.device, c.blas_threads);
-  LoadedData d = load_splits(reader, c, comm, balanced_range(reader, comm, use), use, prep, autoencoder);
+  LoadedData d = load_splits(reader, c, comm, balanced_range(reader, comm, use), use, prep, autoencoder, param);
   if (d.train.global_rows == 0) throw InputError(fmt::format("{}: the training split selects no events", c.features));
   const auto images = c.model == "cnn" ? make_image_shards(comm, c, reader, d, archive) : nullptr;
   const nn::NetworkSpec spec = network_spec(c, d, autoencoder);

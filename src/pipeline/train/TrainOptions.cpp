@@ -95,6 +95,10 @@ void add_train_options(po::options_description& d) {
       ("signal-samples", po::value<std::string>()->default_value(""),
        "signal samples to train on, comma-separated glob patterns (default: all), e.g. zp_DH_HDS_m130_*")
       ("exclude-samples", po::value<std::string>()->default_value(""), "samples to leave out, glob patterns")
+      ("parametrise", po::value<std::string>()->default_value(""),
+       "sample attributes that become network inputs, e.g. m_zprime_GeV or m_zprime_GeV,theory,dark_sector: one "
+       "classifier for every signal point (mlp, bdt; text attributes one-hot); background events get points drawn "
+       "from the signal points, predict scores at each point (--at)")
       ("exclude-features", po::value<std::string>()->default_value(""),
        "feature columns the model does not take, comma-separated names or glob patterns (e.g. those whose data and "
        "MC disagree: bsmhunt datamc; rmm_0_* for the MET row of an RMM); --select may still cut on them")
@@ -189,6 +193,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.signal_samples = split_list(option<std::string>(vm, "signal-samples"));
   c.exclude_samples = split_list(option<std::string>(vm, "exclude-samples"));
   c.exclude_features = split_list(option<std::string>(vm, "exclude-features"));
+  c.parametrise = split_list(option<std::string>(vm, "parametrise"));
   c.select = option<std::string>(vm, "select");
   c.train_on = option<std::string>(vm, "train-on");
   c.checkpoint = option<std::string>(vm, "checkpoint");
@@ -206,6 +211,8 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.compression = std::string(physics::to_string(physics::parse_compression(option<std::string>(vm, "compression"))));
   c.network.cnn = choose<std::string>(option<std::string>(vm, "cnn"), "cnn", {{"strides", "strides"}, {"max-pool", "max-pool"}});
   t.conv_l2 = option<double>(vm, "conv-l2");
+  if (!c.parametrise.empty() && c.model != "mlp" && c.model != "bdt")
+    throw InputError(fmt::format("--parametrise: the {} model cannot be parametrised (mlp and bdt classifiers can)", c.model));
   if (c.model == "cnn") {
     // The mono-jet study's settings where the command line and job file are silent.
     const auto defaulted = [&](const char* name) { return vm[name].defaulted(); };

@@ -116,14 +116,25 @@ dist::Range balanced_range(const io::FeatureFileReader& reader, const dist::Comm
 // Reads this rank's rows [range) of the train and validation splits, normalised.
 LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c, const dist::Communicator& comm,
                        dist::Range range, const std::vector<bool>& use, const nn::Preprocessing& prep,
-                       bool autoencoder) {
+                       bool autoencoder, const Parametrisation* param) {
   LoadedData d;
+  const auto& samples = reader.header().samples;
   const std::size_t F = reader.header().feature_names.size();
   const std::vector<std::size_t> columns = input_columns(reader.header(), c);
   const physics::Selection region = physics::parse_selection(c.select, reader.header().feature_names, "--select");
-  d.train.features = d.validation.features = columns.size();
+  const std::size_t W = param ? param->width() : 0;
+  d.train.features = d.validation.features = columns.size() + W;
+  // Parametrised: each signal sample's point (an index of the training points).
+  std::vector<int32_t> sample_point(samples.size(), -1);
+  if (param)
+    for (std::size_t s = 0; s < samples.size(); ++s)
+      if (use[s] && samples[s].role == physics::Role::signal) {
+        const auto& points = param->training_points();
+        sample_point[s] = int32_t(std::find(points.begin(), points.end(), *param->point_of(samples[s])) - points.begin());
+      }
+  std::vector<float> encoded(W);
   std::vector<double> train_raw_w, val_raw_w;
-  std::vector<int32_t> train_label;
+  std::vector<int32_t> train_label, train_point, val_point;
   io::FeatureBlock block;
   const uint64_t chunk = 1 << 18;
   int32_t max_label = 0;
@@ -153,6 +164,14 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
                                        c.features, b + r, f, reader.header().feature_names[f], x[f]));
         s.x.push_back(float((double(x[f]) - prep.offset[input]) * prep.scale[input]));
       }
+      int32_t point = -1;
+      if (param) {
+        point = sample_point[std::size_t(sample)];
+        const std::size_t at = point >= 0 ? std::size_t(point)
+                                          : param->drawn_point(c.trainer.seed, sample, block.event_number[r]);
+        param->encode(param->training_points()[at], encoded.data());
+        for (std::size_t j = 0; j < W; ++j) s.x.push_back(prep.apply(columns.size() + j, encoded[j]));
+      }
       if (!std::isfinite(block.weight[r]))
         throw InputError(fmt::format("{}: /weight row {} is {}", c.features, b + r, block.weight[r]));
       if (block.label[r] < 0)
@@ -166,9 +185,11 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
       if (split == io::Split::train) {
         train_raw_w.push_back(block.weight[r]);
         train_label.push_back(block.label[r]);
+        train_point.push_back(point);
         if (!autoencoder) d.train.target.push_back(float(block.label[r]));
       } else {
         val_raw_w.push_back(block.weight[r]);
+        val_point.push_back(point);
         d.validation_analysis_weight.push_back(block.weight[r]);
         d.validation_label.push_back(block.label[r]);
         if (!autoencoder) d.validation.target.push_back(float(block.label[r]));
@@ -189,11 +210,30 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
     }
     return w;
   };
+  // Parametrised: every signal point gets the same total weight in the training split.
+  std::vector<double> point_factor(param ? param->training_points().size() : 0, 1.0);
+  if (param) {
+    std::vector<double> point_sum(point_factor.size(), 0.0);
+    for (std::size_t i = 0; i < train_raw_w.size(); ++i)
+      if (train_point[i] >= 0) point_sum[std::size_t(train_point[i])] += sample_part(train_raw_w[i]);
+    comm.sum_in_place(point_sum);
+    double mean = 0;
+    for (const double t : point_sum) mean += t / double(point_sum.size());
+    for (std::size_t p = 0; p < point_sum.size(); ++p) {
+      if (!(point_sum[p] > 0))
+        throw InputError(fmt::format("--parametrise: the training split has no signal weight at {} ({})",
+                                     param->label(param->training_points()[p]), c.features));
+      point_factor[p] = mean / point_sum[p];
+    }
+  }
+  const auto sample_part_of = [&](double w, int32_t point) {
+    return sample_part(w) * (point >= 0 ? point_factor[std::size_t(point)] : 1.0);
+  };
   const std::size_t K = std::size_t(std::max(d.classes, 1));
   std::vector<double> class_count(K, 0.0), class_sum(K, 0.0);
   for (std::size_t i = 0; i < train_raw_w.size(); ++i) {
     const std::size_t k = autoencoder ? 0 : std::size_t(train_label[i]);
-    class_count[k] += 1, class_sum[k] += sample_part(train_raw_w[i]);
+    class_count[k] += 1, class_sum[k] += sample_part_of(train_raw_w[i], train_point[i]);
   }
   comm.sum_in_place(class_count), comm.sum_in_place(class_sum);
   if (!autoencoder) {
@@ -228,11 +268,11 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
   const double norm = c.weights.normalize && total_w != 0 ? total_n / total_w : 1.0;
   for (std::size_t i = 0; i < train_raw_w.size(); ++i) {
     const std::size_t k = autoencoder ? 0 : std::size_t(train_label[i]);
-    d.train.weight.push_back(float(sample_part(train_raw_w[i]) * factor[k] * norm));
+    d.train.weight.push_back(float(sample_part_of(train_raw_w[i], train_point[i]) * factor[k] * norm));
   }
   for (std::size_t i = 0; i < val_raw_w.size(); ++i) {
     const std::size_t k = autoencoder ? 0 : std::size_t(d.validation_label[i]);
-    d.validation.weight.push_back(float(sample_part(val_raw_w[i]) * factor[k] * norm));
+    d.validation.weight.push_back(float(sample_part_of(val_raw_w[i], val_point[i]) * factor[k] * norm));
   }
   d.train.global_offset = comm.exclusive_prefix_sum(d.train.rows());
   d.train.global_rows = comm.sum(uint64_t(d.train.rows()));

@@ -11,6 +11,7 @@
 #include "bsmhunt/nn/Preprocessing.hpp"
 #include "bsmhunt/nn/Trainer.hpp"
 #include "bsmhunt/pipeline/Train.hpp"
+#include "../Parametrisation.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -40,15 +41,19 @@ dist::Range balanced_range(const io::FeatureFileReader& reader, const dist::Comm
                            const std::vector<bool>& use);
 
 // Collective: reads this rank's rows [range) of the train and validation splits,
-// normalised, with their training weights.
+// normalised, with their training weights. With a parametrisation the rows end with
+// the parameter inputs (signal: its sample's point; background: a drawn point), and
+// each signal point weighs the same in total (the parameters alone then say nothing
+// of the class); `prep` covers the features and then the parameter inputs.
 LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& config, const dist::Communicator& comm,
                        dist::Range range, const std::vector<bool>& use, const nn::Preprocessing& prep,
-                       bool autoencoder);
+                       bool autoencoder, const Parametrisation* parametrisation = nullptr);
 
 // Collective: trains the BDT on rank 0 (XGBoost is one process) and writes the model
 // file with the archive's provenance entries.
 int train_bdt(const dist::Communicator& comm, const TrainConfig& config, const io::FeatureFileReader& reader,
-              const std::vector<bool>& use, const nn::Preprocessing& prep, Archive archive);
+              const std::vector<bool>& use, const nn::Preprocessing& prep, Archive archive,
+              const Parametrisation* parametrisation);
 
 // cnn: replaces the feature rows of d.train and d.validation by eta-phi images built on
 // demand from the events' particles (Shard::make_rows), with the channel scales of the

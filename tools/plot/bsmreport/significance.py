@@ -389,3 +389,61 @@ def significance_tables(section, doc, ch, tag=""):
                           [[num(finite_or_none(x.get(k)), lambda v: fmt_fixed(v, 3))
                             for k in ("threshold", "precision", "recall", "f1", "accuracy")] for x in th],
                           collapsed=True))
+
+
+def comparison_section(ctx, section, docs):
+    """Several significance files over one grid (e.g. a network trained at one point,
+    a parametrised one, a BDT): per channel, the best expected Z of each classifier
+    against the mass for one model family, beside the cut-and-count. The family is the
+    one of the first signal matching --signals (else the first family of the grid)."""
+    for cname in [c["name"] for c in docs[0][2]["channels"]]:
+        lines, cc = [], None
+        xkey = None
+        fam = None
+        for tag, path, doc in docs:
+            ch = next((c for c in doc["channels"] if c["name"] == cname), None)
+            if ch is None:
+                continue
+            sigs = ch.get("signals", [])
+            xkey = xkey or grid_parameter(sigs)
+            if xkey is None:
+                continue
+            if fam is None:
+                chosen = [s for s in sigs if any(fnmatch.fnmatchcase(s["name"], p) for p in ctx.signal_patterns)]
+                fam = family((chosen or sigs)[0], xkey) if (chosen or sigs) else None
+            pts = sorted((float(s["parameters"][xkey]), z_of(s), finite_or_none(cut_and_count_of(ch, s).get("z")))
+                         for s in sigs if family(s, xkey) == fam and xkey in (s.get("parameters") or {}))
+            if not pts:
+                continue
+            lines.append(((tag or os.path.basename(path)).replace("_significance", ""), pts))
+            if cc is None and any(p[2] is not None for p in pts):
+                cc = [(p[0], p[2]) for p in pts]
+        if len(lines) < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 6.5))
+        fig.subplots_adjust(left=0.14, right=0.96, top=0.97, bottom=0.13)
+        allz, handles = [], []
+        for i, (label, pts) in enumerate(lines):
+            x = np.array([p[0] for p in pts])
+            z = np.array([p[1] if p[1] is not None and p[1] > 0 else np.nan for p in pts])
+            h, = ax.plot(x, z, color=style.LINE_COLOURS[i % len(style.LINE_COLOURS)], linewidth=2.2, marker="o",
+                         markersize=5, label=label)
+            handles.append(h)
+            allz += [v for v in z if np.isfinite(v)]
+        if cc:
+            x = np.array([p[0] for p in cc])
+            z = np.array([p[1] if p[1] is not None and p[1] > 0 else np.nan for p in cc])
+            h, = ax.plot(x, z, color="black", linewidth=1.8, linestyle="--", marker="o", markersize=4,
+                         markerfacecolor="white", label="cut-and-count")
+            handles.append(h)
+            allz += [v for v in z if np.isfinite(v)]
+        ax.set_yscale("log")
+        lo, hi = (min(allz) * 0.5, max(allz) * 1.5) if allz else (0.1, 10.0)
+        ax.set_xlabel({"m_zprime_GeV": r"$m_{\mathit{Z'}}$ [GeV]"}.get(xkey, xkey))
+        ax.set_ylabel("Best expected Z")
+        texts = ctx.label(ax, [CHANNEL_TEXT.get(cname, cname), fam])
+        style.arrange_legend(ax, texts, lo, hi, log=True, handles=handles, ncol=1)
+        name = ctx.save(fig, "significance_compare_%s" % cname)
+        section.add(Figure(name, "%s, %s models: best expected significance of each classifier (one line per "
+                                 "significance file; a parametrised network is judged at each model's own point) "
+                                 "and of the cut-and-count, vs %s." % (cname, fam, xkey)))
