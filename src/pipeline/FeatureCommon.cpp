@@ -83,4 +83,14 @@ io::FeatureStatistics feature_statistics(const stats::FeatureMoments& m) {
   return io::FeatureStatistics{m.mean, m.stddev, m.min, m.max, m.count};
 }
 
+void require_score_column_choice(const io::FeatureFileHeader& scores, const std::string& score_column,
+                                 const std::string& file) {
+  if (!score_column.empty()) return;
+  for (const auto& a : scores.attributes)
+    if (a.name == "parametrised_in")
+      throw InputError(fmt::format("{}: a parametrised model's scores, one column per point ({}): choose one with "
+                                   "--score-column",
+                                   file, join(scores.feature_names, ", ")));
+}
+
 }  // namespace bsmhunt::pipeline

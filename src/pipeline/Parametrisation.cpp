@@ -63,6 +63,10 @@ Parametrisation Parametrisation::from_samples(const std::vector<std::string>& na
                                      name, file, s.name));
       if (!a->is_text && !std::isfinite(a->number))
         throw InputError(fmt::format("--parametrise: attribute '{}' of signal sample '{}' is {}", name, s.name, a->number));
+      if (a->is_text && a->text.find_first_of(",;=") != std::string::npos)
+        throw InputError(fmt::format("--parametrise: attribute '{}' of signal sample '{}' is '{}': a category may not "
+                                     "contain ',', ';' or '=' (they separate points and values)",
+                                     name, s.name, a->text));
       if (a->is_text && std::find(m.categories.begin(), m.categories.end(), a->text) == m.categories.end())
         m.categories.push_back(a->text);
     }
@@ -193,7 +197,7 @@ std::vector<ParameterPoint> Parametrisation::parse_points(const std::string& tex
   if (parameters_.size() == 1 && !parameters_[0].categorical && t.find('=') == std::string::npos) {
     for (const double v : parse_numbers(t, option.c_str())) out.push_back(ParameterPoint{{v}});
     if (out.empty()) throw InputError(fmt::format("{} '{}': no point given", option, text));
-    return out;
+    return unique_points(out, option, text);
   }
   std::vector<std::string> names;
   for (const auto& m : parameters_) names.push_back(m.name);
@@ -212,6 +216,8 @@ std::vector<ParameterPoint> Parametrisation::parse_points(const std::string& tex
                                      did_you_mean(name, names), join(names, ", ")));
       const auto k = std::size_t(it - names.begin());
       const auto& m = parameters_[k];
+      if (!std::isnan(point.values[k]))
+        throw InputError(fmt::format("{} '{}': point '{}' gives {} twice", option, text, item, name));
       if (m.categorical) {
         const auto c = std::find(m.categories.begin(), m.categories.end(), value);
         if (c == m.categories.end())
@@ -219,8 +225,12 @@ std::vector<ParameterPoint> Parametrisation::parse_points(const std::string& tex
                                        join(m.categories, ", ")));
         point.values[k] = double(c - m.categories.begin());
       } else {
-        point.values[k] = parse_numbers(value, option.c_str()).at(0);
+        const auto numbers = parse_numbers(value, (option + " '" + text + "': " + name).c_str());
+        if (numbers.size() != 1)
+          throw InputError(fmt::format("{} '{}': expected one number for {}, got '{}'", option, text, name, value));
+        point.values[k] = numbers[0];
       }
+
     }
     for (std::size_t k = 0; k < names.size(); ++k)
       if (std::isnan(point.values[k]))
@@ -228,7 +238,16 @@ std::vector<ParameterPoint> Parametrisation::parse_points(const std::string& tex
     out.push_back(point);
   }
   if (out.empty()) throw InputError(fmt::format("{} '{}': no point given", option, text));
-  return out;
+  return unique_points(out, option, text);
+}
+
+std::vector<ParameterPoint> Parametrisation::unique_points(const std::vector<ParameterPoint>& points,
+                                                           const std::string& option, const std::string& text) const {
+  for (std::size_t i = 0; i < points.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (label(points[i]) == label(points[j]))
+        throw InputError(fmt::format("{} '{}': the point {} is given twice", option, text, label(points[i])));
+  return points;
 }
 
 std::string point_column_name(const std::string& label) { return "score[" + label + "]"; }

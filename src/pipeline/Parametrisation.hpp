@@ -63,6 +63,9 @@ class Parametrisation {
  private:
   std::vector<ModelParameter> parameters_;
   std::vector<ParameterPoint> points_;
+  // `points`, refused when two have the same label (their score columns would clash).
+  std::vector<ParameterPoint> unique_points(const std::vector<ParameterPoint>& points, const std::string& option,
+                                            const std::string& text) const;
 };
 
 // The score column of a point: "score[m_zprime_GeV=130]"; and the point label of a

@@ -16,6 +16,7 @@
 
 usage: parametrised_test.py BSMHUNT WORKDIR
 """
+import json
 import os
 import shutil
 import subprocess
@@ -157,7 +158,6 @@ def main():
     out = run(mpirun(2) + [bsmhunt, "significance", "--scores", p("all_2.h5"), "--features", p("features.h5"),
                            "--output", p("sig.json"), "--channels", "ee: channel_flag == 0; mumu: channel_flag == 1",
                            "--min-mc-events", "3"])
-    import json
     res = json.load(open(p("sig.json")))
     seen = 0
     for ch in res["channels"]:
@@ -187,6 +187,29 @@ def main():
     limited = [m for m in lim["models"] if m.get("status") in ("ok", "above mu-max")]
     if len(limited) != len(MASSES) - 1:
         failures.append(f"limits: {len(limited)} of {len(MASSES) - 1} models: {lim['models']}")
+    # The own-point limit of the 500 GeV model equals the one from an ordinary run on that column.
+    run(mpirun(2) + [bsmhunt, "significance", "--scores", p("all_2.h5"), "--features", p("features.h5"),
+                     "--output", p("sig500.json"), "--channels", "ee: channel_flag == 0; mumu: channel_flag == 1",
+                     "--min-mc-events", "3", "--score-column", "score[m_zprime_GeV=500]", "--signal",
+                     "zp_DH_HDS_m500_*"])
+    run(mpirun(2) + [bsmhunt, "limits", "--histograms", p("sig500.h5"), "--output", p("limits500.json"),
+                     "--lumi-uncertainty", "0.017"])
+    own = {m["name"]: m for m in lim["models"]}["zp_DH_HDS_m500_ee"]
+    plain = {m["name"]: m for m in json.load(open(p("limits500.json")))["models"]}["zp_DH_HDS_m500_ee"]
+    if own.get("limit") != plain.get("limit"):
+        failures.append(f"own-point limit {own.get('limit')} != the limit on its column {plain.get('limit')}")
+    # One scored point: the other signals are left out, the 500 GeV models get limits.
+    run(mpirun(2) + [bsmhunt, "predict", "--model", p("param.h5"), "--features", p("features.h5"), "--output",
+                     p("at500.h5"), "--at", "500"])
+    run(mpirun(2) + [bsmhunt, "significance", "--scores", p("at500.h5"), "--features", p("features.h5"),
+                     "--output", p("sig_one.json"), "--channels", "ee: channel_flag == 0; mumu: channel_flag == 1",
+                     "--min-mc-events", "3"])
+    run(mpirun(2) + [bsmhunt, "limits", "--histograms", p("sig_one.h5"), "--output", p("limits_one.json"),
+                     "--lumi-uncertainty", "0.017"])
+    one = {m["name"]: m for m in json.load(open(p("limits_one.json")))["models"]}
+    if sorted(one) != ["zp_DH_HDS_m500_ee", "zp_DH_HDS_m500_mumu"] or one["zp_DH_HDS_m500_ee"].get("limit") != \
+            own.get("limit"):
+        failures.append(f"one-point scores: limits of {sorted(one)}")
     run(mpirun(2) + [bsmhunt, "train", "--features", p("features.h5"), "--output", p("param_bdt.h5"), "--model",
                      "bdt", "--signal-samples", trained, "--parametrise", "m_zprime_GeV", "--bdt-trees", "50"])
     run(mpirun(2) + [bsmhunt, "predict", "--model", p("param_bdt.h5"), "--features", p("features.h5"), "--output",
@@ -203,9 +226,13 @@ def main():
         (["predict", "--model", p("dedicated.h5"), "--features", p("features.h5"), "--output", p("bad.h5"),
           "--at", "400"], "is not a parametrised model"),
         (["predict", "--model", p("param.h5"), "--features", p("features.h5"), "--output", p("bad.h5"),
-          "--at", "m_zprime_GeV=abc"], "--at"),
+          "--at", "m_zprime_GeV=abc"], "--at 'm_zprime_GeV=abc': m_zprime_GeV"),
         (["predict", "--model", p("param.h5"), "--features", p("features.h5"), "--output", p("bad.h5"),
           "--at", "mass=400"], "the model has no parameter 'mass'"),
+        (["predict", "--model", p("param.h5"), "--features", p("features.h5"), "--output", p("bad.h5"),
+          "--at", "400,300,400"], "the point m_zprime_GeV=400 is given twice"),
+        (["efficiencies", "--scores", p("all_2.h5"), "--groups", "s: zp_*; b: dy_*", "--signal-group", "s",
+          "--reference-background", "b", "--output", p("bad.h5")], "choose one with --score-column"),
         (["train", "--features", p("features.h5"), "--output", p("bad.h5"), "--model", "autoencoder",
           "--parametrise", "m_zprime_GeV"], "the autoencoder model cannot be parametrised"),
     ]

@@ -76,6 +76,16 @@ def open_tree(uproot, path, tree_name):
     return f[tree_name], tree_name
 
 
+def branch_name(column):
+    """A ROOT-safe branch name for a score column: a parametrised model's
+    'score[m_zprime_GeV=130,theory=DH]' becomes 'score_m_zprime_GeV_130_theory_DH' (ROOT reads
+    brackets as array sizes)."""
+    out = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in column)
+    while "__" in out:
+        out = out.replace("__", "_")
+    return out.strip("_") or "score"
+
+
 def flat_numeric_branches(np, tree, path):
     """Branches with one number per entry; the others (jagged, strings, objects) are skipped."""
     keep, skipped = [], []
@@ -188,11 +198,11 @@ def friend(args):
             branch_of[names[0] if names else "score"] = ("score", None)
         else:
             for k, n in enumerate(names):
-                branch_of[n] = ("score", k)
+                branch_of[branch_name(n)] = ("score", k)
         for ds in ("event_number", "sample_index", "weight", "label", "mass", "split"):
             if ds in f:
                 branch_of[args.event_branch if ds == "event_number" else ds] = (ds, None)
-        wanted = [names[0] if names else "score"] if f["score"].ndim == 1 else list(names)
+        wanted = [names[0] if names else "score"] if f["score"].ndim == 1 else [branch_name(n) for n in names]
         wanted += [args.event_branch if ds == "event_number" else ds
                    for ds in ("event_number", "sample_index", "weight", "label", "mass", "split") if ds in f]
         if len(set(wanted)) != len(wanted):

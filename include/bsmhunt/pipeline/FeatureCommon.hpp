@@ -48,4 +48,9 @@ void check_feature_output(const dist::Communicator& comm, const std::filesystem:
 // The statistics written into a feature file (io) from those of the stats layer.
 io::FeatureStatistics feature_statistics(const stats::FeatureMoments& moments);
 
+// A parametrised model's score file has one column per point: a command that reads
+// one score (efficiencies, anomaly) must be told which (InputError otherwise).
+void require_score_column_choice(const io::FeatureFileHeader& scores, const std::string& score_column,
+                                 const std::string& file);
+
 }  // namespace bsmhunt::pipeline

@@ -45,6 +45,9 @@ std::string significance_h5_path(const std::string& output);
 // The format attribute and version of both outputs. Version 2 added, in the HDF5
 // file, samples/<name>/{role, process, cross_section_pb, parameters} and the flows' sum of
 // w^2 (bsmhunt limits builds its models from them).
+// The score_column of a significance run that judged each signal of a parametrised
+// model's scores at its own point (its JSON and HDF5 name each signal's column).
+inline constexpr const char* kOwnPointColumn = "score[own point]";
 inline constexpr const char* kSignificanceFormat = "bsmhunt.significance";
 inline constexpr int64_t kSignificanceFormatVersion = 2;
 

@@ -2,6 +2,7 @@
 // with the score range; per-sample score histograms), summed exactly over the ranks,
 // then thresholds at fixed Standard Model efficiencies, per-signal efficiencies and
 // the search in the data on rank 0.
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
 #include "bsmhunt/pipeline/Anomaly.hpp"
 
 #include <fmt/format.h>
@@ -45,6 +46,7 @@ int8_t split_code(const std::string& s) {
 Plan make_plan(const io::FeatureFileReader& reader, const AnomalyConfig& c) {
   Plan p;
   const auto& h = reader.header();
+  require_score_column_choice(h, c.score_column, c.scores);
   if (!c.score_column.empty()) {
     const auto it = std::find(h.feature_names.begin(), h.feature_names.end(), c.score_column);
     if (it == h.feature_names.end())

@@ -1,6 +1,7 @@
 // bsmhunt efficiencies: counts of events above thresholds on a score per sample (and
 // after a selection), summed exactly over the ranks, then the classification tables
 // and the sensitivity gain on rank 0.
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
 #include "bsmhunt/pipeline/Efficiencies.hpp"
 
 #include <fmt/format.h>
@@ -60,6 +61,7 @@ Inputs open_inputs(const dist::Communicator& comm, const EfficienciesConfig& c) 
   Inputs in;
   in.scores = std::make_unique<io::FeatureFileReader>(comm, c.scores, io::RowFileKind::scores);
   const auto& names = in.scores->header().feature_names;
+  require_score_column_choice(in.scores->header(), c.score_column, c.scores);
   if (!c.score_column.empty()) {
     const auto it = std::find(names.begin(), names.end(), c.score_column);
     if (it == names.end())

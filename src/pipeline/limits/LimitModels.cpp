@@ -84,17 +84,19 @@ std::vector<double> merged(const std::vector<double>& fine, const std::vector<st
 
 // The fine histograms of every (channel, sample) of a significance file; `prefix`
 // "points/COLUMN/" reads the backgrounds and data at one point of a parametrised
-// model's scores. A sample without a histogram there (a signal scored at no point of
-// its own) gets an empty one.
+// model's scores, where signals have none. `may_lack[i]`: sample i may have no
+// histogram (a signal of own-point scores scored at no point of its own): it gets an
+// empty one; any other missing histogram is an error naming it.
 using FineHistograms = std::vector<std::vector<SampleHistogram>>;
 FineHistograms read_fine(const Archive& a, const std::vector<std::string>& channels,
                          const std::vector<std::string>& names, const std::string& where,
-                         const std::string& prefix = "") {
+                         const std::vector<bool>& may_lack, const std::string& prefix = "") {
   FineHistograms fine(channels.size());
   for (std::size_t c = 0; c < channels.size(); ++c)
-    for (const auto& name : names) {
-      const std::string base = "channels/" + channels[c] + "/" + prefix + "histograms/" + name + "/";
-      fine[c].push_back(a.doubles.count(base + "sum_w") ? read_histogram(a, base, where) : SampleHistogram{});
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string base = "channels/" + channels[c] + "/" + prefix + "histograms/" + names[i] + "/";
+      fine[c].push_back(may_lack[i] && !a.doubles.count(base + "sum_w") ? SampleHistogram{}
+                                                                       : read_histogram(a, base, where));
     }
   return fine;
 }
@@ -178,8 +180,14 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
              : process != a.strings.end() && process->second.starts_with("pseudo-data") ? process->second
                                                                                          : "data";
 
-  // Fine histograms of every (channel, sample), nominal and varied.
-  const FineHistograms fine = read_fine(a, out.channels, names, where);
+  // Fine histograms of every (channel, sample), nominal and varied. Own-point scores of
+  // a parametrised model (docs/significance.md) may lack signals scored at no point.
+  const auto top_column = a.strings.find("score_column");
+  const bool own_point = top_column != a.strings.end() && top_column->second == kOwnPointColumn;
+  std::vector<bool> may_lack(names.size(), false), signal_only(names.size(), false);
+  for (std::size_t i = 0; i < names.size(); ++i) may_lack[i] = own_point && roles[i] == "signal";
+  for (std::size_t i = 0; i < names.size(); ++i) signal_only[i] = roles[i] == "signal";
+  const FineHistograms fine = read_fine(a, out.channels, names, where, may_lack);
   std::vector<std::pair<FineHistograms, FineHistograms>> varied;
   for (const ShapeSystematic& sys : o.shapes) {
     std::pair<FineHistograms, FineHistograms> updown;
@@ -190,7 +198,7 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
         throw InputError(fmt::format("--shape-systematic {}: {} has other score bins than {} (a template with a "
                                      "different binning)",
                                      sys.name, vwhere, where));
-      FineHistograms h = read_fine(v, out.channels, names, vwhere);
+      FineHistograms h = read_fine(v, out.channels, names, vwhere, may_lack);
       (file == &sys.up ? updown.first : updown.second) = std::move(h);
     }
     varied.push_back(std::move(updown));
@@ -219,7 +227,9 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
                                    where));
     auto it = at_point.find(column->second);
     if (it == at_point.end())
-      it = at_point.emplace(column->second, read_fine(a, out.channels, names, where, "points/" + column->second + "/"))
+      it = at_point
+               .emplace(column->second,
+                        read_fine(a, out.channels, names, where, signal_only, "points/" + column->second + "/"))
                .first;
     return it->second;
   };

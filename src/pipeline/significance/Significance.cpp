@@ -58,6 +58,9 @@ struct Yields {
   }
 };
 
+// Values passed to one call of the histogram fill (bounds the buffers at ~100 MB).
+constexpr std::size_t kFillPiece = std::size_t(1) << 22;
+
 // What the histogram pass collected, reduced over the ranks.
 struct Filled {
   stats::HistogramSet hist;
@@ -118,11 +121,14 @@ Inputs open_inputs(const dist::Communicator& comm, const SignificanceConfig& c) 
     // Each signal sample's own point: the column whose label its attributes give.
     const auto names = split_list(parametrised_in);
     in.slot_columns.clear();
-    in.column_name = "score[own point]";
+    in.column_name = kOwnPointColumn;
     const auto& samples = in.scores->header().samples;
     for (std::size_t s = 0; s < samples.size(); ++s) {
       in.signal_slot[s] = -1;
       if (samples[s].role != Role::signal) continue;
+      bool wanted = c.signals.empty();  // only the scanned signals get a slot (as --signal selects)
+      for (const auto& p : c.signals) wanted = wanted || p == "all" || glob_match(p, samples[s].name);
+      if (!wanted) continue;
       const auto label = point_label_of(samples[s], names);
       const auto it = label ? std::find(score_names.begin(), score_names.end(), point_column_name(*label))
                             : score_names.end();
@@ -274,6 +280,12 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
                                            sblock.event_number[i], samples[s].name));
             x.push_back(float(r.binning.binned(v))), w.push_back(sblock.weight[i]), group.push_back(uint32_t(hg));
             row_number.push_back(b + i);
+          }
+          // Many slots (a parametrised model's points) multiply the values per row:
+          // fill in pieces (the block fill does not depend on how calls cut the rows).
+          if (x.size() >= kFillPiece) {
+            f.hist.fill(x, w, group, row_number);
+            x.clear(), w.clear(), group.clear(), row_number.clear();
           }
           const std::size_t g = ch * S + s;
           f.yields.before[g].add(sblock.weight[i]);
@@ -435,10 +447,11 @@ int run_significance(const dist::Communicator& comm, const SignificanceConfig& c
     unscored.push_back(r.samples[s].name);
     return true;
   });
-  if (!unscored.empty())
+  if (!unscored.empty()) {
     log::warn("{}: {} signal samples have no score column at their own point and are not scanned: {}", c.scores,
               unscored.size(), join(unscored, ", "));
-  if (signals.empty()) throw InputError(fmt::format("{}: no signal sample left to scan", c.scores));
+    if (signals.empty()) throw InputError(fmt::format("{}: no signal sample left to scan", c.scores));
+  }
 
   // Ranks own whole blocks of rows: the fast histogram fill is then the same on any rank count.
   const std::vector<bool> in_split = split_mask(c.split);

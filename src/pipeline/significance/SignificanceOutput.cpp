@@ -182,7 +182,7 @@ void write_significance_h5(const std::string& path, const SignificanceResult& r)
     a.strings[sb + "parameters"] = json::dump(parameters_json(info));
   }
   // Own-point scores: the column of each signal (its backgrounds: channels/CH/points/COLUMN/).
-  if (r.slot_columns.size() > 1 || r.column_name == "score[own point]")
+  if (r.column_name == kOwnPointColumn)
     for (std::size_t s = 0; s < r.samples.size(); ++s)
       if (r.samples[s].role == physics::Role::signal && r.slot_of_signal(s) >= 0)
         a.strings["samples/" + r.samples[s].name + "/score_column"] = r.slot_columns[std::size_t(r.slot_of_signal(s))];
@@ -201,7 +201,7 @@ void write_significance_h5(const std::string& path, const SignificanceResult& r)
       if (signal && r.slot_of_signal(s) < 0) continue;  // no score at its own point
       // A signal in its own slot; backgrounds and data in slot 0 here, every slot below.
       put(r.histogram(ch, s, signal ? std::size_t(r.slot_of_signal(s)) : 0), base + "histograms/" + r.samples[s].name + "/");
-      if (signal || r.slot_columns.size() < 2) continue;
+      if (signal || r.column_name != kOwnPointColumn) continue;
       for (std::size_t u = 0; u < r.slot_columns.size(); ++u)
         put(r.histogram(ch, s, u), base + "points/" + r.slot_columns[u] + "/histograms/" + r.samples[s].name + "/");
     }

@@ -141,7 +141,7 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
   // Capacity for every row of the range: pages are only touched as rows arrive, so
   // this costs address space, not memory, and the columns never reallocate (a
   // growing vector would hold the training set twice while it moves).
-  d.train.x.reserve(range.size() * columns.size()), d.validation.x.reserve(range.size() * columns.size());
+  d.train.x.reserve(range.size() * (columns.size() + W)), d.validation.x.reserve(range.size() * (columns.size() + W));
   Progress progress("reading", comm.sum(range.size()), "rows", comm.is_root());
   // The same number of rounds on every rank (the progress sums are collective),
   // also when one rank reads everything (the BDT).

@@ -411,8 +411,9 @@ def comparison_section(ctx, section, docs):
             if fam is None:
                 chosen = [s for s in sigs if any(fnmatch.fnmatchcase(s["name"], p) for p in ctx.signal_patterns)]
                 fam = family((chosen or sigs)[0], xkey) if (chosen or sigs) else None
-            pts = sorted((float(s["parameters"][xkey]), z_of(s), finite_or_none(cut_and_count_of(ch, s).get("z")))
-                         for s in sigs if family(s, xkey) == fam and xkey in (s.get("parameters") or {}))
+            pts = sorted(((float(s["parameters"][xkey]), z_of(s), finite_or_none(cut_and_count_of(ch, s).get("z")))
+                          for s in sigs if family(s, xkey) == fam and xkey in (s.get("parameters") or {})),
+                         key=lambda p: p[0])
             if not pts:
                 continue
             lines.append(((tag or os.path.basename(path)).replace("_significance", ""), pts))
