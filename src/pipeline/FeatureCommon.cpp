@@ -20,6 +20,12 @@ io::Split split_of(uint64_t event_number, uint64_t sample_stream, uint64_t seed,
   return io::Split::test;
 }
 
+uint32_t fold_of(uint64_t event_number, uint64_t sample_stream, uint64_t seed, uint32_t folds) {
+  // The seed is salted ("kfold") so folds and splits are independent hashes.
+  const uint64_t h = mix64(event_number ^ mix64(sample_stream ^ mix64(seed ^ 0x6b666f6c64ull)));
+  return uint32_t((h >> 11) * uint64_t(folds) >> 53);
+}
+
 SplitFractions parse_split_fractions(std::string_view text) {
   const auto parts = split(text, ',');
   SplitFractions f;

@@ -83,11 +83,57 @@ std::array<double, 8> image_scales_of(const std::string& model_path) {
   return image_settings_of(model, model_path).scales;
 }
 
+namespace {
+
+// The entries under `prefix` ("folds/2/"), with the prefix removed.
+Archive sub_archive(const Archive& a, const std::string& prefix) {
+  Archive out;
+  const auto take = [&](const auto& from, auto& to) {
+    for (const auto& [key, v] : from)
+      if (key.starts_with(prefix)) to[key.substr(prefix.size())] = v;
+  };
+  take(a.floats, out.floats), take(a.doubles, out.doubles), take(a.bytes, out.bytes);
+  take(a.strings, out.strings), take(a.string_lists, out.string_lists);
+  return out;
+}
+
+}  // namespace
+
 TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& path, nn::DeviceKind device,
                            int blas_threads)
     : path_(path) {
   Archive model;
   dist::collectively(comm, [&] { model = io::read_archive(path, kModelFormat); });
+  if (model.doubles.count("folds/count")) {
+    // k-fold: one complete model per fold; this one scores each event with its fold's.
+    const double k = model.number("folds/count", path);
+    if (!(k >= 2 && k <= 100 && k == std::floor(k)))
+      throw InputError(fmt::format("{}: folds/count is {}, expected an integer 2 to 100", path, k));
+    fold_seed_ = uint64_t(model.number("folds/seed", path));
+    for (int f = 0; f < int(k); ++f)
+      fold_models_.push_back(std::unique_ptr<TrainedModel>(new TrainedModel(
+          comm, sub_archive(model, fmt::format("folds/{}/", f)), fmt::format("{} (fold {})", path, f), device,
+          blas_threads)));
+    const TrainedModel& first = *fold_models_.front();
+    for (const auto& m : fold_models_)
+      if (m->kind_ != first.kind_ || m->feature_names_ != first.feature_names_ || m->score_names_ != first.score_names_)
+        throw InputError(fmt::format("{}: its folds are models of different kinds, inputs or outputs", path));
+    kind_ = first.kind_, feature_names_ = first.feature_names_, score_names_ = first.score_names_;
+    parametrisation_ = first.parametrisation_, points_ = first.points_, images_ = first.images_;
+    return;
+  }
+  load(comm, model, device, blas_threads);
+}
+
+TrainedModel::TrainedModel(const dist::Communicator& comm, const Archive& model, const std::string& what,
+                           nn::DeviceKind device, int blas_threads)
+    : path_(what) {
+  load(comm, model, device, blas_threads);
+}
+
+void TrainedModel::load(const dist::Communicator& comm, const Archive& model, nn::DeviceKind device,
+                        int blas_threads) {
+  const std::string& path = path_;
   kind_ = model.string("model/kind", path);
   prep_ = nn::Preprocessing::load(model, path);
   feature_names_ = model.strings_of("preprocessing/feature_names", path);
@@ -127,6 +173,7 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& pa
 
 void TrainedModel::score_at(const std::vector<ParameterPoint>& points) {
   if (!parametrisation_) throw InputError(fmt::format("{}: the model is not parametrised (--at needs one)", path_));
+  for (auto& m : fold_models_) m->score_at(points);
   points_ = points;
   score_names_.clear();
   for (const auto& p : points_) score_names_.push_back(point_column_name(parametrisation_->label(p)));
@@ -142,8 +189,28 @@ const std::string& TrainedModel::score_description() const {
   return kind_ == "autoencoder" ? autoencoder : classifier;
 }
 
+void TrainedModel::score_folds(const float* x, std::size_t rows, std::size_t stride,
+                               const std::vector<std::size_t>& column, const uint32_t* fold, std::vector<float>& out) {
+  if (fold_models_.empty()) return score(x, rows, stride, column, out);
+  const std::size_t K = score_names_.size();
+  out.assign(rows * K, 0.0f);
+  std::vector<float> gathered, part;
+  std::vector<std::size_t> index;
+  for (std::size_t f = 0; f < fold_models_.size(); ++f) {
+    index.clear(), gathered.clear();
+    for (std::size_t r = 0; r < rows; ++r)
+      if (fold[r] == f) index.push_back(r), gathered.insert(gathered.end(), x + r * stride, x + (r + 1) * stride);
+    if (index.empty()) continue;
+    fold_models_[f]->score(gathered.data(), index.size(), stride, column, part);
+    for (std::size_t i = 0; i < index.size(); ++i)
+      std::copy_n(part.data() + i * K, K, out.data() + index[i] * K);
+  }
+}
+
 void TrainedModel::score(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
                          std::vector<float>& out) {
+  if (!fold_models_.empty())
+    throw InternalError(fmt::format("{}: a k-fold model scores events by their fold (score_folds)", path_));
   if (parametrisation_) return score_points(x, rows, stride, column, out);
   const std::size_t F = feature_names_.size(), K = score_names_.size();
   normalised_.resize(rows * F);

@@ -64,6 +64,13 @@ class TrainedModel {
   // model's feature j: out has rows x score_names().size() values.
   void score(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
              std::vector<float>& out);
+  // k-fold models (train --folds): the fold models, the seed of the fold rule, and the
+  // scores of rows whose folds are given (row r by the model of fold[r]). For a model
+  // without folds, score().
+  std::size_t folds() const { return fold_models_.size(); }
+  uint64_t fold_seed() const { return fold_seed_; }
+  void score_folds(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
+                   const uint32_t* fold, std::vector<float>& out);
   // A CNN scores images (built from the events' particles with image_settings()) instead.
   bool takes_images() const { return kind_ == "cnn"; }
   const ImageSettings& image_settings() const { return images_; }
@@ -83,6 +90,11 @@ class TrainedModel {
   std::vector<ParameterPoint> points_;
   std::vector<float> normalised_, at_point_, point_scores_;  // at_point_: rows x (features + parameters)
   void finish_scores(std::vector<float>& out, std::size_t rows) const;
+  TrainedModel(const dist::Communicator& comm, const Archive& model, const std::string& what, nn::DeviceKind device,
+               int blas_threads);
+  void load(const dist::Communicator& comm, const Archive& model, nn::DeviceKind device, int blas_threads);
+  std::vector<std::unique_ptr<TrainedModel>> fold_models_;
+  uint64_t fold_seed_ = 0;
   void score_points(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
                     std::vector<float>& out);
 };

@@ -20,6 +20,10 @@ struct SplitFractions {
 io::Split split_of(uint64_t event_number, uint64_t sample_stream, uint64_t seed, const SplitFractions& f);
 // Parses "0.6,0.2" (train, validation); InputError unless both >= 0 and sum <= 1.
 SplitFractions parse_split_fractions(std::string_view text);
+// The fold (0 .. folds-1) of an event for k-fold training (train --folds): uniform from a
+// hash of (event number, sample stream, seed) independent of split_of's, so the same on
+// any rank count. docs/training.md gives the formula.
+uint32_t fold_of(uint64_t event_number, uint64_t sample_stream, uint64_t seed, uint32_t folds);
 
 // What to do with a feature whose object is missing (a third jet in a two-jet
 // event) or whose value is flagged missing (-999 in HiggsML-style tables).

@@ -13,6 +13,7 @@ struct PredictConfig {
   std::string model, features, output;
   std::string events;  // cnn: the event file with the particles (default: the feature file's source_file)
   std::string at = "all";  // parametrised models: the points scored (Parametrisation::parse_points)
+  int fold = -1;           // k-fold models: -1 scores each event with its fold's model (out-of-fold), k with fold k's
   nn::DeviceKind device = nn::DeviceKind::cpu;
   bool overwrite = false;
   uint64_t chunk_rows = 1 << 18;

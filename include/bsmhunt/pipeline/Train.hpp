@@ -42,6 +42,10 @@ struct TrainConfig {
   std::vector<std::string> exclude_samples;  // glob patterns
   std::vector<std::string> exclude_features; // feature columns the model does not see (names)
   std::vector<std::string> parametrise;      // sample attributes that become inputs (parametrised classifier)
+  // k-fold (docs/training.md): `folds` models, model k trained without the events of
+  // fold k. held_out_fold >= 0 trains that one model (set by the fold loop).
+  int folds = 1;
+  int held_out_fold = -1;
   std::string select;                        // training region, e.g. "met > 80 && mll > 100" (Selection.hpp)
   std::string train_on = "auto";             // autoencoder: background | data | all
   int blas_threads = 0;                      // 0: cores of the node / ranks on it

@@ -51,6 +51,10 @@ std::string json_list(const std::vector<std::string>& v) { return nlohmann::json
 
 std::string onnx_model_of(const std::string& path) {
   const Archive model = io::read_archive(path, kModelFormat);
+  if (model.doubles.count("folds/count"))
+    throw InputError(fmt::format("{}: a k-fold model (train --folds) is K models chosen by the event's fold; ONNX "
+                                 "export takes one model: train it without --folds",
+                                 path));
   const std::string kind = model.string("model/kind", path);
   const auto features = model.strings_of("preprocessing/feature_names", path);
   nn::onnx::Graph g("bsmhunt_" + kind);

@@ -12,10 +12,12 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
+#include "bsmhunt/core/Random.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/WorkItems.hpp"
 #include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -51,6 +53,13 @@ io::FeatureFileHeader score_file_header(const TrainedModel& model, const io::Fea
                        {"model_kind", model.kind()},
                        {"features_file", c.features},
                        {"score_description", model.score_description()}};
+  if (model.folds() > 0) {
+    header.attributes.push_back({"folds", int64_t(model.folds())});
+    header.attributes.push_back({"fold_seed", int64_t(model.fold_seed())});
+    header.attributes.push_back({"scored_by", c.fold >= 0 ? fmt::format("fold {}'s model (every event)", c.fold)
+                                                          : std::string("out-of-fold: each event by the model "
+                                                                        "trained without its fold")});
+  }
   if (const auto& p = model.parametrisation()) {
     std::vector<std::string> names;
     for (const auto& m : p->parameters()) names.push_back(m.name);
@@ -113,8 +122,14 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   if (model.parametrisation()) model.score_at(model.parametrisation()->parse_points(c.at, "--at"));
   else if (trim(c.at) != "all")
     throw InputError(fmt::format("--at '{}': {} is not a parametrised model (train --parametrise)", c.at, c.model));
+  if (c.fold >= 0 && std::size_t(c.fold) >= std::max<std::size_t>(model.folds(), 1))
+    throw InputError(fmt::format("--fold {}: {} has {}", c.fold, c.model,
+                                 model.folds() ? fmt::format("folds 0 to {}", model.folds() - 1) : "no folds"));
   io::FeatureFileReader reader(comm, c.features);
   const auto& header = reader.header();
+  std::vector<uint64_t> stream;  // k-fold: the fold rule's sample streams
+  for (const auto& s : header.samples) stream.push_back(stable_hash(s.name.c_str()));
+  std::vector<uint32_t> fold;
   const auto columns = model.takes_images()
                            ? std::vector<std::size_t>()
                            : match_features(model.feature_names(), header.feature_names, c.model, c.features);
@@ -134,7 +149,21 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
     const dist::Range chunk = dist::read_chunk(mine, k, c.chunk_rows);
     reader.read(chunk.begin, chunk.end, in);
     if (images) dist::collectively(comm, [&] { images->score(in, out.features); });
-    else model.score(in.features.data(), in.size(), header.feature_names.size(), columns, out.features);
+    else if (model.folds() > 0) {
+      fold.resize(in.size());
+      for (std::size_t r = 0; r < in.size(); ++r) {
+        const auto s = std::size_t(in.sample_index[r]);
+        if (s >= stream.size())
+          throw InputError(fmt::format("{}: row {} has sample_index {} of {} samples", c.features, chunk.begin + r, s,
+                                       stream.size()));
+        fold[r] = c.fold >= 0 ? uint32_t(c.fold)
+                              : fold_of(in.event_number[r], stream[s], model.fold_seed(), uint32_t(model.folds()));
+      }
+      model.score_folds(in.features.data(), in.size(), header.feature_names.size(), columns, fold.data(),
+                        out.features);
+    } else {
+      model.score(in.features.data(), in.size(), header.feature_names.size(), columns, out.features);
+    }
     out.weight = in.weight, out.label = in.label, out.sample_index = in.sample_index;
     out.event_number = in.event_number, out.mass = in.mass, out.split = in.split;
     // Items in file order: rank-major (contiguous slices), chunk-minor.

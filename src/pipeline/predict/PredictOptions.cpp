@@ -14,6 +14,9 @@ void add_predict_options(po::options_description& d) {
       ("at", po::value<std::string>()->default_value("all"),
        "parametrised models: the points to score every event at, one score column each: all (the training points), "
        "values of a single numeric parameter '130,250,700', or 'm_zprime_GeV=130,theory=DH; m_zprime_GeV=250,...'")
+      ("fold", po::value<int>()->default_value(-1),
+       "k-fold models (train --folds): -1 scores every event with the model that did not train on its fold "
+       "(out-of-fold); K scores every event with fold K's model (for checks)")
       ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
       ("overwrite", switch_value(), "replace an existing score file")
       ("chunk-rows", po::value<uint64_t>()->default_value(c.chunk_rows), "events per rank per batch")
@@ -27,6 +30,7 @@ PredictConfig predict_config_from(const po::variables_map& vm) {
   c.output = required(vm, "output", "bsmhunt predict: --output SCORES.h5 is required");
   c.events = option<std::string>(vm, "events");
   c.at = option<std::string>(vm, "at");
+  c.fold = option<int>(vm, "fold");
   c.device = nn::parse_device(option<std::string>(vm, "device"));
   c.overwrite = option<bool>(vm, "overwrite");
   c.chunk_rows = std::max<uint64_t>(1, option<uint64_t>(vm, "chunk-rows"));

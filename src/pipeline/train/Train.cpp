@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "../ModelFile.hpp"
@@ -20,6 +21,7 @@
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
 #include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/io/ArchiveFile.hpp"
 #include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/physics/EtaPhiImage.hpp"
@@ -61,6 +63,10 @@ Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, co
   archive.strings["training/features_file"] = c.features;
   archive.strings["training/weight_policy"] = policy_text(c.weights);
   archive.strings["training/selection"] = c.select;
+  if (c.held_out_fold >= 0) {
+    archive.doubles["training/held_out_fold"] = {double(c.held_out_fold)};
+    archive.doubles["training/folds"] = {double(c.folds)};
+  }
   std::vector<std::string> used;
   for (std::size_t i = 0; i < use.size(); ++i)
     if (use[i]) used.push_back(header.samples[i].name);
@@ -183,7 +189,77 @@ int run_train(const dist::Communicator& comm, const TrainJob& job) {
   return job.scan ? run_train_scan(comm, *job.scan) : train_model(comm, job.train);
 }
 
+namespace {
+
+// k-fold: model k trained on every event outside fold k (its own training run, with
+// its checkpoint and early stopping), then the K models in one file under folds/K/.
+// With --resume, folds whose models are complete are kept.
+int train_folds(const dist::Communicator& comm, const TrainConfig& c) {
+  io::check_output_path(comm, c.output, c.overwrite || c.resume);
+  const auto fold_path = [&](int k) { return fmt::format("{}.fold{}.h5", c.output, k); };
+  for (int k = 0; k < c.folds; ++k) {
+    TrainConfig ck = c;
+    ck.held_out_fold = k, ck.output = fold_path(k), ck.overwrite = true, ck.checkpoint = "";
+    std::string done = "no";
+    dist::collectively(comm, [&] {
+      if (!comm.is_root() || !c.resume) return;
+      std::error_code ec;
+      if (!std::filesystem::exists(ck.output, ec)) return;
+      const Archive a = io::read_archive(ck.output, kModelFormat);
+      if (a.doubles.count("training/held_out_fold") && a.doubles.at("training/held_out_fold") == std::vector<double>{double(k)})
+        done = "yes";
+    });
+    comm.broadcast(done);
+    if (done == "yes") {
+      log::info("fold {}/{}: complete in {}, kept (--resume)", k + 1, c.folds, ck.output);
+      continue;
+    }
+    std::error_code ec;
+    ck.resume = c.resume && std::filesystem::exists(ck.output + ".checkpoint.h5", ec);
+    log::info("fold {}/{}: training without the events of fold {} -> {}", k + 1, c.folds, k, ck.output);
+    const int code = train_model(comm, ck);
+    if (code != 0) return code;  // interrupted: the same command with --resume continues this fold
+  }
+  // One file: every fold's archive under folds/K/, the kind and the fold rule on top.
+  dist::collectively(comm, [&] {
+    if (!comm.is_root()) return;
+    Archive merged;
+    std::string history = "fold,epoch,train_loss,validation_loss,learning_rate,seconds\n";
+    for (int k = 0; k < c.folds; ++k) {
+      const Archive a = io::read_archive(fold_path(k), kModelFormat);
+      const std::string pre = fmt::format("folds/{}/", k);
+      for (const auto& [key, v] : a.floats) merged.floats[pre + key] = v;
+      for (const auto& [key, v] : a.doubles) merged.doubles[pre + key] = v;
+      for (const auto& [key, v] : a.bytes) merged.bytes[pre + key] = v;
+      for (const auto& [key, v] : a.strings) merged.strings[pre + key] = v;
+      for (const auto& [key, v] : a.string_lists) merged.string_lists[pre + key] = v;
+      if (k == 0) merged.strings["model/kind"] = a.string("model/kind", fold_path(k));
+      std::ifstream in(fold_path(k) + ".history.csv");
+      std::string line;
+      std::getline(in, line);  // header
+      while (std::getline(in, line)) history += fmt::format("{},{}\n", k, line);
+    }
+    merged.doubles["folds/count"] = {double(c.folds)};
+    merged.doubles["folds/seed"] = {double(c.trainer.seed)};
+    merged.strings["folds/description"] =
+        "k-fold: folds/K/ is a complete model trained without the events of fold K; predict scores an event of "
+        "fold K with it (out-of-fold). The fold of an event: docs/training.md, 'k-fold'";
+    io::write_archive(c.output, merged, kModelFormat, kModelFormatVersion);
+    write_file_atomically(c.output + ".history.csv", history);
+    for (int k = 0; k < c.folds; ++k) {
+      std::error_code ec;
+      std::filesystem::remove(fold_path(k), ec);
+      std::filesystem::remove(fold_path(k) + ".history.csv", ec);
+    }
+  });
+  log::info("wrote {}: {} folds (and {}.history.csv)", c.output, c.folds, c.output);
+  return 0;
+}
+
+}  // namespace
+
 int train_model(const dist::Communicator& comm, const TrainConfig& c) {
+  if (c.folds > 1 && c.held_out_fold < 0) return train_folds(comm, c);
   const bool autoencoder = c.model == "autoencoder";
   const std::string checkpoint = c.checkpoint.empty() ? c.output + ".checkpoint.h5" : c.checkpoint;
   // A resumed run writes the model its interrupted start did not write.

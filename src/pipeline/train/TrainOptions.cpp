@@ -95,6 +95,9 @@ void add_train_options(po::options_description& d) {
       ("signal-samples", po::value<std::string>()->default_value(""),
        "signal samples to train on, comma-separated glob patterns (default: all), e.g. zp_DH_HDS_m130_*")
       ("exclude-samples", po::value<std::string>()->default_value(""), "samples to leave out, glob patterns")
+      ("folds", po::value<int>()->default_value(1),
+       "k-fold: train K models, model k without the events of fold k (a hash of the event), so that predict "
+       "scores every event with a model that never saw it (out-of-fold); 1: one model on the train split")
       ("parametrise", po::value<std::string>()->default_value(""),
        "sample attributes that become network inputs, e.g. m_zprime_GeV or m_zprime_GeV,theory,dark_sector: one "
        "classifier for every signal point (mlp, bdt; text attributes one-hot); background events get points drawn "
@@ -194,6 +197,8 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.exclude_samples = split_list(option<std::string>(vm, "exclude-samples"));
   c.exclude_features = split_list(option<std::string>(vm, "exclude-features"));
   c.parametrise = split_list(option<std::string>(vm, "parametrise"));
+  c.folds = option<int>(vm, "folds");
+  if (c.folds < 1 || c.folds > 100) throw InputError(fmt::format("--folds {}: expected 1 to 100", c.folds));
   c.select = option<std::string>(vm, "select");
   c.train_on = option<std::string>(vm, "train-on");
   c.checkpoint = option<std::string>(vm, "checkpoint");
@@ -211,6 +216,8 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.compression = std::string(physics::to_string(physics::parse_compression(option<std::string>(vm, "compression"))));
   c.network.cnn = choose<std::string>(option<std::string>(vm, "cnn"), "cnn", {{"strides", "strides"}, {"max-pool", "max-pool"}});
   t.conv_l2 = option<double>(vm, "conv-l2");
+  if (c.folds > 1 && c.model == "cnn")
+    throw InputError("--folds: the cnn is not trained in folds (mlp, bdt and autoencoder are)");
   if (!c.parametrise.empty() && c.model != "mlp" && c.model != "bdt")
     throw InputError(fmt::format("--parametrise: the {} model cannot be parametrised (mlp and bdt classifiers can)", c.model));
   if (c.model == "cnn") {

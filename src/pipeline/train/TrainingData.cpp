@@ -7,9 +7,11 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Progress.hpp"
+#include "bsmhunt/core/Random.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/physics/features/Selection.hpp"
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -133,6 +135,11 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
         sample_point[s] = int32_t(std::find(points.begin(), points.end(), *param->point_of(samples[s])) - points.begin());
       }
   std::vector<float> encoded(W);
+  // k-fold: the model of fold k trains on every split of the other folds (validation
+  // split for early stopping); fold k is what it will score.
+  const bool k_fold = c.held_out_fold >= 0;
+  std::vector<uint64_t> stream(samples.size());
+  for (std::size_t s = 0; s < samples.size(); ++s) stream[s] = stable_hash(samples[s].name.c_str());
   std::vector<double> train_raw_w, val_raw_w;
   std::vector<int32_t> train_label, train_point, val_point;
   io::FeatureBlock block;
@@ -151,9 +158,17 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
     const uint64_t e = std::min(range.end, b + chunk);
     reader.read(b, e, block);
     for (std::size_t r = 0; r < block.size(); ++r) {
-      const auto split = io::Split(block.split[r]);
+      auto split = io::Split(block.split[r]);
       const int32_t sample = block.sample_index[r];
-      if (split == io::Split::test || !use[std::size_t(sample)]) continue;
+      if (!use[std::size_t(sample)]) continue;
+      if (k_fold) {
+        if (fold_of(block.event_number[r], stream[std::size_t(sample)], c.trainer.seed, uint32_t(c.folds)) ==
+            uint32_t(c.held_out_fold))
+          continue;
+        if (split == io::Split::test) split = io::Split::train;
+      } else if (split == io::Split::test) {
+        continue;
+      }
       const float* x = block.features.data() + r * F;
       if (!region.passes(x)) continue;
       nn::Shard& s = split == io::Split::train ? d.train : d.validation;
