@@ -17,6 +17,7 @@ usage: kfold_test.py BSMHUNT WORKDIR
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -100,8 +101,9 @@ def main():
     for k in range(K):
         if f"fold {k + 1}/{K}: training without the events of fold {k}" not in log:
             failures.append(f"train log does not announce fold {k}:\n{log}")
-    if any(os.path.exists(p(f"kfold.h5.fold{k}.h5")) for k in range(K)):
-        failures.append("the per-fold files were not removed after the merge")
+    left = [n for n in os.listdir(work) if n.startswith("kfold.h5.fold")]
+    if left:
+        failures.append(f"the per-fold files were not removed after the merge: {left}")
     with h5py.File(p("features.h5"), "r") as f:
         names = [n.decode() for n in f["sample_names"][:]]
         ev, idx, split = f["event_number"][:], f["sample_index"][:], f["split"][:]
@@ -183,6 +185,38 @@ def main():
                      "1000"])
     run(mpirun(2) + [bsmhunt, "predict", "--model", p("kfold_ae.h5"), "--features", p("features.h5"), "--output",
                      p("oof_ae.h5")])
+
+    # Preemption (Slurm's SIGUSR1) in the second fold: exit 75 with the first fold's model
+    # and the second's checkpoint; --resume keeps the first, continues the second.
+    proc = subprocess.Popen([bsmhunt, "train", "--features", p("features.h5"), "--output", p("pre.h5"),
+                             "--signal-samples", SIGNAL, "--folds", str(K), "--progress-seconds", "0"]
+                            + [x for x in MLP if x not in ("--epochs", "4", "--progress-seconds", "1000")]
+                            + ["--epochs", "200", "--patience", "200"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "fold 2/3" in line:
+            break
+    for line in proc.stdout:  # a step of fold 2 has run
+        seen.append(line)
+        if "epoch 1/200" in line and "step" in line:
+            proc.send_signal(signal.SIGUSR1)
+            break
+    rest, _ = proc.communicate(timeout=300)
+    if proc.returncode != 75 or not os.path.exists(p("pre.h5.fold0.h5")) or \
+            not os.path.exists(p("pre.h5.fold1.h5.checkpoint.h5")):
+        failures.append(f"SIGUSR1 in fold 2: exit {proc.returncode}, files {sorted(os.listdir(work))}\n"
+                        + "".join(seen) + rest)
+    else:
+        log = run([bsmhunt, "train", "--features", p("features.h5"), "--output", p("pre.h5"), "--signal-samples",
+                   SIGNAL, "--folds", str(K), "--resume"] + [x for x in MLP if x not in ("--epochs", "4")]
+                  + ["--epochs", "200", "--patience", "200"])
+        if "fold 1/3: complete" not in log or "resumed from" not in log:
+            failures.append("--resume after SIGUSR1 did not keep fold 1 and continue fold 2:\n" + log)
+        with h5py.File(p("pre.h5"), "r") as m:
+            if int(m["folds/count"][0]) != K:
+                failures.append("the resumed k-fold model lacks folds")
 
     # 4. Bad input: exit 2, the reason, no output.
     bad = [

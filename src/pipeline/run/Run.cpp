@@ -115,15 +115,28 @@ std::vector<std::string> JobRunner::resume_arguments(const PlannedStage& p, cons
     std::string started;
     in >> started;
     std::error_code ec;
-    if (fs::exists(p.checkpoint, ec)) {
+    // k-fold training (train --folds) leaves the models of completed folds and the
+    // checkpoint of the one it was in: OUTPUT.foldK.h5[.checkpoint.h5], K = 0, 1, ...
+    std::vector<std::string> state;
+    if (fs::exists(p.checkpoint, ec)) state.push_back(p.checkpoint);
+    for (int k = 0; !p.outputs.empty(); ++k) {
+      const std::string fold = fmt::format("{}.fold{}.h5", p.outputs[0], k);
+      const bool model = fs::exists(fold, ec), checkpoint = fs::exists(fold + ".checkpoint.h5", ec);
+      if (model) state.push_back(fold);
+      if (checkpoint) state.push_back(fold + ".checkpoint.h5");
+      if (!model && !checkpoint) break;
+    }
+    if (!state.empty()) {
       if (started == config_hash && !rc_.force) resume = "yes";
-      else fs::remove(p.checkpoint, ec);
+      else
+        for (const auto& f : state) fs::remove(f, ec);
     }
   });
   comm_.broadcast(resume);
   if (resume == "yes") {
     args.push_back("--resume=true");
-    log::info("stage {}: continuing from the checkpoint {}", p.stage->name, p.checkpoint);
+    log::info("stage {}: continuing from the checkpoint {} (or the completed folds beside {})", p.stage->name,
+              p.checkpoint, p.outputs.empty() ? std::string("-") : p.outputs[0]);
   }
   return args;
 }

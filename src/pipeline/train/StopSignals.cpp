@@ -7,8 +7,9 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
 }  // namespace
 
+// A signal already caught stays pending: k-fold training nests a handler per fold
+// inside one for the whole run, and a signal between two folds must stop the next.
 StopSignals::StopSignals() {
-  g_stop_signal = 0;
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);

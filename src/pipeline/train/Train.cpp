@@ -197,7 +197,14 @@ namespace {
 int train_folds(const dist::Communicator& comm, const TrainConfig& c) {
   io::check_output_path(comm, c.output, c.overwrite || c.resume);
   const auto fold_path = [&](int k) { return fmt::format("{}.fold{}.h5", c.output, k); };
+  StopSignals signals;  // also between folds (each fold's training installs its own)
   for (int k = 0; k < c.folds; ++k) {
+    if (comm.max(StopSignals::requested() ? 1.0 : 0.0) > 0) {
+      log::warn("signal {} received before fold {}: folds 1 to {} are complete; continue with the same command and "
+                "--resume",
+                StopSignals::signal(), k + 1, k);
+      return kInterruptedExitCode;
+    }
     TrainConfig ck = c;
     ck.held_out_fold = k, ck.output = fold_path(k), ck.overwrite = true, ck.checkpoint = "";
     std::string done = "no";
@@ -250,6 +257,7 @@ int train_folds(const dist::Communicator& comm, const TrainConfig& c) {
       std::error_code ec;
       std::filesystem::remove(fold_path(k), ec);
       std::filesystem::remove(fold_path(k) + ".history.csv", ec);
+      std::filesystem::remove(fold_path(k) + ".checkpoint.h5", ec);
     }
   });
   log::info("wrote {}: {} folds (and {}.history.csv)", c.output, c.folds, c.output);
