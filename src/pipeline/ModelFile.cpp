@@ -109,11 +109,24 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& pa
     const double k = model.number("folds/count", path);
     if (!(k >= 2 && k <= 100 && k == std::floor(k)))
       throw InputError(fmt::format("{}: folds/count is {}, expected an integer 2 to 100", path, k));
-    fold_seed_ = uint64_t(model.number("folds/seed", path));
-    for (int f = 0; f < int(k); ++f)
-      fold_models_.push_back(std::unique_ptr<TrainedModel>(new TrainedModel(
-          comm, sub_archive(model, fmt::format("folds/{}/", f)), fmt::format("{} (fold {})", path, f), device,
-          blas_threads)));
+    const std::string& seed = model.string("folds/seed", path);
+    try {
+      std::size_t used = 0;
+      fold_seed_ = std::stoull(seed, &used);
+      if (used != seed.size()) throw std::invalid_argument(seed);
+    } catch (const std::exception&) {
+      throw InputError(fmt::format("{}: folds/seed is '{}', expected an unsigned integer", path, seed));
+    }
+    for (int f = 0; f < int(k); ++f) {
+      const Archive fold = sub_archive(model, fmt::format("folds/{}/", f));
+      const auto held_out = fold.doubles.find("training/held_out_fold");
+      if (held_out == fold.doubles.end() || held_out->second != std::vector<double>{double(f)})
+        throw InputError(fmt::format("{}: folds/{} is not the model trained without fold {}", path, f, f));
+      if (fold.strings.count("model/kind") && fold.strings.at("model/kind") == "cnn")
+        throw InputError(fmt::format("{}: a k-fold cnn is not supported", path));
+      fold_models_.push_back(std::unique_ptr<TrainedModel>(
+          new TrainedModel(comm, fold, fmt::format("{} (fold {})", path, f), device, blas_threads)));
+    }
     const TrainedModel& first = *fold_models_.front();
     for (const auto& m : fold_models_)
       if (m->kind_ != first.kind_ || m->feature_names_ != first.feature_names_ || m->score_names_ != first.score_names_)

@@ -27,6 +27,7 @@ struct SignificanceConfig {
   std::string channels, cuts;
   double threshold = 0.5;            // confusion matrix
   std::size_t combination_bins = 10;
+  std::size_t cut_folds = 5;         // unbiased Z: cut chosen on K-1 folds, evaluated on the K-th; < 2: off
   std::size_t print_top = 20;
   uint64_t chunk_rows = 1 << 20;
   uint64_t block_rows = stats::HistogramSet::kBlockRows;  // ranks own whole blocks (HistogramSet fast fill)

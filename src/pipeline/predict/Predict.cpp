@@ -122,9 +122,10 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   if (model.parametrisation()) model.score_at(model.parametrisation()->parse_points(c.at, "--at"));
   else if (trim(c.at) != "all")
     throw InputError(fmt::format("--at '{}': {} is not a parametrised model (train --parametrise)", c.at, c.model));
-  if (c.fold >= 0 && std::size_t(c.fold) >= std::max<std::size_t>(model.folds(), 1))
+  if (c.fold < -1 || (c.fold >= 0 && std::size_t(c.fold) >= model.folds()))
     throw InputError(fmt::format("--fold {}: {} has {}", c.fold, c.model,
-                                 model.folds() ? fmt::format("folds 0 to {}", model.folds() - 1) : "no folds"));
+                                 model.folds() ? fmt::format("folds 0 to {} (-1: out-of-fold)", model.folds() - 1)
+                                               : std::string("no folds (train --folds)")));
   io::FeatureFileReader reader(comm, c.features);
   const auto& header = reader.header();
   std::vector<uint64_t> stream;  // k-fold: the fold rule's sample streams
@@ -151,14 +152,16 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
     if (images) dist::collectively(comm, [&] { images->score(in, out.features); });
     else if (model.folds() > 0) {
       fold.resize(in.size());
-      for (std::size_t r = 0; r < in.size(); ++r) {
-        const auto s = std::size_t(in.sample_index[r]);
-        if (s >= stream.size())
-          throw InputError(fmt::format("{}: row {} has sample_index {} of {} samples", c.features, chunk.begin + r, s,
-                                       stream.size()));
-        fold[r] = c.fold >= 0 ? uint32_t(c.fold)
-                              : fold_of(in.event_number[r], stream[s], model.fold_seed(), uint32_t(model.folds()));
-      }
+      dist::collectively(comm, [&] {  // a bad row on one rank stops every rank
+        for (std::size_t r = 0; r < in.size(); ++r) {
+          const auto s = std::size_t(in.sample_index[r]);
+          if (s >= stream.size())
+            throw InputError(fmt::format("{}: row {} has sample_index {} of {} samples", c.features, chunk.begin + r,
+                                         s, stream.size()));
+          fold[r] = c.fold >= 0 ? uint32_t(c.fold)
+                                : fold_of(in.event_number[r], stream[s], model.fold_seed(), uint32_t(model.folds()));
+        }
+      });
       model.score_folds(in.features.data(), in.size(), header.feature_names.size(), columns, fold.data(),
                         out.features);
     } else {

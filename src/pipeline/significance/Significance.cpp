@@ -17,11 +17,13 @@
 #include "bsmhunt/core/ExactSum.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
+#include "bsmhunt/core/Random.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/dist/WorkItems.hpp"
 #include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
 #include "bsmhunt/stats/Significance.hpp"
 
 namespace bsmhunt::pipeline {
@@ -72,7 +74,44 @@ struct Filled {
   int64_t group_of(std::size_t S, std::size_t ch, std::size_t s, std::size_t u) const {
     return group[(ch * S + s) * slots + u];
   }
+  // --cut-folds K >= 2: per (channel, fold) the background of every slot and each
+  // scanned signal (by its ordinal), weights already scaled from the counted splits to
+  // all events; the cut is chosen on K-1 folds and evaluated on the K-th.
+  std::size_t folds = 0, scanned = 0;
+  std::unique_ptr<stats::HistogramSet> fold_hist;
+  std::size_t fold_background(std::size_t ch, std::size_t k, std::size_t u) const {
+    return (ch * folds + k) * (slots + scanned) + u;
+  }
+  std::size_t fold_signal(std::size_t ch, std::size_t k, std::size_t ordinal) const {
+    return (ch * folds + k) * (slots + scanned) + slots + ordinal;
+  }
 };
+
+// Per sample: all entries / entries of the counted splits (a pass over the sample and
+// split columns only), the factor that scales counted events to all events.
+std::vector<double> counted_factors(const dist::Communicator& comm, const SignificanceConfig& c, const Inputs& in,
+                                    const dist::Range& mine, const std::vector<bool>& in_split) {
+  const std::size_t S = in.scores->header().samples.size();
+  std::vector<uint64_t> all(S, 0), counted(S, 0);
+  std::vector<int32_t> sample;
+  std::vector<int8_t> split;
+  for (uint64_t k = 0; k < dist::read_rounds(comm, mine, c.chunk_rows); ++k) {
+    const dist::Range chunk = dist::read_chunk(mine, k, c.chunk_rows);
+    dist::collectively(comm, [&] {
+      in.scores->read_membership(chunk.begin, chunk.end, sample, split);
+      for (std::size_t i = 0; i < sample.size(); ++i) {
+        const auto s = std::size_t(sample[i]);
+        if (s >= S) continue;  // the histogram pass names the row
+        ++all[s];
+        counted[s] += in_split[std::size_t(split[i])] ? 1 : 0;
+      }
+    });
+  }
+  comm.sum_in_place(all), comm.sum_in_place(counted);
+  std::vector<double> factor(S, 0.0);
+  for (std::size_t s = 0; s < S; ++s) factor[s] = counted[s] > 0 ? double(all[s]) / double(counted[s]) : 0.0;
+  return factor;
+}
 
 // Histogram groups: a signal in its own slot, backgrounds and data in every slot.
 // With one slot this is ch * S + s.
@@ -231,13 +270,29 @@ ScoreBinning choose_binning(const dist::Communicator& comm, const SignificanceCo
 // yields of the counted splits, and the raw entries per sample of all and of the
 // counted splits (their ratio scales the counted events up to all events).
 Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig& c, const Inputs& in,
-                       const SignificanceResult& r, const dist::Range& mine, const std::vector<bool>& in_split) {
+                       const SignificanceResult& r, const dist::Range& mine, const std::vector<bool>& in_split,
+                       const std::vector<int>& ordinal) {
   const auto& samples = r.samples;
   const std::size_t S = samples.size(), C = r.channels.size(), U = in.slot_columns.size();
   std::size_t groups = 0;
   auto group_map = histogram_groups(in, samples, C, groups);
   Filled f{stats::HistogramSet(groups, c.bins, r.binning.lo, r.binning.hi, c.block_rows), Yields(C * S), {},
-           std::move(group_map), U, 0};
+           std::move(group_map), U, 0, 0, 0, nullptr};
+  // The folds of the unbiased significance (--cut-folds).
+  std::vector<double> prefactor;
+  std::vector<uint64_t> stream(S);
+  for (std::size_t s = 0; s < S; ++s) stream[s] = stable_hash(samples[s].name.c_str());
+  if (c.cut_folds >= 2) {
+    f.folds = c.cut_folds;
+    f.scanned = std::size_t(std::count_if(ordinal.begin(), ordinal.end(), [](int o) { return o >= 0; }));
+    f.fold_hist = std::make_unique<stats::HistogramSet>(C * f.folds * (U + f.scanned), c.bins, r.binning.lo,
+                                                        r.binning.hi, c.block_rows);
+    prefactor = counted_factors(comm, c, in, mine, in_split);
+  }
+  std::vector<float> fx;
+  std::vector<double> fw;
+  std::vector<uint32_t> fgroup;
+  std::vector<uint64_t> frow;
   std::vector<ExactSum> sample_all(S), sample_counted(S);
   io::FeatureBlock sblock, fblock;
   std::vector<float> x;
@@ -280,12 +335,23 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
                                            sblock.event_number[i], samples[s].name));
             x.push_back(float(r.binning.binned(v))), w.push_back(sblock.weight[i]), group.push_back(uint32_t(hg));
             row_number.push_back(b + i);
+            const bool background = samples[s].role == Role::background;
+            if (f.folds && (background || (ordinal[s] >= 0 && int(u) == in.signal_slot[s]))) {
+              const std::size_t fold = fold_of(sblock.event_number[i], stream[s], 0, uint32_t(f.folds));
+              fx.push_back(x.back()), fw.push_back(sblock.weight[i] * prefactor[s]), frow.push_back(b + i);
+              fgroup.push_back(uint32_t(background ? f.fold_background(ch, fold, u)
+                                                   : f.fold_signal(ch, fold, std::size_t(ordinal[s]))));
+            }
           }
           // Many slots (a parametrised model's points) multiply the values per row:
           // fill in pieces (the block fill does not depend on how calls cut the rows).
           if (x.size() >= kFillPiece) {
             f.hist.fill(x, w, group, row_number);
             x.clear(), w.clear(), group.clear(), row_number.clear();
+          }
+          if (fx.size() >= kFillPiece) {
+            f.fold_hist->fill(fx, fw, fgroup, frow);
+            fx.clear(), fw.clear(), fgroup.clear(), frow.clear();
           }
           const std::size_t g = ch * S + s;
           f.yields.before[g].add(sblock.weight[i]);
@@ -297,6 +363,10 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
           }
         }
         f.hist.fill(x, w, group, row_number);
+        if (f.folds) {
+          f.fold_hist->fill(fx, fw, fgroup, frow);
+          fx.clear(), fw.clear(), fgroup.clear(), frow.clear();
+        }
       }
     });
     progress.update(comm.sum(uint64_t(chunk.end - mine.begin)));
@@ -304,6 +374,7 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
   progress.finish();
   f.seconds = progress.elapsed_seconds();
   f.hist.reduce(comm);
+  if (f.fold_hist) f.fold_hist->reduce(comm);
   f.yields.reduce(comm);
   sample_all = comm.sum(sample_all);
   sample_counted = comm.sum(sample_counted);
@@ -317,9 +388,41 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
   return f;
 }
 
+// The unbiased significance of one signal: for each fold k the best cut of the other
+// K-1 folds (their sums scaled by K/(K-1)), evaluated on fold k (scaled by K).
+void evaluate_folds(const SignificanceConfig& c, const Filled& f, std::size_t ch, std::size_t slot,
+                    std::size_t ordinal, const ScoreBinning& binning, SignalResult& sr) {
+  const std::size_t K = f.folds;
+  const auto& set = *f.fold_hist;
+  std::vector<double> z;
+  for (std::size_t k = 0; k < K; ++k) {
+    Histogram other_s(c.bins, binning.lo, binning.hi), other_b(c.bins, binning.lo, binning.hi);
+    for (std::size_t j = 0; j < K; ++j)
+      if (j != k)
+        other_s.merge(set.histogram(f.fold_signal(ch, j, ordinal))),
+            other_b.merge(set.histogram(f.fold_background(ch, j, slot)));
+    const double up = double(K) / double(K - 1);
+    const stats::CutScan scan = stats::scan_cuts(scaled(other_s, up), scaled(other_b, up), c.scan);
+    double cut = std::numeric_limits<double>::quiet_NaN(), s_k = cut, b_k = cut, z_k = cut;
+    if (scan.has_best()) {
+      const auto s_above = scaled(set.histogram(f.fold_signal(ch, k, ordinal)), double(K)).cumulative_above();
+      const auto b_above = scaled(set.histogram(f.fold_background(ch, k, slot)), double(K)).cumulative_above();
+      cut = binning.score(scan.cut[scan.best]), s_k = s_above[scan.best], b_k = b_above[scan.best];
+      if (b_k > 0) z_k = stats::significance(s_k, b_k, c.scan);
+    }
+    sr.fold_cut.push_back(cut), sr.fold_s.push_back(s_k), sr.fold_b.push_back(b_k), sr.fold_z.push_back(z_k);
+    if (std::isfinite(z_k)) z.push_back(z_k);
+  }
+  if (z.empty()) return;
+  double mean = 0, var = 0;
+  for (const double v : z) mean += v / double(z.size());
+  for (const double v : z) var += (v - mean) * (v - mean) / double(z.size() > 1 ? z.size() - 1 : 1);
+  sr.z_folds = mean, sr.z_folds_std = std::sqrt(var);
+}
+
 SignalResult evaluate_signal(const SignificanceConfig& c, const Filled& f, const ChannelResult& R,
                              const Histogram& h, const Histogram& background, std::size_t s, std::size_t g,
-                             const ScoreBinning& binning) {
+                             const ScoreBinning& binning, std::size_t ch, std::size_t slot, int ordinal) {
   SignalResult sr;
   sr.sample = s;
   sr.total = h.total();
@@ -332,6 +435,7 @@ SignalResult evaluate_signal(const SignificanceConfig& c, const Filled& f, const
     sr.auc = sr.roc.auc;
     sr.has_roc = true;
   }
+  if (f.folds >= 2 && ordinal >= 0) evaluate_folds(c, f, ch, slot, std::size_t(ordinal), binning, sr);
   sr.cc_before = f.yields.before[g].value() * f.factor[s];
   sr.cc_after = f.yields.after[g].value() * f.factor[s];
   const double bb = R.cc_bkg_after, bv = R.cc_bkg_after_error * R.cc_bkg_after_error;
@@ -343,7 +447,7 @@ SignalResult evaluate_signal(const SignificanceConfig& c, const Filled& f, const
 // One channel: the background and data totals, each signal's scan, ROC and
 // cut-and-count, and the classification table of all signals together.
 ChannelResult evaluate_channel(const SignificanceConfig& c, const SignificanceResult& r, const Filled& f,
-                               std::size_t ch, const std::vector<std::size_t>& signals) {
+                               std::size_t ch, const std::vector<std::size_t>& signals, const std::vector<int>& ordinal) {
   const std::size_t S = r.samples.size();
   const ScoreBinning& bn = r.binning;
   ChannelResult R;
@@ -386,7 +490,7 @@ ChannelResult evaluate_channel(const SignificanceConfig& c, const SignificanceRe
     const auto u = std::size_t(r.slot_of_signal(s));
     const Histogram h = r.histogram(ch, s, u);
     signal_sum.merge(h);
-    R.signals.push_back(evaluate_signal(c, f, R, h, slot_background[u], s, ch * S + s, bn));
+    R.signals.push_back(evaluate_signal(c, f, R, h, slot_background[u], s, ch * S + s, bn, ch, u, ordinal[s]));
   }
   // The classification table needs one score for all signals: not for own-point scores.
   if (f.slots == 1 && signal_sum.total() > 0 && R.background > 0) {
@@ -457,13 +561,16 @@ int run_significance(const dist::Communicator& comm, const SignificanceConfig& c
   const std::vector<bool> in_split = split_mask(c.split);
   const dist::Range mine = stats::HistogramSet::rows_of_rank(in.scores->rows(), c.block_rows, comm);
   r.binning = choose_binning(comm, c, in, mine, in_split);
-  const Filled f = fill_histograms(comm, c, in, r, mine, in_split);
+  std::vector<int> ordinal(r.samples.size(), -1);  // scanned signals, in order
+  for (std::size_t i = 0; i < signals.size(); ++i) ordinal[signals[i]] = int(i);
+  const Filled f = fill_histograms(comm, c, in, r, mine, in_split, ordinal);
   r.fill_seconds = f.seconds;
   r.bin_edges = f.hist.edges();
   r.histogram = [&f, S = r.samples.size()](std::size_t ch, std::size_t s, std::size_t u) {
     return scaled(f.hist.histogram(std::size_t(f.group_of(S, ch, s, u))), f.factor[s]);
   };
-  for (std::size_t ch = 0; ch < r.channels.size(); ++ch) r.results.push_back(evaluate_channel(c, r, f, ch, signals));
+  for (std::size_t ch = 0; ch < r.channels.size(); ++ch)
+    r.results.push_back(evaluate_channel(c, r, f, ch, signals, ordinal));
 
   dist::collectively(comm, [&] {
     if (!comm.is_root()) return;

@@ -67,6 +67,11 @@ void add_significance_options(po::options_description& d) {
       ("cuts", po::value<std::string>()->default_value(c.cuts),
        "cut-and-count selection, e.g. 'met_significance > 10 && mt_llmet > 160 && n_bjets == 0'")
       ("threshold", double_value(c.threshold), "score threshold of the confusion matrix")
+      ("cut-folds", po::value<std::size_t>()->default_value(c.cut_folds),
+       "the unbiased significance: the counted events in K folds (a hash of the event), the best cut chosen on "
+       "K-1 folds and its Z evaluated on the K-th, rotating; the mean and spread of the K values is 'Z folds' "
+       "(JSON: unbiased) beside the best Z over all events, which is chosen on the events it is evaluated on; "
+       "0: that best Z only")
       ("combination-bins", po::value<std::size_t>()->default_value(c.combination_bins),
        "at most this many score bins in the binned combination")
       ("print-top", po::value<std::size_t>()->default_value(c.print_top), "signals per channel in the printed table")
@@ -105,6 +110,8 @@ SignificanceConfig significance_config_from(const po::variables_map& vm) {
   c.cuts = option<std::string>(vm, "cuts");
   c.threshold = option<double>(vm, "threshold");
   c.combination_bins = option<std::size_t>(vm, "combination-bins");
+  c.cut_folds = option<std::size_t>(vm, "cut-folds");
+  if (c.cut_folds > 100) throw InputError(fmt::format("--cut-folds {}: expected 0 to 100", c.cut_folds));
   if (c.combination_bins == 0) throw InputError("--combination-bins must be >= 1");
   c.print_top = option<std::size_t>(vm, "print-top");
   c.chunk_rows = std::max<uint64_t>(1, option<uint64_t>(vm, "chunk-rows"));

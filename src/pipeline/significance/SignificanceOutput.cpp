@@ -67,6 +67,20 @@ json::Value signal_json(const SignalResult& sr, const physics::SampleInfo& info,
     j["best"] = nullptr;
   }
   j["binned_z"] = number_or_null(sr.binned_z);
+  if (!sr.fold_z.empty()) {
+    const auto numbers = [](const std::vector<double>& v) {
+      json::Value a = json::Value::array();
+      for (const double x : v) a.push_back(number_or_null(x));
+      return a;
+    };
+    j["unbiased"] = {{"folds", sr.fold_z.size()},
+                     {"z", number_or_null(sr.z_folds)},
+                     {"z_std", number_or_null(sr.z_folds_std)},
+                     {"cut", numbers(sr.fold_cut)},
+                     {"s", numbers(sr.fold_s)},
+                     {"b", numbers(sr.fold_b)},
+                     {"z_per_fold", numbers(sr.fold_z)}};
+  }
   j["cut_and_count"] = {{"before", number_or_null(sr.cc_before)},
                         {"after", number_or_null(sr.cc_after)},
                         {"z", number_or_null(sr.cc_z)}};
@@ -155,6 +169,7 @@ void write_significance_json(const std::string& path, const SignificanceResult& 
       {"bins", {{"n", c.bins}, {"lo", r.binning.lo}, {"hi", r.binning.hi},
                 {"variable", r.binning.logit ? "logit" : "score"}}},
       {"cuts", r.cuts.text()},
+      {"cut_folds", c.cut_folds},
       {"channels", channels},
       {"fill_seconds", number_or_null(r.fill_seconds)},
       {"ranks", r.ranks},
@@ -268,16 +283,18 @@ std::string significance_table(const SignificanceResult& r) {
     std::vector<const SignalResult*> order;
     for (const auto& sr : R.signals) order.push_back(&sr);
     std::stable_sort(order.begin(), order.end(), [&](auto* a1, auto* a2) { return z_of(a1) > z_of(a2); });
-    out += fmt::format("  {:<34} {:>10} {:>8} {:>10} {:>10} {:>7} {:>7} {:>7} {:>10} {:>7}\n", "signal", "S", "AUC",
-                       "best cut", "s", "b", "Z", "Z_bin", "s (c&c)", "Z c&c");
+    out += fmt::format("  {:<34} {:>10} {:>8} {:>10} {:>10} {:>7} {:>7} {:>14} {:>7} {:>10} {:>7}\n", "signal", "S",
+                       "AUC", "best cut", "s", "b", "Z", "Z folds", "Z_bin", "s (c&c)", "Z c&c");
     for (std::size_t i = 0; i < std::min(order.size(), c.print_top); ++i) {
       const SignalResult& sr = *order[i];
       const bool best = sr.scan.has_best();
-      out += fmt::format("  {:<34} {:>10.4g} {:>8.4f} {:>10} {:>10} {:>7} {:>7} {:>7.3f} {:>10.4g} {:>7}\n",
+      out += fmt::format("  {:<34} {:>10.4g} {:>8.4f} {:>10} {:>10} {:>7} {:>7} {:>14} {:>7.3f} {:>10.4g} {:>7}\n",
                          r.samples[sr.sample].name, sr.total, sr.auc, best ? cut_text(sr.scan.cut[sr.scan.best]) : "-",
                          best ? fmt::format("{:.4g}", sr.scan.s[sr.scan.best]) : "-",
                          best ? fmt::format("{:.4g}", sr.scan.b[sr.scan.best]) : "-",
-                         best ? fmt::format("{:.3f}", sr.scan.z[sr.scan.best]) : "-", sr.binned_z, sr.cc_after,
+                         best ? fmt::format("{:.3f}", sr.scan.z[sr.scan.best]) : "-",
+                         std::isfinite(sr.z_folds) ? fmt::format("{:.3f}+-{:.3f}", sr.z_folds, sr.z_folds_std) : "-",
+                         sr.binned_z, sr.cc_after,
                          std::isfinite(sr.cc_z) ? fmt::format("{:.3f}", sr.cc_z) : "-");
     }
     if (order.size() > c.print_top)

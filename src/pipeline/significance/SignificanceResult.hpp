@@ -31,6 +31,10 @@ struct SignalResult {
   stats::Roc roc;
   bool has_roc = false;
   double cc_before = 0, cc_after = 0, cc_z = std::numeric_limits<double>::quiet_NaN();
+  // --cut-folds: per fold k the cut chosen on the other folds and s, b, Z on fold k;
+  // the mean and standard deviation of the finite Z (NaN when none).
+  std::vector<double> fold_cut, fold_s, fold_b, fold_z;
+  double z_folds = std::numeric_limits<double>::quiet_NaN(), z_folds_std = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct ChannelResult {

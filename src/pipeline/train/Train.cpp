@@ -39,6 +39,23 @@ std::string resolved_train_on(const TrainConfig& c) {
   return train_on;
 }
 
+// What a fold model was trained from: --resume keeps a fold only when this matches
+// (the settings that change a model, and the features file's size and time).
+std::string fold_key(const TrainConfig& c) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(c.features, ec);
+  const auto time = std::filesystem::last_write_time(c.features, ec).time_since_epoch().count();
+  std::vector<std::string> hidden;
+  for (const auto h : c.network.hidden) hidden.push_back(std::to_string(h));
+  return fmt::format("folds={} fold={} seed={} model={} features={} size={} time={} signal={} exclude={} "
+                     "exclude-features={} parametrise={} select={} weights={} normalization={} hidden={} epochs={} "
+                     "batch={} lr={} loss={}",
+                     c.folds, c.held_out_fold, c.trainer.seed, c.model, c.features, size, time,
+                     join(c.signal_samples, ","), join(c.exclude_samples, ","), join(c.exclude_features, ","),
+                     join(c.parametrise, ","), c.select, policy_text(c.weights), c.normalization, join(hidden, ","),
+                     c.trainer.epochs, c.trainer.batch_size, c.trainer.learning_rate, c.loss);
+}
+
 // What the model file records of its training besides the network.
 Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, const std::vector<std::size_t>& inputs,
                    const std::vector<bool>& use, const nn::Preprocessing& prep, int ranks,
@@ -64,6 +81,7 @@ Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, co
   archive.strings["training/weight_policy"] = policy_text(c.weights);
   archive.strings["training/selection"] = c.select;
   if (c.held_out_fold >= 0) {
+    archive.strings["training/fold_key"] = fold_key(c);
     archive.doubles["training/held_out_fold"] = {double(c.held_out_fold)};
     archive.doubles["training/folds"] = {double(c.folds)};
   }
@@ -200,29 +218,32 @@ int train_folds(const dist::Communicator& comm, const TrainConfig& c) {
   StopSignals signals;  // also between folds (each fold's training installs its own)
   for (int k = 0; k < c.folds; ++k) {
     if (comm.max(StopSignals::requested() ? 1.0 : 0.0) > 0) {
-      log::warn("signal {} received before fold {}: folds 1 to {} are complete; continue with the same command and "
-                "--resume",
-                StopSignals::signal(), k + 1, k);
+      log::warn("signal {} received before fold {} of {}; continue with the same command and --resume",
+                StopSignals::signal(), k + 1, c.folds);
       return kInterruptedExitCode;
     }
     TrainConfig ck = c;
     ck.held_out_fold = k, ck.output = fold_path(k), ck.overwrite = true, ck.checkpoint = "";
-    std::string done = "no";
+    // Decided on rank 0 for all: keep a complete fold of the same settings (--resume),
+    // continue its checkpoint, or start it afresh.
+    std::string state = "train";
     dist::collectively(comm, [&] {
       if (!comm.is_root() || !c.resume) return;
       std::error_code ec;
-      if (!std::filesystem::exists(ck.output, ec)) return;
-      const Archive a = io::read_archive(ck.output, kModelFormat);
-      if (a.doubles.count("training/held_out_fold") && a.doubles.at("training/held_out_fold") == std::vector<double>{double(k)})
-        done = "yes";
+      if (std::filesystem::exists(ck.output, ec)) {
+        const Archive a = io::read_archive(ck.output, kModelFormat);
+        const auto key = a.strings.find("training/fold_key");
+        if (key != a.strings.end() && key->second == fold_key(ck)) return void(state = "keep");
+        log::warn("fold {}: {} was trained with other settings or features; training it again", k + 1, ck.output);
+      }
+      if (std::filesystem::exists(ck.output + ".checkpoint.h5", ec)) state = "resume";
     });
-    comm.broadcast(done);
-    if (done == "yes") {
+    comm.broadcast(state);
+    if (state == "keep") {
       log::info("fold {}/{}: complete in {}, kept (--resume)", k + 1, c.folds, ck.output);
       continue;
     }
-    std::error_code ec;
-    ck.resume = c.resume && std::filesystem::exists(ck.output + ".checkpoint.h5", ec);
+    ck.resume = state == "resume";
     log::info("fold {}/{}: training without the events of fold {} -> {}", k + 1, c.folds, k, ck.output);
     const int code = train_model(comm, ck);
     if (code != 0) return code;  // interrupted: the same command with --resume continues this fold
@@ -247,7 +268,7 @@ int train_folds(const dist::Communicator& comm, const TrainConfig& c) {
       while (std::getline(in, line)) history += fmt::format("{},{}\n", k, line);
     }
     merged.doubles["folds/count"] = {double(c.folds)};
-    merged.doubles["folds/seed"] = {double(c.trainer.seed)};
+    merged.strings["folds/seed"] = std::to_string(c.trainer.seed);  // exact (a double is not above 2^53)
     merged.strings["folds/description"] =
         "k-fold: folds/K/ is a complete model trained without the events of fold K; predict scores an event of "
         "fold K with it (out-of-fold). The fold of an event: docs/training.md, 'k-fold'";

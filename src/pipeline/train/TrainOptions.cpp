@@ -349,6 +349,9 @@ ScanPlan scan_plan_from(const po::variables_map& vm, const TrainConfig& base) {
 TrainJob train_job_from(const po::variables_map& vm) {
   TrainJob job;
   job.train = train_config_from(vm);
+  if (!option<std::string>(vm, "scan").empty() && job.train.folds > 1)
+    throw InputError("--scan with --folds: a scan ranks its points by one model's validation metrics; scan "
+                     "without folds, then train the chosen settings with --folds");
   if (!option<std::string>(vm, "scan").empty()) job.scan = scan_plan_from(vm, job.train);
   else if (job.train.output.empty()) throw InputError("bsmhunt train: --output MODEL.h5 is required");
   return job;

@@ -74,6 +74,11 @@ def scan_axis(doc, cut):
 
 
 def z_of(sig):
+    """The unbiased Z (cut chosen on other folds, significance --cut-folds) when the file
+    has it, else the best Z over all counted events."""
+    unbiased = sig.get("unbiased") or {}
+    if finite_or_none(unbiased.get("z")) is not None:
+        return finite_or_none(unbiased.get("z"))
     best = sig.get("best") or {}
     return finite_or_none(best.get("z"))
 
@@ -295,9 +300,10 @@ def significance_section(ctx, section, doc, path, tag=""):
         fig, xkey = grid_plot(ctx, doc, ch)
         if fig is not None:
             name = ctx.save(fig, pre + "grid_%s" % cname)
-            section.add(Figure(name, "%s: best expected significance of each signal model vs %s, one line per "
-                                     "model family (solid: cut on the classifier; dashed: the cut-and-count "
-                                     "selection%s)." %
+            section.add(Figure(name, "%s: expected significance of each signal model vs %s, one line per "
+                                     "model family (solid: cut on the classifier, chosen on other folds of the "
+                                     "events than it is evaluated on where the file has them; dashed: the "
+                                     "cut-and-count selection%s)." %
                                (cname, xkey, (" " + cut_and_count_text(doc, ch))
                                 if has_cut_and_count(ch) else ", not given")))
         if doc.get("_h5") is not None and chosen:
