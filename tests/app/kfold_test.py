@@ -25,6 +25,9 @@ import threading
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cli_check import check_bad_inputs, mpirun, run, verdict, weighted_auc  # noqa: E402
+
 K = 3
 SEED = 7
 M64 = (1 << 64) - 1
@@ -34,15 +37,6 @@ MLP = ["--model", "mlp", "--hidden", "32,32", "--epochs", "4", "--batch-size", "
        "--sample-weights", "mc", "--class-balance", "sum", "--seed", str(SEED), "--progress-seconds", "1000"]
 
 
-def run(cmd, expect=0):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if expect is not None and r.returncode != expect:
-        sys.exit(f"FAIL: {' '.join(cmd)} exited {r.returncode} (expected {expect})\n{r.stdout}\n{r.stderr}")
-    return r.stdout + r.stderr
-
-
-def mpirun(n):
-    return ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", str(n)]
 
 
 # The fold rule of docs/training.md, independently: FNV-1a of the sample name, SplitMix64.
@@ -74,15 +68,6 @@ def folds_of(event_number, sample_index, names, seed, k):
     # ((h >> 11) * k) >> 53 without overflow: h >> 11 < 2^53 and k < 2^11
     return (((h >> np.uint64(11)) * np.uint64(k)) >> np.uint64(53)).astype(np.int64)
 
-
-def weighted_auc(score, weight, is_signal):
-    s, ws = score[is_signal], weight[is_signal]
-    b, wb = score[~is_signal], weight[~is_signal]
-    order = np.argsort(b)
-    b, wb = b[order], wb[order]
-    cum = np.concatenate([[0.0], np.cumsum(wb)])
-    lo, hi = np.searchsorted(b, s, "left"), np.searchsorted(b, s, "right")
-    return float(np.sum(ws * (cum[lo] + 0.5 * (cum[hi] - cum[lo]))) / (ws.sum() * wb.sum()))
 
 
 def asimov(s, b):
@@ -294,19 +279,9 @@ def main():
         (["train", "--features", p("features.h5"), "--output", p("bad.h5"), "--folds", "3", "--scan", "grid",
           "--scan-params", "learning-rate=0.001|0.002"], "--scan with --folds"),
     ]
-    for args, message in bad:
-        out = run([bsmhunt] + args, expect=2)
-        if message not in out:
-            failures.append(f"{' '.join(args)}: message lacks {message!r}:\n{out}")
-        if os.path.exists(p("bad.h5")):
-            failures.append(f"{' '.join(args)}: left bad.h5")
-            os.remove(p("bad.h5"))
+    check_bad_inputs(bsmhunt, bad, p("bad.h5"), failures)
 
-    if failures:
-        print("\n".join(["FAIL:"] + failures))
-        return 1
-    print("k-fold: all checks passed")
-    return 0
+    return verdict(failures, "k-fold: all checks passed")
 
 
 if __name__ == "__main__":

@@ -19,11 +19,13 @@ usage: parametrised_test.py BSMHUNT WORKDIR
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cli_check import check_bad_inputs, mpirun, run, verdict, weighted_auc  # noqa: E402
 
 MASSES = [200, 300, 400, 500, 600, 700]
 LEFT_OUT = 400
@@ -33,15 +35,6 @@ MLP = ["--model", "mlp", "--hidden", "64,64", "--epochs", "12", "--patience", "4
        "--progress-seconds", "1000"]
 
 
-def run(cmd, expect=0):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if expect is not None and r.returncode != expect:
-        sys.exit(f"FAIL: {' '.join(cmd)} exited {r.returncode} (expected {expect})\n{r.stdout}\n{r.stderr}")
-    return r.stdout + r.stderr
-
-
-def mpirun(n):
-    return ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", str(n)]
 
 
 def scores_of(f):
@@ -49,15 +42,6 @@ def scores_of(f):
     s = f["score"][:]
     return s[:, None] if s.ndim == 1 else s
 
-
-def weighted_auc(score, weight, is_signal):
-    s, ws = score[is_signal], weight[is_signal]
-    b, wb = score[~is_signal], weight[~is_signal]
-    order = np.argsort(b)
-    b, wb = b[order], wb[order]
-    cum = np.concatenate([[0.0], np.cumsum(wb)])
-    lo, hi = np.searchsorted(b, s, "left"), np.searchsorted(b, s, "right")
-    return float(np.sum(ws * (cum[lo] + 0.5 * (cum[hi] - cum[lo]))) / (ws.sum() * wb.sum()))
 
 
 def test_auc(scores_path, column, mass):
@@ -236,19 +220,9 @@ def main():
         (["train", "--features", p("features.h5"), "--output", p("bad.h5"), "--model", "autoencoder",
           "--parametrise", "m_zprime_GeV"], "the autoencoder model cannot be parametrised"),
     ]
-    for args, message in bad:
-        out = run([bsmhunt] + args, expect=2)
-        if message not in out:
-            failures.append(f"{' '.join(args)}: message lacks {message!r}:\n{out}")
-        if os.path.exists(p("bad.h5")):
-            failures.append(f"{' '.join(args)}: left bad.h5")
-            os.remove(p("bad.h5"))
+    check_bad_inputs(bsmhunt, bad, p("bad.h5"), failures)
 
-    if failures:
-        print("\n".join(["FAIL:"] + failures))
-        return 1
-    print("parametrised classifiers: all checks passed")
-    return 0
+    return verdict(failures, "parametrised classifiers: all checks passed")
 
 
 if __name__ == "__main__":

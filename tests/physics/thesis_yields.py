@@ -16,11 +16,13 @@ usage: thesis_yields.py BSMHUNT WORKDIR [--events N]
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cli_check import mpirun, run, verdict  # noqa: E402
 
 # The thesis' Tables 5.4 (ee) and 5.5 (mumu), as issue #16 quotes them.
 THESIS = {
@@ -35,15 +37,6 @@ SIGNALS = [f"zp_{t}_HDS_m130_{f}" for t in ("LV", "DH", "EFT") for f in ("ee", "
 TOLERANCE = 0.30
 
 
-def run(cmd):
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"FAIL: {' '.join(cmd)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def mpirun(n):
-    return ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", str(n)]
 
 
 def main():
@@ -112,11 +105,7 @@ def main():
             mine = channel & (index == samples.index(f"zp_{theory}_HDS_m130_{fs}"))
             check(f"{fs}: {theory} HDS m130 after MET > 50 GeV", *yield_of(mine), ref["s_pre"])
             check(f"{fs}: {theory} HDS m130 after the cuts", *yield_of(mine & cuts), ref["s_cut"])
-    if failures:
-        print("\n".join(["FAIL:"] + failures))
-        return 1
-    print("thesis yields: all within 30% (+ 2 sigma MC statistics)")
-    return 0
+    return verdict(failures, "thesis yields: all within 30% (+ 2 sigma MC statistics)")
 
 
 if __name__ == "__main__":
