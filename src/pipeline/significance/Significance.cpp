@@ -278,8 +278,11 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
   auto group_map = histogram_groups(in, samples, C, groups);
   Filled f{stats::HistogramSet(groups, c.bins, r.binning.lo, r.binning.hi, c.block_rows), Yields(C * S), {},
            std::move(group_map), U, 0, 0, 0, nullptr};
+  // Events of the counted splits stand for all events of their sample, exactly as
+  // the split fractions are realised (the split is a hash of the event); known before
+  // the fill, which the fold histograms need.
+  f.factor = counted_factors(comm, c, in, mine, in_split);
   // The folds of the unbiased significance (--cut-folds).
-  std::vector<double> prefactor;
   std::vector<uint64_t> stream(S);
   for (std::size_t s = 0; s < S; ++s) stream[s] = stable_hash(samples[s].name.c_str());
   if (c.cut_folds >= 2) {
@@ -287,13 +290,11 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
     f.scanned = std::size_t(std::count_if(ordinal.begin(), ordinal.end(), [](int o) { return o >= 0; }));
     f.fold_hist = std::make_unique<stats::HistogramSet>(C * f.folds * (U + f.scanned), c.bins, r.binning.lo,
                                                         r.binning.hi, c.block_rows);
-    prefactor = counted_factors(comm, c, in, mine, in_split);
   }
   std::vector<float> fx;
   std::vector<double> fw;
   std::vector<uint32_t> fgroup;
   std::vector<uint64_t> frow;
-  std::vector<ExactSum> sample_all(S), sample_counted(S);
   io::FeatureBlock sblock, fblock;
   std::vector<float> x;
   std::vector<double> w;
@@ -320,11 +321,11 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
         for (std::size_t i = 0; i < sblock.size(); ++i) {
           const auto s = std::size_t(sblock.sample_index[i]);
           if (s >= S) throw InputError(fmt::format("{}: row {} has sample_index {} of {} samples", c.scores, b + i, s, S));
-          if (ch == 0) sample_all[s].add(ExactSum::from_raw(1));
           if (!in_split[std::size_t(sblock.split[i])]) continue;
-          if (ch == 0) sample_counted[s].add(ExactSum::from_raw(1));
           const float* row = in.features ? fblock.features.data() + i * F : nullptr;
           if (row && !r.channels[ch].selection.passes(row)) continue;
+          const bool background = samples[s].role == Role::background;
+          const std::size_t fold = f.folds ? fold_of(sblock.event_number[i], stream[s], 0, uint32_t(f.folds)) : 0;
           for (std::size_t u = 0; u < U; ++u) {
             const int64_t hg = f.group_of(S, ch, s, u);
             if (hg < 0) continue;
@@ -335,10 +336,8 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
                                            sblock.event_number[i], samples[s].name));
             x.push_back(float(r.binning.binned(v))), w.push_back(sblock.weight[i]), group.push_back(uint32_t(hg));
             row_number.push_back(b + i);
-            const bool background = samples[s].role == Role::background;
             if (f.folds && (background || (ordinal[s] >= 0 && int(u) == in.signal_slot[s]))) {
-              const std::size_t fold = fold_of(sblock.event_number[i], stream[s], 0, uint32_t(f.folds));
-              fx.push_back(x.back()), fw.push_back(sblock.weight[i] * prefactor[s]), frow.push_back(b + i);
+              fx.push_back(x.back()), fw.push_back(sblock.weight[i] * f.factor[s]), frow.push_back(b + i);
               fgroup.push_back(uint32_t(background ? f.fold_background(ch, fold, u)
                                                    : f.fold_signal(ch, fold, std::size_t(ordinal[s]))));
             }
@@ -376,15 +375,6 @@ Filled fill_histograms(const dist::Communicator& comm, const SignificanceConfig&
   f.hist.reduce(comm);
   if (f.fold_hist) f.fold_hist->reduce(comm);
   f.yields.reduce(comm);
-  sample_all = comm.sum(sample_all);
-  sample_counted = comm.sum(sample_counted);
-  // Events of the counted splits stand for all events of their sample, exactly as
-  // the split fractions are realised (the split is a hash of the event).
-  f.factor.assign(S, 0.0);
-  for (std::size_t s = 0; s < S; ++s) {
-    const auto counted = double(sample_counted[s].raw()), all = double(sample_all[s].raw());
-    f.factor[s] = counted > 0 ? all / counted : 0.0;
-  }
   return f;
 }
 
