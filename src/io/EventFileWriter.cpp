@@ -36,6 +36,20 @@ void check_output_path(const dist::Communicator& comm, const std::filesystem::pa
   if (!problem.empty()) throw InputError(problem);
 }
 
+Compression parse_compression(const std::string& text, const char* option) {
+  if (text == "none") return {0};
+  if (text == "deflate") return {1};
+  if (text.starts_with("deflate:")) {
+    const std::string level = text.substr(8);
+    if (level.size() == 1 && level[0] >= '1' && level[0] <= '9') return {level[0] - '0'};
+  }
+  throw InputError(fmt::format("{} {}: expected none, deflate or deflate:LEVEL with LEVEL 1-9", option, text));
+}
+
+std::string to_string(Compression compression) {
+  return compression.deflate_level == 0 ? "none" : fmt::format("deflate:{}", compression.deflate_level);
+}
+
 namespace {
 const void* data_of(const Column& c) {
   return std::visit([](const auto& v) -> const void* { return v.data(); }, c.values);
@@ -68,7 +82,7 @@ struct EventFileWriter::Impl {
         options(opt),
         file_attributes(std::move(attrs)),
         schema(std::move(sch)),
-        spool(c, output.string() + ".spool." + std::to_string(c.rank())) {}
+        spool(c, output.string() + ".spool." + std::to_string(c.rank()), opt.compression.deflate_level) {}
 };
 
 EventFileWriter::EventFileWriter(const dist::Communicator& comm, std::filesystem::path output, WriteOptions options,

@@ -20,8 +20,8 @@ std::size_t type_size(physics::ColumnType t) {
 }
 }  // namespace
 
-OrderedSpool::OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file)
-    : comm_(comm), spool_path_(std::move(spool_file)) {
+OrderedSpool::OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file, int deflate_level)
+    : comm_(comm), spool_path_(std::move(spool_file)), deflate_level_(deflate_level) {
   spool_.open(spool_path_, std::ios::binary | std::ios::trunc);
   if (!spool_) throw Error(fmt::format("cannot create spool file {}", spool_path_.string()));
 }
@@ -75,6 +75,40 @@ std::vector<uint64_t> OrderedSpool::totals() const {
   return t;
 }
 
+namespace {
+// Rows per chunk of a compressed dataset: a power of two of at most 256 KiB and 65536
+// rows, never more than the dataset (fixed-size datasets cannot have larger chunks).
+// Work items of 2^k events then fill whole chunks of their per-event columns: a chunk
+// holding two ranks' rows is compressed by one of them (HDF5 gives it to the rank with
+// the most rows, ties to the lowest), so with shared chunks rank 0 did all the work.
+uint64_t chunk_rows(uint64_t row_bytes, uint64_t rows) {
+  constexpr uint64_t kChunkBytes = uint64_t(1) << 18, kMaxRows = uint64_t(1) << 16;
+  uint64_t n = 1;
+  while (2 * n <= kMaxRows && 2 * n * row_bytes <= kChunkBytes) n *= 2;
+  return std::clamp<uint64_t>(n, 1, rows);
+}
+// Bytes of its rows one rank hands to one collective write.
+constexpr uint64_t kCollectiveBytes = uint64_t(32) << 20;
+}  // namespace
+
+uint64_t OrderedSpool::bytes_of(const Record& r) const {
+  const auto& d = datasets_[std::size_t(r.key)];
+  return r.rows * std::max<uint64_t>(d.row_width, 1) * type_size(d.type);
+}
+
+void OrderedSpool::load(const Record& r, const std::map<std::pair<uint64_t, int>, uint64_t>& position,
+                        std::ifstream& in, char* out) const {
+  in.seekg(std::streamoff(r.spool_offset));
+  in.read(out, std::streamsize(bytes_of(r)));
+  if (!in) throw Error(fmt::format("reading spool file {}", spool_path_.string()));
+  if (r.shift_key >= 0) {
+    const uint64_t shift =
+        position.at({r.item, r.shift_key}) - (datasets_[std::size_t(r.shift_key)].leading_zero ? 1 : 0);
+    auto* v = reinterpret_cast<uint64_t*>(out);
+    for (uint64_t i = 0; i < r.rows; ++i) v[i] += shift;
+  }
+}
+
 void OrderedSpool::finish(hid_t file, const std::string& file_name) {
   spool_.flush();
   if (!spool_) throw Error(fmt::format("writing spool file {} (disk full?)", spool_path_.string()));
@@ -88,8 +122,9 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
     position[{r.item, r.key}] = next[std::size_t(r.key)];
     next[std::size_t(r.key)] += r.rows;
   }
-  // Create every dataset at its final size: contiguous, allocated at creation.
+  // Create every dataset at its final size.
   std::vector<h5::Handle> handles;
+  std::vector<hid_t> ids;
   for (std::size_t k = 0; k < datasets_.size(); ++k) {
     const auto& d = datasets_[k];
     const std::string ctx = file_name + ":" + d.path;
@@ -97,26 +132,45 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
     const hsize_t dims[2] = {next[k], d.row_width};
     h5::Handle space = h5::checked(H5Screate_simple(rank, dims, nullptr), H5Sclose, ctx);
     h5::Handle dcpl = h5::checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, ctx);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    if (deflate_level_ > 0 && next[k] > 0) {
+      const uint64_t row_bytes = std::max<uint64_t>(d.row_width, 1) * type_size(d.type);
+      const hsize_t chunk[2] = {chunk_rows(row_bytes, next[k]), d.row_width};
+      h5::check(H5Pset_chunk(dcpl, rank, chunk), "chunking " + ctx);
+      h5::check(H5Pset_shuffle(dcpl), "shuffle filter for " + ctx);
+      h5::check(H5Pset_deflate(dcpl, unsigned(deflate_level_)), "deflate filter for " + ctx);
+    } else {
+      H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+      H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    }
     handles.push_back(h5::checked(
         H5Dcreate2(file, d.path.c_str(), h5::native_type(d.type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose,
         "creating " + ctx));
+    ids.push_back(handles.back());
     if (!d.unit.empty()) h5::write_attribute(handles.back(), "unit", d.unit);
     if (!d.description.empty()) h5::write_attribute(handles.back(), "description", d.description);
   }
+  if (deflate_level_ > 0)
+    write_collective(ids, file_name, position);
+  else
+    write_independent(ids, file_name, position);
+  handles.clear();
+  comm_.barrier();
+}
+
+void OrderedSpool::write_independent(const std::vector<hid_t>& datasets, const std::string& file_name,
+                                     const std::map<std::pair<uint64_t, int>, uint64_t>& position) {
   // Independent writes of this rank's rows; no metadata changes from here on.
   h5::Handle xfer = h5::checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, file_name);
   H5Pset_dxpl_mpio(xfer, H5FD_MPIO_INDEPENDENT);
   auto write_rows = [&](std::size_t k, uint64_t at, uint64_t rows, const void* data) {
     const auto& d = datasets_[k];
     const std::string ctx = file_name + ":" + d.path;
-    h5::Handle fs = h5::checked(H5Dget_space(handles[k]), H5Sclose, ctx);
+    h5::Handle fs = h5::checked(H5Dget_space(datasets[k]), H5Sclose, ctx);
     const hsize_t start[2] = {at, 0}, count[2] = {rows, d.row_width};
     const int rank = d.row_width ? 2 : 1;
     h5::check(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr), ctx);
     h5::Handle ms = h5::checked(H5Screate_simple(rank, count, nullptr), H5Sclose, ctx);
-    h5::check(H5Dwrite(handles[k], h5::native_type(d.type), ms, fs, xfer, data), "writing " + ctx);
+    h5::check(H5Dwrite(datasets[k], h5::native_type(d.type), ms, fs, xfer, data), "writing " + ctx);
   };
   if (comm_.is_root())
     for (std::size_t k = 0; k < datasets_.size(); ++k)
@@ -128,21 +182,87 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
   std::vector<char> buffer;
   for (const auto& r : records_) {
     if (r.rows == 0) continue;
-    const auto& d = datasets_[std::size_t(r.key)];
-    const uint64_t bytes = r.rows * std::max<uint64_t>(d.row_width, 1) * type_size(d.type);
-    buffer.resize(bytes);
-    in.seekg(std::streamoff(r.spool_offset));
-    in.read(buffer.data(), std::streamsize(bytes));
-    if (!in) throw Error(fmt::format("reading spool file {}", spool_path_.string()));
-    if (r.shift_key >= 0) {
-      const uint64_t shift = position.at({r.item, r.shift_key}) - (datasets_[std::size_t(r.shift_key)].leading_zero ? 1 : 0);
-      auto* v = reinterpret_cast<uint64_t*>(buffer.data());
-      for (uint64_t i = 0; i < r.rows; ++i) v[i] += shift;
-    }
+    buffer.resize(bytes_of(r));
+    load(r, position, in, buffer.data());
     write_rows(std::size_t(r.key), position.at({r.item, r.key}), r.rows, buffer.data());
   }
-  handles.clear();
-  comm_.barrier();
+}
+
+void OrderedSpool::write_collective(const std::vector<hid_t>& datasets, const std::string& file_name,
+                                    const std::map<std::pair<uint64_t, int>, uint64_t>& position) {
+  // This rank's records per dataset, in file order (items ascend), cut into batches
+  // of at most kCollectiveBytes (a larger record is a batch of its own).
+  const std::size_t n = datasets_.size();
+  std::vector<std::vector<std::vector<const Record*>>> batches(n);
+  std::vector<uint64_t> last_batch_bytes(n, 0);
+  for (const auto& r : records_) {
+    if (r.rows == 0) continue;
+    const auto k = std::size_t(r.key);
+    if (batches[k].empty() || last_batch_bytes[k] + bytes_of(r) > kCollectiveBytes) {
+      batches[k].emplace_back();
+      last_batch_bytes[k] = 0;
+    }
+    batches[k].back().push_back(&r);
+    last_batch_bytes[k] += bytes_of(r);
+  }
+  // Every rank makes as many calls per dataset as the rank with the most batches.
+  std::vector<uint64_t> mine(n);
+  for (std::size_t k = 0; k < n; ++k) mine[k] = batches[k].size();
+  const std::vector<uint64_t> everyone = comm_.all_gather(mine);
+  std::vector<uint64_t> calls(n, 0);
+  for (std::size_t i = 0; i < everyone.size(); ++i) calls[i % n] = std::max(calls[i % n], everyone[i]);
+  for (std::size_t k = 0; k < n; ++k)
+    if (datasets_[k].leading_zero) calls[k] = std::max<uint64_t>(calls[k], 1);
+
+  h5::Handle xfer = h5::checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, file_name);
+  H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE);
+  std::ifstream in(spool_path_, std::ios::binary);
+  std::vector<char> buffer;
+  std::string problem;
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto& d = datasets_[k];
+    const std::string ctx = file_name + ":" + d.path;
+    const int rank = d.row_width ? 2 : 1;
+    for (uint64_t call = 0; call < calls[k]; ++call) {
+      h5::Handle fs = h5::checked(H5Dget_space(datasets[k]), H5Sclose, ctx);
+      H5Sselect_none(fs);
+      uint64_t rows = 0;
+      buffer.clear();
+      auto select = [&](uint64_t at, uint64_t count) {
+        const hsize_t start[2] = {at, 0}, extent[2] = {count, d.row_width};
+        h5::check(H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, nullptr, extent, nullptr), ctx);
+        rows += count;
+      };
+      // The leading 0 of offsets datasets comes first in the file: rank 0's first call.
+      if (d.leading_zero && call == 0 && comm_.is_root()) {
+        select(0, 1);
+        buffer.resize(sizeof(uint64_t), 0);
+      }
+      // A rank that cannot read its spool still makes every call (empty), so no rank
+      // waits in H5Dwrite for it; all ranks throw together below.
+      if (call < batches[k].size() && problem.empty()) {
+        try {
+          for (const Record* r : batches[k][call]) {
+            select(position.at({r->item, r->key}), r->rows);
+            const std::size_t at = buffer.size();
+            buffer.resize(at + bytes_of(*r));
+            load(*r, position, in, buffer.data() + at);
+          }
+        } catch (const Error& e) {
+          problem = e.what();
+          H5Sselect_none(fs);
+          rows = 0;
+          buffer.clear();
+        }
+      }
+      const hsize_t mem_dims[2] = {rows, d.row_width};
+      h5::Handle ms = h5::checked(H5Screate_simple(rank, mem_dims, nullptr), H5Sclose, ctx);
+      if (rows == 0) H5Sselect_none(ms);
+      h5::check(H5Dwrite(datasets[k], h5::native_type(d.type), ms, fs, xfer, buffer.data()), "writing " + ctx);
+    }
+  }
+  if (!comm_.all(problem.empty()))
+    throw Error(problem.empty() ? fmt::format("{}: another rank could not read its spool file", file_name) : problem);
 }
 
 }  // namespace bsmhunt::io

@@ -5,12 +5,19 @@
 // Work items are numbered in file order. Each rank adds the rows of its items to
 // a rank-local spool file and keeps only their sizes. finish() gathers the sizes,
 // creates every dataset once at its final size (contiguous, collectively), and
-// every rank writes its rows at their place in item order with independent I/O.
-// Nothing is extended while raw data are written: extending datasets in rounds
-// made HDF5 1.10's metadata caches diverge between ranks and deadlock.
+// every rank writes its rows at their place in item order. Nothing is extended
+// while raw data are written: extending datasets in rounds made HDF5 1.10's
+// metadata caches diverge between ranks and deadlock.
+//
+// Uncompressed datasets are contiguous and written with independent I/O.
+// Compressed ones (byte shuffle + deflate) are chunked; parallel HDF5 filters only
+// in collective writes, so every rank calls H5Dwrite the same number of times per
+// dataset (empty selections included), each call with at most kCollectiveBytes of
+// its rows, in file order.
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,7 +35,8 @@ struct SpoolDataset {
 
 class OrderedSpool {
  public:
-  OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file);
+  // deflate_level 0: contiguous and uncompressed; 1-9: shuffle + deflate at that level.
+  OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file, int deflate_level);
   ~OrderedSpool();
   OrderedSpool(const OrderedSpool&) = delete;
   OrderedSpool& operator=(const OrderedSpool&) = delete;
@@ -54,8 +62,17 @@ class OrderedSpool {
     uint64_t spool_offset;
   };
   std::vector<Record> gather_all() const;
+  void write_independent(const std::vector<hid_t>& datasets, const std::string& file_name,
+                         const std::map<std::pair<uint64_t, int>, uint64_t>& position);
+  void write_collective(const std::vector<hid_t>& datasets, const std::string& file_name,
+                        const std::map<std::pair<uint64_t, int>, uint64_t>& position);
+  // A record's rows read back from the spool, offsets shifted to their file place.
+  void load(const Record& r, const std::map<std::pair<uint64_t, int>, uint64_t>& position, std::ifstream& in,
+            char* out) const;
+  uint64_t bytes_of(const Record& r) const;
   const dist::Communicator& comm_;
   std::filesystem::path spool_path_;
+  int deflate_level_ = 0;
   std::ofstream spool_;
   uint64_t spool_bytes_ = 0;
   std::vector<SpoolDataset> datasets_;

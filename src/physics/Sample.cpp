@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "bsmhunt/core/Error.hpp"
 
 namespace bsmhunt::physics {
@@ -35,6 +37,25 @@ const ParameterValue* SampleInfo::parameter(std::string_view key) const {
   for (const auto& p : parameters)
     if (p.name == key) return &p.value;
   return nullptr;
+}
+
+double data_luminosity_ifb(const std::vector<SampleInfo>& samples, double file_lumi_ifb) {
+  double lumi = 0;
+  std::string first;
+  for (const auto& s : samples) {
+    if (s.role != Role::data) continue;
+    const ParameterValue* v = s.parameter("luminosity_ifb");
+    const double* x = v ? std::get_if<double>(v) : nullptr;
+    const double mine = x && *x > 0 ? *x : file_lumi_ifb;
+    if (!std::isfinite(mine)) continue;  // neither the sample nor the file states one
+    if (first.empty()) {
+      lumi = mine, first = s.name;
+    } else if (mine != lumi) {
+      throw InputError(fmt::format("data samples '{}' ({} fb^-1) and '{}' ({} fb^-1) have different luminosities",
+                                   first, lumi, s.name, mine));
+    }
+  }
+  return first.empty() ? file_lumi_ifb : lumi;  // NaN stays NaN: no luminosity known
 }
 
 }  // namespace bsmhunt::physics

@@ -60,12 +60,32 @@ std::string_view to_string(PaddingPolicy p) {
   return "?";
 }
 
+double data_to_mc_luminosity(const io::FeatureFileHeader& header) {
+  for (const auto& a : header.attributes)
+    if (a.name == "luminosity_ifb")
+      if (const auto* lumi = std::get_if<double>(&a.value); lumi && *lumi > 0)
+        return physics::data_luminosity_ifb(header.samples, *lumi) / *lumi;
+  return 1.0;
+}
+
+void add_compression_option(po::options_description& d) {
+  d.add_options()
+      ("compression", po::value<std::string>()->default_value(io::to_string(io::Compression{})),
+       "HDF5 compression of the output's datasets: deflate (byte shuffle + deflate level 1), deflate:LEVEL "
+       "(1-9), or none (contiguous; the fastest write)");
+}
+
+io::Compression compression_from(const po::variables_map& vm) {
+  return io::parse_compression(option<std::string>(vm, "compression"));
+}
+
 void add_feature_file_options(po::options_description& d, const FeatureFileOptions& defaults) {
   d.add_options()
       ("split", po::value<std::string>()->default_value(fmt::format("{},{}", defaults.split.train, defaults.split.validation)),
        "train,validation fractions (test: the rest), from a hash of (seed, sample, event number)")
       ("seed", po::value<uint64_t>()->default_value(defaults.seed), "seed of the split hash")
       ("overwrite", switch_value(), "replace an existing output file");
+  add_compression_option(d);
 }
 
 FeatureFileOptions feature_file_options_from(const po::variables_map& vm) {
@@ -73,6 +93,7 @@ FeatureFileOptions feature_file_options_from(const po::variables_map& vm) {
   f.split = parse_split_fractions(option<std::string>(vm, "split"));
   f.seed = option<uint64_t>(vm, "seed");
   f.overwrite = option<bool>(vm, "overwrite");
+  f.compression = compression_from(vm);
   return f;
 }
 

@@ -88,7 +88,7 @@ TEST(Bumphunt, DijetInjectionFoundAndNoExcessWithoutIt) {
   const auto make = [&](const std::string& name, const std::string& inject) {
     const fs::path events = dir / (name + "_events.h5"), features = dir / (name + ".h5");
     auto g = run_command(bsmhunt_command(2) + " generate --channel dijet --events 100000 --signal-events 5000"
-                         " --lumi-ifb 20 --seed 3 --summary false --output " + events.string() + inject);
+                         " --lumi-ifb 20 --data-lumi-ifb full --seed 3 --summary false --output " + events.string() + inject);
     EXPECT_EQ(g.exit_code, 0) << g.output;
     auto e = run_command(bsmhunt_command(2) + " extract --mjj-min 2750 --input " + events.string() + " --output " +
                          features.string());

@@ -252,7 +252,7 @@ TEST(Fit, SpectrumFromTheMassColumnOfAFeatureFileMatchesNumpyOnAnyRankCount) {
   TempDir dir("fit-rows");
   const fs::path events = dir / "events.h5", features = dir / "features.h5";
   auto g = run_command(bsmhunt_command(2) + " generate --channel dijet --events 50000 --signal-events 2000 --lumi-ifb 20"
-                       " --seed 4 --summary false --output " + events.string());
+                       " --data-lumi-ifb full --seed 4 --summary false --output " + events.string());
   ASSERT_EQ(g.exit_code, 0) << g.output;
   auto e = run_command(bsmhunt_command(2) + " extract --mjj-min 2750 --input " + events.string() + " --output " +
                        features.string());

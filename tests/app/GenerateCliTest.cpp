@@ -18,6 +18,13 @@ const std::string kSmall =
     " --inject-signal zp_DH_HDS_m130_ee --inject-events 25";
 
 bool no_output_left(const fs::path& out) { return !fs::exists(out) && !fs::exists(out.string() + ".partial"); }
+
+// Runs a check script with Debian's python (h5py, pandas); it prints ok at its end.
+void expect_script_ok(const fs::path& script) {
+  auto p = run_command(system_python() + " " + script.string());
+  EXPECT_EQ(p.exit_code, 0) << p.output;
+  EXPECT_TRUE(contains(p.output, "ok")) << p.output;
+}
 }  // namespace
 
 TEST(Generate, SameFileForOneAndThreeRanks) {
@@ -67,6 +74,101 @@ TEST(Generate, FileIsReadableByH5pyWithUnits) {
   EXPECT_EQ(p.exit_code, 0) << p.output;
 }
 
+// Compressed (the default: shuffle + deflate, written collectively) and uncompressed
+// event and feature files hold the same values; h5py sees the filters, pandas builds
+// its frames from them, and the compressed files are smaller.
+TEST(Generate, CompressedFilesOpenWithH5pyAndPandas) {
+  TempDir dir("compressed");
+  const auto packed = dir / "packed.h5", plain = dir / "plain.h5";
+  auto r1 = run_command(bsmhunt_command(2) + kSmall + " --seed 11 --summary false --output " + packed.string());
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  auto r2 = run_command(bsmhunt_command(1) + kSmall + " --seed 11 --summary false --compression none --output " +
+                        plain.string());
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  const auto fpacked = dir / "fpacked.h5", fplain = dir / "fplain.h5";
+  const std::string extract = " extract --require sfos --met-min 50";
+  auto e1 = run_command(bsmhunt_command(3) + extract + " --input " + plain.string() + " --output " + fpacked.string());
+  ASSERT_EQ(e1.exit_code, 0) << e1.output;
+  auto e2 = run_command(bsmhunt_command(1) + extract + " --compression none --input " + packed.string() +
+                        " --output " + fplain.string());
+  ASSERT_EQ(e2.exit_code, 0) << e2.output;
+  for (const auto& [a, b] : {std::pair{packed, plain}, std::pair{fpacked, fplain}}) {
+    auto cmp = run_command(system_python() + " " + source_dir() + "/tools/h5compare " + a.string() + " " +
+                           b.string() + " --ignore-attr source_file");
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
+  }
+  const auto script = dir / "check.py";
+  std::ofstream(script) << "import os, h5py, numpy as np, pandas as pd\n"
+                         "d = '" + dir.path().string() + "'\n"
+                         "def datasets(path):\n"
+                         "    out = []\n"
+                         "    h5py.File(path).visititems(lambda n, o: out.append(o) if isinstance(o, h5py.Dataset) else None)\n"
+                         "    return out\n"
+                         "for name in ('packed.h5', 'fpacked.h5'):\n"
+                         "    f = h5py.File(os.path.join(d, name))\n"
+                         "    n = len(f['weight']) if 'weight' in f else None\n"
+                         "    rows = [x for x in datasets(os.path.join(d, name))\n"
+                         "            if x.size > 0 and not x.is_virtual and (n is None or x.shape[0] == n)]\n"
+                         "    assert rows and all(x.compression == 'gzip' and x.shuffle for x in rows), name\n"
+                         "for name in ('plain.h5', 'fplain.h5'):\n"
+                         "    assert all(x.compression is None for x in datasets(os.path.join(d, name))), name\n"
+                         "def frame(path):\n"
+                         "    f = h5py.File(path)\n"
+                         "    names = [n.decode() if isinstance(n, bytes) else n for n in f['feature_names'][:]]\n"
+                         "    df = pd.DataFrame(f['features'][:], columns=names)\n"
+                         "    df['weight'] = f['weight'][:]\n"
+                         "    return df\n"
+                         "a, b = frame(os.path.join(d, 'fpacked.h5')), frame(os.path.join(d, 'fplain.h5'))\n"
+                         "assert len(a) > 1000 and a.equals(b), (len(a), len(b))\n"
+                         "ev = h5py.File(os.path.join(d, 'packed.h5'))['samples/ttbar_dilep']\n"
+                         "jets = pd.DataFrame({k: ev['jets/' + k][:] for k in ('pt', 'eta', 'phi')})\n"
+                         "assert len(jets) == ev['jets/offsets'][-1] > 0\n"
+                         "for p, q in (('packed.h5', 'plain.h5'), ('fpacked.h5', 'fplain.h5')):\n"
+                         "    ratio = os.path.getsize(os.path.join(d, q)) / os.path.getsize(os.path.join(d, p))\n"
+                         "    assert ratio > 1.4, (p, ratio)\n"
+                         "    print(p, 'smaller by', round(ratio, 2))\n"
+                         "print('ok')\n";
+  expect_script_ok(script);
+}
+
+// Pseudo-data follow the request: 20 000 background MC events at 139 fb^-1 (4.5 M
+// expected) get data at the luminosity where 20 000 are expected, recorded in the data
+// sample and named by inspect; an explicit luminosity scales the same expectation.
+TEST(Generate, PseudoDataLuminosityFollowsTheMonteCarlo) {
+  TempDir dir("datalumi");
+  const auto autofile = dir / "auto.h5", given = dir / "given.h5";
+  const std::string base = " generate --channel dilepton_met --events 20000 --signal-events 0 --seed 4";
+  auto r1 = run_command(bsmhunt_command(2) + base + " --output " + autofile.string());
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  EXPECT_TRUE(contains(r1.output, "pseudo-data at")) << r1.output;
+  EXPECT_TRUE(contains(r1.output, "the data are")) << r1.output;
+  auto r2 = run_command(bsmhunt_command(1) + base + " --data-lumi-ifb 0.05 --summary false --output " + given.string());
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  const auto script = dir / "check.py";
+  std::ofstream(script) << "import h5py, math\n"
+                           "a = h5py.File('" << autofile.string() << "')\n"
+                           "b = h5py.File('" << given.string() << "')\n"
+                           "da, db = a['samples/data'].attrs, b['samples/data'].attrs\n"
+                           "assert a.attrs['luminosity_ifb'] == b.attrs['luminosity_ifb'] == 139\n"
+                           "la, lb = da['luminosity_ifb'], db['luminosity_ifb']\n"
+                           "assert lb == 0.05 and 0.2 < la < 2, (la, lb)\n"
+                           "# auto: as many expected events as background MC events\n"
+                           "assert abs(da['expected_background'] - 20000) < 1e-6 * 20000, da['expected_background']\n"
+                           "# the same expectation per fb^-1 in both files\n"
+                           "ra, rb = da['expected_background'] / la, db['expected_background'] / lb\n"
+                           "assert abs(ra / rb - 1) < 1e-9, (ra, rb)\n"
+                           "for d in (da, db):\n"
+                           "    mu = d['expected_background']\n"
+                           "    assert abs(d['n_events'] - mu) < 5 * math.sqrt(mu), (d['n_events'], mu)\n"
+                           "print('ok', la, da['n_events'], db['n_events'])\n";
+  expect_script_ok(script);
+  for (const char* bad : {"0", "-1", "x", "1e"}) {
+    auto r = run_command(bsmhunt_command(1) + base + " --data-lumi-ifb " + bad + " --output " + (dir / "bad.h5").string());
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, "expected auto, full or a positive number")) << r.output;
+  }
+}
+
 TEST(Generate, BadInputIsOneLineErrorAndNoFile) {
   TempDir dir("bad");
   const auto out = dir / "x.h5";
@@ -88,6 +190,8 @@ TEST(Generate, BadInputIsOneLineErrorAndNoFile) {
       {" generate --events 100 --signal-strength 2 --output " + out.string(), "no --inject-signal sample named", out},
       {" generate --events 100 --evnets 3 --output " + out.string(), "did you mean 'events'", out},
       {" generate --events 100", "--output FILE is required", out},
+      {" generate --events 100 --compression lz4 --output " + out.string(),
+       "--compression lz4: expected none, deflate or deflate:LEVEL", out},
   };
   for (const auto& c : cases) {
     for (int ranks : {1, 2}) {

@@ -77,6 +77,11 @@ samples = [n.decode() for n in f['sample_names'][:]]
 roles = {s: f['samples'][s].attrs['role'] for s in samples}
 roles = {s: (r.decode() if isinstance(r, bytes) else r) for s, r in roles.items()}
 x = f['features'][:, names.index('met')]; si = f['sample_index'][:]; w = f['weight'][:]
+# The pseudo-data are smaller than the MC's luminosity here (generate --data-lumi-ifb
+# auto): datamc compares the MC scaled to the data's.
+lumi = f.attrs['luminosity_ifb']; data_lumi = f['samples']['data'].attrs['luminosity_ifb']
+assert 0 < data_lumi < lumi, (data_lumi, lumi)
+w = w * (data_lumi / lumi)
 m = byname['met']; e = np.array(m['edges'])
 is_data = np.array([roles[samples[i]] == 'data' for i in si])
 is_bkg = np.array([roles[samples[i]] == 'background' for i in si])
@@ -132,6 +137,14 @@ for th in doc['thresholds']:
     assert abs(eff - th['sm_efficiency']) < 1e-9, (eff, th)
     data = np.sum(np.array([role[i] == 'data' for i in si]) & (score >= th['threshold']))
     assert data == th['data'], (data, th)
+# The data are smaller than the MC's luminosity (generate --data-lumi-ifb auto): the
+# expected data above a threshold are the background at the data's luminosity.
+lumi = f.attrs['luminosity_ifb']; data_lumi = f['samples']['data'].attrs['luminosity_ifb']
+assert 0 < data_lumi < lumi, (data_lumi, lumi)
+assert abs(doc['data_fraction'] - data_lumi / lumi) < 1e-12, (doc['data_fraction'], data_lumi / lumi)
+for th in doc['thresholds']:
+    want = wt[bkg & (score >= th['threshold'])].sum() * data_lumi / lumi
+    assert abs(th['expected_background'] - want) < 1e-6 * max(want, 1e-9), (th, want)
 sig = doc['signals'][3]; k = samples.index(sig['name']); sel = si == k
 for th, e in zip(doc['thresholds'], sig['efficiency']):
     mine = wt[sel & (score >= th['threshold'])].sum() / wt[sel].sum()

@@ -54,13 +54,13 @@ physics::SampleInfo sample(const std::string& name, uint64_t n) {
 }
 
 std::filesystem::path write_test_file(const std::filesystem::path& dir, const std::vector<uint64_t>& sizes,
-                                      uint64_t block) {
+                                      uint64_t block, io::Compression compression = {}) {
   const auto comm = world();
   const auto schema = physics::reco_event_schema({true, false, false});
   std::vector<physics::SampleInfo> infos;
   for (std::size_t s = 0; s < sizes.size(); ++s) infos.push_back(sample("s" + std::to_string(s), sizes[s]));
   const auto path = dir / "events.h5";
-  io::EventFileWriter w(comm, path, {true}, {{"luminosity_ifb", 139.0}, {"channel", std::string("test")}},
+  io::EventFileWriter w(comm, path, {true, compression}, {{"luminosity_ifb", 139.0}, {"channel", std::string("test")}},
                         schema, infos);
   // Work items in file order, dealt round-robin.
   struct Item { std::size_t s; uint64_t first, count; };
@@ -85,9 +85,14 @@ std::filesystem::path write_test_file(const std::filesystem::path& dir, const st
 
 }  // namespace
 
-TEST(EventFile, RoundTripAnyRankCount) {
-  const auto dir = shared_dir("roundtrip");
-  const auto path = write_test_file(dir, {0, 7, 100, 33}, 10);
+// Both writers: compressed (chunked, collective writes) and uncompressed (contiguous,
+// independent writes); the test runs on 1, 2 and 3 ranks.
+class EventFileRoundTrip : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(Compression, EventFileRoundTrip, ::testing::Values(0, 1));
+
+TEST_P(EventFileRoundTrip, AnyRankCount) {
+  const auto dir = shared_dir("roundtrip" + std::to_string(GetParam()));
+  const auto path = write_test_file(dir, {0, 7, 100, 33}, 10, io::Compression{GetParam()});
   io::EventFileReader r(world(), path);
   ASSERT_EQ(r.samples().size(), 4u);
   EXPECT_EQ(r.samples()[2].info.name, "s2");  // creation order, not name order

@@ -42,7 +42,7 @@ TEST(FeatureFile, RoundTripWithStatisticsAndCutflow) {
   h.attributes = {{"feature_set", std::string("dilepton_met")}};
   const uint64_t N = 1000, block = 37;
   {
-    io::FeatureFileWriter w(comm, path, {true}, h);
+    io::FeatureFileWriter w(comm, path, {true, io::Compression{}}, h);
     io::FeatureBlock b;
     b.n_features = 3;
     const uint64_t P = uint64_t(comm.size());

@@ -670,7 +670,7 @@ class AnalysisA(unittest.TestCase):
              "--log-level", "warn"], 2)
         run(["extract", "--input", events, "--features", "dilepton_met", "--lepton-pt-min", "20", "--require", "sfos",
              "--met-min", "50", "--split", "0.6,0.2", "--output", features, "--overwrite", "--log-level", "warn"], 2)
-        os.remove(events)  # 1.6 GB: the pseudo-data at 139/fb are 17 M events
+        os.remove(events)  # the pseudo-data follow the MC's size (generate --data-lumi-ifb auto)
         run(["train", "--features", features, "--model", "bdt", "--signal-samples", "zp_DH_HDS_m130_*",
              "--bdt-trees", "30", "--bdt-depth", "4", "--sample-weights", "abs", "--class-balance", "sum",
              "--output", model, "--overwrite", "--log-level", "warn"], 2)
@@ -702,6 +702,15 @@ class AnalysisA(unittest.TestCase):
                 self.assertIn("--mu-max", m["message"], m["name"])
         self.assertGreaterEqual(sum(1 for m in doc["models"] if m["ok"]), 3)
         self.assertTrue(all(m["name"].startswith("zp_DH_HDS_m") for m in doc["models"]))
+        # 300 000 background MC events are a few fb^-1 of pseudo-data (generate --data-lumi-ifb
+        # auto): the limits are set at the data's luminosity, every MC yield scaled to it, so
+        # the background-only data fall inside the expected +-2 sigma band (unscaled MC, ~15x
+        # the data, would put every observed limit far below it).
+        self.assertEqual(doc["mc_lumi_ifb"], 139)
+        self.assertLess(doc["lumi_ifb"], 0.2 * doc["mc_lumi_ifb"])
+        ok = [m for m in doc["models"] if m["ok"]]
+        inside = [m["name"] for m in ok if m["limit"]["expected"][0] <= m["limit"]["observed"] <= m["limit"]["expected"][4]]
+        self.assertEqual(len(inside), len(ok), [(m["name"], m["limit"]) for m in ok])
         self.assertEqual(sorted(os.listdir(export)), sorted(m["name"] + ".json" for m in doc["models"]))
 
     def test_ranks_give_identical_numbers(self):

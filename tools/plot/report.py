@@ -180,7 +180,9 @@ def build(args):
         raise ReportError("nothing to report: give at least one input (--features, --scores, --fit, ...; see --help)")
     lumi = consistent_lumi([(ev.lumi_ifb if ev else None, args.events),
                             (ff.lumi_ifb if ff else None, args.features),
-                            ] + [(inputs.finite_or_none(doc.get("lumi_ifb")), p) for p, doc in sigs + lims] +
+                            ] + [(inputs.finite_or_none(doc.get("lumi_ifb")), p) for p, doc in sigs] +
+                           # limits set at the data's luminosity name the MC's as mc_lumi_ifb
+                           [(inputs.finite_or_none(doc.get("mc_lumi_ifb", doc.get("lumi_ifb"))), p) for p, doc in lims] +
                            [(sf.lumi_ifb, sf.path + " (its feature file)") for sf in scores])
     sqrt_s = ev.sqrt_s_GeV if ev and ev.sqrt_s_GeV else None
     if sqrt_s is None:

@@ -15,10 +15,19 @@ namespace bsmhunt::io {
 inline constexpr const char* kEventFormat = "bsmhunt.events";
 inline constexpr int64_t kEventFormatVersion = 1;
 
-// Datasets are written contiguous and uncompressed: the fastest layout for
-// parallel writes (compress archived files with `h5repack -f GZIP=4`).
+// HDF5 compression of the row datasets of event, feature and score files: byte
+// shuffle + deflate at deflate_level 1-9 (any HDF5 reader, h5py and pandas included,
+// decompresses them), or 0 for contiguous uncompressed datasets.
+struct Compression {
+  int deflate_level = 1;
+};
+// "deflate" (level 1), "deflate:LEVEL" or "none"; InputError naming `option` otherwise.
+Compression parse_compression(const std::string& text, const char* option = "--compression");
+std::string to_string(Compression compression);
+
 struct WriteOptions {
   bool overwrite = false;
+  Compression compression;
 };
 
 // Checks that `output` may be written: its directory exists and it does not exist

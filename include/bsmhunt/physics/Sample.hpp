@@ -40,4 +40,9 @@ struct SampleInfo {
   const ParameterValue* parameter(std::string_view name) const;
 };
 
+// Luminosity of the data samples in fb^-1: their `luminosity_ifb` parameter (the
+// generator's pseudo-data may hold less than the MC is normalised to), else
+// `file_lumi_ifb`. InputError if two data samples state different luminosities.
+double data_luminosity_ifb(const std::vector<SampleInfo>& samples, double file_lumi_ifb);
+
 }  // namespace bsmhunt::physics

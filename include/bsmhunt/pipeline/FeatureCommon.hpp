@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
 #include "bsmhunt/pipeline/Options.hpp"
 #include "bsmhunt/stats/RunningStats.hpp"
@@ -41,7 +42,16 @@ struct FeatureFileOptions {
   SplitFractions split;
   uint64_t seed = 1;
   bool overwrite = false;
+  io::Compression compression;
 };
+// Data luminosity / MC luminosity of a feature or score file: below 1 when the
+// pseudo-data hold less than the MC is normalised to (generate --data-lumi-ifb);
+// 1 when the file states no luminosity.
+double data_to_mc_luminosity(const io::FeatureFileHeader& header);
+
+// --compression of every command writing event, feature or score files.
+void add_compression_option(po::options_description& d);
+io::Compression compression_from(const po::variables_map& vm);
 void add_feature_file_options(po::options_description& d, const FeatureFileOptions& defaults);
 FeatureFileOptions feature_file_options_from(const po::variables_map& vm);
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/physics/generator/Channel.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
 
@@ -14,7 +15,12 @@ struct GenerateConfig {
   physics::GeneratorOptions options;
   std::filesystem::path output;
   bool overwrite = false;
+  io::Compression compression;
   bool pseudo_data = true;
+  // Luminosity of the pseudo-data in fb^-1: 0 = auto (the luminosity at which the
+  // expected background equals the background MC events stored, at most --lumi-ifb),
+  // negative = full (--lumi-ifb), positive = that value.
+  double data_lumi_ifb = 0;
   std::string inject_signal;        // sample name injected into the pseudo-data
   double signal_strength = 0;       // mu: injected yield = mu x expected signal yield (Poisson)
   int64_t inject_events = -1;       // exact number of injected events instead of mu (>= 0)

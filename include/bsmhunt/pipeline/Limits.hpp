@@ -70,7 +70,8 @@ struct HistogramModels {
   std::vector<LimitModel> models;
   std::vector<std::string> channels;
   std::string data;  // "pseudo-data", "data" or "asimov (background only)"
-  double lumi_ifb = 0;
+  double lumi_ifb = 0;     // of the limits: the data's luminosity when the MC was scaled to it
+  double mc_lumi_ifb = 0;  // the MC's normalisation in the significance file
 };
 HistogramModels models_from_histograms(const std::filesystem::path& path, const ModelOptions& options);
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/nn/Backend.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
 
@@ -16,6 +17,7 @@ struct PredictConfig {
   int fold = -1;           // k-fold models: -1 scores each event with its fold's model (out-of-fold), k with fold k's
   nn::DeviceKind device = nn::DeviceKind::cpu;
   bool overwrite = false;
+  io::Compression compression;
   uint64_t chunk_rows = 1 << 18;
   int blas_threads = 0;
 };

@@ -215,7 +215,9 @@ Analysis analyse(const dist::Communicator& comm, const io::FeatureFileReader& re
   a.background_total = a.background.total();
   if (!(a.background_total > 0))
     throw InputError(fmt::format("{}: the weighted background is {} in the counted rows", c.scores, a.background_total));
-  a.data_fraction = data_all > 0 ? data_counted / data_all : 1.0;
+  // The data's share of the background yield: their counted split, and their own
+  // luminosity when the pseudo-data are smaller than the MC's.
+  a.data_fraction = (data_all > 0 ? data_counted / data_all : 1.0) * data_to_mc_luminosity(reader.header());
 
   // Thresholds: the lowest edge where the background efficiency falls to the target.
   const auto above = a.background.cumulative_above(), above_var = a.background.cumulative_variance_above();

@@ -16,6 +16,7 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Json.hpp"
 #include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
 #include "bsmhunt/core/Progress.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
@@ -37,6 +38,7 @@ struct Plan {
   std::vector<std::size_t> mc;            // MC sample indices, in file order
   std::vector<std::size_t> features;      // compared feature columns
   std::optional<float> sentinel;          // the value of a missing object's feature (--padding sentinel)
+  double mc_to_data_lumi = 1;             // MC weights x this: the data's luminosity / the MC's
 };
 
 std::vector<std::string> names_of(const std::vector<physics::SampleInfo>& samples) {
@@ -83,6 +85,11 @@ Plan make_plan(const io::FeatureFileHeader& h, const DataMcConfig& c) {
                                  c.features));
   if (plan.mc.empty())
     throw InputError(fmt::format("{}: no MC sample to compare the data with (--mc-samples)", c.features));
+  // Pseudo-data smaller than the MC's luminosity: the MC is compared at the data's.
+  plan.mc_to_data_lumi = data_to_mc_luminosity(h);
+  if (plan.mc_to_data_lumi != 1)
+    log::info("datamc: the data hold {:.4g} of the MC's luminosity; MC weights scaled to the data's",
+              plan.mc_to_data_lumi);
   for (std::size_t f = 0; f < h.feature_names.size(); ++f)
     if (c.only.empty() || matches_any(c.only, h.feature_names[f])) plan.features.push_back(f);
   for (const auto& a : h.attributes)
@@ -115,7 +122,7 @@ void for_each_row(const dist::Communicator& comm, const io::FeatureFileReader& r
         if (plan.role[s] < 0 || (split >= 0 && block.split[r] != split)) continue;
         const float* x = block.features.data() + r * F;
         if (!selection.passes(x)) continue;
-        fn(x, plan.role[s] == 1 ? 1.0 : block.weight[r], s, part.begin + r);
+        fn(x, plan.role[s] == 1 ? 1.0 : block.weight[r] * plan.mc_to_data_lumi, s, part.begin + r);
       }
     });
     progress.update(comm.sum(uint64_t(part.end - mine.begin)));

@@ -312,7 +312,7 @@ ExtractResult Extractor::run() {
     log::info("extract: missing objects get the training means {}", join(fills, ", "));
   }
 
-  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite}, header);
+  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression}, header);
   CutflowTally tally;
   io::FeatureStatistics statistics;
   write_pass(writer, tally, statistics);

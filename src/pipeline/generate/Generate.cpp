@@ -202,8 +202,25 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
     yields.push_back(expected_yield(mc.infos[s], lumi_ipb, eff) * data_scale);
   }
   if (sources.empty()) throw InputError("pseudo-data needs background samples (check --samples)");
-  double background_yield = 0;
-  for (double y : yields) background_yield += y;
+  double full_yield = 0;
+  uint64_t background_mc = 0;
+  for (double y : yields) full_yield += y;
+  for (const auto* s : sources) background_mc += s->n_events;
+  // The data's luminosity: full, given, or (auto) no more expected events than the
+  // background MC has stored, so small runs do not pay for 139 fb^-1 of data.
+  double data_lumi_ifb = cfg.options.lumi_ifb;
+  if (cfg.data_lumi_ifb > 0)
+    data_lumi_ifb = cfg.data_lumi_ifb;
+  else if (cfg.data_lumi_ifb == 0 && full_yield > double(background_mc))
+    data_lumi_ifb = cfg.options.lumi_ifb * double(background_mc) / full_yield;
+  const double data_scale_of_lumi = data_lumi_ifb / cfg.options.lumi_ifb;
+  for (double& y : yields) y *= data_scale_of_lumi;
+  const double background_yield = full_yield * data_scale_of_lumi;
+  if (data_lumi_ifb != cfg.options.lumi_ifb)
+    log::info("generate: pseudo-data at {:.4g} fb^-1 ({}; the MC stays at {:.4g} fb^-1): {:.4g} expected background "
+              "events instead of {:.4g}", data_lumi_ifb,
+              cfg.data_lumi_ifb > 0 ? "--data-lumi-ifb" : "auto: as many as the background MC events, --data-lumi-ifb full for all",
+              cfg.options.lumi_ifb, background_yield, full_yield);
   CounterRng count_rng(cfg.options.seed, stable_hash("pseudo-data-count"), 0);
   const uint64_t n_data = count_rng.poisson(background_yield);
   uint64_t n_injected = 0;
@@ -223,7 +240,7 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
       physics::generate_events(channel, *injected, cfg.options, 0, 2000, probe, probe_tally);
       eff = 2000.0 / double(probe_tally.n_generated);
     }
-    const double signal_yield = expected_yield(injected->info, lumi_ipb, eff);
+    const double signal_yield = expected_yield(injected->info, lumi_ipb, eff) * data_scale_of_lumi;
     n_injected = cfg.inject_events >= 0 ? uint64_t(cfg.inject_events) : count_rng.poisson(cfg.signal_strength * signal_yield);
     log::info("generate: injecting {} events of {} (expected signal yield {:.1f} x mu {})", n_injected,
               injected->info.name, signal_yield, cfg.signal_strength);
@@ -233,7 +250,8 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
   data.process = injected ? "pseudo-data (background + injected signal)" : "pseudo-data (background only)";
   data.role = physics::Role::data;
   data.n_events = n_data + n_injected;
-  data.parameters = {{"expected_background", background_yield},
+  data.parameters = {{"luminosity_ifb", data_lumi_ifb},
+                     {"expected_background", background_yield},
                      {"n_injected_signal", int64_t(n_injected)},
                      {"injected_signal", injected ? injected->info.name : std::string("")},
                      {"signal_strength", cfg.signal_strength}};
@@ -293,7 +311,7 @@ int run_generate(const dist::Communicator& comm, const GenerateConfig& cfg) {
     infos.push_back(s.info);
     infos.back().n_events = s.n_events;
   }
-  io::EventFileWriter writer(comm, cfg.output, io::WriteOptions{cfg.overwrite}, file_attributes(*channel, cfg), schema,
+  io::EventFileWriter writer(comm, cfg.output, io::WriteOptions{cfg.overwrite, cfg.compression}, file_attributes(*channel, cfg), schema,
                              infos);
   physics::EventBlock block(schema);
   block.reserve(cfg.block_events);
@@ -304,7 +322,11 @@ int run_generate(const dist::Communicator& comm, const GenerateConfig& cfg) {
     const auto [data_stored, data_attempted] = generate_pseudo_data(comm, writer, *channel, plan, mc, cfg, block);
     stored += data_stored, attempted += data_attempted;
   }
+  const auto write_start = std::chrono::steady_clock::now();
   writer.commit();
+  log::info("generate: datasets written in {} (compression {})",
+            human_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count()),
+            io::to_string(cfg.compression));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log::info("generate: wrote {} ({} events, {} generated before preselection) in {} ({} events/s per rank)",
             cfg.output.string(), si_count(double(stored)), si_count(double(attempted)), human_duration(seconds),

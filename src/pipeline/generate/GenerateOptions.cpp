@@ -1,6 +1,10 @@
 // Options of `bsmhunt generate` and their mapping onto GenerateConfig.
 #include "bsmhunt/pipeline/Generate.hpp"
 
+#include <cmath>
+
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
+
 namespace bsmhunt::pipeline {
 
 void add_generate_options(po::options_description& d) {
@@ -22,6 +26,10 @@ void add_generate_options(po::options_description& d) {
        "comma-separated sample names to generate (default: all of the channel)")
       ("pseudo-data", po::value<bool>()->default_value(c.pseudo_data),
        "add a 'data' sample: Poisson-fluctuated sum of the backgrounds at the luminosity")
+      ("data-lumi-ifb", po::value<std::string>()->default_value("auto"),
+       "luminosity of the pseudo-data: auto (as many expected background events as background MC events, at most "
+       "--lumi-ifb: small runs get small data), full (--lumi-ifb), or a number in fb^-1; the MC stays normalised "
+       "to --lumi-ifb and the data sample records its own luminosity_ifb")
       ("inject-signal", po::value<std::string>()->default_value(""), "signal sample injected into the pseudo-data")
       ("signal-strength", double_value(0.0), "mu: injected events ~ Poisson(mu x expected signal yield)")
       ("inject-events", po::value<int64_t>()->default_value(-1),
@@ -33,6 +41,7 @@ void add_generate_options(po::options_description& d) {
        "events per work item (ranks take items in turn; the file does not depend on the rank count)")
       ("overwrite", switch_value(), "replace an existing output file")
       ("summary", po::value<bool>()->default_value(c.summary), "print the inspect summary of the file at the end");
+  add_compression_option(d);
 }
 
 namespace {
@@ -65,7 +74,23 @@ GenerateConfig generate_config_from(const po::variables_map& vm) {
     }
   c.output = required(vm, "output", "bsmhunt generate: --output FILE is required");
   c.overwrite = option<bool>(vm, "overwrite");
+  c.compression = compression_from(vm);
   c.pseudo_data = option<bool>(vm, "pseudo-data");
+  const std::string data_lumi = option<std::string>(vm, "data-lumi-ifb");
+  if (data_lumi == "auto") {
+    c.data_lumi_ifb = 0;
+  } else if (data_lumi == "full") {
+    c.data_lumi_ifb = -1;
+  } else {
+    std::size_t used = 0;
+    try {
+      c.data_lumi_ifb = std::stod(data_lumi, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != data_lumi.size() || !(c.data_lumi_ifb > 0) || !std::isfinite(c.data_lumi_ifb))
+      throw InputError(fmt::format("--data-lumi-ifb {}: expected auto, full or a positive number of fb^-1", data_lumi));
+  }
   c.inject_signal = option<std::string>(vm, "inject-signal");
   c.signal_strength = option<double>(vm, "signal-strength");
   c.inject_events = option<int64_t>(vm, "inject-events");

@@ -643,7 +643,7 @@ ImportResult Importer::run() {
   validation_pass();
   assign_roles();
   choose_features(result);
-  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite}, header());
+  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression}, header());
   write_pass(writer);
   if (writer.rows() == 0)
     throw InputError(fmt::format("{}: no row is left to write (see the cutflow in the log)", table_.path().string()));

@@ -97,6 +97,11 @@ std::string format_summary(const FileSummary& f) {
   for (const auto& [role, tot] : totals)
     t += fmt::format("  {:<10} {:>4} samples {:>12} events   expected yield {:.6g} +- {:.3g}\n", role, tot.samples,
                      tot.events, tot.yield, std::sqrt(tot.var));
+  std::vector<physics::SampleInfo> infos;
+  for (const auto& s : f.samples) infos.push_back(s.info);
+  if (const double data_lumi = physics::data_luminosity_ifb(infos, f.luminosity_ifb); data_lumi != f.luminosity_ifb)
+    t += fmt::format("the data are {:.4g} fb^-1 (the MC is normalised to {:g} fb^-1; generate --data-lumi-ifb)\n",
+                     data_lumi, f.luminosity_ifb);
   return t;
 }
 

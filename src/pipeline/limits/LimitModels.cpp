@@ -88,6 +88,17 @@ std::vector<double> merged(const std::vector<double>& fine, const std::vector<st
 // histogram (a signal of own-point scores scored at no point of its own): it gets an
 // empty one; any other missing histogram is an error naming it.
 using FineHistograms = std::vector<std::vector<SampleHistogram>>;
+
+// MC histograms scaled to the data's luminosity: w x s, w2 x s^2; data untouched.
+void scale_mc(FineHistograms& f, const std::vector<std::string>& roles, double s) {
+  if (s == 1) return;
+  for (auto& channel : f)
+    for (std::size_t i = 0; i < channel.size(); ++i) {
+      if (roles[i] == "data") continue;
+      for (double& x : channel[i].w) x *= s;
+      for (double& x : channel[i].w2) x *= s * s;
+    }
+}
 FineHistograms read_fine(const Archive& a, const std::vector<std::string>& channels,
                          const std::vector<std::string>& names, const std::string& where,
                          const std::vector<bool>& may_lack, const std::string& prefix = "") {
@@ -155,7 +166,7 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
     out.channels.push_back(c);
   }
   if (const auto it = a.doubles.find("lumi_ifb"); it != a.doubles.end() && !it->second.empty())
-    out.lumi_ifb = it->second[0];
+    out.lumi_ifb = out.mc_lumi_ifb = it->second[0];
 
   std::vector<std::size_t> signals, backgrounds, data;
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -179,6 +190,22 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
   out.data = !observed ? "asimov (background only)"
              : process != a.strings.end() && process->second.starts_with("pseudo-data") ? process->second
                                                                                          : "data";
+  // Observed data at a luminosity of their own (small pseudo-data, a partial
+  // unblinding): the model is that of the data, every MC yield scaled to it.
+  double mc_scale = 1;
+  if (const auto it = a.doubles.find("data_lumi_ifb");
+      observed && it != a.doubles.end() && !it->second.empty() && out.lumi_ifb > 0 && it->second[0] > 0 &&
+      it->second[0] != out.lumi_ifb) {
+    mc_scale = it->second[0] / out.lumi_ifb;
+    log::info("{}: the data are {:.4g} fb^-1, the MC {:.4g} fb^-1: MC yields scaled by {:.4g}, limits at the data's "
+              "luminosity",
+              where, it->second[0], out.lumi_ifb, mc_scale);
+    out.lumi_ifb = it->second[0];
+  } else if (observed && it != a.doubles.end() && !(out.lumi_ifb > 0)) {
+    log::warn("{}: the data state {} fb^-1 but the MC's luminosity is unknown (significance without --features?): "
+              "the MC yields are not scaled to the data's",
+              where, it->second.empty() ? 0.0 : it->second[0]);
+  }
 
   // Fine histograms of every (channel, sample), nominal and varied. Own-point scores of
   // a parametrised model (docs/significance.md) may lack signals scored at no point.
@@ -187,7 +214,8 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
   std::vector<bool> may_lack(names.size(), false), signal_only(names.size(), false);
   for (std::size_t i = 0; i < names.size(); ++i) may_lack[i] = own_point && roles[i] == "signal";
   for (std::size_t i = 0; i < names.size(); ++i) signal_only[i] = roles[i] == "signal";
-  const FineHistograms fine = read_fine(a, out.channels, names, where, may_lack);
+  FineHistograms fine = read_fine(a, out.channels, names, where, may_lack);
+  scale_mc(fine, roles, mc_scale);
   std::vector<std::pair<FineHistograms, FineHistograms>> varied;
   for (const ShapeSystematic& sys : o.shapes) {
     std::pair<FineHistograms, FineHistograms> updown;
@@ -199,6 +227,7 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
                                      "different binning)",
                                      sys.name, vwhere, where));
       FineHistograms h = read_fine(v, out.channels, names, vwhere, may_lack);
+      scale_mc(h, roles, mc_scale);
       (file == &sys.up ? updown.first : updown.second) = std::move(h);
     }
     varied.push_back(std::move(updown));
@@ -226,11 +255,13 @@ HistogramModels models_from_histograms(const std::filesystem::path& path, const 
                                    "templates of those are not supported yet",
                                    where));
     auto it = at_point.find(column->second);
-    if (it == at_point.end())
+    if (it == at_point.end()) {
       it = at_point
                .emplace(column->second,
                         read_fine(a, out.channels, names, where, signal_only, "points/" + column->second + "/"))
                .first;
+      scale_mc(it->second, roles, mc_scale);
+    }
     return it->second;
   };
   // A parametrised model's scores hold no histogram of a signal scored at no point of

@@ -233,7 +233,7 @@ int run_limits(const dist::Communicator& comm, const LimitsConfig& config) {
   std::vector<LimitModel> models;
   std::vector<std::string> channels;
   std::string data = "workspace observations", source;
-  double lumi_ifb = kNaN;
+  double lumi_ifb = kNaN, mc_lumi_ifb = kNaN;
   dist::collectively(comm, [&] {
     if (!config.workspace.empty()) {
       source = config.workspace.string();
@@ -248,6 +248,7 @@ int run_limits(const dist::Communicator& comm, const LimitsConfig& config) {
       HistogramModels h = models_from_histograms(config.histograms, config.model);
       models = std::move(h.models), channels = h.channels, data = h.data;
       if (h.lumi_ifb > 0) lumi_ifb = h.lumi_ifb;
+      if (h.mc_lumi_ifb > 0) mc_lumi_ifb = h.mc_lumi_ifb;
     }
     if (models.empty()) throw InputError(fmt::format("{}: no signal model to test (--signal)", source));
   });
@@ -336,6 +337,7 @@ int run_limits(const dist::Communicator& comm, const LimitsConfig& config) {
         {"test_statistic", "qtilde"},
         {"data", data},
         {"lumi_ifb", number_or_null(lumi_ifb)},
+        {"mc_lumi_ifb", number_or_null(mc_lumi_ifb)},
         {"channels", channels},
         {"systematics",
          {{"lumi", config.workspace.empty() ? json::Value(config.model.lumi_uncertainty) : json::Value()},

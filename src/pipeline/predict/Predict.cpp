@@ -53,6 +53,10 @@ io::FeatureFileHeader score_file_header(const TrainedModel& model, const io::Fea
                        {"model_kind", model.kind()},
                        {"features_file", c.features},
                        {"score_description", model.score_description()}};
+  // The MC's luminosity travels with the scores: anomaly and significance compare the
+  // data (which may be smaller, generate --data-lumi-ifb) with the MC at it.
+  for (const auto& a : features.attributes)
+    if (a.name == "luminosity_ifb") header.attributes.push_back(a);
   if (model.folds() > 0) {
     header.attributes.push_back({"folds", int64_t(model.folds())});
     header.attributes.push_back({"fold_seed", int64_t(model.fold_seed())});
@@ -138,6 +142,7 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   if (model.takes_images()) images = std::make_unique<ImageScorer>(comm, c, header, model);
   io::WriteOptions options;
   options.overwrite = c.overwrite;
+  options.compression = c.compression;
   io::FeatureFileWriter writer(comm, c.output, options, score_file_header(model, header, c), io::RowFileKind::scores);
 
   const dist::Range mine = dist::partition(reader.rows(), comm.size(), comm.rank());

@@ -1,5 +1,6 @@
 // Options of `bsmhunt predict` and their mapping onto PredictConfig.
 #include "bsmhunt/pipeline/Predict.hpp"
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
 
 namespace bsmhunt::pipeline {
 
@@ -21,6 +22,7 @@ void add_predict_options(po::options_description& d) {
       ("overwrite", switch_value(), "replace an existing score file")
       ("chunk-rows", po::value<uint64_t>()->default_value(c.chunk_rows), "events per rank per batch")
       ("blas-threads", po::value<int>()->default_value(0), "BLAS threads per rank (0: the node's cores / its ranks)");
+  add_compression_option(d);
 }
 
 PredictConfig predict_config_from(const po::variables_map& vm) {
@@ -33,6 +35,7 @@ PredictConfig predict_config_from(const po::variables_map& vm) {
   c.fold = option<int>(vm, "fold");
   c.device = nn::parse_device(option<std::string>(vm, "device"));
   c.overwrite = option<bool>(vm, "overwrite");
+  c.compression = compression_from(vm);
   c.chunk_rows = std::max<uint64_t>(1, option<uint64_t>(vm, "chunk-rows"));
   c.blas_threads = option<int>(vm, "blas-threads");
   return c;

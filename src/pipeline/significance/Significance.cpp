@@ -531,6 +531,7 @@ int run_significance(const dist::Communicator& comm, const SignificanceConfig& c
   r.ranks = comm.size();
   std::vector<std::size_t> signals;
   classify_samples(c, r.samples, signals, r);
+  r.data_lumi_ifb = physics::data_luminosity_ifb(r.samples, r.lumi_ifb);
   r.signal_slot = in.signal_slot;
   for (std::size_t u = 0; u < in.slot_columns.size(); ++u)
     r.slot_columns.push_back(in.scores->header().feature_names[in.slot_columns[u]]);

@@ -112,7 +112,7 @@ json::Value channel_json(const ChannelResult& R, const SignificanceResult& r) {
                    {"background", {{"total", number_or_null(R.background)},
                                    {"total_error", number_or_null(R.background_error)},
                                    {"samples", bkg_samples}}}};
-  if (R.has_data) j["data"] = {{"total", number_or_null(R.data)}};
+  if (R.has_data) j["data"] = {{"total", number_or_null(R.data)}, {"luminosity_ifb", number_or_null(r.data_lumi_ifb)}};
   json::Value signals = json::Value::array();
   for (const auto& sr : R.signals)
     signals.push_back(
@@ -188,6 +188,7 @@ void write_significance_h5(const std::string& path, const SignificanceResult& r)
   a.strings["score_column"] = r.column_name;
   a.strings["split"] = c.split;
   if (std::isfinite(r.lumi_ifb)) a.doubles["lumi_ifb"] = {r.lumi_ifb};
+  if (std::isfinite(r.data_lumi_ifb)) a.doubles["data_lumi_ifb"] = {r.data_lumi_ifb};
   for (const auto& info : r.samples) {
     const std::string sb = "samples/" + info.name + "/";
     a.strings[sb + "role"] = std::string(physics::to_string(info.role));
@@ -276,7 +277,11 @@ std::string significance_table(const SignificanceResult& r) {
     out += fmt::format("\nchannel {} ({}): background {:.4g} +- {:.2g}{}  [{} split, scaled to all events]\n",
                        R.channel->name, R.channel->selection.text().empty() ? "all events" : R.channel->selection.text(),
                        R.background, R.background_error,
-                       R.has_data ? fmt::format(", data {:.0f}", R.data) : std::string(), c.split);
+                       !R.has_data ? std::string()
+                       : r.data_lumi_ifb != r.lumi_ifb && std::isfinite(r.data_lumi_ifb) && std::isfinite(r.lumi_ifb)
+                           ? fmt::format(", data {:.0f} at {:.4g} fb^-1 (MC at {:.4g})", R.data, r.data_lumi_ifb, r.lumi_ifb)
+                           : fmt::format(", data {:.0f}", R.data),
+                       c.split);
     if (!r.cuts.conditions.empty())
       out += fmt::format("  cut-and-count ({}): background {:.4g} -> {:.4g} +- {:.2g}\n", r.cuts.text(),
                          R.cc_bkg_before, R.cc_bkg_after, R.cc_bkg_after_error);

@@ -60,6 +60,8 @@ struct SignificanceResult {
   physics::Selection cuts;
   ScoreBinning binning;
   double lumi_ifb = std::numeric_limits<double>::quiet_NaN();
+  // The data's own luminosity (the generator's pseudo-data may be smaller than the MC's).
+  double data_lumi_ifb = std::numeric_limits<double>::quiet_NaN();
   std::vector<ChannelResult> results;
   // Histogram of (channel, sample) in score slot u, scaled from the counted splits to
   // all events. One slot (0) unless the scores are a parametrised model's: then each

@@ -87,13 +87,14 @@ def data_intervals(n, errors=None):
 
 def stack_plot(ctx, edges, stack, data=None, signals=(), xlabel="", ylabel="Events", logy=True, logx=False,
                extra=(), ratio=True, mc_label="MC stat. unc.", legend_cols=2, integer_ticks=False,
-               data_label="Pseudo-data", data_errors=None, total_variance=None, log_floor=None):
+               data_label="Pseudo-data", data_errors=None, total_variance=None, log_floor=None, lumi="default"):
     """stack: [{'label', 'colour', 'sw', 'sw2'}] bottom to top; data: counts per bin or
     None; signals: [{'label', 'sw', 'colour', 'scale'}] drawn dashed on top.
     data_errors: symmetric errors of the data (default: Poisson intervals);
     total_variance: the variance of the stack's total (default: the sum of the
     components' sw2); mc_label None: no MC uncertainty band; log_floor: the lowest
-    y shown with logy (far tails below it are cut off)."""
+    y shown with logy (far tails below it are cut off); lumi: the luminosity in the
+    label when the stack is drawn at the data's rather than the report's."""
     edges = np.asarray(edges, dtype=np.float64)
     centres = 0.5 * (edges[1:] + edges[:-1])
     if logx:
@@ -161,7 +162,7 @@ def stack_plot(ctx, edges, stack, data=None, signals=(), xlabel="", ylabel="Even
         ax.set_xscale("log")
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylabel(ylabel)
-    texts = ctx.label(ax, extra)
+    texts = ctx.label(ax, extra, lumi=lumi)
     style.arrange_legend(ax, texts, ymin, ymax * (1.0 if logy else 1.02), log=logy, handles=order)
     bottom = rax if rax is not None else ax
     bottom.set_xlabel(xlabel)

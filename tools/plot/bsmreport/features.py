@@ -9,7 +9,7 @@ import numpy as np
 
 from . import draw, style
 from .hists import GroupHist, choose_edges
-from .inputs import ReportError, signal_model_name
+from .inputs import ReportError, data_lumi_text, mc_to_data_lumi, signal_model_name
 from .page import Cell, Figure, Table, Text, fmt_count, fmt_g, fmt_yield, num
 
 FEATURE_LABELS = {
@@ -204,9 +204,11 @@ def feature_plots(ctx, section, ff, requested, yields):
         edges.append(choose_edges(name, ff.feature_units[cols[k]], v, lo_hint=hint, signal_values=sv))
     hists = [GroupHist(e, ngroups) for e in edges]
     wds = ff.f["weight"]
+    # Beside data smaller than the MC's luminosity, the MC is drawn at the data's.
+    mc_scale = mc_to_data_lumi(samples, ff.lumi_ifb) if any(s.role == "data" for s in samples) else 1.0
     for a, b, s in ff.iter_chunks(runs):
         X = ff.values[a:b]
-        w = wds[a:b]
+        w = wds[a:b] if samples[s].role == "data" else wds[a:b] * mc_scale
         g = int(group[s])
         for k, c in enumerate(cols):
             hists[k].fill(X[:, c], w, g)
@@ -238,16 +240,18 @@ def feature_plots(ctx, section, ff, requested, yields):
         fig = draw.stack_plot(ctx, h.edges, stack, data=h.n[P] if has_data else None, signals=sigs,
                               xlabel=axis_label(name, unit), ylabel=draw.bin_width_text(h.edges, unit),
                               logy=True, extra=[selection_text(ff.attrs.get("feature_set"))],
-                              integer_ticks=integer)
+                              integer_ticks=integer,
+                              lumi=mc_scale * ff.lumi_ifb if mc_scale != 1.0 else "default")
         fname = ctx.save(fig, "feature_%s" % name)
         tot_b = float(h.sw[:P].sum())
         tot_d = float(h.n[P].sum()) if has_data else None
         cap = ("%s: simulated backgrounds stacked by process (weighted to the luminosity), %s; hatched: MC "
                "statistical uncertainty; dashed: signal models, scaled as labelled. First and last bins include "
-               "the under- and overflow. Total background %s%s." %
+               "the under- and overflow. Total background %s%s%s." %
                (name, "pseudo-data as points with Poisson (Garwood) errors and the data/MC ratio below"
                 if has_data else "no data in the file", fmt_yield(tot_b),
-                (", data %s" % fmt_count(tot_d)) if tot_d is not None else ""))
+                (", data %s" % fmt_count(tot_d)) if tot_d is not None else "",
+                data_lumi_text(samples, ff.lumi_ifb) if has_data else ""))
         section.add(Figure(fname, cap))
     return sig_groups, procs
 
@@ -270,7 +274,8 @@ def yields_table(section, ff, yields, procs, sig_groups):
         nd = int(rows[data].sum())
         out.append({"cls": "data", "cells": [Cell("data"), Cell(", ".join(samples[i].name for i in data)),
                                              num(nd, fmt_count), num(float(sw[data].sum()), error=math.sqrt(nd))]})
-        ratio = nd / bt if bt else None
+        mcs = mc_to_data_lumi(samples, ff.lumi_ifb)  # data / background at the data's luminosity
+        ratio = nd / (bt * mcs) if bt else None
         rerr = ratio * math.sqrt(1 / max(nd, 1) + bt2 / bt ** 2) if ratio else None
         out.append({"cls": "ratio", "cells": [Cell("data / background"), Cell(""), Cell(""),
                                               num(ratio, lambda x: "%.4f" % x, error=rerr)]})
@@ -280,7 +285,11 @@ def yields_table(section, ff, yields, procs, sig_groups):
                                                Cell(", ".join(samples[i].name for i in members)),
                                                num(int(rows[members].sum()), fmt_count), num(y, error=math.sqrt(y2))]})
     section.add(Table("yields", "Yields after the selection of %s (weighted to the luminosity; ± MC statistical "
-                                "uncertainty; data: ± sqrt(N))" % os.path.basename(ff.path),
+                                "uncertainty; data: ± sqrt(N))%s" %
+                      (os.path.basename(ff.path),
+                       "" if not data or mc_to_data_lumi(samples, ff.lumi_ifb) == 1.0 else
+                       "; the data are %.3g fb^-1, the data / background ratio compares them with the background "
+                       "at that luminosity" % (mc_to_data_lumi(samples, ff.lumi_ifb) * ff.lumi_ifb)),
                       ["process", "samples", "MC events", "yield"], out))
     sig = [s for s in samples if s.role == "signal"]
     if sig:

@@ -244,6 +244,22 @@ def read_samples(f, path, names):
     return out
 
 
+def mc_to_data_lumi(samples, file_lumi):
+    """Data luminosity / MC luminosity: below 1 when the pseudo-data hold less than the
+    MC is normalised to (generate --data-lumi-ifb); 1 without data or luminosities."""
+    lumis = [finite_or_none(s.attrs.get("luminosity_ifb")) for s in samples if s.role == "data"]
+    lumis = [x for x in lumis if x and x > 0]
+    if not lumis or not file_lumi or file_lumi <= 0:
+        return 1.0
+    return lumis[0] / file_lumi
+
+
+def data_lumi_text(samples, file_lumi):
+    """' (MC scaled to the data's X fb^-1)' when the data are smaller, else ''."""
+    s = mc_to_data_lumi(samples, file_lumi)
+    return "" if s == 1.0 else " (MC scaled to the data's %.3g fb^-1 of the MC's %.3g)" % (s * file_lumi, file_lumi)
+
+
 def signal_model_name(sample):
     """A signal sample's model without its final state: zp_DH_HDS_m130_ee -> zp_DH_HDS_m130."""
     fs = sample.attrs.get("final_state")

@@ -12,7 +12,7 @@ import numpy as np
 from . import draw, style
 from .features import model_label, processes_of, strip_tex
 from .hists import GroupHist, choose_edges, interp_at, weighted_roc
-from .inputs import ReportError, signal_model_name
+from .inputs import ReportError, data_lumi_text, mc_to_data_lumi, signal_model_name
 from .page import Cell, Figure, Table, Text, fmt_count, fmt_fixed, fmt_g, fmt_yield, num
 
 TRAIN, VALIDATION, TEST = 0, 1, 2
@@ -148,13 +148,16 @@ def selected_mass_plot(ctx, d, threshold):
     test = (d.split == TEST) & (d.score >= threshold) & np.isfinite(d.mass)
     if not test.any():
         return None, 0.0
-    w = d.weight * d.test_scale[d.sample]
     sig_values = d.mass[test & ~d.is_bkg]
     edges = choose_edges("mass", "GeV", d.mass[test & d.is_bkg], signal_values=sig_values)
-    stack, btotal, sigs = stack_components(ctx, d, d.mass, test, w, edges)
     data = d.data_mass_above(threshold, edges)
+    # Beside data smaller than the MC's luminosity, the MC is drawn at the data's.
+    mc_scale = mc_to_data_lumi(sf.samples, sf.lumi_ifb) if data is not None else 1.0
+    w = d.weight * d.test_scale[d.sample] * mc_scale
+    stack, btotal, sigs = stack_components(ctx, d, d.mass, test, w, edges)
     fig = draw.stack_plot(ctx, edges, stack, data=data, signals=sigs, xlabel=mass_axis_label(sf),
                           ylabel=draw.bin_width_text(edges, "GeV"), logy=True,
+                          lumi=mc_scale * sf.lumi_ifb if mc_scale != 1.0 else "default",
                           extra=["%s output >= %g" % (score_axis_label(sf).split(" output")[0], threshold)])
     return fig, float(btotal.sum())
 
@@ -241,11 +244,14 @@ def stack_components(ctx, d, values, keep, w, edges):
 def stacked_plot(ctx, d, edges, logx):
     sf = d.sf
     test = d.split == TEST
-    w = d.weight * d.test_scale[d.sample]
-    stack, btotal, sigs = stack_components(ctx, d, d.score, test, w, edges)
     data = d.data_hist(edges)
+    # Beside data smaller than the MC's luminosity, the MC is drawn at the data's.
+    mc_scale = mc_to_data_lumi(sf.samples, sf.lumi_ifb) if data is not None else 1.0
+    w = d.weight * d.test_scale[d.sample] * mc_scale
+    stack, btotal, sigs = stack_components(ctx, d, d.score, test, w, edges)
     fig = draw.stack_plot(ctx, edges, stack, data=data, signals=sigs, xlabel=score_axis_label(sf),
                           ylabel="Events / bin" if logx else draw.bin_width_text(edges, ""), logy=True, logx=logx,
+                          lumi=mc_scale * sf.lumi_ifb if mc_scale != 1.0 else "default",
                           extra=["MC: test split"])
     return fig, float(btotal.sum()), (None if data is None else float(data.sum()))
 
@@ -314,8 +320,9 @@ def score_section(ctx, section, score_files):
         name = ctx.save(fig, "scores_stacked_%s" % sf.label)
         section.add(Figure(name, "%s: score distribution at the luminosity: simulated backgrounds of the test split, "
                                  "each sample scaled by (all its events) / (its test events), stacked by process; "
-                                 "pseudo-data (all events) as points. Total background %s%s." %
-                           (sf.label, fmt_yield(btot), "" if dtot is None else ", data %s" % fmt_count(dtot))))
+                                 "pseudo-data (all events) as points. Total background %s%s%s." %
+                           (sf.label, fmt_yield(btot), "" if dtot is None else ", data %s" % fmt_count(dtot),
+                            "" if dtot is None else data_lumi_text(sf.samples, sf.lumi_ifb))))
         if d.has_mass and not sf.is_anomaly and groups and np.isfinite(d.mass).any():
             fig, bsel = selected_mass_plot(ctx, d, 0.5)
             if fig is not None:
@@ -323,7 +330,8 @@ def score_section(ctx, section, score_files):
                 section.add(Figure(name, "%s: the mass spectrum of the events with score >= 0.5 (the mass is not a "
                                          "training input), simulated backgrounds of the test split scaled to the "
                                          "full yield and stacked by process (total %s), pseudo-data above the same "
-                                         "cut as points." % (sf.label, fmt_yield(bsel))))
+                                         "cut as points%s." % (sf.label, fmt_yield(bsel),
+                                                              data_lumi_text(sf.samples, sf.lumi_ifb))))
         bkg = d.is_bkg & (d.split == TEST)
         for label, members in groups:
             s = (d.split == TEST) & d.signal_mask(members)

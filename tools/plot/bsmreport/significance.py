@@ -19,6 +19,13 @@ CHANNEL_TEXT = {"ee": "$ee$ channel", "mumu": r"$\mu\mu$ channel", "emu": r"$e\m
 MASS_KEYS = ("m_zprime_GeV", "m_A_GeV", "m_chi_GeV")
 
 
+
+def data_lumi_note(doc, ch):
+    """' (at X fb^-1)' when the channel's data are at a luminosity other than the MC's."""
+    d = ch.get("data") if isinstance(ch.get("data"), dict) else {}
+    lumi, mc = finite_or_none(d.get("luminosity_ifb")), finite_or_none(doc.get("lumi_ifb"))
+    return " (at %.3g fb^-1; the MC at %.3g)" % (lumi, mc) if lumi and mc and abs(lumi - mc) > 1e-9 * mc else ""
+
 def metric_label(doc):
     m = METRIC_TEXT.get(str(doc.get("metric", "asimov")), str(doc.get("metric", "Z")))
     u = finite_or_none(doc.get("bkg_uncertainty"))
@@ -365,7 +372,8 @@ def significance_tables(section, doc, ch, tag=""):
         ("Cut-and-count (%s): background %s ± %s after the cuts. " % (
             cut_and_count_text(doc, ch) or "?", fmt_yield(finite_or_none((cc.get("background") or {}).get("after"))),
             fmt_yield(finite_or_none((cc.get("background") or {}).get("after_error")))) +
-         ("data %s after the cuts. " % fmt_yield(finite_or_none((cc.get("data") or {}).get("after")))
+         ("data %s after the cuts%s. " % (fmt_yield(finite_or_none((cc.get("data") or {}).get("after"))),
+                                         data_lumi_note(doc, ch))
           if isinstance(cc.get("data"), dict) else "")) if cc else "",
         ("%d signals without events in this channel are not listed." % skipped) if skipped else "")
     section.add(Table("significance-%s" % tid, "Significance, %s channel (selection: %s): best cut per signal vs "
@@ -376,7 +384,8 @@ def significance_tables(section, doc, ch, tag=""):
         brow = [[Cell(x.get("name", "?")), Cell(x.get("process", "")), num(finite_or_none(x.get("total"))),
                  num(finite_or_none(x.get("raw")), lambda v: "%d" % v)] for x in bkg["samples"]]
         if "data" in ch and isinstance(ch["data"], dict):
-            brow.append({"cls": "data", "cells": [Cell("data"), Cell(""), num(finite_or_none(ch["data"].get("total"))),
+            brow.append({"cls": "data", "cells": [Cell("data" + data_lumi_note(doc, ch)), Cell(""),
+                                                  num(finite_or_none(ch["data"].get("total"))),
                                                   Cell("")]})
         section.add(Table("significance-bkg-%s" % tid, "Background samples in the %s channel" % cname,
                           ["sample", "process", "yield", "MC events"], brow, collapsed=True))
