@@ -256,6 +256,11 @@ def build(args):
     if cf_doc is not None:
         s = Section("cutflow", "Cutflow")
         pmap, note = features.process_map_for_cutflow(cf_doc, cf_path, ff, ev)
+        src = ff if ff is not None else ev
+        if src is not None and inputs.mc_to_data_lumi(src.samples, src.lumi_ifb) != 1.0:
+            note = ((note + " ") if note else "") + (
+                "The data are %.3g fb⁻¹; the MC yields are at %.3g fb⁻¹ (generate --data-lumi-ifb)." %
+                (inputs.mc_to_data_lumi(src.samples, src.lumi_ifb) * src.lumi_ifb, src.lumi_ifb))
         names = [(lab, [ff.samples[i].name for i in members]) for lab, members in sig_groups] if ff else []
         features.cutflow_tables(s, cf_doc, cf_path, pmap, note, names)
         sections.append(s)

@@ -409,9 +409,12 @@ def event_samples_table(section, ev):
     header = ["sample", "role", "process", "DSID", "σ × BR [pb]", "k-factor", "filter eff.", "generated", "stored",
               "expected yield"]
     tb = sum(y for (n, y, e), s in zip(ys, ev.samples) if s.role == "background")
+    data_lumi = mc_to_data_lumi(ev.samples, ev.lumi_ifb) * (ev.lumi_ifb or 0)
     section.add(Table("event-samples", "Samples of the event file %s (expected yield at %g fb⁻¹ after the "
-                                       "preselection; total background %s)" %
-                      (os.path.basename(ev.path), ev.lumi_ifb or 0, fmt_yield(tb)), header, bkg))
+                                       "preselection; total background %s%s)" %
+                      (os.path.basename(ev.path), ev.lumi_ifb or 0, fmt_yield(tb),
+                       "; the data are %.3g fb⁻¹" % data_lumi if data_lumi and data_lumi != ev.lumi_ifb else ""),
+                      header, bkg))
     if sig:
         section.add(Table("event-signals", "The %d signal samples of the event file" % len(sig), header, sig,
                           collapsed=True))
