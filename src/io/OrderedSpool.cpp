@@ -124,7 +124,6 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
   }
   // Create every dataset at its final size.
   std::vector<h5::Handle> handles;
-  std::vector<hid_t> ids;
   for (std::size_t k = 0; k < datasets_.size(); ++k) {
     const auto& d = datasets_[k];
     const std::string ctx = file_name + ":" + d.path;
@@ -145,19 +144,18 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
     handles.push_back(h5::checked(
         H5Dcreate2(file, d.path.c_str(), h5::native_type(d.type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose,
         "creating " + ctx));
-    ids.push_back(handles.back());
     if (!d.unit.empty()) h5::write_attribute(handles.back(), "unit", d.unit);
     if (!d.description.empty()) h5::write_attribute(handles.back(), "description", d.description);
   }
   if (deflate_level_ > 0)
-    write_collective(ids, file_name, position);
+    write_collective(handles, file_name, position);
   else
-    write_independent(ids, file_name, position);
+    write_independent(handles, file_name, position);
   handles.clear();
   comm_.barrier();
 }
 
-void OrderedSpool::write_independent(const std::vector<hid_t>& datasets, const std::string& file_name,
+void OrderedSpool::write_independent(const std::vector<h5::Handle>& datasets, const std::string& file_name,
                                      const std::map<std::pair<uint64_t, int>, uint64_t>& position) {
   // Independent writes of this rank's rows; no metadata changes from here on.
   h5::Handle xfer = h5::checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, file_name);
@@ -188,7 +186,7 @@ void OrderedSpool::write_independent(const std::vector<hid_t>& datasets, const s
   }
 }
 
-void OrderedSpool::write_collective(const std::vector<hid_t>& datasets, const std::string& file_name,
+void OrderedSpool::write_collective(const std::vector<h5::Handle>& datasets, const std::string& file_name,
                                     const std::map<std::pair<uint64_t, int>, uint64_t>& position) {
   // This rank's records per dataset, in file order (items ascend), cut into batches
   // of at most kCollectiveBytes (a larger record is a batch of its own).

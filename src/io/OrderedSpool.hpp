@@ -62,9 +62,9 @@ class OrderedSpool {
     uint64_t spool_offset;
   };
   std::vector<Record> gather_all() const;
-  void write_independent(const std::vector<hid_t>& datasets, const std::string& file_name,
+  void write_independent(const std::vector<h5::Handle>& datasets, const std::string& file_name,
                          const std::map<std::pair<uint64_t, int>, uint64_t>& position);
-  void write_collective(const std::vector<hid_t>& datasets, const std::string& file_name,
+  void write_collective(const std::vector<h5::Handle>& datasets, const std::string& file_name,
                         const std::map<std::pair<uint64_t, int>, uint64_t>& position);
   // A record's rows read back from the spool, offsets shifted to their file place.
   void load(const Record& r, const std::map<std::pair<uint64_t, int>, uint64_t>& position, std::ifstream& in,

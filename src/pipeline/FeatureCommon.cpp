@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Random.hpp"
@@ -60,12 +61,16 @@ std::string_view to_string(PaddingPolicy p) {
   return "?";
 }
 
-double data_to_mc_luminosity(const io::FeatureFileHeader& header) {
+double luminosity_ifb_of(const io::FeatureFileHeader& header) {
   for (const auto& a : header.attributes)
     if (a.name == "luminosity_ifb")
-      if (const auto* lumi = std::get_if<double>(&a.value); lumi && *lumi > 0)
-        return physics::data_luminosity_ifb(header.samples, *lumi) / *lumi;
-  return 1.0;
+      if (const auto* lumi = std::get_if<double>(&a.value)) return *lumi;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+double data_to_mc_luminosity(const io::FeatureFileHeader& header) {
+  const double lumi = luminosity_ifb_of(header);
+  return lumi > 0 ? physics::data_luminosity_ifb(header.samples, lumi) / lumi : 1.0;
 }
 
 void add_compression_option(po::options_description& d) {

@@ -44,6 +44,9 @@ struct FeatureFileOptions {
   bool overwrite = false;
   io::Compression compression;
 };
+// The MC's luminosity of a feature or score file (its luminosity_ifb attribute), NaN
+// when it states none.
+double luminosity_ifb_of(const io::FeatureFileHeader& header);
 // Data luminosity / MC luminosity of a feature or score file: below 1 when the
 // pseudo-data hold less than the MC is normalised to (generate --data-lumi-ifb);
 // 1 when the file states no luminosity.

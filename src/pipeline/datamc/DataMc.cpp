@@ -16,7 +16,6 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Json.hpp"
 #include "bsmhunt/core/Log.hpp"
-#include "bsmhunt/pipeline/FeatureCommon.hpp"
 #include "bsmhunt/core/Progress.hpp"
 #include "bsmhunt/core/Strings.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
@@ -24,6 +23,7 @@
 #include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
 #include "bsmhunt/physics/features/Selection.hpp"
+#include "bsmhunt/pipeline/FeatureCommon.hpp"
 #include "bsmhunt/stats/DataMc.hpp"
 #include "bsmhunt/stats/Histogram.hpp"
 

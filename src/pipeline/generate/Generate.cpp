@@ -179,6 +179,15 @@ double expected_yield(const physics::SampleInfo& info, double lumi_ipb, double p
   return info.cross_section_pb * info.k_factor * info.filter_efficiency * lumi_ipb * preselection_efficiency;
 }
 
+// The data's luminosity in fb^-1: full, given, or (auto) no more expected events than
+// the background MC has stored, so small runs do not pay for 139 fb^-1 of data.
+double pseudo_data_luminosity(const GenerateConfig& cfg, double full_yield, uint64_t background_mc) {
+  if (cfg.data_lumi_ifb > 0) return cfg.data_lumi_ifb;
+  if (cfg.data_lumi_ifb == 0 && full_yield > double(background_mc))
+    return cfg.options.lumi_ifb * double(background_mc) / full_yield;
+  return cfg.options.lumi_ifb;
+}
+
 // The pseudo-data: Poisson(expected background) events drawn from the background mix,
 // plus the injected signal events. Returns the events stored and attempted.
 std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& comm, io::EventFileWriter& writer,
@@ -206,13 +215,7 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
   uint64_t background_mc = 0;
   for (double y : yields) full_yield += y;
   for (const auto* s : sources) background_mc += s->n_events;
-  // The data's luminosity: full, given, or (auto) no more expected events than the
-  // background MC has stored, so small runs do not pay for 139 fb^-1 of data.
-  double data_lumi_ifb = cfg.options.lumi_ifb;
-  if (cfg.data_lumi_ifb > 0)
-    data_lumi_ifb = cfg.data_lumi_ifb;
-  else if (cfg.data_lumi_ifb == 0 && full_yield > double(background_mc))
-    data_lumi_ifb = cfg.options.lumi_ifb * double(background_mc) / full_yield;
+  const double data_lumi_ifb = pseudo_data_luminosity(cfg, full_yield, background_mc);
   const double data_scale_of_lumi = data_lumi_ifb / cfg.options.lumi_ifb;
   for (double& y : yields) y *= data_scale_of_lumi;
   const double background_yield = full_yield * data_scale_of_lumi;

@@ -499,11 +499,7 @@ ChannelResult evaluate_channel(const SignificanceConfig& c, const SignificanceRe
 }
 
 double luminosity_of(const Inputs& in) {
-  if (in.features)
-    for (const auto& a : in.features->header().attributes)
-      if (a.name == "luminosity_ifb")
-        if (const auto* d = std::get_if<double>(&a.value)) return *d;
-  return std::numeric_limits<double>::quiet_NaN();
+  return in.features ? luminosity_ifb_of(in.features->header()) : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import draw, style
 from .hists import GroupHist, choose_edges
-from .inputs import ReportError, data_lumi_text, mc_to_data_lumi, signal_model_name
+from .inputs import ReportError, data_lumi_text, mc_to_data_lumi, signal_model_name, stack_lumi
 from .page import Cell, Figure, Table, Text, fmt_count, fmt_g, fmt_yield, num
 
 FEATURE_LABELS = {
@@ -205,7 +205,7 @@ def feature_plots(ctx, section, ff, requested, yields):
     hists = [GroupHist(e, ngroups) for e in edges]
     wds = ff.f["weight"]
     # Beside data smaller than the MC's luminosity, the MC is drawn at the data's.
-    mc_scale = mc_to_data_lumi(samples, ff.lumi_ifb) if any(s.role == "data" for s in samples) else 1.0
+    mc_scale, label_lumi = stack_lumi(samples, ff.lumi_ifb, any(s.role == "data" for s in samples))
     for a, b, s in ff.iter_chunks(runs):
         X = ff.values[a:b]
         w = wds[a:b] if samples[s].role == "data" else wds[a:b] * mc_scale
@@ -241,7 +241,7 @@ def feature_plots(ctx, section, ff, requested, yields):
                               xlabel=axis_label(name, unit), ylabel=draw.bin_width_text(h.edges, unit),
                               logy=True, extra=[selection_text(ff.attrs.get("feature_set"))],
                               integer_ticks=integer,
-                              lumi=mc_scale * ff.lumi_ifb if mc_scale != 1.0 else "default")
+                              lumi=label_lumi)
         fname = ctx.save(fig, "feature_%s" % name)
         tot_b = float(h.sw[:P].sum())
         tot_d = float(h.n[P].sum()) if has_data else None
@@ -270,12 +270,12 @@ def yields_table(section, ff, yields, procs, sig_groups):
     out.append({"cls": "total", "cells": [Cell("total background"), Cell(""), num(bn, fmt_count),
                                           num(bt, error=math.sqrt(bt2))]})
     data = [s.index for s in samples if s.role == "data"]
+    mcs = mc_to_data_lumi(samples, ff.lumi_ifb)
     if data:
         nd = int(rows[data].sum())
         out.append({"cls": "data", "cells": [Cell("data"), Cell(", ".join(samples[i].name for i in data)),
                                              num(nd, fmt_count), num(float(sw[data].sum()), error=math.sqrt(nd))]})
-        mcs = mc_to_data_lumi(samples, ff.lumi_ifb)  # data / background at the data's luminosity
-        ratio = nd / (bt * mcs) if bt else None
+        ratio = nd / (bt * mcs) if bt else None  # data / background at the data's luminosity
         rerr = ratio * math.sqrt(1 / max(nd, 1) + bt2 / bt ** 2) if ratio else None
         out.append({"cls": "ratio", "cells": [Cell("data / background"), Cell(""), Cell(""),
                                               num(ratio, lambda x: "%.4f" % x, error=rerr)]})
@@ -287,9 +287,9 @@ def yields_table(section, ff, yields, procs, sig_groups):
     section.add(Table("yields", "Yields after the selection of %s (weighted to the luminosity; ± MC statistical "
                                 "uncertainty; data: ± sqrt(N))%s" %
                       (os.path.basename(ff.path),
-                       "" if not data or mc_to_data_lumi(samples, ff.lumi_ifb) == 1.0 else
+                       "" if not data or mcs == 1.0 else
                        "; the data are %.3g fb^-1, the data / background ratio compares them with the background "
-                       "at that luminosity" % (mc_to_data_lumi(samples, ff.lumi_ifb) * ff.lumi_ifb)),
+                       "at that luminosity" % (mcs * ff.lumi_ifb)),
                       ["process", "samples", "MC events", "yield"], out))
     sig = [s for s in samples if s.role == "signal"]
     if sig:

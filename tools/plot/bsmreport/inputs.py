@@ -254,6 +254,13 @@ def mc_to_data_lumi(samples, file_lumi):
     return lumis[0] / file_lumi
 
 
+def stack_lumi(samples, file_lumi, has_data):
+    """(MC weight factor, luminosity for the plot label) of a stack drawn beside data:
+    the data's luminosity when they are smaller than the MC's, else (1, "default")."""
+    s = mc_to_data_lumi(samples, file_lumi) if has_data else 1.0
+    return s, (s * file_lumi if s != 1.0 else "default")
+
+
 def data_lumi_text(samples, file_lumi):
     """' (MC scaled to the data's X fb^-1)' when the data are smaller, else ''."""
     s = mc_to_data_lumi(samples, file_lumi)

@@ -184,6 +184,12 @@ def label_lines(doc, extra):
     return lines
 
 
+def limits_lumi(doc, default):
+    """The luminosity the limits were set at (the data's, when the pseudo-data are
+    smaller than the MC's), else `default`."""
+    return doc.get("lumi_ifb") if isinstance(doc.get("lumi_ifb"), (int, float)) else default
+
+
 def status_of(doc):
     return "internal" if doc.get("data") == "data" else "simulation"
 
@@ -201,8 +207,7 @@ def finish_axes(ctx, ax, doc, q, values, extra, points=False):
     else:
         lo, hi = 0.0, hi * 1.05
     ax.set_ylabel(y_label(doc, q))
-    lumi = doc.get("lumi_ifb") if isinstance(doc.get("lumi_ifb"), (int, float)) else "default"
-    texts = ctx.label(ax, label_lines(doc, extra), status=status_of(doc), lumi=lumi)
+    texts = ctx.label(ax, label_lines(doc, extra), status=status_of(doc), lumi=limits_lumi(doc, "default"))
     style.arrange_legend(ax, texts, lo, hi, log=log, handles=legend_handles(doc, q, points), ncol=1)
 
 
@@ -312,9 +317,7 @@ def header(ctx, ax, doc, extra):
                  fontstyle="italic", va="top", ha="left", zorder=10)
     t2 = ax.annotate(" " + status_of(doc), xy=(1, 0), xycoords=t1, fontsize=style.FONT_SIZE + 3, va="bottom",
                      ha="left", zorder=10)
-    # Limits set at the data's own luminosity (pseudo-data smaller than the MC's) say so.
-    lumi = doc.get("lumi_ifb") if isinstance(doc.get("lumi_ifb"), (int, float)) else ctx.lumi_ifb
-    lines = [style.lumi_text(lumi, ctx.sqrt_s_GeV)] + [e for e in extra if e]
+    lines = [style.lumi_text(limits_lumi(doc, ctx.lumi_ifb), ctx.sqrt_s_GeV)] + [e for e in extra if e]
     t3 = ax.annotate("\n".join(lines), xy=(0, 0), xycoords=t1, xytext=(0, -6), textcoords="offset points",
                      fontsize=style.FONT_SIZE - 1, va="top", ha="left", linespacing=1.3, zorder=10)
     return [t1, t2, t3]

@@ -12,7 +12,7 @@ import numpy as np
 from . import draw, style
 from .features import model_label, processes_of, strip_tex
 from .hists import GroupHist, choose_edges, interp_at, weighted_roc
-from .inputs import ReportError, data_lumi_text, mc_to_data_lumi, signal_model_name
+from .inputs import ReportError, data_lumi_text, signal_model_name, stack_lumi
 from .page import Cell, Figure, Table, Text, fmt_count, fmt_fixed, fmt_g, fmt_yield, num
 
 TRAIN, VALIDATION, TEST = 0, 1, 2
@@ -152,12 +152,12 @@ def selected_mass_plot(ctx, d, threshold):
     edges = choose_edges("mass", "GeV", d.mass[test & d.is_bkg], signal_values=sig_values)
     data = d.data_mass_above(threshold, edges)
     # Beside data smaller than the MC's luminosity, the MC is drawn at the data's.
-    mc_scale = mc_to_data_lumi(sf.samples, sf.lumi_ifb) if data is not None else 1.0
+    mc_scale, label_lumi = stack_lumi(sf.samples, sf.lumi_ifb, data is not None)
     w = d.weight * d.test_scale[d.sample] * mc_scale
     stack, btotal, sigs = stack_components(ctx, d, d.mass, test, w, edges)
     fig = draw.stack_plot(ctx, edges, stack, data=data, signals=sigs, xlabel=mass_axis_label(sf),
                           ylabel=draw.bin_width_text(edges, "GeV"), logy=True,
-                          lumi=mc_scale * sf.lumi_ifb if mc_scale != 1.0 else "default",
+                          lumi=label_lumi,
                           extra=["%s output >= %g" % (score_axis_label(sf).split(" output")[0], threshold)])
     return fig, float(btotal.sum())
 
@@ -246,12 +246,12 @@ def stacked_plot(ctx, d, edges, logx):
     test = d.split == TEST
     data = d.data_hist(edges)
     # Beside data smaller than the MC's luminosity, the MC is drawn at the data's.
-    mc_scale = mc_to_data_lumi(sf.samples, sf.lumi_ifb) if data is not None else 1.0
+    mc_scale, label_lumi = stack_lumi(sf.samples, sf.lumi_ifb, data is not None)
     w = d.weight * d.test_scale[d.sample] * mc_scale
     stack, btotal, sigs = stack_components(ctx, d, d.score, test, w, edges)
     fig = draw.stack_plot(ctx, edges, stack, data=data, signals=sigs, xlabel=score_axis_label(sf),
                           ylabel="Events / bin" if logx else draw.bin_width_text(edges, ""), logy=True, logx=logx,
-                          lumi=mc_scale * sf.lumi_ifb if mc_scale != 1.0 else "default",
+                          lumi=label_lumi,
                           extra=["MC: test split"])
     return fig, float(btotal.sum()), (None if data is None else float(data.sum()))
 

@@ -19,7 +19,6 @@ CHANNEL_TEXT = {"ee": "$ee$ channel", "mumu": r"$\mu\mu$ channel", "emu": r"$e\m
 MASS_KEYS = ("m_zprime_GeV", "m_A_GeV", "m_chi_GeV")
 
 
-
 def data_lumi_note(doc, ch):
     """' (at X fb^-1)' when the channel's data are at a luminosity other than the MC's."""
     d = ch.get("data") if isinstance(ch.get("data"), dict) else {}
