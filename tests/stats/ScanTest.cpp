@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "bsmhunt/core/Error.hpp"
@@ -70,6 +72,102 @@ TEST(HistogramSet, BadValuesNameThePosition) {
   }
   x[1] = 0.5f, w[1] = std::numeric_limits<double>::infinity();
   EXPECT_THROW(set.fill(x, w, g), InputError);
+}
+
+TEST(HistogramSet, BlockFillIsBitwiseTheSumOfEachSlotsBlockInRowOrder) {
+  // The block-wise fill's definition, written out independently: a value's slot by
+  // binary search over the edges, one double sum per (group, slot, block) in row
+  // order, each rounded to the fixed-point grid and added up. Groups interleave and
+  // cross blocks of 64 rows; values sit on, just below and just above every edge (the
+  // arithmetic guess is checked there), in the flows and at +-inf; weights are negative
+  // and zero too. Ranges whose edges are not exact in binary, where the arithmetic
+  // guess is off by one slightly away from the edge, not only exactly on it: on
+  // [-0.3, 0.7) with 100 bins, (0.25 + 0.3) * 100 is 55 + 7e-15 but 0.25 lies below
+  // the computed edge 55; on [0, 1e4) with 3 bins, x = 1e4 = hi gives t = 3 - 4e-16.
+  struct Range {
+    double lo, hi;
+    std::size_t nbins;
+  };
+  for (const Range range : {Range{-0.3, 0.7, 10}, Range{-0.3, 0.7, 100}, Range{0, 1e4, 3}}) {
+    const std::size_t groups = 3;
+    const uint64_t block_rows = 64;
+    const Histogram shape(range.nbins, range.lo, range.hi);
+    const std::vector<double>& edges = shape.edges();
+    std::vector<float> x;
+    for (const double e : edges)
+      for (const float v : {float(e), std::nextafter(float(e), -1e30f), std::nextafter(float(e), 1e30f)})
+        x.push_back(v);
+    const float inf = std::numeric_limits<float>::infinity();
+    for (const float v : {-inf, inf, float(range.lo - 1e3), float(range.hi + 1e3)}) x.push_back(v);
+    CounterRng rng(5, 2, 3);
+    while (x.size() < 2000) x.push_back(float(range.lo + (range.hi - range.lo) * (rng.uniform() * 1.4 - 0.2)));
+    const std::size_t n = x.size();
+    std::vector<double> w(n);
+    std::vector<uint32_t> g(n);
+    std::vector<uint64_t> row(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      w[i] = i % 11 == 0 ? 0.0 : (rng.uniform() - 0.3) * 1e-2;
+      g[i] = uint32_t((i / 37 + i % 3 / 2) % groups);  // runs of 37, broken up now and then
+      row[i] = 1000 + i + i / 100;                     // non-decreasing with gaps
+    }
+    const std::size_t stride = range.nbins + 2;
+    std::vector<Int128> ref_w(groups * stride, 0), ref_w2(groups * stride, 0);
+    std::vector<double> block_w(groups * stride, 0), block_w2(groups * stride, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i > 0 && row[i] / block_rows != row[i - 1] / block_rows) {
+        for (std::size_t k = 0; k < ref_w.size(); ++k) {
+          ref_w[k] += ExactSum::to_fixed(block_w[k]), ref_w2[k] += ExactSum::to_fixed(block_w2[k]);
+          block_w[k] = block_w2[k] = 0;
+        }
+      }
+      const std::size_t slot = std::size_t(std::upper_bound(edges.begin(), edges.end(), double(x[i])) - edges.begin());
+      block_w[g[i] * stride + slot] += w[i];
+      block_w2[g[i] * stride + slot] += w[i] * w[i];
+    }
+    for (std::size_t k = 0; k < ref_w.size(); ++k)
+      ref_w[k] += ExactSum::to_fixed(block_w[k]), ref_w2[k] += ExactSum::to_fixed(block_w2[k]);
+
+    HistogramSet set(groups, range.nbins, range.lo, range.hi, block_rows);
+    for (std::size_t b = 0; b < n;) {  // calls of 1 to 300 rows
+      const std::size_t e = std::min(n, b + 1 + b % 300);
+      set.fill(std::span(x).subspan(b, e - b), std::span(w).subspan(b, e - b), std::span(g).subspan(b, e - b),
+               std::span(row).subspan(b, e - b));
+      b = e;
+    }
+    uint64_t entries = 0;
+    for (std::size_t k = 0; k < groups; ++k) {
+      const Histogram h = set.histogram(k);
+      for (std::size_t s = 0; s < stride; ++s) {
+        ASSERT_EQ(h.sum_w()[s].raw(), ref_w[k * stride + s]) << "range " << range.lo << ", group " << k << ", slot " << s;
+        ASSERT_EQ(h.sum_w2()[s].raw(), ref_w2[k * stride + s]) << "range " << range.lo << ", group " << k << ", slot " << s;
+      }
+      entries += set.entries(k);
+    }
+    EXPECT_EQ(entries, n);
+  }
+}
+
+TEST(HistogramSet, BlockFillNamesABadValue) {
+  std::vector<float> x(3000, 0.5f);
+  std::vector<double> w(3000, 1.0);
+  std::vector<uint32_t> g(3000, 0);
+  std::vector<uint64_t> row(3000);
+  for (std::size_t i = 0; i < row.size(); ++i) row[i] = i;
+  const auto message_of = [&] {
+    HistogramSet set(2, 4, 0, 1);
+    try {
+      set.fill(x, w, g, row);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  x[2500] = std::nanf("");
+  EXPECT_NE(message_of().find("value 2500 is NaN"), std::string::npos) << message_of();
+  x[2500] = 0.5f, w[1700] = -std::numeric_limits<double>::infinity();
+  EXPECT_NE(message_of().find("weight 1700 = -inf is not finite"), std::string::npos) << message_of();
+  w[1700] = 1.0, g[2999] = 2;
+  EXPECT_NE(message_of().find("group 2 of 2"), std::string::npos) << message_of();
 }
 
 TEST(HistogramSet, ReductionIsBitwiseTheSerialFill) {

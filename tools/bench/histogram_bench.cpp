@@ -89,6 +89,17 @@ int main(int argc, char** argv) {
     if (scan.has_best()) best = std::max(best, scan.z[scan.best]);
   }
   const auto t4 = Clock::now();
+  // A fingerprint of every exact sum and entry count: equal over rank counts when the
+  // fill is rank-invariant bit for bit.
+  uint64_t sums_hash = 1469598103934665603ull;
+  const auto mix = [&](uint64_t v) { sums_hash = (sums_hash ^ v) * 1099511628211ull; };
+  for (std::size_t s = 0; s < samples; ++s) {
+    const stats::Histogram h = set.histogram(s);
+    for (std::size_t k = 0; k < h.sum_w().size(); ++k)
+      for (const bsmhunt::Int128 raw : {h.sum_w()[k].raw(), h.sum_w2()[k].raw()})
+        mix(uint64_t(raw)), mix(uint64_t(raw >> 64));
+    mix(set.entries(s));
+  }
   const double fill = std::chrono::duration<double>(t1 - t0).count();
   const double wait = std::chrono::duration<double>(t2 - t1).count();
   const double reduce = std::chrono::duration<double>(t3 - t2).count();
@@ -98,9 +109,9 @@ int main(int argc, char** argv) {
     const double total = slowest_fill + reduce + scan;
     fmt::print("RESULT order={} ranks={} scores={} samples={} bins={} fill_s={:.4f} rate_per_rank={:.1f}M/s reduce_s={:.5f} "
                "reduce_fraction={:.4f} scan_s={:.4f} total_s={:.4f} max_z={:.4g} wait_s={:.4f} exact_fill_s={:.4f} "
-               "exact_rate_per_rank={:.1f}M/s\n",
+               "exact_rate_per_rank={:.1f}M/s sums_hash={:016x}\n",
                shuffled ? "shuffled" : "file", comm.size(), n, samples, bins, slowest_fill, double(range.size()) / fill / 1e6, reduce, reduce / total,
-               scan, total, best, wait, exact_fill, double(range.size()) / exact_fill / 1e6);
+               scan, total, best, wait, exact_fill, double(range.size()) / exact_fill / 1e6, sums_hash);
   }
   return 0;
 }
