@@ -13,15 +13,6 @@ RunningStats::RunningStats(std::size_t n)
       min(n, std::numeric_limits<double>::infinity()),
       max(n, -std::numeric_limits<double>::infinity()) {}
 
-void RunningStats::add(std::size_t f, double x) {
-  count[f] += 1.0;
-  const double d = x - mean[f];
-  mean[f] += d / count[f];
-  m2[f] += d * (x - mean[f]);
-  min[f] = std::min(min[f], x);
-  max[f] = std::max(max[f], x);
-}
-
 void RunningStats::merge(const RunningStats& o) {
   for (std::size_t f = 0; f < count.size(); ++f) {
     if (o.count[f] == 0) continue;

@@ -222,6 +222,23 @@ TEST_F(ExtractFiles, NonFiniteInputIsErrorOrDropped) {
     EXPECT_TRUE(contains(r.output, "sample 'ttbar_dilep', event 7: 'met' is not finite")) << r.output;
     EXPECT_TRUE(no_output_left(out));
   }
+  // A jet member too: the inputs are checked column by column per block, and the
+  // message names the first non-finite input in the set's order (columns, then
+  // members in order), as an event-by-event check would.
+  const auto bad_jet = dir() / "nan_jet.h5";
+  fs::copy_file(dilepton(), bad_jet, fs::copy_options::overwrite_existing);
+  auto j = python(dir(), "poison_jet", "f = h5py.File('" + bad_jet.string() + "', 'r+')\n"
+                  "g = f['samples/ttbar_dilep']; o = g['jets/offsets'][:]\n"
+                  "e = [i for i in range(len(o) - 1) if o[i + 1] - o[i] >= 2][0]\n"
+                  "d = g['jets/phi']; d[int(o[e]) + 1] = np.inf\n"
+                  "d = g['jets/eta']; d[int(o[e]) + 1] = np.nan\n"
+                  "print('event', g['event_number'][e])\n");
+  ASSERT_EQ(j.exit_code, 0) << j.output;
+  const std::string jet_event = j.output.substr(j.output.find("event ") + 6, j.output.find_first_of("\r\n") - 6);
+  auto r = run_command(ranks_command(2) + " extract --input " + bad_jet.string() + " --output " + out.string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "sample 'ttbar_dilep', event " + jet_event + ": 'jets/eta' is not finite")) << r.output;
+  EXPECT_TRUE(no_output_left(out));
   auto d = run_command(bsmhunt_command(2) + " extract --input " + bad.string() + " --on-nonfinite drop --output " +
                        out.string());
   ASSERT_EQ(d.exit_code, 0) << d.output;

@@ -58,7 +58,8 @@ T invariant_mass2(T pt1, T eta1, T phi1, T m1, T pt2, T eta2, T phi2, T m2) noex
   const T mm1 = m1 * m1, mm2 = m2 * m2;
   const T mt_prod = mt1 * mt2, pt_prod = pt1 * pt2;
   const T mass_term = mt_prod + pt_prod > 0 ? (mm1 * pt2 * pt2 + mm2 * pt1 * pt1 + mm1 * mm2) / (mt_prod + pt_prod) : T(0);
-  const T half_dy = T(0.5) * (rapidity(pt1, eta1, m1) - rapidity(pt2, eta2, m2));
+  // Massless objects: y = eta, without the rounding (and the cost) of asinh(sinh(eta)).
+  const T half_dy = m1 == 0 && m2 == 0 ? T(0.5) * (eta1 - eta2) : T(0.5) * (rapidity(pt1, eta1, m1) - rapidity(pt2, eta2, m2));
   const T sinh_half_dy = std::sinh(half_dy);
   return mm1 + mm2 +
          2 * (mass_term + 2 * mt_prod * sinh_half_dy * sinh_half_dy + 2 * pt_prod * sin2_half_delta_phi(phi1, phi2));

@@ -2,6 +2,7 @@
 // Per-feature count, mean, M2, min, max of a stream of values, merged across work
 // items and ranks with the pairwise update of Chan, Golub & LeVeque (1979), which
 // stays accurate where sum-of-squares cancels.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -19,7 +20,15 @@ struct FeatureMoments {
 struct RunningStats {
   std::vector<double> count, mean, m2, min, max;
   explicit RunningStats(std::size_t n_features = 0);
-  void add(std::size_t feature, double x);
+  // Welford's update; inline, as extract calls it for every written value.
+  void add(std::size_t f, double x) {
+    count[f] += 1.0;
+    const double d = x - mean[f];
+    mean[f] += d / count[f];
+    m2[f] += d * (x - mean[f]);
+    min[f] = std::min(min[f], x);
+    max[f] = std::max(max[f], x);
+  }
   void merge(const RunningStats& other);
   FeatureMoments finish() const;
   std::vector<double> pack() const;  // for MPI

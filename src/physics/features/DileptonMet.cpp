@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "FeatureSets.hpp"
+#include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/physics/FourVector.hpp"
 #include "bsmhunt/physics/Kinematics.hpp"
 #include "bsmhunt/physics/MetSignificance.hpp"
@@ -64,55 +65,86 @@ class DileptonMet final : public FeatureSet {
             {"max_bjets", o_.max_bjets}};
   }
   void select(const std::vector<std::size_t>& written) override {
-    wants_mt2_ = std::find(written.begin(), written.end(), std::size_t(mt2_)) != written.end();
+    const auto wants = [&](Feature f) { return std::find(written.begin(), written.end(), std::size_t(f)) != written.end(); };
+    wants_mt2_ = wants(mt2_);
+    wants_met_sig_ = wants(met_sig);
   }
+  void bind(const EventBlock& b) override;
   std::size_t evaluate(const EventBlock& b, std::size_t i, std::vector<double>& x, std::vector<char>& present) override;
 
  private:
+  // The columns of the bound block, looked up once per block rather than per event.
+  struct Leptons {
+    const uint64_t* offsets;
+    const float *pt, *eta, *phi;
+    const int8_t* charge;
+  };
+  struct Columns {
+    const EventBlock* block = nullptr;
+    Leptons leptons[2];  // electrons, muons
+    const uint64_t* jet_offsets;
+    const float *jet_pt, *jet_eta, *jet_phi;
+    const int8_t* jet_btag;
+    const float *met, *met_phi, *met_sumet;
+  };
   FeatureSetOptions o_;
-  bool wants_mt2_ = true;  // mT2 is by far the costliest feature: only when written
+  // The costliest features are computed only when written.
+  bool wants_mt2_ = true, wants_met_sig_ = true;
+  Columns c_;
   std::vector<MetObject> objects_;
   std::vector<Lepton> leptons_;
 };
 
+void DileptonMet::bind(const EventBlock& b) {
+  for (int flavour = 0; flavour < 2; ++flavour) {
+    const auto& c = b.collection(flavour == 0 ? "electrons" : "muons");
+    c_.leptons[flavour] = {c.offsets.data(), c.member("pt").as<float>().data(), c.member("eta").as<float>().data(),
+                           c.member("phi").as<float>().data(), c.member("charge").as<int8_t>().data()};
+  }
+  const auto& jets = b.collection("jets");
+  c_.jet_offsets = jets.offsets.data();
+  c_.jet_pt = jets.member("pt").as<float>().data();
+  c_.jet_eta = jets.member("eta").as<float>().data();
+  c_.jet_phi = jets.member("phi").as<float>().data();
+  c_.jet_btag = jets.member("btag").as<int8_t>().data();
+  c_.met = b.values<float>("met").data();
+  c_.met_phi = b.values<float>("met_phi").data();
+  c_.met_sumet = b.values<float>("met_sumet").data();
+  c_.block = &b;
+}
+
 std::size_t DileptonMet::evaluate(const EventBlock& b, std::size_t i, std::vector<double>& x,
                                   std::vector<char>& present) {
+  if (c_.block != &b) throw InternalError("dilepton_met: evaluate() on a block that was not bound");
   leptons_.clear();
   objects_.clear();
-  const auto& ele = b.collection("electrons");
-  const auto& mu = b.collection("muons");
-  const auto& jets = b.collection("jets");
   std::size_t passed = 0;
   for (int flavour = 0; flavour < 2; ++flavour) {
-    const auto& c = flavour == 0 ? ele : mu;
-    const auto &pt = c.member("pt").as<float>(), &eta = c.member("eta").as<float>(),
-               &phi = c.member("phi").as<float>();
-    const auto& q = c.member("charge").as<int8_t>();
+    const Leptons& c = c_.leptons[flavour];
+    const auto kind = flavour == 0 ? MetObjectKind::electron : MetObjectKind::muon;
     for (uint64_t k = c.offsets[i]; k < c.offsets[i + 1]; ++k) {
-      objects_.push_back({pt[k], eta[k], phi[k], flavour == 0 ? MetObjectKind::electron : MetObjectKind::muon});
-      if (double(pt[k]) > o_.lepton_pt_min && std::fabs(double(eta[k])) < o_.lepton_eta_max)
-        leptons_.push_back({pt[k], eta[k], phi[k], q[k], flavour});
+      if (wants_met_sig_) objects_.push_back({c.pt[k], c.eta[k], c.phi[k], kind});
+      if (double(c.pt[k]) > o_.lepton_pt_min && std::fabs(double(c.eta[k])) < o_.lepton_eta_max)
+        leptons_.push_back({c.pt[k], c.eta[k], c.phi[k], c.charge[k], flavour});
     }
   }
   if (leptons_.size() != 2) return passed;
   ++passed;  // two leptons
-  std::sort(leptons_.begin(), leptons_.end(), [](const Lepton& a, const Lepton& c) { return a.pt > c.pt; });
+  if (leptons_[1].pt > leptons_[0].pt) std::swap(leptons_[0], leptons_[1]);  // leading first
   const Lepton &l1 = leptons_[0], &l2 = leptons_[1];
   if (o_.require_sfos && !(l1.flavour == l2.flavour && l1.charge * l2.charge < 0)) return passed;
   ++passed;  // flavour
-  const double met = b.values<float>("met")[i], met_phi = b.values<float>("met_phi")[i];
+  const double met = c_.met[i], met_phi = c_.met_phi[i];
   if (!(met > o_.met_min)) return passed;
   ++passed;  // met
-  const auto &jpt = jets.member("pt").as<float>(), &jeta = jets.member("eta").as<float>(),
-             &jphi = jets.member("phi").as<float>();
-  const auto& jb = jets.member("btag").as<int8_t>();
-  const uint64_t j0 = jets.offsets[i], j1 = jets.offsets[i + 1];
+  const float *jpt = c_.jet_pt, *jeta = c_.jet_eta, *jphi = c_.jet_phi;
+  const uint64_t j0 = c_.jet_offsets[i], j1 = c_.jet_offsets[i + 1];
   int64_t nb = 0;
   double sum_pt = 0;
   for (uint64_t k = j0; k < j1; ++k) {
-    nb += jb[k] != 0;
+    nb += c_.jet_btag[k] != 0;
     sum_pt += double(jpt[k]);
-    objects_.push_back({jpt[k], jeta[k], jphi[k], MetObjectKind::jet});
+    if (wants_met_sig_) objects_.push_back({jpt[k], jeta[k], jphi[k], MetObjectKind::jet});
   }
   if (o_.max_bjets >= 0) {
     if (nb > o_.max_bjets) return passed;
@@ -121,20 +153,21 @@ std::size_t DileptonMet::evaluate(const EventBlock& b, std::size_t i, std::vecto
 
   x[lep1_pt] = l1.pt, x[lep1_eta] = l1.eta, x[lep1_phi] = l1.phi;
   x[lep2_pt] = l2.pt, x[lep2_eta] = l2.eta, x[lep2_phi] = l2.phi;
-  const FourVector v1 = FourVector::from_pt_eta_phi_m(l1.pt, l1.eta, l1.phi, 0.0),
-                   v2 = FourVector::from_pt_eta_phi_m(l2.pt, l2.eta, l2.phi, 0.0);
-  const FourVector ll = v1 + v2;
+  // Transverse components only: nothing below needs pz or E.
+  const double px1 = l1.pt * std::cos(l1.phi), py1 = l1.pt * std::sin(l1.phi);
+  const double px2 = l2.pt * std::cos(l2.phi), py2 = l2.pt * std::sin(l2.phi);
+  const double pxll = px1 + px2, pyll = py1 + py2;
   const double m_ll = invariant_mass<double>(l1.pt, l1.eta, l1.phi, 0.0, l2.pt, l2.eta, l2.phi, 0.0);
   const double pt_ll = pair_pt<double>(l1.pt, l1.phi, l2.pt, l2.phi);
-  const double phi_ll = ll.phi();
+  const double phi_ll = pxll == 0 && pyll == 0 ? 0.0 : std::atan2(pyll, pxll);
   x[mll] = m_ll;
   x[ptll] = pt_ll;
   x[met_] = met, x[met_phi_] = met_phi;
-  const double soft = soft_sumet(double(b.values<float>("met_sumet")[i]), objects_);
-  x[met_sig] = met_significance_polar(objects_, met, met_phi, soft);
+  x[met_sig] = wants_met_sig_ ? met_significance_polar(objects_, met, met_phi, soft_sumet(double(c_.met_sumet[i]), objects_))
+                              : 0.0;
   x[mt_llmet] = system_transverse_mass<double>(m_ll, pt_ll, phi_ll, met, met_phi);
   const double mx = met * std::cos(met_phi), my = met * std::sin(met_phi);
-  x[mt2_] = wants_mt2_ ? mt2(0.0, v1.px, v1.py, 0.0, v2.px, v2.py, mx, my) : 0.0;
+  x[mt2_] = wants_mt2_ ? mt2(0.0, px1, py1, 0.0, px2, py2, mx, my) : 0.0;
   x[dphi_ll] = abs_delta_phi<double>(l1.phi, l2.phi);
   x[dphi_ll_met] = abs_delta_phi<double>(phi_ll, met_phi);
   x[dr_ll] = delta_r(l1.eta, l1.phi, l2.eta, l2.phi);

@@ -44,7 +44,9 @@ class Extractor {
   // objects padded) and returns the number of cuts passed (cuts_.size() = selected).
   // Throws InputError for non-finite inputs unless --on-nonfinite drop.
   std::size_t evaluate(const physics::EventBlock& b, std::size_t sample, std::size_t i);
-  const char* nonfinite_input(const physics::EventBlock& b, std::size_t i) const;
+  // Once per block read: binds the feature set to it and finds the events with a
+  // non-finite input (first_bad_), column by column instead of event by event.
+  void prepare_block(const physics::EventBlock& b);
   // Runs `each(block, item)` on this rank's item of every round, then `round_end(k)` on every rank.
   template <typename Each, typename RoundEnd>
   void for_each_round(const char* what, Each&& each, RoundEnd&& round_end);
@@ -68,6 +70,8 @@ class Extractor {
   std::vector<double> fill_;      // per feature: the value of a missing one
   std::vector<double> values_;
   std::vector<char> present_;
+  std::vector<std::string> finite_names_;  // inputs checked, in the order errors name them
+  std::vector<uint32_t> first_bad_;        // per event of the block: 1 + its first non-finite input, or 0
   uint64_t total_events_ = 0;
 };
 
@@ -147,34 +151,52 @@ void Extractor::plan_items() {
   values_.assign(defs_.size(), 0.0);
   present_.assign(defs_.size(), 1);
   fill_.assign(defs_.size(), 0.0);
+  finite_names_ = {"weight_mc"};
+  finite_names_.insert(finite_names_.end(), in.finite_columns.begin(), in.finite_columns.end());
+  for (const auto& [coll, members] : in.finite_members)
+    for (const auto& m : members) finite_names_.push_back(fmt::format("{}/{}", coll, m));
   for (const auto f : optional_) fill_[f] = defs_[f].missing == physics::FeatureDef::Missing::zero ? 0.0 : cfg_.sentinel;
 }
 
-const char* Extractor::nonfinite_input(const physics::EventBlock& b, std::size_t i) const {
-  static thread_local std::string name;
+void Extractor::prepare_block(const physics::EventBlock& b) {
+  set_->bind(b);
+  const std::size_t n = b.size();
+  first_bad_.assign(n, 0);
+  uint32_t code = 0;  // 1 + index into finite_names_, in the order of the names
+  const auto mark_column = [&](const std::vector<float>& v) {
+    ++code;
+    bool any = false;
+    for (std::size_t i = 0; i < n; ++i) any |= !std::isfinite(v[i]);
+    if (any)
+      for (std::size_t i = 0; i < n; ++i)
+        if (!std::isfinite(v[i]) && first_bad_[i] == 0) first_bad_[i] = code;
+  };
   const physics::FeatureInputs in = set_->inputs();
-  if (!std::isfinite(b.values<float>("weight_mc")[i])) return "weight_mc";
-  for (const auto& c : in.finite_columns)
-    if (!std::isfinite(b.values<float>(c)[i])) return (name = c).c_str();
+  mark_column(b.values<float>("weight_mc"));
+  for (const auto& c : in.finite_columns) mark_column(b.values<float>(c));
   for (const auto& [coll, members] : in.finite_members) {
     const auto& c = b.collection(coll);
     for (const auto& m : members) {
+      ++code;
       const auto& v = c.member(m).as<float>();
-      for (uint64_t k = c.offsets[i]; k < c.offsets[i + 1]; ++k)
-        if (!std::isfinite(v[k])) return (name = fmt::format("{}/{}", coll, m)).c_str();
+      bool any = false;
+      for (std::size_t k = 0; k < v.size(); ++k) any |= !std::isfinite(v[k]);
+      if (!any) continue;
+      for (std::size_t i = 0; i < n; ++i)
+        for (uint64_t k = c.offsets[i]; k < c.offsets[i + 1]; ++k)
+          if (!std::isfinite(v[k]) && first_bad_[i] == 0) first_bad_[i] = code;
     }
   }
-  return nullptr;
 }
 
 std::size_t Extractor::evaluate(const physics::EventBlock& b, std::size_t sample, std::size_t i) {
   std::size_t passed = 1;  // all
-  if (const char* bad = nonfinite_input(b, i)) {
+  if (const uint32_t bad = first_bad_[i]) {
     if (!cfg_.drop_nonfinite)
       throw InputError(fmt::format("{}: sample '{}', event {}: '{}' is not finite; pass --on-nonfinite drop to drop "
                                    "such events (counted in the cutflow as failing 'finite')",
                                    reader_.path().string(), reader_.samples()[sample].info.name,
-                                   b.values<uint64_t>("event_number")[i], bad));
+                                   b.values<uint64_t>("event_number")[i], finite_names_[bad - 1]));
     return passed;
   }
   if (cut_finite_) ++passed;
@@ -208,6 +230,7 @@ void Extractor::for_each_round(const char* what, Each&& each, RoundEnd&& round_e
       const dist::WorkItem* w = dist::item_of(items_, k, comm_.rank(), comm_.size());
       if (!w) return;
       reader_.read(w->sample, w->first, w->first + w->count, block, columns_);
+      prepare_block(block);
       each(block, *w);
     });
     round_end(k);

@@ -73,6 +73,9 @@ class FeatureSet {
   // The features that will be written (indices into features()): a set may skip
   // computing costly ones that are not.
   virtual void select(const std::vector<std::size_t>& /*written*/) {}
+  // Called with each block before its events are evaluated (and again whenever the
+  // block's contents change): a set may look up the columns it reads once here.
+  virtual void bind(const EventBlock& /*block*/) {}
   // Event i of the block: the number of cuts() it passes; when it passes them all,
   // values[f] for every feature and present[f] = false for features of objects the
   // event lacks (their value is then undefined).
