@@ -11,6 +11,7 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/dist/Watchdog.hpp"
 
 namespace bsmhunt::dist {
 namespace {
@@ -38,6 +39,7 @@ Environment::Environment(int& argc, char**& argv) {
 }
 
 Environment::~Environment() {
+  stop_watching_collectives();
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
@@ -66,30 +68,38 @@ Communicator::Communicator(MPI_Comm comm) : comm_(comm) {
   MPI_Comm_size(comm_, &size_);
 }
 
-void Communicator::barrier() const { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+void Communicator::barrier() const {
+  const CollectiveWait wait("MPI_Barrier");
+  check(MPI_Barrier(comm_), "MPI_Barrier");
+}
 
 uint64_t Communicator::sum(uint64_t local) const {
+  const CollectiveWait wait("MPI_Allreduce");
   uint64_t out = 0;
   check(MPI_Allreduce(&local, &out, 1, MPI_UINT64_T, MPI_SUM, comm_), "MPI_Allreduce");
   return out;
 }
 double Communicator::sum(double local) const {
+  const CollectiveWait wait("MPI_Allreduce");
   double out = 0;
   check(MPI_Allreduce(&local, &out, 1, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
   return out;
 }
 double Communicator::max(double local) const {
+  const CollectiveWait wait("MPI_Allreduce");
   double out = 0;
   check(MPI_Allreduce(&local, &out, 1, MPI_DOUBLE, MPI_MAX, comm_), "MPI_Allreduce");
   return out;
 }
 double Communicator::min(double local) const {
+  const CollectiveWait wait("MPI_Allreduce");
   double out = 0;
   check(MPI_Allreduce(&local, &out, 1, MPI_DOUBLE, MPI_MIN, comm_), "MPI_Allreduce");
   return out;
 }
 
 void Communicator::sum_in_place(Int128* raw_values, std::size_t n) const {
+  const CollectiveWait wait("MPI_Allreduce");
   // Each 128-bit accumulator travels as four 32-bit limbs, each in a 64-bit lane, and
   // the lanes are summed with MPI's own integer sum: the 32 spare bits of a lane take
   // the carries of up to 2^31 ranks, so every lane sum is exact, and recombining the
@@ -129,13 +139,16 @@ std::vector<ExactSum> Communicator::sum(const std::vector<ExactSum>& local) cons
 ExactSum Communicator::sum(const ExactSum& local) const { return sum(std::vector<ExactSum>{local}).front(); }
 
 void Communicator::sum_in_place(std::vector<uint64_t>& v) const {
+  const CollectiveWait wait("MPI_Allreduce");
   check(MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_UINT64_T, MPI_SUM, comm_), "MPI_Allreduce");
 }
 void Communicator::sum_in_place(std::vector<double>& v) const {
+  const CollectiveWait wait("MPI_Allreduce");
   check(MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
 }
 
 void Communicator::sum_in_place(double* v, std::size_t n) const {
+  const CollectiveWait wait("MPI_Allreduce");
   check(MPI_Allreduce(MPI_IN_PLACE, v, int(n), MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
 }
 
@@ -146,6 +159,7 @@ MPI_Request Communicator::start_sum_in_place(float* v, std::size_t n) const {
 }
 
 void Communicator::wait_all(std::vector<MPI_Request>& requests) {
+  const CollectiveWait wait("MPI_Waitall");
   if (requests.empty()) return;
   check(MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
   requests.clear();
@@ -162,23 +176,27 @@ void Communicator::sleeping_barrier() const {
 }
 
 bool Communicator::all(bool local) const {
+  const CollectiveWait wait("MPI_Allreduce");
   int in = local ? 1 : 0, out = 0;
   check(MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MIN, comm_), "MPI_Allreduce");
   return out == 1;
 }
 
 uint64_t Communicator::exclusive_prefix_sum(uint64_t local) const {
+  const CollectiveWait wait("MPI_Exscan");
   uint64_t out = 0;
   check(MPI_Exscan(&local, &out, 1, MPI_UINT64_T, MPI_SUM, comm_), "MPI_Exscan");
   return rank_ == 0 ? 0 : out;  // MPI leaves rank 0's result undefined
 }
 
 std::vector<uint64_t> Communicator::all_gather(uint64_t local) const {
+  const CollectiveWait wait("MPI_Allgather");
   std::vector<uint64_t> out(static_cast<std::size_t>(size_));
   check(MPI_Allgather(&local, 1, MPI_UINT64_T, out.data(), 1, MPI_UINT64_T, comm_), "MPI_Allgather");
   return out;
 }
 std::vector<uint64_t> Communicator::all_gather(const std::vector<uint64_t>& local) const {
+  const CollectiveWait wait("MPI_Allgather");
   std::vector<uint64_t> out(local.size() * std::size_t(size_));
   check(MPI_Allgather(local.data(), int(local.size()), MPI_UINT64_T, out.data(), int(local.size()), MPI_UINT64_T,
                       comm_),
@@ -187,6 +205,7 @@ std::vector<uint64_t> Communicator::all_gather(const std::vector<uint64_t>& loca
 }
 
 std::vector<double> Communicator::all_gather(const std::vector<double>& local) const {
+  const CollectiveWait wait("MPI_Allgather");
   std::vector<double> out(local.size() * std::size_t(size_));
   check(MPI_Allgather(local.data(), int(local.size()), MPI_DOUBLE, out.data(), int(local.size()), MPI_DOUBLE, comm_),
         "MPI_Allgather");
@@ -194,12 +213,14 @@ std::vector<double> Communicator::all_gather(const std::vector<double>& local) c
 }
 
 void Communicator::broadcast(std::string& value, int root) const {
+  const CollectiveWait wait("MPI_Bcast");
   uint64_t n = value.size();
   check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
   value.resize(n);
   check(MPI_Bcast(value.data(), int(n), MPI_CHAR, root, comm_), "MPI_Bcast");
 }
 void Communicator::broadcast(std::vector<uint64_t>& values, int root) const {
+  const CollectiveWait wait("MPI_Bcast");
   uint64_t n = values.size();
   check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
   values.resize(n);
@@ -207,6 +228,7 @@ void Communicator::broadcast(std::vector<uint64_t>& values, int root) const {
 }
 
 void Communicator::broadcast(std::vector<uint8_t>& bytes, int root) const {
+  const CollectiveWait wait("MPI_Bcast");
   uint64_t n = bytes.size();
   check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
   bytes.resize(n);
@@ -217,11 +239,13 @@ void Communicator::broadcast(std::vector<uint8_t>& bytes, int root) const {
 }
 
 Communicator Communicator::split(int color, int key) const {
+  const CollectiveWait wait("MPI_Comm_split");
   MPI_Comm out;
   check(MPI_Comm_split(comm_, color, key, &out), "MPI_Comm_split");
   return Communicator(out);
 }
 Communicator Communicator::split_shared() const {
+  const CollectiveWait wait("MPI_Comm_split_type");
   MPI_Comm out;
   check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &out), "MPI_Comm_split_type");
   return Communicator(out);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -10,6 +11,7 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Strings.hpp"
+#include "bsmhunt/dist/Watchdog.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
 #include "bsmhunt/pipeline/Options.hpp"
 
@@ -92,6 +94,8 @@ bool drop_nonfinite_option(const po::variables_map& vm) {
 }
 
 po::parsed_options read_ini_file(const std::string& path, const std::string& where, const std::string& cannot_open) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(fmt::format("{}: is a directory, not an INI file", where));
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: {}", where, cannot_open));
   try {
@@ -107,7 +111,10 @@ void add_common_options(po::options_description& d) {
   d.add_options()("help,h", "show this help and exit")(
       "config", po::value<std::string>()->default_value(""),
       "INI job file; its [<command>] section supplies options not given on the command line")(
-      "log-level", po::value<std::string>()->default_value("info"), "debug, info, warn, error or quiet");
+      "log-level", po::value<std::string>()->default_value("info"), "debug, info, warn, error or quiet")(
+      "collective-timeout", po::value<double>()->default_value(600, "600"),
+      "seconds a rank may wait in one MPI collective for the others before the whole job is aborted (exit 124) "
+      "with a message naming the stage; 0: wait forever");
 }
 
 std::vector<std::string> option_names(const po::options_description& d) {
@@ -198,6 +205,11 @@ bool parse_command_line(const Command& c, const std::vector<std::string>& args, 
     throw InputError(fmt::format("bsmhunt {}: {}", c.name, e.what()));
   }
   log::set_level(log::parse_level(vm["log-level"].as<std::string>()));
+  const double timeout = vm["collective-timeout"].as<double>();
+  if (!(timeout >= 0) || !std::isfinite(timeout))
+    throw InputError(fmt::format("bsmhunt {}: --collective-timeout {}: expected seconds >= 0 (0: no limit)", c.name,
+                                 timeout));
+  dist::watch_collectives(timeout, "bsmhunt " + c.name);
   return true;
 }
 

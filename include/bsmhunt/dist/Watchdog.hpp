@@ -1,0 +1,43 @@
+#pragma once
+// A bound on how long a rank waits in a collective (issue #19: never be the job that
+// hangs until the batch system kills it hours later). Every blocking collective of
+// Communicator marks this rank as waiting; a watchdog thread aborts the whole job
+// (MPI_Abort, exit code 124) when one wait lasts longer than the timeout, after
+// printing which stage, which collective and how long. A rank that throws never needs
+// it (main aborts the job on a rank-local error); it is for a rank that hangs or
+// crawls: a dead file system, a stuck device, an infinite loop.
+//
+// Not covered: collective I/O inside parallel HDF5 (H5Dwrite, H5Fclose) and
+// Communicator::sleeping_barrier (ranks waiting on purpose for rank 0's
+// single-process task).
+#include <cstdint>
+#include <string>
+
+namespace bsmhunt::dist {
+
+// Exit code of a job aborted by the watchdog (as timeout(1) uses).
+inline constexpr int kCollectiveTimeoutExit = 124;
+
+// Sets the timeout (seconds; <= 0 turns the watchdog off) and the stage named in its
+// message; starts the watchdog thread on first use. Not collective; call it on every
+// rank with the same values (the command line does, for every command).
+void watch_collectives(double timeout_seconds, const std::string& stage);
+
+// Stops and joins the watchdog thread (Environment's destructor, before MPI_Finalize).
+void stop_watching_collectives();
+
+// Marks this rank as waiting in the collective `what` for its lifetime (nested
+// marks restore the outer one).
+class CollectiveWait {
+ public:
+  explicit CollectiveWait(const char* what) noexcept;
+  ~CollectiveWait();
+  CollectiveWait(const CollectiveWait&) = delete;
+  CollectiveWait& operator=(const CollectiveWait&) = delete;
+
+ private:
+  int64_t outer_since_;
+  const char* outer_what_;
+};
+
+}  // namespace bsmhunt::dist
