@@ -182,7 +182,7 @@ Archive read_archive(const std::filesystem::path& path, const std::string& forma
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: no such file", where));
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(fmt::format("{}: not an HDF5 file", where));
-  h5::Handle file = h5::checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "opening " + where);
+  h5::Handle file = h5::open_for_reading(where);
   if (H5Aexists(file, "format") <= 0)
     throw InputError(fmt::format("{}: not a bsmhunt model or checkpoint (no format attribute)", where));
   const std::string found = h5::read_string_attribute(file, "format", where);

@@ -34,6 +34,13 @@ Handle checked(hid_t id, Handle::Closer closer, const std::string& context) {
   if (id < 0) throw Error(fmt::format("{}: {}", context, last_hdf5_message()));
   return Handle(id, closer);
 }
+Handle open_for_reading(const std::string& path, hid_t fapl) {
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
+  if (id < 0)
+    throw InputError(fmt::format("{}: the HDF5 file cannot be opened: truncated, damaged or still being written ({})",
+                                 path, last_hdf5_message()));
+  return Handle(id, H5Fclose);
+}
 void check(herr_t status, const std::string& context) {
   if (status < 0) throw Error(fmt::format("{}: {}", context, last_hdf5_message()));
 }

@@ -50,6 +50,9 @@ class Handle {
 
 // Throws bsmhunt::Error(context: HDF5 message) when id < 0.
 Handle checked(hid_t id, Handle::Closer closer, const std::string& context);
+// Opens an existing file (H5Fis_hdf5 already said it is HDF5) read-only; a file that
+// HDF5 cannot open (cut short, damaged) is bad input: InputError naming it.
+Handle open_for_reading(const std::string& path, hid_t fapl = H5P_DEFAULT);
 void check(herr_t status, const std::string& context);
 
 hid_t native_type(physics::ColumnType t);

@@ -20,7 +20,7 @@ std::string_view to_string(DeviceKind kind) { return kind == DeviceKind::cpu ? "
 Activation parse_activation(std::string_view name) {
   for (auto a : {Activation::linear, Activation::relu, Activation::leaky_relu, Activation::tanh, Activation::sigmoid})
     if (to_string(a) == name) return a;
-  throw InputError(fmt::format("activation '{}' is not one of linear, relu, leaky_relu, tanh, sigmoid{}", name,
+  throw InputError(fmt::format("--activation '{}': expected one of linear, relu, leaky_relu, tanh, sigmoid{}", name,
                                did_you_mean(name, {"linear", "relu", "leaky_relu", "tanh", "sigmoid"})));
 }
 

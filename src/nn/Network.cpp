@@ -364,7 +364,7 @@ std::size_t Layer::state_count() const { return block_size(state()); }
 Network::Network(Backend& backend, const NetworkSpec& spec) : spec_(spec), backend_(backend) {
   if (spec.inputs == 0) throw InputError("network: zero input features");
   if (spec.dropout < 0.0f || spec.dropout >= 1.0f)
-    throw InputError(fmt::format("dropout = {}: expected a rate in [0, 1)", spec.dropout));
+    throw InputError(fmt::format("--dropout {}: expected a rate in [0, 1)", spec.dropout));
   for (auto w : spec.hidden)
     if (w == 0) throw InputError("network: a hidden layer of width 0");
   std::size_t width = spec.inputs;

@@ -77,7 +77,7 @@ E parse_enum(std::string_view name, std::initializer_list<E> all, const char* wh
     if (to_string(e) == name) return e;
     names.emplace_back(to_string(e));
   }
-  throw InputError(fmt::format("{} '{}' is not one of {}{}", what, name, join(names, ", "), did_you_mean(name, names)));
+  throw InputError(fmt::format("--{} '{}': expected one of {}{}", what, name, join(names, ", "), did_you_mean(name, names)));
 }
 }  // namespace
 

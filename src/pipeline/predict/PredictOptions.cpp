@@ -36,7 +36,8 @@ PredictConfig predict_config_from(const po::variables_map& vm) {
   c.device = nn::parse_device(option<std::string>(vm, "device"));
   c.overwrite = option<bool>(vm, "overwrite");
   c.compression = compression_from(vm);
-  c.chunk_rows = std::max<uint64_t>(1, option<uint64_t>(vm, "chunk-rows"));
+  c.chunk_rows = option<uint64_t>(vm, "chunk-rows");
+  if (c.chunk_rows == 0) throw InputError("--chunk-rows 0: expected at least 1 event per rank per batch");
   c.blas_threads = option<int>(vm, "blas-threads");
   return c;
 }
