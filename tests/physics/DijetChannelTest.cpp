@@ -152,8 +152,13 @@ TEST(DijetChannel, Samples) {
 
 TEST_F(DijetBackground, MjjSmoothFallingAndF3) {
   const Dijets& d = *dijets_;
-  const double p2 = number(*info_, "mjj_f3_p2"), p3 = number(*info_, "mjj_f3_p3");
-  const double lo = number(*info_, "mjj_min_GeV"), hi = number(*info_, "mjj_max_GeV");
+  // The specification (docs/physics.md, channel dijet), not the generator's own
+  // constants: f3 = (1 - x)^10 x^-5 on 1.5-10 TeV; the file must declare the same.
+  constexpr double p2 = 10, p3 = 5, lo = 1500, hi = 10000;
+  EXPECT_EQ(number(*info_, "mjj_f3_p2"), p2);
+  EXPECT_EQ(number(*info_, "mjj_f3_p3"), p3);
+  EXPECT_EQ(number(*info_, "mjj_min_GeV"), lo);
+  EXPECT_EQ(number(*info_, "mjj_max_GeV"), hi);
   auto f3 = [&](double m) { return std::pow(1 - m / kSqrtS, p2) * std::pow(m / kSqrtS, -p3); };
   auto integral = [&](double a, double b) {  // Simpson, 2000 intervals
     const int n = 2000;
@@ -291,8 +296,30 @@ TEST(DijetChannel, TallyAndAcceptance) {
   const Dijets d = read_dijets(all.block);
   double beyond = 0, max_dy = 0;
   for (double dy : d.dy) beyond += std::fabs(dy) > 1.2, max_dy = std::max(max_dy, std::fabs(dy));
-  EXPECT_GT(beyond, 0);
-  EXPECT_LT(max_dy, 1.4);
+  // Flat in chi = exp|dy| on [1, exp(1.3)]: P(|dy| > 1.2) = 1 - (e^1.2 - 1) / (e^1.3 - 1) = 0.1308.
+  const double dy_gen = number(all.sample.info, "max_abs_delta_y");
+  EXPECT_EQ(dy_gen, 1.3);
+  const double p = 1 - (std::exp(1.2) - 1) / (std::exp(dy_gen) - 1), n = double(d.dy.size());
+  EXPECT_NEAR(beyond / n, p, 5 * std::sqrt(p * (1 - p) / n));
+  EXPECT_GT(max_dy, dy_gen - 0.01);  // the density is highest at the edge: P(none within 0.01) ~ e^-270
+  EXPECT_LT(max_dy, dy_gen + 0.05);  // jet rapidities are smeared a little after the cut
+}
+
+TEST(DijetChannel, SignalDeltaYIsTruncatedIsotropic) {
+  // An isotropic two-body decay has cos(theta*) = tanh(dy / 2) uniform; generated with
+  // |dy| < 1.3, P(|dy| < d) = tanh(d / 2) / tanh(0.65) (and the filter efficiency is tanh(0.65)).
+  auto channel = make_dijet_channel();
+  const auto s = generate(*channel, 1, 20'000, false);
+  const Dijets d = read_dijets(s.block);
+  const double half = 0.5 * number(s.sample.info, "max_abs_delta_y"), n = double(d.dy.size());
+  ASSERT_EQ(d.dy.size(), 20'000u);
+  EXPECT_NEAR(s.sample.info.filter_efficiency, std::tanh(half), 1e-15);
+  for (const double cut : {0.3, 0.6, 0.9, 1.2}) {
+    double below = 0;
+    for (const double dy : d.dy) below += std::fabs(dy) < cut;
+    const double p = std::tanh(cut / 2) / std::tanh(half);
+    EXPECT_NEAR(below / n, p, 5 * std::sqrt(p * (1 - p) / n)) << "|dy| < " << cut;
+  }
 }
 
 TEST(DijetChannel, DeterministicAcrossSplits) {

@@ -278,6 +278,4 @@ TEST(Mt2, WwDileptonEndpointAtWMass) {
               fraction_below, p995, values.back());
 }
 
-// Not a check: prints the evaluation rate on typical dilepton events (massless
-// leptons 20-300 GeV, MET 50-500 GeV, chi = 0) for the record.
 }  // namespace
