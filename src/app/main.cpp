@@ -2,6 +2,8 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <thread>
@@ -9,6 +11,7 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/dist/Communicator.hpp"
+#include "bsmhunt/io/Hdf5State.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
 
 namespace {
@@ -48,6 +51,11 @@ int main(int argc, char** argv) {
   if (all_ranks_failed(10.0)) {
     // One message, from rank 0, and a clean MPI shutdown.
     if (bsmhunt::log::rank() == 0) bsmhunt::log::error("{}", message);
+    if (bsmhunt::io::hdf5_file_close_failed()) {
+      // HDF5's own shutdown inside MPI_Finalize would crash on the half-closed file.
+      std::fflush(stdout), std::fflush(stderr);
+      std::_Exit(code);
+    }
     return code;
   }
   // Only some ranks failed; the others may wait in a collective forever.

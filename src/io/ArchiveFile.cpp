@@ -110,7 +110,7 @@ herr_t visit(hid_t root, const char* name_c, const H5O_info_t* info, void* data)
 void write_archive(const std::filesystem::path& path, const Archive& a, const std::string& format, int64_t version) {
   h5::silence_library_errors();
   const std::string partial = partial_path(path).string();
-  {
+  try {
     h5::Handle file = h5::checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                                   "creating " + partial);
     h5::write_attribute(file, "format", format);
@@ -148,6 +148,10 @@ void write_archive(const std::filesystem::path& path, const Archive& a, const st
     H5Adelete(file, "complete");
     h5::write_attribute(file, "complete", int64_t(1));
     h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
+  } catch (...) {  // the file is closed by now: leave no .partial behind (a full disk, say)
+    std::error_code ec;
+    std::filesystem::remove(partial, ec);
+    throw;
   }
   commit_partial(partial, path);
 }

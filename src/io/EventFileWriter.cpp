@@ -6,6 +6,7 @@
 #include "Hdf5.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 #include "OrderedSpool.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/io/EventFile.hpp"
 
@@ -128,19 +129,23 @@ void EventFileWriter::write_sample_info(const std::vector<SampleInfo>& infos) {
 void EventFileWriter::append_round(std::size_t sample, const EventBlock& block) {
   auto& m = *impl_;
   const uint64_t item = m.round++ * uint64_t(m.comm.size()) + uint64_t(m.comm.rank());
-  if (sample == kNoSample) return;
-  if (sample >= m.samples.size()) throw InternalError("append_round: sample index out of range");
-  block.check_consistent();
-  const auto& k = m.keys[sample];
-  for (std::size_t c = 0; c < k.columns.size(); ++c)
-    m.spool.add(item, k.columns[c], data_of(block.columns()[c]), block.size());
-  for (std::size_t c = 0; c < k.offsets.size(); ++c) {
-    const auto& coll = block.collections()[c];
-    // Offsets past the leading 0, shifted at write time by the objects before this item.
-    m.spool.add(item, k.offsets[c], coll.offsets.data() + 1, block.size(), k.members[c].front());
-    for (std::size_t j = 0; j < k.members[c].size(); ++j)
-      m.spool.add(item, k.members[c][j], data_of(coll.members[j]), coll.n_objects());
-  }
+  // Every rank calls this every round: a spool write that fails on one rank (a full
+  // disk) fails every rank together instead of leaving the others in a later collective.
+  dist::collectively(m.comm, [&] {
+    if (sample == kNoSample) return;
+    if (sample >= m.samples.size()) throw InternalError("append_round: sample index out of range");
+    block.check_consistent();
+    const auto& k = m.keys[sample];
+    for (std::size_t c = 0; c < k.columns.size(); ++c)
+      m.spool.add(item, k.columns[c], data_of(block.columns()[c]), block.size());
+    for (std::size_t c = 0; c < k.offsets.size(); ++c) {
+      const auto& coll = block.collections()[c];
+      // Offsets past the leading 0, shifted at write time by the objects before this item.
+      m.spool.add(item, k.offsets[c], coll.offsets.data() + 1, block.size(), k.members[c].front());
+      for (std::size_t j = 0; j < k.members[c].size(); ++j)
+        m.spool.add(item, k.members[c][j], data_of(coll.members[j]), coll.n_objects());
+    }
+  });
 }
 
 void EventFileWriter::commit() {
@@ -153,6 +158,7 @@ void EventFileWriter::commit() {
                                       m.samples[s].name, got, m.samples[s].n_events));
   }
   h5::Handle file = h5::create_parallel_file(m.comm, m.partial, kEventFormat, kEventFormatVersion);
+  const h5::AbandonOnError abandon_on_error(file);
   for (const auto& a : m.file_attributes) h5::write_attribute(file, a.name, a.value);
   {
     // Creation order is tracked so readers list samples in the order they were written.

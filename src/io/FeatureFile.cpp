@@ -8,6 +8,7 @@
 #include "Hdf5.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 #include "OrderedSpool.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/core/Error.hpp"
 
 namespace bsmhunt::io {
@@ -170,8 +171,13 @@ void FeatureFileWriter::append_round(const FeatureBlock& b) {
                                     m.header.feature_names.size()));
   b.check_consistent();
   const uint64_t item = m.round++ * uint64_t(m.comm.size()) + uint64_t(m.comm.rank());
-  m.spool.add(item, m.features_key, b.features.data(), b.size());
-  for (std::size_t i = 0; i < m.column_keys.size(); ++i) m.spool.add(item, m.column_keys[i], row_data(b, i), b.size());
+  // A spool write that fails on one rank (a full disk) must fail every rank here, not
+  // leave the others in the sum below while this one unwinds into collective closes.
+  dist::collectively(m.comm, [&] {
+    m.spool.add(item, m.features_key, b.features.data(), b.size());
+    for (std::size_t i = 0; i < m.column_keys.size(); ++i)
+      m.spool.add(item, m.column_keys[i], row_data(b, i), b.size());
+  });
   m.rows += m.comm.sum(uint64_t(b.size()));
 }
 
@@ -182,6 +188,7 @@ void FeatureFileWriter::write_cutflow(const Cutflow& c) { impl_->cutflow = c; }
 void FeatureFileWriter::commit() {
   auto& m = *impl_;
   h5::Handle file = h5::create_parallel_file(m.comm, m.partial, m.kind.format, kFeatureFormatVersion);
+  const h5::AbandonOnError abandon_on_error(file);
   const auto& comm = m.comm;
   for (const auto& a : m.header.attributes) h5::write_attribute(file, a.name, a.value);
   h5::write_string_dataset(comm, file, m.kind.names, m.header.feature_names, m.where(m.kind.names));

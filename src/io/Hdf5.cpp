@@ -1,9 +1,12 @@
 #include "Hdf5.hpp"
+#include "bsmhunt/io/Hdf5State.hpp"
+#include "bsmhunt/dist/Watchdog.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <mutex>
 
@@ -34,6 +37,12 @@ Handle checked(hid_t id, Handle::Closer closer, const std::string& context) {
   if (id < 0) throw Error(fmt::format("{}: {}", context, last_hdf5_message()));
   return Handle(id, closer);
 }
+namespace {
+std::atomic<bool> g_file_close_failed{false};
+}  // namespace
+void note_failed_file_close() noexcept { g_file_close_failed = true; }
+bool file_close_failed() noexcept { return g_file_close_failed; }
+
 Handle open_for_reading(const std::string& path, hid_t fapl) {
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
   if (id < 0)
@@ -236,8 +245,23 @@ Handle create_parallel_file(const dist::Communicator& comm, const std::string& p
 void commit_parallel_file(const dist::Communicator& comm, Handle& file, const std::string& partial,
                           const std::string& output) {
   write_attribute(file, "complete", int64_t(1));
-  check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
-  file.reset();
+  {
+    // The flush writes what HDF5 still caches; a write error there (a full disk) can make
+    // HDF5 1.10's collective flush diverge between ranks and wait forever: the watchdog
+    // bounds that wait (--collective-timeout). A flush that fails on some ranks only is
+    // agreed on before the close, which the callers then skip (h5::AbandonOnError).
+    const dist::CollectiveWait wait("H5Fflush of a parallel HDF5 file");
+    std::string flush_problem;
+    try {
+      check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
+    } catch (const Error& e) {
+      flush_problem = e.what();
+    }
+    if (!comm.all(flush_problem.empty()))
+      throw Error(flush_problem.empty() ? fmt::format("flushing {}: failed on another rank (disk full?)", partial)
+                                        : flush_problem);
+    file.reset();
+  }
   comm.barrier();
   std::string problem;
   if (comm.is_root()) {
@@ -373,3 +397,7 @@ std::vector<std::string> read_string_dataset(hid_t group, const std::string& nam
 }
 
 }  // namespace bsmhunt::io::h5
+
+namespace bsmhunt::io {
+bool hdf5_file_close_failed() noexcept { return h5::file_close_failed(); }
+}  // namespace bsmhunt::io

@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,10 @@ namespace bsmhunt::io::h5 {
 
 // Turns off HDF5's own error printing (we report errors ourselves) once per process.
 void silence_library_errors();
+
+// Records that H5Fclose failed (see bsmhunt/io/Hdf5State.hpp).
+void note_failed_file_close() noexcept;
+bool file_close_failed() noexcept;
 
 class Handle {
  public:
@@ -36,9 +41,11 @@ class Handle {
   Handle& operator=(const Handle&) = delete;
   ~Handle() { reset(); }
   void reset() {
-    if (id_ >= 0 && closer_) closer_(id_);
+    if (id_ >= 0 && closer_ && closer_(id_) < 0 && closer_ == &H5Fclose) note_failed_file_close();
     id_ = H5I_INVALID_HID;
   }
+  // Forgets the object without closing it (see AbandonOnError).
+  void abandon() noexcept { id_ = H5I_INVALID_HID; }
   hid_t get() const { return id_; }
   operator hid_t() const { return id_; }
   bool valid() const { return id_ >= 0; }
@@ -46,6 +53,27 @@ class Handle {
  private:
   hid_t id_ = H5I_INVALID_HID;
   Closer closer_ = nullptr;
+};
+
+// For a file being written in parallel: if the scope is left by an exception, the file
+// is not closed. After a write failed on some ranks (a full disk), HDF5's collective
+// close diverges between ranks and hangs; the process instead ends without HDF5's
+// shutdown (bsmhunt/io/Hdf5State.hpp). Declare it after the file's Handle.
+class AbandonOnError {
+ public:
+  explicit AbandonOnError(Handle& file) noexcept : file_(file), exceptions_(std::uncaught_exceptions()) {}
+  ~AbandonOnError() {
+    if (std::uncaught_exceptions() > exceptions_ && file_.valid()) {
+      file_.abandon();
+      note_failed_file_close();
+    }
+  }
+  AbandonOnError(const AbandonOnError&) = delete;
+  AbandonOnError& operator=(const AbandonOnError&) = delete;
+
+ private:
+  Handle& file_;
+  int exceptions_;
 };
 
 // Throws bsmhunt::Error(context: HDF5 message) when id < 0.

@@ -1,4 +1,5 @@
 #include "OrderedSpool.hpp"
+#include "bsmhunt/dist/Collectively.hpp"
 
 #include <fmt/format.h>
 
@@ -170,20 +171,24 @@ void OrderedSpool::write_independent(const std::vector<h5::Handle>& datasets, co
     h5::Handle ms = h5::checked(H5Screate_simple(rank, count, nullptr), H5Sclose, ctx);
     h5::check(H5Dwrite(datasets[k], h5::native_type(d.type), ms, fs, xfer, data), "writing " + ctx);
   };
-  if (comm_.is_root())
-    for (std::size_t k = 0; k < datasets_.size(); ++k)
-      if (datasets_[k].leading_zero) {
-        const uint64_t zero = 0;
-        write_rows(k, 0, 1, &zero);
-      }
-  std::ifstream in(spool_path_, std::ios::binary);
-  std::vector<char> buffer;
-  for (const auto& r : records_) {
-    if (r.rows == 0) continue;
-    buffer.resize(bytes_of(r));
-    load(r, position, in, buffer.data());
-    write_rows(std::size_t(r.key), position.at({r.item, r.key}), r.rows, buffer.data());
-  }
+  // A rank whose writes fail (a full disk) must not leave the others to close the
+  // file without it: all ranks agree on errors before the collective close.
+  dist::collectively(comm_, [&] {
+    if (comm_.is_root())
+      for (std::size_t k = 0; k < datasets_.size(); ++k)
+        if (datasets_[k].leading_zero) {
+          const uint64_t zero = 0;
+          write_rows(k, 0, 1, &zero);
+        }
+    std::ifstream in(spool_path_, std::ios::binary);
+    std::vector<char> buffer;
+    for (const auto& r : records_) {
+      if (r.rows == 0) continue;
+      buffer.resize(bytes_of(r));
+      load(r, position, in, buffer.data());
+      write_rows(std::size_t(r.key), position.at({r.item, r.key}), r.rows, buffer.data());
+    }
+  });
 }
 
 void OrderedSpool::write_collective(const std::vector<h5::Handle>& datasets, const std::string& file_name,
@@ -256,11 +261,19 @@ void OrderedSpool::write_collective(const std::vector<h5::Handle>& datasets, con
       const hsize_t mem_dims[2] = {rows, d.row_width};
       h5::Handle ms = h5::checked(H5Screate_simple(rank, mem_dims, nullptr), H5Sclose, ctx);
       if (rows == 0) H5Sselect_none(ms);
-      h5::check(H5Dwrite(datasets[k], h5::native_type(d.type), ms, fs, xfer, buffer.data()), "writing " + ctx);
+      // A failed write (a full disk) is remembered like a failed read: this rank goes on
+      // with empty calls, so that every rank makes the same collective calls and they
+      // all throw together below instead of closing the file in different states.
+      try {
+        h5::check(H5Dwrite(datasets[k], h5::native_type(d.type), ms, fs, xfer, buffer.data()), "writing " + ctx);
+      } catch (const Error& e) {
+        if (problem.empty()) problem = e.what();
+      }
     }
   }
   if (!comm_.all(problem.empty()))
-    throw Error(problem.empty() ? fmt::format("{}: another rank could not read its spool file", file_name) : problem);
+    throw Error(problem.empty() ? fmt::format("{}: another rank could not read its spool file or write", file_name)
+                                : problem);
 }
 
 }  // namespace bsmhunt::io

@@ -217,7 +217,7 @@ void write_array_file(const std::filesystem::path& path, const std::vector<Named
                       const std::vector<std::pair<std::string, std::string>>& attributes) {
   h5::silence_library_errors();
   const std::string partial = partial_path(path).string();
-  {
+  try {
     h5::Handle file = h5::checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                                   "creating " + partial);
     for (const auto& [key, value] : attributes) h5::write_attribute(file, key, value);
@@ -233,6 +233,10 @@ void write_array_file(const std::filesystem::path& path, const std::vector<Named
       if (n) h5::check(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.values.data()), context);
     }
     h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
+  } catch (...) {  // the file is closed by now: leave no .partial behind
+    std::error_code ec;
+    std::filesystem::remove(partial, ec);
+    throw;
   }
   commit_partial(partial, path);
 }

@@ -112,7 +112,7 @@ void add_common_options(po::options_description& d) {
       "config", po::value<std::string>()->default_value(""),
       "INI job file; its [<command>] section supplies options not given on the command line")(
       "log-level", po::value<std::string>()->default_value("info"), "debug, info, warn, error or quiet")(
-      "collective-timeout", po::value<double>()->default_value(600, "600"),
+      "collective-timeout", po::value<double>()->default_value(300, "300"),
       "seconds a rank may wait in one MPI collective for the others before the whole job is aborted (exit 124) "
       "with a message naming the stage; 0: wait forever");
 }

@@ -47,7 +47,7 @@ for timeout, hang in (("10", "2"), ("0", "4")):
 
 # The command-line option: listed with its default, bad values refused.
 code, out, _ = job(1, bsmhunt, "inspect", "--help")
-expect("--collective-timeout arg (=600)" in out, "inspect --help lists --collective-timeout (=600)", out)
+expect("--collective-timeout arg (=300)" in out, "inspect --help lists --collective-timeout (=300)", out)
 code, out, _ = job(1, bsmhunt, "inspect", "--input", "none.h5", "--collective-timeout", "-1")
 expect(code == 2 and "--collective-timeout -1: expected seconds >= 0" in out, f"a negative timeout: exit {code}", out)
 

@@ -175,7 +175,9 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
     out.weight = in.weight, out.label = in.label, out.sample_index = in.sample_index;
     out.event_number = in.event_number, out.mass = in.mass, out.split = in.split;
     // Items in file order: rank-major (contiguous slices), chunk-minor.
-    if (in.size()) writer.append_item((uint64_t(comm.rank()) << 32) | k, out);
+    dist::collectively(comm, [&] {  // a failed write (full disk) on one rank stops every rank
+      if (in.size()) writer.append_item((uint64_t(comm.rank()) << 32) | k, out);
+    });
     progress.update(comm.sum(uint64_t(chunk.end - mine.begin)));
   }
   progress.finish();

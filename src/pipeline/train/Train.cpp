@@ -351,7 +351,11 @@ int train_model(const dist::Communicator& comm, const TrainConfig& c) {
   nn::TrainerHooks hooks;
   hooks.stop_requested = [] { return StopSignals::requested(); };
   hooks.checkpoint = [&](uint64_t) {
-    if (comm.is_root()) write_model(checkpoint, trainer, archive);
+    // Rank 0 writes; a failure there (a full disk) must stop every rank, not leave the
+    // others in the next step's all-reduce.
+    dist::collectively(comm, [&] {
+      if (comm.is_root()) write_model(checkpoint, trainer, archive);
+    });
   };
   add_progress_hooks(hooks, comm, c, tc.batch_size, trainer.step());
   const nn::TrainingOutcome outcome = trainer.run(hooks);
@@ -368,11 +372,11 @@ int train_model(const dist::Communicator& comm, const TrainConfig& c) {
     auc = validation_auc(net, d, comm);
     archive.doubles["training/validation_auc"] = {auc};
   }
-  if (comm.is_root()) {
+  dist::collectively(comm, [&] {
+    if (!comm.is_root()) return;
     write_model(c.output, trainer, archive);
     write_history_csv(c.output + ".history.csv", trainer.history());
-  }
-  comm.barrier();
+  });
   log::info("wrote {} (and {}.history.csv){}", c.output, c.output,
             std::isfinite(auc) ? fmt::format("; validation weighted ROC AUC {:.4f}", auc) : std::string());
   return 0;
