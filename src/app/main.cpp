@@ -1,36 +1,16 @@
 // bsmhunt: the one executable. Every subcommand is collective over MPI_COMM_WORLD.
 #include <mpi.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <string>
-#include <thread>
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/io/Hdf5State.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
-
-namespace {
-
-// True if every rank reaches this point within `seconds`, i.e. every rank failed
-// the same way (errors on validated input are raised by all ranks together).
-bool all_ranks_failed(double seconds) {
-  MPI_Request request;
-  MPI_Ibarrier(MPI_COMM_WORLD, &request);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int done = 0;
-  while (!done && std::chrono::steady_clock::now() < deadline) {
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done != 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   bsmhunt::dist::Environment mpi(argc, argv);
@@ -48,7 +28,7 @@ int main(int argc, char** argv) {
     code = 1, message = e.what();
   }
   if (message.empty()) return code;
-  if (all_ranks_failed(10.0)) {
+  if (bsmhunt::dist::Environment::all_ranks_arrive_within(10.0)) {  // every rank failed too
     // One message, from rank 0, and a clean MPI shutdown.
     if (bsmhunt::log::rank() == 0) bsmhunt::log::error("{}", message);
     if (bsmhunt::io::hdf5_file_close_failed()) {

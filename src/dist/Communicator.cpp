@@ -15,6 +15,11 @@
 
 namespace bsmhunt::dist {
 namespace {
+MPI_Comm& error_agreement_comm() {
+  static MPI_Comm comm = MPI_COMM_NULL;
+  return comm;
+}
+
 void check(int rc, const char* what) {
   if (rc != MPI_SUCCESS) {
     char text[MPI_MAX_ERROR_STRING];
@@ -33,6 +38,7 @@ Environment::Environment(int& argc, char**& argv) {
     check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   }
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  check(MPI_Comm_dup(MPI_COMM_WORLD, &error_agreement_comm()), "MPI_Comm_dup");
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   log::set_rank(rank);
@@ -52,6 +58,21 @@ void Environment::abort(int code) {
   if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (initialized && size > 1) MPI_Abort(MPI_COMM_WORLD, code);
   std::exit(code);
+}
+
+bool Environment::all_ranks_arrive_within(double seconds) {
+  MPI_Comm comm = error_agreement_comm();
+  if (comm == MPI_COMM_NULL) return false;
+  MPI_Request request = MPI_REQUEST_NULL;
+  if (MPI_Ibarrier(comm, &request) != MPI_SUCCESS) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (;;) {
+    int done = 0;
+    if (MPI_Test(&request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return false;
+    if (done) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 Range partition(uint64_t n, int parts, int index) {

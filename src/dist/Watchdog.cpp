@@ -1,15 +1,18 @@
 #include "bsmhunt/dist/Watchdog.hpp"
 
+#include <fmt/format.h>
 #include <mpi.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstdio>
 #include <mutex>
 #include <thread>
 
+#include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 
 namespace bsmhunt::dist {
@@ -103,9 +106,44 @@ void stop_watching_collectives() {
   if (w.thread.joinable()) w.thread.join();
 }
 
-CollectiveWait::CollectiveWait(const char* what) noexcept
+namespace {
+
+struct InjectedFault {
+  int rank = -1;
+  uint64_t at = 0;  // 1-based index of the collective
+};
+
+InjectedFault injected_fault() {
+  InjectedFault f;
+  if (const char* spec = std::getenv("BSMHUNT_INJECT_FAULT")) {
+    unsigned long long at = 0;
+    if (std::sscanf(spec, "%d:%llu", &f.rank, &at) != 2) f.rank = -1;
+    f.at = at;
+  }
+  return f;
+}
+
+void maybe_inject_fault(const char* what) {
+  static const InjectedFault fault = injected_fault();
+  static std::atomic<uint64_t> count{0};
+  if (fault.rank < 0) return;
+  const uint64_t n = ++count;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == fault.rank && n == fault.at) {
+    const std::string message =
+        fmt::format("fault injected on rank {} before its collective #{} ({}) (BSMHUNT_INJECT_FAULT)", rank, n, what);
+    log::error("{}", message);  // now: unwinding may end in the watchdog's abort before main prints it
+    throw Error(message);
+  }
+}
+
+}  // namespace
+
+CollectiveWait::CollectiveWait(const char* what)
     : outer_since_(watch().waiting_since.load()), outer_what_(watch().what.load()) {
   if (outer_since_ != 0) return;  // nested: the outer wait's clock keeps running
+  maybe_inject_fault(what);
   Watch& w = watch();
   w.what.store(what);
   w.waiting_since.store(std::max<int64_t>(1, Clock::now().time_since_epoch().count()));

@@ -20,6 +20,10 @@ class Environment {
   // Kills every rank with `code`: used after a rank-local error, where the other
   // ranks may be waiting in a collective and would otherwise hang.
   [[noreturn]] static void abort(int code);
+  // True if every rank calls this within `seconds` (after an error: did every rank
+  // fail?). Uses a communicator of its own, so that it never matches a collective the
+  // other ranks are in; any MPI error counts as "no".
+  static bool all_ranks_arrive_within(double seconds);
 };
 
 // Contiguous range [begin, end) of items owned by one rank.

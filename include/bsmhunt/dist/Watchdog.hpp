@@ -28,9 +28,13 @@ void stop_watching_collectives();
 
 // Marks this rank as waiting in the collective `what` for its lifetime (nested
 // marks restore the outer one).
+//
+// Fault injection for tests: with BSMHUNT_INJECT_FAULT=RANK:N in the environment, rank
+// RANK throws bsmhunt::Error instead of entering its N-th blocking collective (counted
+// from 1), as a rank-local failure at an arbitrary point of any stage would.
 class CollectiveWait {
  public:
-  explicit CollectiveWait(const char* what) noexcept;
+  explicit CollectiveWait(const char* what);
   ~CollectiveWait();
   CollectiveWait(const CollectiveWait&) = delete;
   CollectiveWait& operator=(const CollectiveWait&) = delete;
