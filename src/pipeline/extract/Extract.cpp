@@ -70,6 +70,7 @@ class Extractor {
   std::vector<double> fill_;      // per feature: the value of a missing one
   std::vector<double> values_;
   std::vector<char> present_;
+  physics::FeatureInputs inputs_;          // the set's inputs (plan_items)
   std::vector<std::string> finite_names_;  // inputs checked, in the order errors name them
   std::vector<uint32_t> first_bad_;        // per event of the block: 1 + its first non-finite input, or 0
   uint64_t total_events_ = 0;
@@ -135,7 +136,8 @@ void Extractor::list_cuts() {
 }
 
 void Extractor::plan_items() {
-  const physics::FeatureInputs in = set_->inputs();
+  inputs_ = set_->inputs();
+  const physics::FeatureInputs& in = inputs_;
   columns_ = {"event_number", "weight_mc"};
   columns_.insert(columns_.end(), in.columns.begin(), in.columns.end());
   columns_.insert(columns_.end(), in.collections.begin(), in.collections.end());
@@ -171,10 +173,9 @@ void Extractor::prepare_block(const physics::EventBlock& b) {
       for (std::size_t i = 0; i < n; ++i)
         if (!std::isfinite(v[i]) && first_bad_[i] == 0) first_bad_[i] = code;
   };
-  const physics::FeatureInputs in = set_->inputs();
   mark_column(b.values<float>("weight_mc"));
-  for (const auto& c : in.finite_columns) mark_column(b.values<float>(c));
-  for (const auto& [coll, members] : in.finite_members) {
+  for (const auto& c : inputs_.finite_columns) mark_column(b.values<float>(c));
+  for (const auto& [coll, members] : inputs_.finite_members) {
     const auto& c = b.collection(coll);
     for (const auto& m : members) {
       ++code;
