@@ -66,9 +66,11 @@ std::unique_ptr<ImageShards> make_image_shards(const dist::Communicator& comm, c
   log::info("images: {} compression from {}; channel scales {:.3g} {:.3g} {:.3g} {:.3g} {:.3g} {:.3g} {:.3g} {:.3g}",
             c.compression, events, sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7]);
   const ImageShards* shards = images.get();
-  for (auto [shard, store] : {std::pair{&d.train, &images->train}, std::pair{&d.validation, &images->validation}}) {
+  for (auto [shard, split_store] : {std::pair{&d.train, &images->train}, std::pair{&d.validation, &images->validation}}) {
     shard->features = physics::ImageGrid::out_size;
     std::vector<float>().swap(shard->x);
+    // A copy, not the structured binding: C++20 lambdas may not capture bindings before clang 16.
+    const auto* store = split_store;
     shard->make_rows = [shards, store](const uint32_t* local, std::size_t n, float* out) {
       shards->rows(*store, local, n, out);
     };
