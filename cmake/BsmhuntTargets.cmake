@@ -10,6 +10,17 @@ if(BSMHUNT_SANITIZE)
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined> $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
   add_link_options(-fsanitize=address,undefined)
 endif()
+# The fuzz preset (clang): every library carries libFuzzer's coverage hooks and the
+# sanitizers; fuzz/ links the harnesses with -fsanitize=fuzzer, the tests link as usual.
+if(BSMHUNT_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "BSMHUNT_FUZZ needs clang (libFuzzer): configure with the fuzz preset")
+  endif()
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link,address,undefined>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-sanitize-recover=undefined>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
+  add_link_options(-fsanitize=address,undefined)
+endif()
 
 # bsmhunt_layer(NAME DEPS ...): a static library from src/<name>/*.cpp with the
 # public headers of include/bsmhunt/<name>.

@@ -108,6 +108,8 @@ Value read(const std::filesystem::path& path) {
     return Value::parse(text.str());
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(fmt::format("{}: not valid JSON (byte {}): {}", path.string(), e.byte, e.what()));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond double's range (found by fuzzing)
+    throw InputError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
   }
 }
 

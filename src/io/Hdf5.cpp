@@ -53,6 +53,11 @@ Handle open_for_reading(const std::string& path, hid_t fapl) {
 void check(herr_t status, const std::string& context) {
   if (status < 0) throw Error(fmt::format("{}: {}", context, last_hdf5_message()));
 }
+void check_read(herr_t status, const std::string& context) {
+  if (status < 0)
+    throw InputError(fmt::format("{}: the stored data cannot be read ({}): the file is damaged", context,
+                                 last_hdf5_message()));
+}
 
 hid_t native_type(physics::ColumnType t) {
   using physics::ColumnType;
@@ -146,7 +151,20 @@ Handle string_type() {
 Handle open_attribute(hid_t obj, const std::string& name, const std::string& context) {
   if (H5Aexists(obj, name.c_str()) <= 0)
     throw InputError(fmt::format("{}: attribute '{}' is missing", context, name));
-  return checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, context + ": attribute " + name);
+  Handle attr = checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, context + ": attribute " + name);
+  // Every attribute bsmhunt reads holds one value: reading an array of them into one
+  // would write past the value (found by fuzzing a feature file).
+  Handle space = checked(H5Aget_space(attr), H5Sclose, context + ": attribute " + name);
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n != 1)
+    throw InputError(fmt::format("{}: attribute '{}' holds {} values, expected one", context, name, n));
+  // A damaged type can claim a size its stored value does not have; HDF5 1.10 would copy
+  // (and we would allocate) that many bytes.
+  Handle type = checked(H5Aget_type(attr), H5Tclose, context + ": attribute " + name);
+  if (H5Tis_variable_str(type) <= 0 && H5Aget_storage_size(attr) != H5Tget_size(type))
+    throw InputError(fmt::format("{}: attribute '{}' is damaged: its type has {} bytes, the file stores {}", context,
+                                 name, H5Tget_size(type), H5Aget_storage_size(attr)));
+  return attr;
 }
 }  // namespace
 
@@ -215,6 +233,22 @@ physics::ParameterValue read_parameter_attribute(hid_t obj, const std::string& n
     case H5T_INTEGER: return read_int_attribute(obj, name, context);
     default: return read_double_attribute(obj, name, context);
   }
+}
+
+void check_dataset_storage(hid_t dataset, uint64_t values, std::size_t element_size, const std::string& context) {
+  const hsize_t stored = H5Dget_storage_size(dataset);
+  const long double wanted = (long double)values * (long double)element_size;
+  Handle dcpl(H5Dget_create_plist(dataset), H5Pclose);
+  const H5D_layout_t layout = dcpl.valid() ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+  bool plausible = false;
+  if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT)
+    plausible = wanted <= (long double)stored;
+  else if (layout == H5D_CHUNKED)
+    plausible = H5Pget_nfilters(dcpl) > 0 ? wanted <= 1032.0L * stored + 16.0L * 1024 * 1024 : wanted <= (long double)stored;
+  if (!plausible)
+    throw InputError(fmt::format("{}: damaged: the dataset claims {} values of {} bytes but the file stores {} bytes "
+                                 "for it",
+                                 context, values, element_size, stored));
 }
 
 uint64_t dataset_length(hid_t dataset, const std::string& context) {
@@ -375,11 +409,12 @@ std::vector<std::string> read_string_dataset(hid_t group, const std::string& nam
     throw InputError(fmt::format("{}/{}: expected strings", context, name));
   const uint64_t n = dataset_length(ds, context + "/" + name);
   std::vector<std::string> out;
+  if (H5Tis_variable_str(type) <= 0) check_dataset_storage(ds, n, H5Tget_size(type), context + "/" + name);
   if (H5Tis_variable_str(type) > 0) {
     Handle mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, context);
     H5Tset_size(mem, H5T_VARIABLE);
     std::vector<char*> ptrs(n);
-    check(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), context + "/" + name);
+    check_read(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), context + "/" + name);
     for (auto* p : ptrs) out.emplace_back(p ? p : "");
     Handle space = checked(H5Dget_space(ds), H5Sclose, context);
     H5Dvlen_reclaim(mem, space, H5P_DEFAULT, ptrs.data());
@@ -387,7 +422,7 @@ std::vector<std::string> read_string_dataset(hid_t group, const std::string& nam
   }
   const std::size_t width = H5Tget_size(type);
   std::string packed(width * n, '\0');
-  check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.data()), context + "/" + name);
+  check_read(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.data()), context + "/" + name);
   for (uint64_t i = 0; i < n; ++i) {
     std::string v = packed.substr(i * width, width);
     v.resize(std::min(v.size(), v.find('\0')));

@@ -82,6 +82,10 @@ Handle checked(hid_t id, Handle::Closer closer, const std::string& context);
 // HDF5 cannot open (cut short, damaged) is bad input: InputError naming it.
 Handle open_for_reading(const std::string& path, hid_t fapl = H5P_DEFAULT);
 void check(herr_t status, const std::string& context);
+// For reads of files from outside (H5Dread): a failure is a damaged input, InputError
+// "<context>: the stored data cannot be read (<HDF5's reason>): the file is damaged"
+// (a corrupted compressed chunk fails zlib's check here).
+void check_read(herr_t status, const std::string& context);
 
 hid_t native_type(physics::ColumnType t);
 // The ColumnType of a dataset's stored type, or false if it is none of ours.
@@ -126,6 +130,11 @@ void write_string_dataset(const dist::Communicator& comm, hid_t group, const std
 std::vector<std::string> read_string_dataset(hid_t group, const std::string& name, const std::string& context);
 
 uint64_t dataset_length(hid_t dataset, const std::string& context);  // 1-D datasets only
+// InputError "damaged" unless the file really stores `values` elements of `element_size`
+// bytes for the dataset (call before allocating for a whole-dataset read): a damaged
+// header can claim any shape. Contiguous and compact data must be all there; filtered
+// chunks may compress, but not beyond deflate's 1032:1.
+void check_dataset_storage(hid_t dataset, uint64_t values, std::size_t element_size, const std::string& context);
 
 
 }  // namespace bsmhunt::io::h5

@@ -33,8 +33,10 @@ std::vector<double> read_numbers(hid_t file, const std::filesystem::path& path, 
   const H5T_class_t cls = H5Tget_class(type);
   if (cls != H5T_FLOAT && cls != H5T_INTEGER)
     throw InputError(fmt::format("{}: expected numbers (float or integer), found another type", where));
-  std::vector<double> values(h5::dataset_length(ds, where));
-  if (!values.empty()) h5::check(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
+  const uint64_t n = h5::dataset_length(ds, where);
+  h5::check_dataset_storage(ds, n, H5Tget_size(h5::Handle(H5Dget_type(ds), H5Tclose)), where);
+  std::vector<double> values(n);
+  if (!values.empty()) h5::check_read(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
   return values;
 }
 

@@ -60,6 +60,10 @@ int64_t flag_attribute(hid_t obj, const char* name, int64_t fallback) {
   if (H5Aexists(obj, name) <= 0) return fallback;
   Handle attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   if (!attr.valid()) return fallback;
+  {
+    Handle space(H5Aget_space(attr), H5Sclose);  // one value, or the read writes past `v`
+    if (!space.valid() || H5Sget_simple_extent_npoints(space) != 1) return fallback;
+  }
   Handle type(H5Aget_type(attr), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type);
   if (cls == H5T_INTEGER) {

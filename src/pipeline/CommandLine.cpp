@@ -69,6 +69,11 @@ std::vector<double> parse_bin_edges(const std::string& text, const char* option_
     if (!(v[2] >= 1) || v[2] != std::floor(v[2]) || !(lo < hi) || (log && !(lo > 0)))
       throw InputError(fmt::format("{} '{}': expected [log:]LO:HI:N with LO < HI{} and N >= 1", option_name, text,
                                    log ? ", LO > 0" : ""));
+    // A histogram, not an allocation request: 10^6 bins is more than any binned fit
+    // uses, and "0:1:1e12" asked for 8 TB (found by fuzzing).
+    constexpr double kMostBins = 1e6;
+    if (v[2] > kMostBins)
+      throw InputError(fmt::format("{} '{}': {} bins; at most {:.0f}", option_name, text, v[2], kMostBins));
     const auto n = std::size_t(v[2]);
     for (std::size_t i = 0; i <= n; ++i)
       edges.push_back(log ? std::exp(std::log(lo) + (std::log(hi) - std::log(lo)) * double(i) / double(n))

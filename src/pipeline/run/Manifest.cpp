@@ -61,7 +61,17 @@ std::optional<FileState> fingerprint(const std::string& path, const std::map<std
   return s;
 }
 
-std::string record_text(const StageRecord& r) {
+namespace {
+
+// FNV-1a over the bytes, mixed: a damaged record (a flipped byte, a lost line) no
+// longer matches the checksum line written with it.
+std::string text_checksum(std::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (const char c : text) h = (h ^ uint8_t(c)) * 1099511628211ull;
+  return fmt::format("{:016x}", mix64(h ^ text.size()));
+}
+
+std::string record_body(const StageRecord& r) {
   std::string t = fmt::format("stage {}\nconfig_hash {}\nbuild {}\nseconds {}\n", r.stage, r.config_hash, r.build,
                               r.seconds);
   for (const auto& f : r.inputs) t += fmt::format("input {} {} {} {}\n", f.checksum, f.size, f.mtime_ns, f.path);
@@ -69,12 +79,27 @@ std::string record_text(const StageRecord& r) {
   return t;
 }
 
+}  // namespace
+
+std::string record_text(const StageRecord& r) {
+  const std::string body = record_body(r);
+  return body + "checksum " + text_checksum(body) + "\n";
+}
+
 std::optional<StageRecord> read_record(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The last line is "checksum X" over everything before it; anything else is damage
+  // (or a record of a release before the checksum): no record, the stage is redone.
+  const auto last = text.size() >= 2 ? text.rfind('\n', text.size() - 2) : std::string::npos;
+  const std::size_t body_size = last == std::string::npos ? 0 : last + 1;
+  const std::string_view body(text.data(), body_size);
+  if (text.size() < body_size || text.substr(body_size) != "checksum " + text_checksum(body) + "\n") return std::nullopt;
   StageRecord r;
+  std::istringstream lines{std::string(body)};
   std::string line;
-  while (std::getline(in, line)) {
+  while (std::getline(lines, line)) {
     std::istringstream ls(line);
     std::string key;
     ls >> key;
@@ -86,10 +111,12 @@ std::optional<StageRecord> read_record(const std::string& path) {
       FileState f;
       ls >> f.checksum >> f.size >> f.mtime_ns;
       std::getline(ls >> std::ws, f.path);
-      if (!ls && f.path.empty()) return std::nullopt;  // damaged: treated as no record
+      if (!ls && f.path.empty()) return std::nullopt;
       (key == "input" ? r.inputs : r.outputs).push_back(f);
     }
   }
+  // Only the exact text record_text writes is a record.
+  if (record_body(r) != body) return std::nullopt;
   return r;
 }
 

@@ -34,7 +34,8 @@ struct StageRecord {
   double seconds = 0;
 };
 std::string record_text(const StageRecord& record);
-// Nothing when the record is missing or damaged.
+// Nothing when the record is missing or damaged: its last line "checksum X" must match the
+// text before it, and that text must be exactly what record_text writes.
 std::optional<StageRecord> read_record(const std::string& path);
 
 // DIR/manifest.json: every stage's command line and, when complete, its record.

@@ -1,0 +1,90 @@
+#include "FuzzSupport.hpp"
+
+#include <fmt/format.h>
+#include <hdf5.h>
+#include <sanitizer/lsan_interface.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <typeinfo>
+
+#include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Log.hpp"
+
+namespace bsmhunt::fuzz {
+namespace {
+
+// Never destroyed: MPI_Finalize releases Open MPI's internal allocations without
+// freeing them, which LeakSanitizer would report at exit as leaks of the harness.
+dist::Environment* environment = nullptr;
+dist::Communicator* communicator = nullptr;
+
+std::filesystem::path scratch_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::filesystem::path base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : (tmp ? tmp : "/tmp");
+  auto dir = base / fmt::format("bsmhunt-fuzz-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+[[noreturn]] void report_bug(const char* kind, const char* what) {
+  std::fprintf(stderr, "\nbsmhunt fuzz: the reader threw %s: %s\n(a bug: bad input must be an InputError)\n", kind, what);
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace
+
+void initialise(int* argc, char*** argv) {
+  // Open MPI keeps (and at exit loses track of) allocations from MPI_Init on: not leaks
+  // of any input, so LeakSanitizer ignores what is allocated here.
+  __lsan_disable();
+  environment = new dist::Environment(*argc, *argv);
+  communicator = new dist::Communicator(dist::Communicator::world());
+  __lsan_enable();
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  log::set_level(log::Level::quiet);
+  // The scratch directory goes when the fuzzer exits (libFuzzer calls exit()).
+  static const std::filesystem::path dir = scratch_dir();
+  std::atexit([] {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  });
+}
+
+const dist::Communicator& world() { return *communicator; }
+
+std::string input_file(const uint8_t* data, std::size_t size, std::string_view suffix) {
+  static const std::filesystem::path dir = scratch_dir();
+  const auto path = dir / fmt::format("input{}", suffix);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  // Readers write nothing, but a stray .partial from one input must not feed the next.
+  std::error_code ec;
+  std::filesystem::remove(path.string() + ".partial", ec);
+  return path.string();
+}
+
+void expect_accept_or_refuse(const std::function<void()>& reader) {
+  try {
+    reader();
+  } catch (const InternalError& e) {
+    report_bug("bsmhunt::InternalError", e.what());
+  } catch (const UnavailableError& e) {
+    report_bug("bsmhunt::UnavailableError", e.what());
+  } catch (const Error&) {
+    // InputError, or an Error carrying the library's reason: a refusal.
+  } catch (const std::exception& e) {
+    report_bug(typeid(e).name(), e.what());
+  } catch (...) {
+    report_bug("a non-standard exception", "?");
+  }
+}
+
+}  // namespace bsmhunt::fuzz
