@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Random.hpp"
 
 namespace bsmhunt {
 
@@ -32,6 +35,46 @@ const std::string& Archive::string(const std::string& name, const std::string& w
 }
 const std::vector<std::string>& Archive::strings_of(const std::string& name, const std::string& what) const {
   return find_or_throw(string_lists, name, what, "string list");
+}
+
+namespace {
+
+// FNV-1a over bytes, with the length of every field so that entries cannot run into
+// each other ("ab"+"c" differs from "a"+"bc").
+struct Fnv {
+  uint64_t h = 14695981039346656037ull;
+  void bytes(const void* p, std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  }
+  void size(uint64_t n) { bytes(&n, sizeof n); }
+  void text(const std::string& s) { size(s.size()), bytes(s.data(), s.size()); }
+};
+
+}  // namespace
+
+std::string Archive::checksum() const {
+  Fnv f;
+  f.text("floats");
+  for (const auto& [name, a] : floats) {
+    f.text(name);
+    const std::vector<uint64_t> shape = a.shape.empty() ? std::vector<uint64_t>{a.values.size()} : a.shape;
+    f.size(shape.size());
+    for (const auto d : shape) f.size(d);
+    f.size(a.values.size()), f.bytes(a.values.data(), a.values.size() * sizeof(float));
+  }
+  f.text("doubles");
+  for (const auto& [name, v] : doubles) f.text(name), f.size(v.size()), f.bytes(v.data(), v.size() * sizeof(double));
+  f.text("bytes");
+  for (const auto& [name, v] : bytes) f.text(name), f.size(v.size()), f.bytes(v.data(), v.size());
+  f.text("strings");
+  for (const auto& [name, v] : strings) f.text(name), f.text(v);
+  f.text("string_lists");
+  for (const auto& [name, list] : string_lists) {
+    f.text(name), f.size(list.size());
+    for (const auto& s : list) f.text(s);
+  }
+  return fmt::format("{:016x}", mix64(f.h));
 }
 
 }  // namespace bsmhunt

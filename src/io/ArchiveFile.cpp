@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
+
 #include <cstring>
 #include <fstream>
 #include <system_error>
@@ -64,7 +66,7 @@ herr_t visit(hid_t root, const char* name_c, const H5O_info_t* info, void* data)
       h5::Handle g = h5::checked(H5Oopen(root, name_c, H5P_DEFAULT), H5Oclose, context);
       const bool is_root = name == ".";
       for (const auto& a : h5::attribute_names(g)) {
-        if (is_root && (a == "format" || a == "version" || a == "complete")) continue;
+        if (is_root && (a == "format" || a == "version" || a == "complete" || a == "checksum")) continue;
         w.archive->strings[is_root ? a : name + "/" + a] = h5::read_string_attribute(g, a, context);
       }
       return 0;
@@ -77,24 +79,26 @@ herr_t visit(hid_t root, const char* name_c, const H5O_info_t* info, void* data)
     std::vector<hsize_t> dims(std::size_t(std::max(ndims, 0)));
     H5Sget_simple_extent_dims(space, dims.data(), nullptr);
     std::size_t n = 1;
-    for (auto d : dims) n *= d;
+    for (auto d : dims) n = d == 0 || n <= SIZE_MAX / d ? n * std::size_t(d) : SIZE_MAX;
     const H5T_class_t cls = H5Tget_class(type);
+    // A damaged header can claim more values than the file stores for them.
+    if (cls != H5T_STRING) h5::check_dataset_storage(ds, n, H5Tget_size(type), context);
     if (cls == H5T_STRING) {
       w.archive->string_lists[name] = h5::read_string_dataset(root, name, context);
     } else if (cls == H5T_FLOAT && H5Tget_size(type) == 4) {
       ArchiveArray a;
       a.shape.assign(dims.begin(), dims.end());
       a.values.resize(n);
-      if (n) h5::check(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.values.data()), context);
+      if (n) h5::check_read(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.values.data()), context);
       w.archive->floats[name] = std::move(a);
     } else if (cls == H5T_FLOAT) {
       auto& v = w.archive->doubles[name];
       v.resize(n);
-      if (n) h5::check(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), context);
+      if (n) h5::check_read(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), context);
     } else if (cls == H5T_INTEGER && H5Tget_size(type) == 1) {
       auto& v = w.archive->bytes[name];
       v.resize(n);
-      if (n) h5::check(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), context);
+      if (n) h5::check_read(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), context);
     } else {
       throw InputError(fmt::format("{}: unexpected dataset type in a bsmhunt model file", context));
     }
@@ -145,6 +149,7 @@ void write_archive(const std::filesystem::path& path, const Archive& a, const st
       h5::Handle g = group_for(file, name, where + ":/" + name);
       h5::write_attribute(g, leaf_of(name), value);
     }
+    h5::write_attribute(file, "checksum", a.checksum());
     H5Adelete(file, "complete");
     h5::write_attribute(file, "complete", int64_t(1));
     h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
@@ -198,6 +203,16 @@ Archive read_archive(const std::filesystem::path& path, const std::string& forma
   Walker w{&a, where, ""};
   if (H5Ovisit(file, H5_INDEX_NAME, H5_ITER_NATIVE, visit, &w) < 0)
     throw InputError(w.error.empty() ? fmt::format("{}: unreadable", where) : w.error);
+  // Metadata damage is caught by HDF5's own checksums; this catches changed values.
+  if (H5Aexists(file, "checksum") <= 0)
+    throw InputError(fmt::format("{}: no content checksum: written by an older bsmhunt or by another tool; write "
+                                 "it again with this bsmhunt",
+                                 where));
+  const std::string stored = h5::read_string_attribute(file, "checksum", where), actual = a.checksum();
+  if (stored != actual)
+    throw InputError(fmt::format("{}: damaged: the content checksum is {}, the file records {}; the file was "
+                                 "changed after bsmhunt wrote it",
+                                 where, actual, stored));
   return a;
 }
 

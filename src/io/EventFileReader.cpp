@@ -102,7 +102,7 @@ struct EventFileReader::Impl {
     H5Sselect_elements(fs, H5S_SELECT_SET, 2, coords);
     const hsize_t two = 2;
     h5::Handle ms = h5::checked(H5Screate_simple(1, &two, nullptr), H5Sclose, where(cpath));
-    h5::check(H5Dread(off, H5T_NATIVE_UINT64, ms, fs, independent_xfer, first_last), where(cpath + "/offsets"));
+    h5::check_read(H5Dread(off, H5T_NATIVE_UINT64, ms, fs, independent_xfer, first_last), where(cpath + "/offsets"));
     if (first_last[0] != 0)
       throw InputError(fmt::format("{}: offsets[0] = {}, expected 0", where(cpath + "/offsets"), first_last[0]));
     for (const auto& child : h5::children(cg)) {
@@ -201,7 +201,7 @@ void read_range(hid_t ds, hid_t xfer, physics::ColumnType type, uint64_t begin, 
     H5Sselect_none(fs);
     H5Sselect_none(ms);
   }
-  h5::check(H5Dread(ds, h5::native_type(type), ms, fs, xfer, out), "reading " + context);
+  h5::check_read(H5Dread(ds, h5::native_type(type), ms, fs, xfer, out), "reading " + context);
 }
 }  // namespace
 

@@ -329,7 +329,7 @@ FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesy
     auto read_vec = [&](const char* name, std::vector<double>& out) {
       h5::Handle ds = h5::checked(H5Dopen2(g, name, H5P_DEFAULT), H5Dclose, m.where("/normalization/") + name);
       out.resize(h5::dataset_length(ds, m.where("/normalization/") + name));
-      h5::check(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), m.where(name));
+      h5::check_read(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), m.where(name));
     };
     read_vec("mean", m.stats.mean), read_vec("std", m.stats.stddev), read_vec("min", m.stats.min),
         read_vec("max", m.stats.max);
@@ -342,9 +342,9 @@ FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesy
     std::vector<uint64_t> raw(S * C);
     std::vector<double> w(S * C);
     h5::Handle r = h5::checked(H5Dopen2(g, "raw", H5P_DEFAULT), H5Dclose, m.where("/cutflow/raw"));
-    h5::check(H5Dread(r, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), m.where("/cutflow/raw"));
+    h5::check_read(H5Dread(r, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), m.where("/cutflow/raw"));
     h5::Handle wd = h5::checked(H5Dopen2(g, "weighted", H5P_DEFAULT), H5Dclose, m.where("/cutflow/weighted"));
-    h5::check(H5Dread(wd, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, w.data()), m.where("/cutflow/weighted"));
+    h5::check_read(H5Dread(wd, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, w.data()), m.where("/cutflow/weighted"));
     m.cutflow.raw.assign(S, std::vector<uint64_t>(C));
     m.cutflow.weighted.assign(S, std::vector<double>(C));
     for (std::size_t s = 0; s < S; ++s)
@@ -380,7 +380,7 @@ void FeatureFileReader::read_membership(uint64_t begin, uint64_t end, std::vecto
       H5Sselect_none(fs);
       H5Sselect_none(ms);
     }
-    h5::check(H5Dread(m.columns[i], h5::native_type(kRowColumns[i].type), ms, fs, m.xfer, out), "reading " + ctx);
+    h5::check_read(H5Dread(m.columns[i], h5::native_type(kRowColumns[i].type), ms, fs, m.xfer, out), "reading " + ctx);
   }
 }
 
@@ -402,7 +402,7 @@ void FeatureFileReader::read(uint64_t begin, uint64_t end, FeatureBlock& b) cons
       H5Sselect_none(fs);
       H5Sselect_none(ms);
     }
-    h5::check(H5Dread(ds, h5::native_type(type), ms, fs, m.xfer, out), "reading " + ctx);
+    h5::check_read(H5Dread(ds, h5::native_type(type), ms, fs, m.xfer, out), "reading " + ctx);
   };
   if (b.n_features)
     read_rows(m.features, ColumnType::f32, m.one_column ? 0 : b.n_features, b.features.data(),

@@ -27,6 +27,11 @@ struct Archive {
   double number(const std::string& name, const std::string& what) const;
   const std::string& string(const std::string& name, const std::string& what) const;
   const std::vector<std::string>& strings_of(const std::string& name, const std::string& what) const;
+
+  // 16 hex digits over every entry (kind, name, shape, values, text): written into the
+  // file with the archive and compared when it is read, so a byte changed on disk is
+  // refused instead of loaded. An array without a shape counts as 1-D, as it is stored.
+  std::string checksum() const;
 };
 
 }  // namespace bsmhunt

@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""Damaged files (issue #19): random single-byte flips, and cuts, in a model file, a
+training checkpoint, a feature file and an event file. Every damaged copy must either be
+refused (an error naming the file: exit 2, or 1 where HDF5 refuses a damaged header) or, when the flipped byte is one the
+file does not use (free space, padding), give exactly the undamaged file's result. A
+damaged file that loads and changes a result is a failure: that is the one outcome a
+physicist cannot see.
+
+Model and checkpoint files carry a checksum of their content (docs/formats.md), HDF5's
+own metadata has checksums (the 1.10 format), and compressed chunks are checked by zlib.
+
+Usage: byte_flip_test.py BSMHUNT WORKDIR [FLIPS_PER_FILE]"""
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+BSMHUNT, WORK = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+FLIPS = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+
+
+def bsmhunt(*args):
+    return subprocess.run([BSMHUNT, *args, "--log-level", "warn"], env=ENV, capture_output=True, text=True,
+                          timeout=300)
+
+
+def must(p, what):
+    if p.returncode != 0:
+        sys.exit(f"{what} failed (exit {p.returncode}):\n{p.stdout}{p.stderr}")
+
+
+def datasets(path):
+    """Every dataset of an HDF5 file, by name (the content a later stage uses), but the
+    wall times of a training's history, which differ between identical runs."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    out.pop("history/seconds", None)
+    return out
+
+
+def same(a, b):
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        x, y = np.asarray(a[k]), np.asarray(b[k])
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        if x.dtype.kind == "f":
+            if not np.array_equal(x, y, equal_nan=True):
+                return False
+        elif not np.array_equal(x, y):
+            return False
+    return True
+
+
+def damaged_copies(path, rng):
+    """(description, bytes) for FLIPS single-byte flips at random offsets, and three cuts."""
+    data = open(path, "rb").read()
+    for _ in range(FLIPS):
+        i = rng.randrange(len(data))
+        flipped = bytearray(data)
+        flipped[i] ^= 1 << rng.randrange(8)
+        yield f"bit flip at byte {i} of {len(data)}", bytes(flipped)
+    for fraction in (0.25, 0.5, 0.99):
+        n = int(len(data) * fraction)
+        yield f"cut at byte {n} of {len(data)}", data[:n]
+
+
+def main():
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    w = lambda name: os.path.join(WORK, name)
+    must(bsmhunt("generate", "--samples", "ttbar_dilep,ww_lvlv,zp_DH_HDS_m130_mumu", "--events", "3000",
+                 "--signal-events", "1000", "--pseudo-data", "false", "--summary", "false", "--output",
+                 w("events.h5")), "generate")
+    must(bsmhunt("extract", "--input", w("events.h5"), "--output", w("features.h5")), "extract")
+    train = ["train", "--features", w("features.h5"), "--model", "mlp", "--signal-samples", "zp_*", "--hidden",
+             "8", "--batch-size", "256", "--seed", "3"]
+    must(bsmhunt(*train, "--epochs", "2", "--output", w("model.h5")), "train")
+    must(bsmhunt("predict", "--model", w("model.h5"), "--features", w("features.h5"), "--output", w("scores.h5")),
+         "predict")
+    # A checkpoint that a longer training continues from: 2 epochs, then 3 in all.
+    shutil.copy(w("model.h5.checkpoint.h5"), w("clean.checkpoint.h5"))
+    shutil.copy(w("clean.checkpoint.h5"), w("resumed.h5.checkpoint.h5"))
+    must(bsmhunt(*train, "--epochs", "3", "--resume", "--output", w("resumed.h5")), "train resumed from the checkpoint")
+
+    reference = {"events": datasets(w("features.h5")), "features": datasets(w("scores.h5")),
+                 "model": datasets(w("scores.h5")), "checkpoint": datasets(w("resumed.h5"))}
+
+    def consume(kind, damaged):
+        """Runs the stage that reads a damaged file of `kind`; (process, output file, the
+        path it read the damaged file from)."""
+        out = w(f"out_{kind}.h5")
+        for p in (out, out + ".partial", out + ".checkpoint.h5"):
+            if os.path.exists(p):
+                os.remove(p)
+        if kind == "events":
+            return bsmhunt("extract", "--input", damaged, "--output", out), out, damaged
+        if kind == "features":
+            return bsmhunt("predict", "--model", w("model.h5"), "--features", damaged, "--output", out), out, damaged
+        if kind == "model":
+            return bsmhunt("predict", "--model", damaged, "--features", w("features.h5"), "--output", out), out, damaged
+        shutil.copy(damaged, out + ".checkpoint.h5")
+        return bsmhunt(*train, "--epochs", "3", "--resume", "--output", out), out, out + ".checkpoint.h5"
+
+    rng = random.Random(20261206)
+    failures, tally = [], {}
+    sources = {"events": w("events.h5"), "features": w("features.h5"), "model": w("model.h5"),
+               "checkpoint": w("clean.checkpoint.h5")}
+    for kind, source in sources.items():
+        refused = harmless = 0
+        damaged = w(f"damaged_{kind}.h5")
+        for what, content in damaged_copies(source, rng):
+            with open(damaged, "wb") as f:
+                f.write(content)
+            p, out, read_from = consume(kind, damaged)
+            log = p.stdout + p.stderr
+            if p.returncode != 0:
+                # Exit 2 (bad input) for what bsmhunt checks itself; HDF5's refusal of a
+                # damaged object header (its metadata checksums) surfaces as exit 1 with
+                # HDF5's reason. Either way the message names the damaged file.
+                if p.returncode not in (1, 2) or "error" not in log.lower() or read_from not in log:
+                    failures.append(f"{kind}, {what}: exit {p.returncode}, expected a refusal naming {read_from}:\n{log}")
+                elif kind != "checkpoint" and os.path.exists(out):
+                    failures.append(f"{kind}, {what}: refused but {out} was written")
+                else:
+                    refused += 1
+                continue
+            if not same(datasets(out), reference[kind]):
+                failures.append(f"{kind}, {what}: ACCEPTED and the result differs from the undamaged file's")
+            else:
+                harmless += 1
+        tally[kind] = (refused, harmless)
+        print(f"{kind} ({os.path.getsize(source)} bytes): {refused} damaged copies refused, {harmless} accepted with "
+              f"the undamaged result (the byte was not used)")
+    if failures:
+        print("\n".join(failures[:20]))
+        sys.exit(f"{len(failures)} damaged file(s) handled wrongly")
+    if any(r == 0 for r, _ in tally.values()):
+        sys.exit("some kind of file was never refused: the flips did not test anything")
+
+
+if __name__ == "__main__":
+    main()
