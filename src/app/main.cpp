@@ -11,6 +11,7 @@
 #include "bsmhunt/dist/Communicator.hpp"
 #include "bsmhunt/io/Hdf5State.hpp"
 #include "bsmhunt/pipeline/Command.hpp"
+#include "bsmhunt/pipeline/Train.hpp"
 
 int main(int argc, char** argv) {
   bsmhunt::dist::Environment mpi(argc, argv);
@@ -18,6 +19,8 @@ int main(int argc, char** argv) {
   std::string message;
   try {
     code = bsmhunt::pipeline::main_dispatch(argc, argv);
+  } catch (const bsmhunt::Interrupted& e) {
+    code = bsmhunt::pipeline::kInterruptedExitCode, message = e.what();
   } catch (const bsmhunt::InputError& e) {
     code = 2, message = e.what();
   } catch (const bsmhunt::UnavailableError& e) {
@@ -30,7 +33,10 @@ int main(int argc, char** argv) {
   if (message.empty()) return code;
   if (bsmhunt::dist::Environment::all_ranks_arrive_within(10.0)) {  // every rank failed too
     // One message, from rank 0, and a clean MPI shutdown.
-    if (bsmhunt::log::rank() == 0) bsmhunt::log::error("{}", message);
+    if (bsmhunt::log::rank() == 0) {
+      if (code == bsmhunt::pipeline::kInterruptedExitCode) bsmhunt::log::warn("{}", message);  // asked for, not a failure
+      else bsmhunt::log::error("{}", message);
+    }
     if (bsmhunt::io::hdf5_file_close_failed()) {
       // HDF5's own shutdown inside MPI_Finalize would crash on the half-closed file.
       std::fflush(stdout), std::fflush(stderr);

@@ -1,5 +1,9 @@
 #include "StopSignals.hpp"
 
+#include <fmt/format.h>
+
+#include "bsmhunt/core/Error.hpp"
+
 namespace bsmhunt::pipeline {
 
 namespace {
@@ -24,5 +28,14 @@ StopSignals::~StopSignals() {
 
 bool StopSignals::requested() { return g_stop_signal != 0; }
 int StopSignals::signal() { return g_stop_signal; }
+
+void stop_point(const dist::Communicator& comm, const char* stage, uint64_t round, uint64_t rounds) {
+  const int caught = int(comm.max(double(g_stop_signal)));
+  if (caught == 0) return;
+  throw Interrupted(fmt::format("{}: stopped by signal {} ({}) after {} of {} rounds; nothing was written; run the "
+                                "same command again",
+                                stage, caught, caught == SIGTERM ? "SIGTERM" : caught == SIGUSR1 ? "SIGUSR1" : "?",
+                                round, rounds));
+}
 
 }  // namespace bsmhunt::pipeline

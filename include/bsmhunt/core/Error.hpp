@@ -29,4 +29,12 @@ class UnavailableError : public Error {
   using Error::Error;
 };
 
+// A stage stopped on request (SIGTERM or SIGUSR1: Slurm's preemption or time limit) at a
+// point where nothing it wrote can be mistaken for a result: exit status 75, run the
+// same command again. The message says where it stopped.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace bsmhunt

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "ExtractOutput.hpp"
+#include "../StopSignals.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/ExactSum.hpp"
 #include "bsmhunt/core/Log.hpp"
@@ -226,7 +227,9 @@ void Extractor::for_each_round(const char* what, Each&& each, RoundEnd&& round_e
   physics::EventBlock block;
   Progress progress(what, total_events_, "events", comm_.is_root());
   uint64_t done = 0;
+  StopSignals signals;
   for (std::size_t k = 0; k < rounds; ++k) {
+    stop_point(comm_, "extract", k, rounds);
     dist::collectively(comm_, [&] {
       const dist::WorkItem* w = dist::item_of(items_, k, comm_.rank(), comm_.size());
       if (!w) return;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <iostream>
 
+#include "../StopSignals.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
@@ -123,7 +124,10 @@ void run_rounds(const dist::Communicator& comm, io::EventFileWriter& writer, std
                 const std::vector<dist::WorkItem>& items, physics::EventBlock& block, Progress& progress,
                 Produce&& produce) {
   uint64_t done = 0;
-  for (std::size_t k = 0; k < dist::work_rounds(items.size(), comm.size()); ++k) {
+  StopSignals signals;
+  const std::size_t rounds = dist::work_rounds(items.size(), comm.size());
+  for (std::size_t k = 0; k < rounds; ++k) {
+    stop_point(comm, "generate", k, rounds);
     block.clear();
     std::size_t sample = io::EventFileWriter::kNoSample;
     if (const dist::WorkItem* mine = dist::item_of(items, k, comm.rank(), comm.size())) {

@@ -9,6 +9,7 @@
 #include "../ModelFile.hpp"
 #include "../ParticleStore.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
+#include "../StopSignals.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
@@ -151,7 +152,9 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   out.n_features = model.score_names().size();
   // Every rank runs the same number of rounds (empty ones included) for the progress sums.
   const uint64_t rounds = dist::read_rounds(comm, mine, c.chunk_rows);
+  StopSignals signals;
   for (uint64_t k = 0; k < rounds; ++k) {
+    stop_point(comm, "predict", k, rounds);
     const dist::Range chunk = dist::read_chunk(mine, k, c.chunk_rows);
     reader.read(chunk.begin, chunk.end, in);
     if (images) dist::collectively(comm, [&] { images->score(in, out.features); });

@@ -14,7 +14,7 @@
 #include "../ModelFile.hpp"
 #include "ImageShards.hpp"
 #include "MpiCollective.hpp"
-#include "StopSignals.hpp"
+#include "../StopSignals.hpp"
 #include "TrainingData.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 #include "bsmhunt/core/Error.hpp"
