@@ -58,7 +58,7 @@ const void* data_of(const Column& c) {
 }  // namespace
 
 struct EventFileWriter::Impl {
-  const dist::Communicator& comm;
+  const dist::Communicator comm;  // a copy: a handle, and callers may pass a temporary
   std::filesystem::path output;
   std::string partial;
   WriteOptions options;

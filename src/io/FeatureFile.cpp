@@ -78,7 +78,7 @@ void resize_rows(FeatureBlock& b, std::size_t n) {
 }  // namespace
 
 struct FeatureFileWriter::Impl {
-  const dist::Communicator& comm;
+  const dist::Communicator comm;  // a copy: a handle, and callers may pass a temporary
   std::filesystem::path output;
   std::string partial;
   WriteOptions options;

@@ -70,7 +70,7 @@ class OrderedSpool {
   void load(const Record& r, const std::map<std::pair<uint64_t, int>, uint64_t>& position, std::ifstream& in,
             char* out) const;
   uint64_t bytes_of(const Record& r) const;
-  const dist::Communicator& comm_;
+  const dist::Communicator comm_;  // a copy: a handle, and callers may pass a temporary
   std::filesystem::path spool_path_;
   int deflate_level_ = 0;
   std::ofstream spool_;

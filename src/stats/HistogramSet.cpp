@@ -24,13 +24,14 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) ui
   uint32_t any = 0;
   for (std::size_t k = 0; k < n; ++k) {
     const double t = (double(x[k]) - lo) * inv_width;
-    // u = t + 1 clamped to [0, nbins + 1]; truncation is floor there.
-    const double u = std::min(std::max(t, -1.0), nbins) + 1.0;
+    // u = t + 1 clamped to [0, nbins + 1]; truncation is floor there. A NaN t clamps to
+    // -1 (std::max would pass it on, and NaN -> int is undefined; UBSan): flagged below.
+    const double u = std::min(t > -1.0 ? t : -1.0, nbins) + 1.0;
     const auto s = int32_t(u);
     const double frac = u - double(s);
     // Trusted: away from an edge or a far flow, with t and w finite (NaN fails all tests).
     const bool trusted = ((std::abs(frac - 0.5) < 0.5 - band) | (std::abs(t - half) >= half + 0.5)) &
-                         (std::abs(w[k]) <= std::numeric_limits<double>::max());
+                         (t == t) & (std::abs(w[k]) <= std::numeric_limits<double>::max());
     slot[k] = trusted ? uint32_t(s) : uint32_t(s) | 0x80000000u;
     any |= slot[k];
   }

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   if (rank != 0)  // one XML report, from rank 0
     std::erase_if(args, [](char* a) { return std::strncmp(a, "--gtest_output", 14) == 0; });
   int n = int(args.size());
+  args.push_back(nullptr);  // argv[argc] is null: InitGoogleTest moves it down with the flags it removes (ASan)
   ::testing::InitGoogleTest(&n, args.data());
   if (rank != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
