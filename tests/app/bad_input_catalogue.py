@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 
+import h5py
+
 BSMHUNT, WORK = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 MARKDOWN = "--markdown" in sys.argv
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
@@ -30,6 +32,12 @@ def write(name, text, mode="w"):
     with open(path(name), mode) as f:
         f.write(text)
     return path(name)
+
+
+def _datasets(f):
+    names = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return names
 
 
 def fixtures():
@@ -71,6 +79,11 @@ def fixtures():
     write("job_no_stages.ini", "[job]\nname = nothing\n")
     write("not_a_job.ini", "this is not an INI file [\n")
     write("existing.h5", "do not overwrite me\n")
+    # A model whose values changed after bsmhunt wrote it (one weight), its checksum left as it was.
+    shutil.copy(path("model.h5"), path("model_changed.h5"))
+    with h5py.File(path("model_changed.h5"), "r+") as f:
+        bias = [n for n in _datasets(f) if n.endswith("/bias")][0]
+        f[bias][0] = f[bias][0] + 1.0
     os.makedirs(path("a_directory"), exist_ok=True)
 
 
@@ -149,6 +162,11 @@ CASES = [
     ("text in a count", ["fit", "--input", "spectrum_text.csv", "--output", "out.json"], "spectrum_text.csv"),
     ("bins out of order", ["fit", "--input", "spectrum_backwards.csv", "--output", "out.json"], "spectrum_backwards.csv"),
     ("negative count", ["fit", "--input", "spectrum_negative.csv", "--output", "out.json"], "spectrum_negative.csv"),
+    ("a trillion mass bins", ["fit", "--input", "features.h5", "--mass-bins", "0:1000:1e12", "--output", "out.json"],
+     "at most 1000000"),
+    # damaged files
+    ("model changed after it was written", ["predict", "--model", "model_changed.h5", "--features", "features.h5",
+                                            "--output", OUT], "model_changed.h5: damaged"),
     # import
     ("unknown format", ["import", "--input", "table.csv", "--format", "parquet"], "parquet"),
     ("missing label column", ["import", "--input", "table_no_label.csv"], "label"),
