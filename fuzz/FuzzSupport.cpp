@@ -88,3 +88,9 @@ void expect_accept_or_refuse(const std::function<void()>& reader) {
 }
 
 }  // namespace bsmhunt::fuzz
+
+// libFuzzer calls this once before the first input; every harness links it from here.
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  bsmhunt::fuzz::initialise(argc, argv);
+  return 0;
+}

@@ -18,8 +18,8 @@
 
 namespace bsmhunt::fuzz {
 
-// MPI (singleton, one rank), HDF5 error printing off, logging quiet. Call from
-// LLVMFuzzerInitialize.
+// MPI (singleton, one rank), HDF5 error printing off, logging quiet. Called by the
+// LLVMFuzzerInitialize of FuzzSupport.cpp, which every harness links.
 void initialise(int* argc, char*** argv);
 const dist::Communicator& world();
 

@@ -10,11 +10,6 @@
 
 using namespace bsmhunt;
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  fuzz::initialise(argc, argv);
-  return 0;
-}
-
 namespace {
 void read_whole(const std::string& path, io::RowFileKind kind) {
   io::FeatureFileReader reader(fuzz::world(), path, kind);

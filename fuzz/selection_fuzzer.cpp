@@ -13,11 +13,6 @@
 
 using namespace bsmhunt;
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  fuzz::initialise(argc, argv);
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   static const std::vector<std::string> names = {"met", "met_significance", "mt_llmet", "m_ll", "n_bjets",
                                                  "mt2", "channel_flag", "lep1_pt", "jet1_eta", "score"};

@@ -10,11 +10,6 @@
 
 using namespace bsmhunt;
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  fuzz::initialise(argc, argv);
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string path = fuzz::input_file(data, size, ".csv");
   fuzz::expect_accept_or_refuse([&] {

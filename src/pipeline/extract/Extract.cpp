@@ -339,6 +339,7 @@ ExtractResult Extractor::run() {
     log::info("extract: missing objects get the training means {}", join(fills, ", "));
   }
 
+  StopSignals signals;  // until the file is committed: a signal during the write stops before the commit
   io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression}, header);
   CutflowTally tally;
   io::FeatureStatistics statistics;
@@ -351,6 +352,7 @@ ExtractResult Extractor::run() {
   writer.write_statistics(statistics);
   writer.write_cutflow(result.cutflow);
   result.events_written = writer.rows();
+  stop_point(comm_, "extract", 1, 1);
   writer.commit();
   std::vector<std::string> names;
   for (const auto& s : reader_.samples()) names.push_back(s.info.name);

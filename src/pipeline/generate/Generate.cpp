@@ -322,6 +322,7 @@ int run_generate(const dist::Communicator& comm, const GenerateConfig& cfg) {
                              infos);
   physics::EventBlock block(schema);
   block.reserve(cfg.block_events);
+  StopSignals signals;  // until the file is committed
   const MonteCarlo mc = generate_monte_carlo(comm, writer, *channel, plan, cfg, block);
   uint64_t stored = mc.stored, attempted = 0;
   for (const auto a : mc.attempts) attempted += a;
@@ -330,6 +331,7 @@ int run_generate(const dist::Communicator& comm, const GenerateConfig& cfg) {
     stored += data_stored, attempted += data_attempted;
   }
   const auto write_start = std::chrono::steady_clock::now();
+  stop_point(comm, "generate", 1, 1);
   writer.commit();
   log::info("generate: datasets written in {} (compression {})",
             human_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count()),

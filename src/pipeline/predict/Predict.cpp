@@ -184,6 +184,7 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
     progress.update(comm.sum(uint64_t(chunk.end - mine.begin)));
   }
   progress.finish();
+  stop_point(comm, "predict", rounds, rounds);
   writer.commit();
   log::info("wrote {}: {} scores ({}) for {} events", c.output, model.score_names().size(),
             join(model.score_names(), ", "), reader.rows());

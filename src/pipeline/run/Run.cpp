@@ -13,6 +13,7 @@
 
 #include "../Build.hpp"
 #include "Manifest.hpp"
+#include "../StopSignals.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
@@ -200,8 +201,15 @@ int JobRunner::run() {
   log::info("job {} ({}): {} stages, outputs in {}", job_.name, rc_.job, stages_.size(), dir_);
   std::vector<std::pair<std::string, std::string>> summary;  // stage, what happened
   const auto t_job = std::chrono::steady_clock::now();
+  // A signal during a stage without stop points (significance, fit, ...) lets it finish
+  // and be recorded; the job stops before the next stage.
+  StopSignals signals;
   for (std::size_t i = first; i <= last; ++i) {
     const PlannedStage& p = stages_[i];
+    if (!rc_.dry_run && comm_.max(double(StopSignals::signal())) > 0)
+      throw Interrupted(fmt::format("run: stopped by signal {} before stage {}; the stages before it are complete and "
+                                    "recorded; run the same command again",
+                                    int(comm_.max(double(StopSignals::signal()))), p.stage->name));
     const std::string config_hash = fmt::format("{:016x}", mix64(stable_hash(join(p.args, "\n").c_str())));
     const std::string decision = decide(p, config_hash);
     if (rc_.dry_run) {
