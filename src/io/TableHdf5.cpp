@@ -255,6 +255,9 @@ std::vector<std::string> read_names(hid_t group, const std::string& name, const 
   Selection s;
   s.count[0] = dims[0];
   std::vector<std::string> out;
+  // Read whole: a damaged shape must not size the allocation (found by fuzzing).
+  h5::check_dataset_storage(ds, dims[0], t.variable_string ? 16 : std::max<std::size_t>(t.size, 1),
+                            context + "/" + name);
   if (t.kind == ColumnKind::text) {
     read_strings(ds, t, s, out, context + "/" + name);
   } else if (t.kind == ColumnKind::integer) {
