@@ -473,18 +473,28 @@ std::string Network::to_onnx(onnx::Graph& g, const std::string& x) const {
 namespace {
 
 // Runs `each(device_x, device_y, rows, first_row)` over chunks of the host rows x.
+// Each pass has a multiple of kRowAlign rows (zero rows pad the last): a BLAS computes
+// the rows of a remainder with other kernels, whose last bit can differ, so without
+// it an event's score would depend on where its chunk ends (on the rank count).
 template <typename Each>
 void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t rows, std::size_t chunk_rows,
                     Each&& each) {
+  constexpr std::size_t kRowAlign = 64;
   LocalCollective local;
   StepContext ctx{backend, local, false, 0, nullptr, 0};
   const std::size_t F = net.inputs(), chunk = chunk_rows ? chunk_rows : net.rows_per_pass(std::max<std::size_t>(rows, 1));
   Tensor device_x(backend, 0, F);
+  std::vector<float> zeros;
   for (std::size_t r0 = 0; r0 < rows; r0 += chunk) {
     const std::size_t n = std::min(chunk, rows - r0);
-    device_x.reshape(n, F);
+    const std::size_t padded = (n + kRowAlign - 1) / kRowAlign * kRowAlign;
+    device_x.reshape(padded, F);
     backend.upload(x + r0 * F, device_x.data(), n * F);
-    const float* y = net.forward(ctx, device_x.data(), n);
+    if (padded > n) {
+      zeros.assign((padded - n) * F, 0.0f);
+      backend.upload(zeros.data(), device_x.data() + n * F, zeros.size());
+    }
+    const float* y = net.forward(ctx, device_x.data(), padded);
     each(device_x.data(), y, n, r0);
   }
 }
