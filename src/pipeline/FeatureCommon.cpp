@@ -47,8 +47,9 @@ PaddingPolicy parse_padding_policy(std::string_view t) {
   if (t == "mean") return PaddingPolicy::mean;
   if (t == "drop-feature" || t == "drop_feature") return PaddingPolicy::drop_feature;
   if (t == "drop-event" || t == "drop_event") return PaddingPolicy::drop_event;
-  throw InputError(fmt::format("--padding '{}': expected sentinel, mean, drop-feature or drop-event{}", t,
-                               did_you_mean(t, {"sentinel", "mean", "drop-feature", "drop-event"})));
+  if (t == "keep") return PaddingPolicy::keep;
+  throw InputError(fmt::format("--padding '{}': expected sentinel, mean, drop-feature, drop-event or keep{}", t,
+                               did_you_mean(t, {"sentinel", "mean", "drop-feature", "drop-event", "keep"})));
 }
 
 std::string_view to_string(PaddingPolicy p) {
@@ -57,6 +58,7 @@ std::string_view to_string(PaddingPolicy p) {
     case PaddingPolicy::mean: return "mean";
     case PaddingPolicy::drop_feature: return "drop-feature";
     case PaddingPolicy::drop_event: return "drop-event";
+    case PaddingPolicy::keep: return "keep";
   }
   return "?";
 }

@@ -83,9 +83,6 @@ std::array<double, 8> image_scales_of(const std::string& model_path) {
   return image_settings_of(model, model_path).scales;
 }
 
-namespace {
-
-// The entries under `prefix` ("folds/2/"), with the prefix removed.
 Archive sub_archive(const Archive& a, const std::string& prefix) {
   Archive out;
   const auto take = [&](const auto& from, auto& to) {
@@ -97,7 +94,22 @@ Archive sub_archive(const Archive& a, const std::string& prefix) {
   return out;
 }
 
-}  // namespace
+std::vector<Archive> ensemble_members(const Archive& model, const std::string& what) {
+  if (!model.doubles.count("members/count")) return {model};
+  const double n = model.number("members/count", what);
+  if (!(n >= 2 && n <= 100 && n == std::floor(n)))
+    throw InputError(fmt::format("{}: members/count is {}, expected an integer 2 to 100", what, n));
+  std::vector<Archive> members;
+  for (int i = 0; i < int(n); ++i) {
+    members.push_back(sub_archive(model, fmt::format("members/{}/", i)));
+    const auto index = members.back().doubles.find("training/ensemble_member");
+    if (index == members.back().doubles.end() || index->second != std::vector<double>{double(i)})
+      throw InputError(fmt::format("{}: members/{} is not member {} of the ensemble", what, i, i));
+    if (members.back().doubles.count("members/count"))
+      throw InputError(fmt::format("{}: members/{} is itself an ensemble", what, i));
+  }
+  return members;
+}
 
 TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& path, nn::DeviceKind device,
                            int blas_threads)
@@ -144,9 +156,26 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const Archive& model,
   load(comm, model, device, blas_threads);
 }
 
+void TrainedModel::load_members(const dist::Communicator& comm, const Archive& model, nn::DeviceKind device,
+                                int blas_threads) {
+  const std::string& path = path_;
+  const std::vector<Archive> members = ensemble_members(model, path);
+  for (std::size_t i = 0; i < members.size(); ++i)
+    member_models_.push_back(std::unique_ptr<TrainedModel>(
+        new TrainedModel(comm, members[i], fmt::format("{} (member {})", path, i), device, blas_threads)));
+  const TrainedModel& first = *member_models_.front();
+  for (const auto& m : member_models_)
+    if (m->kind_ != first.kind_ || m->feature_names_ != first.feature_names_ || m->score_names_ != first.score_names_ ||
+        m->kind_ == "cnn")
+      throw InputError(fmt::format("{}: its ensemble members are models of different kinds, inputs or outputs", path));
+  kind_ = first.kind_, feature_names_ = first.feature_names_, score_names_ = first.score_names_;
+  parametrisation_ = first.parametrisation_, points_ = first.points_;
+}
+
 void TrainedModel::load(const dist::Communicator& comm, const Archive& model, nn::DeviceKind device,
                         int blas_threads) {
   const std::string& path = path_;
+  if (model.doubles.count("members/count")) return load_members(comm, model, device, blas_threads);
   kind_ = model.string("model/kind", path);
   prep_ = nn::Preprocessing::load(model, path);
   feature_names_ = model.strings_of("preprocessing/feature_names", path);
@@ -169,8 +198,9 @@ void TrainedModel::load(const dist::Communicator& comm, const Archive& model, nn
   }
   backend_ = make_rank_backend(comm, device, blas_threads);
   const nn::NetworkSpec spec = nn::network_spec_from(model, path);
-  if (spec.inputs != F && kind_ != "cnn")
-    throw InputError(fmt::format("{}: network of {} inputs for {} features", path, spec.inputs, F));
+  if (spec.inputs != prep_.outputs() && kind_ != "cnn")
+    throw InputError(fmt::format("{}: network of {} inputs for {} features and {} missing-value indicators", path,
+                                 spec.inputs, F, prep_.indicators()));
   net_ = std::make_unique<nn::Network>(*backend_, spec);
   nn::load_network(*net_, model, path);
   if (kind_ == "cnn") images_ = image_settings_of(model, path);
@@ -187,6 +217,7 @@ void TrainedModel::load(const dist::Communicator& comm, const Archive& model, nn
 void TrainedModel::score_at(const std::vector<ParameterPoint>& points) {
   if (!parametrisation_) throw InputError(fmt::format("{}: the model is not parametrised (--at needs one)", path_));
   for (auto& m : fold_models_) m->score_at(points);
+  for (auto& m : member_models_) m->score_at(points);
   points_ = points;
   score_names_.clear();
   for (const auto& p : points_) score_names_.push_back(point_column_name(parametrisation_->label(p)));
@@ -224,13 +255,25 @@ void TrainedModel::score(const float* x, std::size_t rows, std::size_t stride, c
                          std::vector<float>& out) {
   if (!fold_models_.empty())
     throw InternalError(fmt::format("{}: a k-fold model scores events by their fold (score_folds)", path_));
+  if (!member_models_.empty()) {
+    // The mean of the members' scores (probabilities, or reconstruction errors).
+    std::vector<double> sum;
+    for (auto& m : member_models_) {
+      m->score(x, rows, stride, column, member_scores_);
+      sum.resize(member_scores_.size(), 0.0);
+      for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += member_scores_[i];
+    }
+    out.resize(sum.size());
+    for (std::size_t i = 0; i < sum.size(); ++i) out[i] = float(sum[i] / double(member_models_.size()));
+    return;
+  }
   if (parametrisation_) return score_points(x, rows, stride, column, out);
-  const std::size_t F = feature_names_.size(), K = score_names_.size();
-  normalised_.resize(rows * F);
+  const std::size_t N = prep_.outputs(), K = score_names_.size();
+  normalised_.resize(rows * N);
   prep_.apply_rows(x, rows, stride, column, normalised_.data());
   out.assign(rows * K, 0.0f);
   if (bdt_) {
-    bdt_->predict(normalised_, F, out);
+    bdt_->predict(normalised_, N, out);
     return;
   }
   if (rows == 0) return;
@@ -246,13 +289,15 @@ void TrainedModel::score(const float* x, std::size_t rows, std::size_t stride, c
 // appended and one pass of the network (or BDT); column p of out is point p.
 void TrainedModel::score_points(const float* x, std::size_t rows, std::size_t stride,
                                 const std::vector<std::size_t>& column, std::vector<float>& out) {
-  const std::size_t F = feature_names_.size(), W = parametrisation_->width(), N = F + W, P = points_.size();
+  const std::size_t F = feature_names_.size(), W = parametrisation_->width(), N = prep_.outputs(), P = points_.size();
   // The features normalised once (the preprocessing's first F entries; the parameter
-  // inputs' follow), then per point the parameter columns rewritten.
+  // inputs' follow, then the missing-value indicators), then per point the parameter
+  // columns rewritten.
   at_point_.resize(rows * N);
-  for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t j = 0; j < F; ++j)
-      at_point_[r * N + j] = prep_.apply(j, x[r * stride + (column.empty() ? j : column[j])]);
+  std::vector<std::size_t> feature_column(column);
+  if (feature_column.empty())
+    for (std::size_t j = 0; j < F; ++j) feature_column.push_back(j);
+  prep_.apply_rows(x, rows, stride, feature_column, at_point_.data());
   out.assign(rows * P, 0.0f);
   std::vector<float> encoded(W), parameters(W);
   for (std::size_t p = 0; p < P; ++p) {

@@ -33,6 +33,11 @@ nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const 
 std::unique_ptr<nn::Backend> make_rank_backend(const dist::Communicator& comm, nn::DeviceKind device,
                                                int blas_threads);
 
+// The entries of an archive under `prefix` ("folds/2/"), with the prefix removed.
+Archive sub_archive(const Archive& archive, const std::string& prefix);
+// An ensemble model (train --ensemble): its members' archives, checked; another model: itself.
+std::vector<Archive> ensemble_members(const Archive& model, const std::string& what);
+
 // The eta-phi image settings a CNN model file carries (images/...): the channel scales
 // of its training events, the compression and the seed of the stochastic one.
 struct ImageSettings {
@@ -64,6 +69,7 @@ class TrainedModel {
   // model's feature j: out has rows x score_names().size() values.
   void score(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
              std::vector<float>& out);
+  std::size_t ensemble_size() const { return std::max<std::size_t>(1, member_models_.size()); }
   // k-fold models (train --folds): the fold models, the seed of the fold rule, and the
   // scores of rows whose folds are given (row r by the model of fold[r]). For a model
   // without folds, score().
@@ -94,6 +100,10 @@ class TrainedModel {
                int blas_threads);
   void load(const dist::Communicator& comm, const Archive& model, nn::DeviceKind device, int blas_threads);
   std::vector<std::unique_ptr<TrainedModel>> fold_models_;
+  // An ensemble (train --ensemble): its members, whose scores are averaged.
+  std::vector<std::unique_ptr<TrainedModel>> member_models_;
+  std::vector<float> member_scores_;
+  void load_members(const dist::Communicator& comm, const Archive& model, nn::DeviceKind device, int blas_threads);
   uint64_t fold_seed_ = 0;
   void score_points(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
                     std::vector<float>& out);

@@ -33,6 +33,7 @@ enum class PaddingPolicy {
   mean,          // the mean of the present values over all ranks (training split)
   drop_feature,  // remove every feature that is ever missing
   drop_event,    // remove events with any missing feature (counted in the cutflow)
+  keep,          // import: leave the missing-value marker as it is (train --preprocess auto gives it an indicator)
 };
 PaddingPolicy parse_padding_policy(std::string_view text);
 std::string_view to_string(PaddingPolicy p);

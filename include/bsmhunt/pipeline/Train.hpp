@@ -37,6 +37,17 @@ struct TrainConfig {
   nn::BdtConfig bdt;
   std::string loss = "auto";
   std::string normalization = "zscore";  // zscore | minmax | none
+  // auto: log of heavy-tailed positive features, an indicator input per feature with
+  // missing values (== missing_value), statistics from the training rows (docs/training.md);
+  // none: the feature file's /normalization statistics of the raw features.
+  std::string preprocess = "auto";
+  double missing_value = -999.0;
+  // mlp, autoencoder: --batch-size, --epochs, --patience not given, so chosen from the
+  // size of the training split (adapt_to_training_size, docs/training.md).
+  bool adaptive_batch = false, adaptive_epochs = false, adaptive_patience = false;
+  // mlp: --hidden, --batchnorm and --dropout not given: below kSmallTrainingSet training
+  // events the network is wider and regularised (128,128, batch norm, dropout 0.2).
+  bool adaptive_network = false;
   WeightPolicy weights;
   std::vector<std::string> signal_samples;   // glob patterns; empty = every signal
   std::vector<std::string> exclude_samples;  // glob patterns
@@ -46,6 +57,13 @@ struct TrainConfig {
   // fold k. held_out_fold >= 0 trains that one model (set by the fold loop).
   int folds = 1;
   int held_out_fold = -1;
+  // --ensemble N: N networks trained with seeds seed, seed + 1, ...; predict averages
+  // their scores. ensemble_member >= 0 trains that one (set by the ensemble loop).
+  int ensemble = 1;
+  int ensemble_member = -1;
+  // Folds and ensemble members train side by side on this many sub-communicators
+  // (0: as many as there are ranks, at most one per model; 1: one after another).
+  int model_groups = 0;
   std::string select;                        // training region, e.g. "met > 80 && mll > 100" (Selection.hpp)
   std::string train_on = "auto";             // autoencoder: background | data | all
   int blas_threads = 0;                      // 0: cores of the node / ranks on it
@@ -55,6 +73,14 @@ struct TrainConfig {
   std::string events;
   std::string compression = "empty-cell";
 };
+
+// The batch size, epochs and patience for `rows` training events where the config
+// leaves them to the size (a global batch of about rows / 40, a power of two in
+// [64, 4096]; at least 8 000 steps in 20 to 200 epochs; patience a tenth of the
+// epochs, 5 to 20).
+void adapt_to_training_size(const TrainConfig& config, uint64_t rows, nn::TrainerConfig& trainer);
+inline constexpr uint64_t kSmallTrainingSet = 100000;
+void adapt_to_training_size(const TrainConfig& config, uint64_t rows, nn::NetworkSpec& network);
 
 // Hyperparameter scan (`bsmhunt train --scan grid|random`): one TrainConfig per point,
 // every point's options converted and checked before anything trains.

@@ -24,14 +24,46 @@ using nn::onnx::ElementType;
 
 namespace {
 
-// x' = (x - offset) * scale computed as Preprocessing::apply does: in double, one
-// rounding to float at the end, so the network sees the same numbers as in predict.
+// The preprocessing computed as Preprocessing::apply does: in double, one rounding to
+// float at the end, so the network sees the same numbers as in predict. The log of
+// heavy-tailed features (where log_scale > 0), 0 for a missing value and the
+// indicator inputs after the features are there when the model has them.
 std::string normalise(nn::onnx::Graph& g, const std::string& x, const nn::Preprocessing& prep) {
   const auto F = int64_t(prep.features());
-  const std::string wide = g.node("Cast", {x}, {Attribute::of_int("to", int64_t(ElementType::float64))});
-  const std::string shifted = g.node("Sub", {wide, g.constant("offset", {F}, prep.offset)});
-  const std::string scaled = g.node("Mul", {shifted, g.constant("scale", {F}, prep.scale)});
-  return g.node("Cast", {scaled}, {Attribute::of_int("to", int64_t(ElementType::float32))});
+  const auto as = [&](const std::string& v, ElementType t) {
+    return g.node("Cast", {v}, {Attribute::of_int("to", int64_t(t))});
+  };
+  const auto mask = [&](const char* hint, const auto& flags) {  // per-feature booleans
+    std::vector<int64_t> values;
+    for (const auto f : flags) values.push_back(f ? 1 : 0);
+    return g.node("Cast", {g.constant(hint, {F}, values)}, {Attribute::of_int("to", 9)});  // 9: bool
+  };
+  const std::string wide = as(x, ElementType::float64);
+  std::string v = wide;
+  if (!prep.log_scale.empty()) {
+    std::vector<double> divisor(prep.log_scale);
+    for (auto& d : divisor) d = d > 0 ? d : 1.0;
+    const std::string positive = g.node("Max", {wide, g.constant("zero", {1}, std::vector<double>{0.0})});
+    const std::string ratio = g.node("Div", {positive, g.constant("log_scale", {F}, divisor)});
+    const std::string logged = g.node("Log", {g.node("Add", {ratio, g.constant("one", {1}, std::vector<double>{1.0})})});
+    std::vector<uint8_t> is_log;
+    for (const double s : prep.log_scale) is_log.push_back(s > 0);
+    v = g.node("Where", {mask("is_log", is_log), logged, wide});
+  }
+  const std::string shifted = g.node("Sub", {v, g.constant("offset", {F}, prep.offset)});
+  std::string scaled = g.node("Mul", {shifted, g.constant("scale", {F}, prep.scale)});
+  if (prep.missing.empty()) return as(scaled, ElementType::float32);
+  const std::string missing = g.node(
+      "And", {g.node("Equal", {wide, g.constant("missing_value", {1}, std::vector<double>{prep.missing_value})}),
+              mask("has_missing", prep.missing)});
+  scaled = g.node("Where", {missing, g.constant("zero_input", {1}, std::vector<double>{0.0}), scaled});
+  std::vector<int64_t> indicator_of;
+  for (std::size_t j = 0; j < prep.missing.size(); ++j)
+    if (prep.missing[j]) indicator_of.push_back(int64_t(j));
+  const std::string indicators =
+      g.node("Gather", {as(missing, ElementType::float32), g.constant("indicator_of", {int64_t(indicator_of.size())}, indicator_of)},
+             {Attribute::of_int("axis", 1)});
+  return g.node("Concat", {as(scaled, ElementType::float32), indicators}, {Attribute::of_int("axis", 1)});
 }
 
 // Logits to what predict writes: sigmoid of one logit as a 1-D "score", softmax of several.
@@ -56,7 +88,10 @@ std::string onnx_model_of(const std::string& path) {
                                  "export takes one model: train it without --folds",
                                  path));
   const std::string kind = model.string("model/kind", path);
-  const auto features = model.strings_of("preprocessing/feature_names", path);
+  // An ensemble's inputs are its members' (checked below to be the same for all).
+  const std::vector<std::string> features =
+      kind == "cnn" ? std::vector<std::string>()
+                    : ensemble_members(model, path).front().strings_of("preprocessing/feature_names", path);
   nn::onnx::Graph g("bsmhunt_" + kind);
   std::vector<std::pair<std::string, std::string>> meta = {
       {"bsmhunt.version", BSMHUNT_VERSION}, {"bsmhunt.model_file", fs::path(path).filename().string()},
@@ -79,10 +114,19 @@ std::string onnx_model_of(const std::string& path) {
     doc = "bsmhunt CNN: input 'images' [N, height, width, channels] (channel last) as `bsmhunt images --scales "
           "MODEL.h5` builds them (docs/monojet.md); output the signal probability";
   } else {
-    const nn::Preprocessing prep = nn::Preprocessing::load(model, path);
+    // An ensemble's members share the inputs and the preprocessing (fitted to the same
+    // rows); the graph runs each network and averages their outputs, as predict does.
+    const std::vector<Archive> members = ensemble_members(model, path);
+    const nn::Preprocessing prep = nn::Preprocessing::load(members.front(), path);
     if (prep.features() != features.size())
       throw InputError(fmt::format("{}: preprocessing for {} features, the model has {}", path, prep.features(),
                                    features.size()));
+    for (const auto& m : members) {
+      const nn::Preprocessing other = nn::Preprocessing::load(m, path);
+      if (other.offset != prep.offset || other.scale != prep.scale || other.log_scale != prep.log_scale ||
+          other.missing != prep.missing || m.strings_of("preprocessing/feature_names", path) != features)
+        throw InputError(fmt::format("{}: its ensemble members differ in inputs or preprocessing", path));
+    }
     g.add_input("features", ElementType::float32, {int64_t(features.size())});
     const std::string x = normalise(g, "features", prep);
     if (kind == "bdt") {
@@ -92,19 +136,30 @@ std::string onnx_model_of(const std::string& path) {
       g.node("Reshape", {bdt.to_onnx(g, x), g.constant("flat", {1}, std::vector<int64_t>{-1})}, {}, "score");
       g.add_output("score", ElementType::float32, {});
     } else {
-      const nn::NetworkSpec spec = nn::network_spec_from(model, path);
-      auto backend = nn::make_backend(nn::DeviceKind::cpu);
-      nn::Network net(*backend, spec);
-      nn::load_network(net, model, path);
-      const std::string y = net.to_onnx(g, x);
-      if (kind == "autoencoder") {
-        const std::string d = g.node("Sub", {y, x});
-        g.node("ReduceMean", {g.node("Mul", {d, d})},
-               {Attribute::of_ints("axes", {1}), Attribute::of_int("keepdims", 0)}, "reconstruction_mse");
-        g.add_output("reconstruction_mse", ElementType::float32, {});
-      } else {
-        classifier_output(g, y, spec.outputs);
+      std::vector<std::string> outputs;
+      std::size_t classes = 1;
+      for (const auto& m : members) {
+        const nn::NetworkSpec spec = nn::network_spec_from(m, path);
+        auto backend = nn::make_backend(nn::DeviceKind::cpu);
+        nn::Network net(*backend, spec);
+        nn::load_network(net, m, path);
+        const std::string y = net.to_onnx(g, x);
+        classes = spec.outputs;
+        if (kind == "autoencoder") {
+          const std::string d = g.node("Sub", {y, x});
+          outputs.push_back(g.node("ReduceMean", {g.node("Mul", {d, d})},
+                                   {Attribute::of_ints("axes", {1}), Attribute::of_int("keepdims", 0)}));
+        } else if (classes == 1) {
+          outputs.push_back(g.node("Reshape", {g.node("Sigmoid", {y}), g.constant("flat", {1}, std::vector<int64_t>{-1})}));
+        } else {
+          outputs.push_back(g.node("Softmax", {y}, {Attribute::of_int("axis", 1)}));
+        }
       }
+      const std::string name = kind == "autoencoder" ? "reconstruction_mse" : (classes == 1 ? "score" : "probabilities");
+      g.node(outputs.size() > 1 ? "Mean" : "Identity", outputs, {}, name);
+      g.add_output(name, ElementType::float32, classes == 1 || kind == "autoencoder" ? std::vector<int64_t>{}
+                                                                                    : std::vector<int64_t>{int64_t(classes)});
+      if (members.size() > 1) meta.push_back({"bsmhunt.ensemble_members", std::to_string(members.size())});
     }
     meta.push_back({"bsmhunt.features", json_list(features)});
     meta.push_back({"bsmhunt.normalization", prep.kind});

@@ -68,6 +68,9 @@ ExtractConfig extract_config_from(const po::variables_map& vm) {
   s.rmm_angle_scale = option<double>(vm, "rmm-angle-scale");
   s.rmm_min_leptons = option<int64_t>(vm, "rmm-min-leptons");
   c.padding = parse_padding_policy(option<std::string>(vm, "padding"));
+  if (c.padding == PaddingPolicy::keep)
+    throw InputError("--padding keep: extract computes its features and has no missing-value marker to keep; "
+                     "use sentinel, mean, drop-feature or drop-event (keep is import's)");
   c.sentinel = option<double>(vm, "sentinel");
   if (!std::isfinite(c.sentinel)) throw InputError("--sentinel must be a finite number");
   c.drop_nonfinite = drop_nonfinite_option(vm);

@@ -542,6 +542,7 @@ void Importer::choose_features(ImportResult& result) {
     }
     kept_.push_back(f);
     float fill = float(cfg_.sentinel);
+    if (cfg_.padding == PaddingPolicy::keep) fill = float(*cfg_.missing_value);
     if (cfg_.padding == PaddingPolicy::mean) {
       if (present_train_.count[f] > 0) {
         fill = float(present_train_.mean[f]);

@@ -59,7 +59,8 @@ void add_import_options(po::options_description& d) {
       ("padding", po::value<std::string>()->default_value(std::string(to_string(c.padding))),
        "missing feature values: sentinel (replaced by --sentinel), mean (mean of the present training values over "
        "all ranks), drop-feature (features ever missing are left out), drop-event (rows are dropped, counted in the "
-       "cutflow)")
+       "cutflow), keep (left equal to --missing-value: train --preprocess auto gives the network an indicator "
+       "input per such feature)")
       ("sentinel", double_value(c.sentinel), "value replacing missing ones (--padding sentinel)")
       ("on-nonfinite", po::value<std::string>()->default_value("error"),
        "NaN or infinite feature, weight or mass: error (naming the column and row) or drop (the row, counted in the "

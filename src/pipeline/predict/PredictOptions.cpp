@@ -21,7 +21,10 @@ void add_predict_options(po::options_description& d) {
       ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda")
       ("overwrite", switch_value(), "replace an existing score file")
       ("chunk-rows", po::value<uint64_t>()->default_value(c.chunk_rows), "events per rank per batch")
-      ("blas-threads", po::value<int>()->default_value(0), "BLAS threads per rank (0: the node's cores / its ranks)");
+      ("blas-threads", po::value<int>()->default_value(1),
+       "BLAS threads per rank (0: the node's cores / its ranks). 1, the default, gives the same bits for any rank "
+       "count and chunking: OpenBLAS splits a product among threads by its size, and a row's last bit can then "
+       "depend on which rows share its chunk; use a rank per core instead");
   add_compression_option(d);
 }
 

@@ -14,13 +14,14 @@
 namespace bsmhunt::pipeline {
 
 int train_bdt(const dist::Communicator& comm, const TrainConfig& c, const io::FeatureFileReader& reader,
-              const std::vector<bool>& use, const nn::Preprocessing& prep, Archive archive,
+              const std::vector<bool>& use, nn::Preprocessing& prep, Archive archive,
               const Parametrisation* parametrisation) {
   // XGBoost trains in one process: rank 0 reads both splits whole, the other ranks
   // wait without spinning so its threads have the cores.
   const dist::Range everything{0, reader.rows()};
   const dist::Range mine = comm.is_root() ? everything : dist::Range{0, 0};
   LoadedData d = load_splits(reader, c, comm, mine, use, prep, false, parametrisation);
+  store_preprocessing(prep, archive);
   if (d.classes != 2) throw InputError(fmt::format("--model bdt: binary labels expected, found {} classes", d.classes));
   archive.doubles["training/train_events"] = {double(d.global_signal_train), double(d.global_background_train)};
   std::vector<uint8_t> bytes;

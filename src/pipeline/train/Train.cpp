@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 
 #include "../ModelFile.hpp"
@@ -48,12 +49,15 @@ std::string fold_key(const TrainConfig& c) {
   std::vector<std::string> hidden;
   for (const auto h : c.network.hidden) hidden.push_back(std::to_string(h));
   return fmt::format("folds={} fold={} seed={} model={} features={} size={} time={} signal={} exclude={} "
-                     "exclude-features={} parametrise={} select={} weights={} normalization={} hidden={} epochs={} "
-                     "batch={} lr={} loss={}",
+                     "exclude-features={} parametrise={} select={} weights={} normalization={} preprocess={} missing={} "
+                     "hidden={} epochs={} batch={} adaptive={}{}{}{} lr={} loss={} ensemble={} member={}",
                      c.folds, c.held_out_fold, c.trainer.seed, c.model, c.features, size, time,
                      join(c.signal_samples, ","), join(c.exclude_samples, ","), join(c.exclude_features, ","),
-                     join(c.parametrise, ","), c.select, policy_text(c.weights), c.normalization, join(hidden, ","),
-                     c.trainer.epochs, c.trainer.batch_size, c.trainer.learning_rate, c.loss);
+                     join(c.parametrise, ","), c.select, policy_text(c.weights), c.normalization, c.preprocess,
+                     c.missing_value, join(hidden, ","),
+                     c.trainer.epochs, c.trainer.batch_size, int(c.adaptive_batch), int(c.adaptive_epochs),
+                     int(c.adaptive_patience), int(c.adaptive_network), c.trainer.learning_rate, c.loss, c.ensemble,
+                     c.ensemble_member);
 }
 
 // What the model file records of its training besides the network.
@@ -80,10 +84,14 @@ Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, co
   archive.strings["training/features_file"] = c.features;
   archive.strings["training/weight_policy"] = policy_text(c.weights);
   archive.strings["training/selection"] = c.select;
+  if (c.held_out_fold >= 0 || c.ensemble_member >= 0) archive.strings["training/fold_key"] = fold_key(c);
   if (c.held_out_fold >= 0) {
-    archive.strings["training/fold_key"] = fold_key(c);
     archive.doubles["training/held_out_fold"] = {double(c.held_out_fold)};
     archive.doubles["training/folds"] = {double(c.folds)};
+  }
+  if (c.ensemble_member >= 0) {
+    archive.doubles["training/ensemble_member"] = {double(c.ensemble_member)};
+    archive.strings["training/seed"] = std::to_string(c.trainer.seed + uint64_t(c.ensemble_member));
   }
   std::vector<std::string> used;
   for (std::size_t i = 0; i < use.size(); ++i)
@@ -94,8 +102,23 @@ Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, co
   return archive;
 }
 
+}  // namespace
+
+// The fitted preprocessing in the model archive, under the input names provenance() gave.
+void store_preprocessing(const nn::Preprocessing& prep, Archive& archive) {
+  const auto names = archive.string_lists.at("preprocessing/feature_names");
+  prep.store(archive, names);
+}
+
+namespace {
+
 nn::NetworkSpec network_spec(const TrainConfig& c, const LoadedData& d, bool autoencoder) {
   nn::NetworkSpec spec = c.network;
+  adapt_to_training_size(c, d.train.global_rows, spec);
+  if (c.adaptive_network && d.train.global_rows < kSmallTrainingSet)
+    log::info("{} training events (fewer than {}): hidden 128,128 with batch normalisation and dropout 0.2, as "
+              "--hidden, --batchnorm and --dropout are not given (docs/training.md, 'Defaults that adapt')",
+              d.train.global_rows, kSmallTrainingSet);
   spec.model = c.model;
   spec.inputs = d.train.features;
   if (c.model == "cnn") {
@@ -109,6 +132,14 @@ nn::NetworkSpec network_spec(const TrainConfig& c, const LoadedData& d, bool aut
 // The trainer's settings with the loss resolved (auto) and checked against the task.
 nn::TrainerConfig trainer_config(const TrainConfig& c, const LoadedData& d, bool autoencoder) {
   nn::TrainerConfig tc = c.trainer;
+  // An ensemble's member i: its own initialisation, shuffling and dropout (the fold
+  // rule and the parametrisation's draws keep the --seed).
+  if (c.ensemble_member > 0) tc.seed = c.trainer.seed + uint64_t(c.ensemble_member);
+  adapt_to_training_size(c, d.train.global_rows, tc);
+  if (c.adaptive_batch || c.adaptive_epochs || c.adaptive_patience)
+    log::info("for {} training events: batch size {}{}, epochs {}{}, patience {}{} (docs/training.md, 'Defaults "
+              "that adapt')", d.train.global_rows, tc.batch_size, c.adaptive_batch ? " (adaptive)" : "", tc.epochs,
+              c.adaptive_epochs ? " (adaptive)" : "", tc.patience, c.adaptive_patience ? " (adaptive)" : "");
   std::string loss = c.loss;
   if (loss == "auto") loss = autoencoder ? "mse" : (d.classes > 2 ? "softmax_ce" : "bce");
   tc.loss.kind = nn::parse_loss(loss);
@@ -209,86 +240,172 @@ int run_train(const dist::Communicator& comm, const TrainJob& job) {
 
 namespace {
 
-// k-fold: model k trained on every event outside fold k (its own training run, with
-// its checkpoint and early stopping), then the K models in one file under folds/K/.
-// With --resume, folds whose models are complete are kept.
-int train_folds(const dist::Communicator& comm, const TrainConfig& c) {
+// Models made of parts, each a complete training run with its checkpoint and early
+// stopping, then merged into one file under GROUP/K/: k-fold (part k trained without
+// the events of fold k) and ensembles (member i with seed + i). With --resume, parts
+// whose models are complete and made with the same settings are kept.
+struct PartPlan {
+  const char* noun;   // "fold", "member"
+  const char* group;  // "folds", "members"
+  int count = 0;
+  std::function<void(TrainConfig&, int)> configure;  // the part's settings from the whole's
+  std::function<std::string(int)> what;              // for the log: "training without the events of fold 2"
+  std::string description;                           // GROUP/description in the file
+};
+
+int train_parts(const dist::Communicator& comm, const TrainConfig& c, const PartPlan& plan) {
   io::check_output_path(comm, c.output, c.overwrite || c.resume);
-  const auto fold_path = [&](int k) { return fmt::format("{}.fold{}.h5", c.output, k); };
-  StopSignals signals;  // also between folds (each fold's training installs its own)
-  for (int k = 0; k < c.folds; ++k) {
-    if (comm.max(StopSignals::requested() ? 1.0 : 0.0) > 0) {
-      log::warn("signal {} received before fold {} of {}; continue with the same command and --resume",
-                StopSignals::signal(), k + 1, c.folds);
-      return kInterruptedExitCode;
-    }
+  const auto part_path = [&](int k) { return fmt::format("{}.{}{}.h5", c.output, plan.noun, k); };
+  const auto part_config = [&](int k) {
     TrainConfig ck = c;
-    ck.held_out_fold = k, ck.output = fold_path(k), ck.overwrite = true, ck.checkpoint = "";
-    // Decided on rank 0 for all: keep a complete fold of the same settings (--resume),
-    // continue its checkpoint, or start it afresh.
-    std::string state = "train";
-    dist::collectively(comm, [&] {
-      if (!comm.is_root() || !c.resume) return;
+    plan.configure(ck, k);
+    ck.output = part_path(k), ck.overwrite = true, ck.checkpoint = "";
+    return ck;
+  };
+  // Decided on rank 0 for all, before anything trains: keep a complete part of the
+  // same settings (--resume), continue its checkpoint, or start it afresh.
+  enum : uint64_t { kTrain = 0, kResume = 1, kKeep = 2 };
+  std::vector<uint64_t> state(std::size_t(plan.count), kTrain);
+  dist::collectively(comm, [&] {
+    if (!comm.is_root() || !c.resume) return;
+    for (int k = 0; k < plan.count; ++k) {
+      const TrainConfig ck = part_config(k);
       std::error_code ec;
       if (std::filesystem::exists(ck.output, ec)) {
         const Archive a = io::read_archive(ck.output, kModelFormat);
         const auto key = a.strings.find("training/fold_key");
-        if (key != a.strings.end() && key->second == fold_key(ck)) return void(state = "keep");
-        log::warn("fold {}: {} was trained with other settings or features; training it again", k + 1, ck.output);
+        if (key != a.strings.end() && key->second == fold_key(ck)) {
+          state[std::size_t(k)] = kKeep;
+          continue;
+        }
+        log::warn("{} {}: {} was trained with other settings or features; training it again", plan.noun, k + 1,
+                  ck.output);
       }
-      if (std::filesystem::exists(ck.output + ".checkpoint.h5", ec)) state = "resume";
-    });
-    comm.broadcast(state);
-    if (state == "keep") {
-      log::info("fold {}/{}: complete in {}, kept (--resume)", k + 1, c.folds, ck.output);
+      if (std::filesystem::exists(ck.output + ".checkpoint.h5", ec)) state[std::size_t(k)] = kResume;
+    }
+  });
+  comm.broadcast(state);
+  // Parts side by side on sub-communicators when there are ranks enough (each group
+  // trains its parts data-parallel, one after another), else one after another on all.
+  const int groups = std::max(1, std::min({c.model_groups > 0 ? c.model_groups : comm.size(), plan.count, comm.size()}));
+  const int color = int(int64_t(comm.rank()) * groups / comm.size());
+  const dist::Communicator group = groups > 1 ? comm.split(color, comm.rank()) : comm;
+  if (groups > 1) {
+    // Only the first group's training is in the log (rank 0's): the plan is, whole.
+    log::info("{} {}s on {} groups of ranks side by side; the log follows group 1's", plan.count, plan.noun, groups);
+    for (int k = 0; k < plan.count; ++k)
+      log::info("{} {}/{}: {} -> {} (group {}){}", plan.noun, k + 1, plan.count, plan.what(k), part_path(k),
+                k % groups + 1, state[std::size_t(k)] == kKeep ? ": complete, kept (--resume)" : "");
+  }
+  StopSignals signals;  // also between parts (each part's training installs its own)
+  bool interrupted = false, failed = false;
+  std::string failure;
+  for (int k = color; k < plan.count; k += groups) {
+    if (group.max(StopSignals::requested() ? 1.0 : 0.0) > 0) {
+      interrupted = true;
+      break;
+    }
+    if (state[std::size_t(k)] == kKeep) {
+      if (groups == 1) log::info("{} {}/{}: complete in {}, kept (--resume)", plan.noun, k + 1, plan.count, part_path(k));
       continue;
     }
-    ck.resume = state == "resume";
-    log::info("fold {}/{}: training without the events of fold {} -> {}", k + 1, c.folds, k, ck.output);
-    const int code = train_model(comm, ck);
-    if (code != 0) return code;  // interrupted: the same command with --resume continues this fold
+    TrainConfig ck = part_config(k);
+    ck.resume = state[std::size_t(k)] == kResume;
+    if (groups == 1) log::info("{} {}/{}: {} -> {}", plan.noun, k + 1, plan.count, plan.what(k), ck.output);
+    if (groups == 1) {
+      if (train_model(comm, ck) != 0) return kInterruptedExitCode;  // --resume continues this part
+      continue;
+    }
+    try {
+      if (train_model(group, ck) != 0) interrupted = true;
+    } catch (const Error& e) {
+      failed = true, failure = fmt::format("{} {}: {}", plan.noun, k + 1, e.what());
+    }
+    if (interrupted || failed) break;
   }
-  // One file: every fold's archive under folds/K/, the kind and the fold rule on top.
+  if (groups > 1) {
+    // Every group has stopped; the world agrees on the outcome. A failure's message
+    // comes from the lowest rank that has one.
+    const auto failing = comm.all_gather(uint64_t(failed));
+    const auto first = std::find(failing.begin(), failing.end(), 1u);
+    if (first != failing.end()) {
+      comm.broadcast(failure, int(first - failing.begin()));
+      throw InputError(failure);
+    }
+    if (comm.max(interrupted ? 1.0 : 0.0) > 0) {
+      log::warn("stop signal received: the {}s written so far are kept; continue with the same command and --resume",
+                plan.noun);
+      return kInterruptedExitCode;
+    }
+  } else if (interrupted) {
+    log::warn("signal {} received before all {}s were trained; continue with the same command and --resume",
+              StopSignals::signal(), plan.noun);
+    return kInterruptedExitCode;
+  }
+  // One file: every part's archive under GROUP/K/, the kind and the plan on top.
   dist::collectively(comm, [&] {
     if (!comm.is_root()) return;
     Archive merged;
-    std::string history = "fold,epoch,train_loss,validation_loss,learning_rate,seconds\n";
-    for (int k = 0; k < c.folds; ++k) {
-      const Archive a = io::read_archive(fold_path(k), kModelFormat);
-      const std::string pre = fmt::format("folds/{}/", k);
+    std::string history;
+    for (int k = 0; k < plan.count; ++k) {
+      const Archive a = io::read_archive(part_path(k), kModelFormat);
+      const std::string pre = fmt::format("{}/{}/", plan.group, k);
       for (const auto& [key, v] : a.floats) merged.floats[pre + key] = v;
       for (const auto& [key, v] : a.doubles) merged.doubles[pre + key] = v;
       for (const auto& [key, v] : a.bytes) merged.bytes[pre + key] = v;
       for (const auto& [key, v] : a.strings) merged.strings[pre + key] = v;
       for (const auto& [key, v] : a.string_lists) merged.string_lists[pre + key] = v;
-      if (k == 0) merged.strings["model/kind"] = a.string("model/kind", fold_path(k));
-      std::ifstream in(fold_path(k) + ".history.csv");
+      if (k == 0) merged.strings["model/kind"] = a.string("model/kind", part_path(k));
+      std::ifstream in(part_path(k) + ".history.csv");
       std::string line;
       std::getline(in, line);  // header
+      if (k == 0) history = fmt::format("{},{}\n", plan.noun, line);
       while (std::getline(in, line)) history += fmt::format("{},{}\n", k, line);
     }
-    merged.doubles["folds/count"] = {double(c.folds)};
-    merged.strings["folds/seed"] = std::to_string(c.trainer.seed);  // exact (a double is not above 2^53)
-    merged.strings["folds/description"] =
-        "k-fold: folds/K/ is a complete model trained without the events of fold K; predict scores an event of "
-        "fold K with it (out-of-fold). The fold of an event: docs/training.md, 'k-fold'";
+    merged.doubles[std::string(plan.group) + "/count"] = {double(plan.count)};
+    merged.strings[std::string(plan.group) + "/description"] = plan.description;
+    if (std::string(plan.group) == "folds") {
+      merged.strings["folds/seed"] = std::to_string(c.trainer.seed);  // exact (a double is not above 2^53)
+    } else if (c.held_out_fold >= 0) {
+      // An ensemble that is one fold of a k-fold model: what the fold loop looks for.
+      merged.strings["training/fold_key"] = fold_key(c);
+      merged.doubles["training/held_out_fold"] = {double(c.held_out_fold)};
+      merged.doubles["training/folds"] = {double(c.folds)};
+    }
     io::write_archive(c.output, merged, kModelFormat, kModelFormatVersion);
     write_file_atomically(c.output + ".history.csv", history);
-    for (int k = 0; k < c.folds; ++k) {
+    for (int k = 0; k < plan.count; ++k) {
       std::error_code ec;
-      std::filesystem::remove(fold_path(k), ec);
-      std::filesystem::remove(fold_path(k) + ".history.csv", ec);
-      std::filesystem::remove(fold_path(k) + ".checkpoint.h5", ec);
+      std::filesystem::remove(part_path(k), ec);
+      std::filesystem::remove(part_path(k) + ".history.csv", ec);
+      std::filesystem::remove(part_path(k) + ".checkpoint.h5", ec);
     }
   });
-  log::info("wrote {}: {} folds (and {}.history.csv)", c.output, c.folds, c.output);
+  log::info("wrote {}: {} {}s (and {}.history.csv)", c.output, plan.count, plan.noun, c.output);
   return 0;
+}
+
+int train_folds(const dist::Communicator& comm, const TrainConfig& c) {
+  PartPlan plan{"fold", "folds", c.folds, [](TrainConfig& ck, int k) { ck.held_out_fold = k; },
+                [](int k) { return fmt::format("training without the events of fold {}", k); },
+                "k-fold: folds/K/ is a complete model trained without the events of fold K; predict scores an event "
+                "of fold K with it (out-of-fold). The fold of an event: docs/training.md, 'k-fold'"};
+  return train_parts(comm, c, plan);
+}
+
+int train_ensemble(const dist::Communicator& comm, const TrainConfig& c) {
+  PartPlan plan{"member", "members", c.ensemble, [](TrainConfig& ck, int i) { ck.ensemble_member = i; },
+                [&c](int i) { return fmt::format("seed {}", c.trainer.seed + uint64_t(i)); },
+                "ensemble: members/I/ is a complete network trained on the same events with seed + I; predict "
+                "writes the mean of the members' scores (docs/training.md, 'Ensembles')"};
+  return train_parts(comm, c, plan);
 }
 
 }  // namespace
 
 int train_model(const dist::Communicator& comm, const TrainConfig& c) {
   if (c.folds > 1 && c.held_out_fold < 0) return train_folds(comm, c);
+  if (c.ensemble > 1 && c.ensemble_member < 0) return train_ensemble(comm, c);
   const bool autoencoder = c.model == "autoencoder";
   const std::string checkpoint = c.checkpoint.empty() ? c.output + ".checkpoint.h5" : c.checkpoint;
   // A resumed run writes the model its interrupted start did not write.
@@ -300,7 +417,10 @@ int train_model(const dist::Communicator& comm, const TrainConfig& c) {
 
   io::FeatureFileReader reader(comm, c.features);
   const std::vector<std::size_t> inputs = input_columns(reader.header(), c);
-  nn::Preprocessing prep = make_preprocessing(reader, inputs, c.normalization, c.features);
+  // --preprocess auto fits its statistics to the training rows once they are read.
+  nn::Preprocessing prep = make_preprocessing(reader, inputs, c.preprocess == "auto" ? "none" : c.normalization,
+                                              c.features);
+  prep.kind = c.normalization;
   const std::vector<bool> use = selected_samples(reader.header(), c, autoencoder, train_on);
   std::optional<Parametrisation> parametrisation;
   if (!c.parametrise.empty()) {
@@ -316,6 +436,7 @@ int train_model(const dist::Communicator& comm, const TrainConfig& c) {
   // balanced by the rows it will use.
   const auto backend = make_rank_backend(comm, c.device, c.blas_threads);
   LoadedData d = load_splits(reader, c, comm, balanced_range(reader, comm, use), use, prep, autoencoder, param);
+  store_preprocessing(prep, archive);
   if (d.train.global_rows == 0) throw InputError(fmt::format("{}: the training split selects no events", c.features));
   const auto images = c.model == "cnn" ? make_image_shards(comm, c, reader, d, archive) : nullptr;
   const nn::NetworkSpec spec = network_spec(c, d, autoencoder);

@@ -1,5 +1,7 @@
 // Options of `bsmhunt train` and their mapping onto TrainConfig (one model) or
 // ScanPlan (--scan: one TrainConfig per point).
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <typeinfo>
 
@@ -50,7 +52,8 @@ void add_train_options(po::options_description& d) {
       ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda (one GPU per rank of a node)")
       ("overwrite", switch_value(), "replace an existing model file")
       ("hidden", po::value<std::string>()->default_value("64,64"),
-       "hidden layer widths (autoencoder: encoder widths, the decoder mirrors them)")
+       "hidden layer widths (autoencoder: encoder widths, the decoder mirrors them; mlp with --hidden, --dropout "
+       "and --batchnorm not given and fewer than 100 000 training events: 128,128 with batch norm and dropout 0.2)")
       ("activation", po::value<std::string>()->default_value("relu"), "relu | leaky_relu | tanh | sigmoid | linear")
       ("dropout", double_value(0.0), "dropout rate after each hidden layer")
       ("batchnorm", po::value<bool>()->default_value(false), "batch normalisation (synchronised over ranks) in hidden layers")
@@ -74,15 +77,24 @@ void add_train_options(po::options_description& d) {
       ("step-gamma", double_value(t.step_gamma), "step schedule: factor every --step-epochs")
       ("step-epochs", po::value<uint64_t>()->default_value(t.step_epochs), "step schedule period in epochs")
       ("min-learning-rate", double_value(0.0), "cosine schedule floor")
-      ("epochs", po::value<uint64_t>()->default_value(t.epochs), "maximum epochs")
-      ("batch-size", po::value<uint64_t>()->default_value(t.batch_size), "global batch size (over all ranks)")
+      ("epochs", po::value<uint64_t>()->default_value(t.epochs),
+       "maximum epochs (mlp, autoencoder, unless given: enough for 8 000 steps, 20 to 200)")
+      ("batch-size", po::value<uint64_t>()->default_value(t.batch_size),
+       "global batch size over all ranks (mlp, autoencoder, unless given: about training events / 40, a power of "
+       "two from 64 to 4096)")
       ("patience", po::value<uint64_t>()->default_value(t.patience),
-       "early stopping: epochs without validation-loss improvement (0: off)")
+       "early stopping: epochs without validation-loss improvement, 0: off (mlp, autoencoder, unless given: a "
+       "tenth of the epochs, 5 to 20)")
       ("min-delta", double_value(0.0), "early stopping: least improvement that counts")
       ("restore-best", po::value<bool>()->default_value(true), "end with the weights of the best validation loss")
       ("seed", po::value<uint64_t>()->default_value(t.seed), "seed of initialisation, shuffling and dropout")
       ("normalization", po::value<std::string>()->default_value(c.normalization),
-       "zscore | minmax | none (statistics of the feature file's training split)")
+       "zscore | minmax | none (of the training rows with --preprocess auto; else the feature file's statistics)")
+      ("preprocess", po::value<std::string>()->default_value(c.preprocess),
+       "auto (each feature whose present values are >= 0 with a skewness above 1 becomes log(1 + x / mean); each "
+       "feature with missing values gets an indicator input and 0 where missing) | none (the raw features)")
+      ("missing-value", double_value(c.missing_value),
+       "a feature equal to this is missing (--preprocess auto; import --padding keep leaves HiggsML's -999 as it is)")
       ("sample-weights", po::value<std::string>()->default_value("auto"),
        "per-event training weight: mc (analysis weight) | abs (its absolute value) | none (1) | auto (abs for "
        "the autoencoder, whose per-event loss negative weights would make unbounded below, and for the BDT, as "
@@ -98,6 +110,12 @@ void add_train_options(po::options_description& d) {
       ("folds", po::value<int>()->default_value(1),
        "k-fold: train K models, model k without the events of fold k (a hash of the event), so that predict "
        "scores every event with a model that never saw it (out-of-fold); 1: one model on the train split")
+      ("ensemble", po::value<int>()->default_value(1),
+       "mlp, autoencoder: train N networks with seeds seed, seed + 1, ... on the same events; predict writes the "
+       "mean of their scores (with --folds: an ensemble in every fold)")
+      ("model-groups", po::value<int>()->default_value(0),
+       "--folds, --ensemble: sub-communicators that train the models side by side, each data-parallel on its ranks "
+       "(0: one per rank, at most one per model; 1: one model after another on every rank, the least memory)")
       ("parametrise", po::value<std::string>()->default_value(""),
        "sample attributes that become network inputs, e.g. m_zprime_GeV or m_zprime_GeV,theory,dark_sector: one "
        "classifier for every signal point (mlp, bdt; text attributes one-hot); background events get points drawn "
@@ -136,6 +154,22 @@ void add_train_options(po::options_description& d) {
       ("scan-points", po::value<uint64_t>()->default_value(8), "random scan: points to draw")
       ("scan-groups", po::value<int>()->default_value(0),
        "sub-communicators training points side by side (0: one per rank, at most one per point)");
+}
+
+void adapt_to_training_size(const TrainConfig& c, uint64_t rows, nn::TrainerConfig& t) {
+  if (c.adaptive_batch) {
+    uint64_t batch = 64;
+    while (batch < 4096 && batch * 2 * 40 <= rows) batch *= 2;
+    t.batch_size = batch;
+  }
+  const uint64_t steps_per_epoch = std::max<uint64_t>(1, (rows + t.batch_size - 1) / t.batch_size);
+  if (c.adaptive_epochs) t.epochs = std::clamp<uint64_t>((8000 + steps_per_epoch - 1) / steps_per_epoch, 20, 200);
+  if (c.adaptive_patience) t.patience = std::clamp<uint64_t>(t.epochs / 10, 5, 20);
+}
+
+void adapt_to_training_size(const TrainConfig& c, uint64_t rows, nn::NetworkSpec& network) {
+  if (!c.adaptive_network || rows >= kSmallTrainingSet) return;
+  network.hidden = {128, 128}, network.batchnorm = true, network.dropout = 0.2f;
 }
 
 TrainConfig train_config_from(const po::variables_map& vm) {
@@ -183,7 +217,12 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   t.seed = option<uint64_t>(vm, "seed");
   t.checkpoint_every = option<uint64_t>(vm, "checkpoint-every");
   t.bucket_floats = std::size_t(std::max(1.0, option<double>(vm, "bucket-mb") * 1e6 / 4));
-  c.normalization = option<std::string>(vm, "normalization");
+  c.normalization = choose<std::string>(option<std::string>(vm, "normalization"), "normalization",
+                                        {{"zscore", "zscore"}, {"minmax", "minmax"}, {"none", "none"}});
+  c.preprocess = choose<std::string>(option<std::string>(vm, "preprocess"), "preprocess", {{"auto", "auto"}, {"none", "none"}});
+  c.missing_value = option<double>(vm, "missing-value");
+  if (!std::isfinite(c.missing_value))
+    throw InputError(fmt::format("--missing-value {}: expected a finite number", c.missing_value));
   std::string sample_weights = option<std::string>(vm, "sample-weights");
   if (sample_weights == "auto") sample_weights = c.model == "autoencoder" || c.model == "bdt" ? "abs" : "mc";
   c.weights.sample = choose<SampleWeights>(sample_weights, "sample-weights",
@@ -199,6 +238,11 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.parametrise = split_list(option<std::string>(vm, "parametrise"));
   c.folds = option<int>(vm, "folds");
   if (c.folds < 1 || c.folds > 100) throw InputError(fmt::format("--folds {}: expected 1 to 100", c.folds));
+  c.model_groups = option<int>(vm, "model-groups");
+  if (c.model_groups < 0) throw InputError(fmt::format("--model-groups {}: expected >= 0", c.model_groups));
+  c.ensemble = option<int>(vm, "ensemble");
+  if (c.ensemble < 1 || c.ensemble > 100)
+    throw InputError(fmt::format("--ensemble {}: expected 1 to 100 networks", c.ensemble));
   c.select = option<std::string>(vm, "select");
   c.train_on = option<std::string>(vm, "train-on");
   c.checkpoint = option<std::string>(vm, "checkpoint");
@@ -216,13 +260,23 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.compression = std::string(physics::to_string(physics::parse_compression(option<std::string>(vm, "compression"))));
   c.network.cnn = choose<std::string>(option<std::string>(vm, "cnn"), "cnn", {{"strides", "strides"}, {"max-pool", "max-pool"}});
   t.conv_l2 = option<double>(vm, "conv-l2");
+  if (c.ensemble > 1 && c.model != "mlp" && c.model != "autoencoder")
+    throw InputError(fmt::format("--ensemble: the {} model is not trained as an ensemble (mlp and autoencoder are)",
+                                 c.model));
   if (c.folds > 1 && c.model == "cnn")
     throw InputError("--folds: the cnn is not trained in folds (mlp, bdt and autoencoder are)");
   if (!c.parametrise.empty() && c.model != "mlp" && c.model != "bdt")
     throw InputError(fmt::format("--parametrise: the {} model cannot be parametrised (mlp and bdt classifiers can)", c.model));
+  const auto defaulted = [&](const char* name) { return vm.count(name) && vm[name].defaulted(); };
+  if (c.model == "mlp" || c.model == "autoencoder") {
+    c.adaptive_batch = defaulted("batch-size"), c.adaptive_epochs = defaulted("epochs");
+    c.adaptive_patience = defaulted("patience");
+  }
+  c.adaptive_network = c.model == "mlp" && defaulted("hidden") && defaulted("batchnorm") && defaulted("dropout");
+  // Trees need no transform of their inputs, and the CNN takes images.
+  if ((c.model == "bdt" || c.model == "cnn") && defaulted("preprocess")) c.preprocess = "none";
   if (c.model == "cnn") {
     // The mono-jet study's settings where the command line and job file are silent.
-    const auto defaulted = [&](const char* name) { return vm[name].defaulted(); };
     if (defaulted("hidden")) c.network.hidden = {128};
     if (defaulted("dropout")) c.network.dropout = 0.1f;
     if (defaulted("learning-rate")) t.learning_rate = 1e-4;
@@ -349,6 +403,9 @@ ScanPlan scan_plan_from(const po::variables_map& vm, const TrainConfig& base) {
 TrainJob train_job_from(const po::variables_map& vm) {
   TrainJob job;
   job.train = train_config_from(vm);
+  if (!option<std::string>(vm, "scan").empty() && job.train.ensemble > 1)
+    throw InputError("--scan with --ensemble: a scan ranks its points by one model's validation metrics; scan "
+                     "without an ensemble, then train the chosen settings with --ensemble");
   if (!option<std::string>(vm, "scan").empty() && job.train.folds > 1)
     throw InputError("--scan with --folds: a scan ranks its points by one model's validation metrics; scan "
                      "without folds, then train the chosen settings with --folds");

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/ExactSum.hpp"
+#include "bsmhunt/core/Log.hpp"
 #include "bsmhunt/core/Progress.hpp"
 #include "bsmhunt/core/Random.hpp"
 #include "bsmhunt/core/Strings.hpp"
@@ -117,7 +120,7 @@ dist::Range balanced_range(const io::FeatureFileReader& reader, const dist::Comm
 
 // Reads this rank's rows [range) of the train and validation splits, normalised.
 LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c, const dist::Communicator& comm,
-                       dist::Range range, const std::vector<bool>& use, const nn::Preprocessing& prep,
+                       dist::Range range, const std::vector<bool>& use, nn::Preprocessing& prep,
                        bool autoencoder, const Parametrisation* param) {
   LoadedData d;
   const auto& samples = reader.header().samples;
@@ -148,7 +151,10 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
   // Capacity for every row of the range: pages are only touched as rows arrive, so
   // this costs address space, not memory, and the columns never reallocate (a
   // growing vector would hold the training set twice while it moves).
-  d.train.x.reserve(range.size() * (columns.size() + W)), d.validation.x.reserve(range.size() * (columns.size() + W));
+  // The rows are read raw and widened in place by the preprocessing (indicators: at
+  // most one per feature).
+  const std::size_t width = columns.size() + W + (c.preprocess == "auto" ? columns.size() : 0);
+  d.train.x.reserve(range.size() * width), d.validation.x.reserve(range.size() * width);
   Progress progress("reading", comm.sum(range.size()), "rows", comm.is_root());
   // The same number of rounds on every rank (the progress sums are collective),
   // also when one rank reads everything (the BDT).
@@ -177,7 +183,7 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
         if (!std::isfinite(x[f]))
           throw InputError(fmt::format("{}: /features row {} column {} ('{}') is {}: training needs finite features",
                                        c.features, b + r, f, reader.header().feature_names[f], x[f]));
-        s.x.push_back(float((double(x[f]) - prep.offset[input]) * prep.scale[input]));
+        s.x.push_back(x[f]);
       }
       int32_t point = -1;
       if (param) {
@@ -185,7 +191,7 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
         const std::size_t at = point >= 0 ? std::size_t(point)
                                           : param->drawn_point(c.trainer.seed, sample, block.event_number[r]);
         param->encode(param->training_points()[at], encoded.data());
-        for (std::size_t j = 0; j < W; ++j) s.x.push_back(prep.apply(columns.size() + j, encoded[j]));
+        s.x.insert(s.x.end(), encoded.begin(), encoded.end());
       }
       if (!std::isfinite(block.weight[r]))
         throw InputError(fmt::format("{}: /weight row {} is {}", c.features, b + r, block.weight[r]));
@@ -213,6 +219,16 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
     progress.update(comm.sum(e - range.begin));
   }
   progress.finish();
+  if (c.preprocess == "auto") {
+    std::vector<std::string> names;
+    for (const auto f : columns) names.push_back(reader.header().feature_names[f]);
+    const std::string summary =
+        fit_preprocessing(comm, d.train, columns.size(), names, c.normalization, c.missing_value, prep);
+    log::info("preprocessing (--preprocess auto): {}", summary);
+  }
+  for (auto* shard : {&d.train, &d.validation})
+    if (prep.features() > 0) prep.apply_in_place(shard->x, shard->x.size() / prep.features());
+  d.train.features = d.validation.features = prep.outputs();
   // A classifier has at least the two classes background (0) and signal (1).
   d.classes = autoencoder ? 1 : std::max(2, int(comm.max(double(max_label))) + 1);
 
@@ -294,6 +310,98 @@ LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& c
   d.validation.global_offset = comm.exclusive_prefix_sum(d.validation.rows());
   d.validation.global_rows = comm.sum(uint64_t(d.validation.rows()));
   return d;
+}
+
+std::string fit_preprocessing(const dist::Communicator& comm, const nn::Shard& train, std::size_t F,
+                              const std::vector<std::string>& names, const std::string& normalization,
+                              double missing_value, nn::Preprocessing& prep) {
+  const std::size_t N = prep.features();
+  const std::size_t rows = N ? train.x.size() / N : 0;
+  const float* x = train.x.data();
+  const auto missing_at = [&](std::size_t r, std::size_t j) { return double(x[r * N + j]) == missing_value; };
+  // Counts, and the range of the present values (exact over ranks: counts are
+  // integers, min and max are taken from every rank's).
+  std::vector<uint64_t> counts(2 * F, 0);  // present, missing
+  std::vector<double> lo(F, std::numeric_limits<double>::infinity()), hi(F, -std::numeric_limits<double>::infinity());
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < F; ++j) {
+      if (missing_at(r, j)) {
+        ++counts[F + j];
+        continue;
+      }
+      const double v = x[r * N + j];
+      ++counts[j], lo[j] = std::min(lo[j], v), hi[j] = std::max(hi[j], v);
+    }
+  comm.sum_in_place(counts);
+  const auto all_lo = comm.all_gather(lo), all_hi = comm.all_gather(hi);
+  for (std::size_t k = 0; k < all_lo.size(); ++k)
+    lo[k % F] = std::min(lo[k % F], all_lo[k]), hi[k % F] = std::max(hi[k % F], all_hi[k]);
+  // Moments of u = x / max|x| (|u| <= 1 keeps the fixed-point sums far from overflow):
+  // mean, variance and skewness, bitwise the same for any rank count.
+  std::vector<double> bound(F, 1.0);
+  for (std::size_t j = 0; j < F; ++j)
+    if (counts[j] > 0 && std::max(std::fabs(lo[j]), std::fabs(hi[j])) > 0) bound[j] = std::max(std::fabs(lo[j]), std::fabs(hi[j]));
+  std::vector<ExactSum> moments(3 * F);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < F; ++j) {
+      if (missing_at(r, j)) continue;
+      const double u = double(x[r * N + j]) / bound[j];
+      moments[3 * j].add(u), moments[3 * j + 1].add(u * u), moments[3 * j + 2].add(u * u * u);
+    }
+  moments = comm.sum(moments);
+  prep.log_scale.assign(N, 0.0);
+  prep.missing.assign(N, 0);
+  prep.missing_value = missing_value;
+  std::vector<double> mean(F, 0.0), var(F, 0.0);
+  std::vector<std::string> logged, indicated;
+  for (std::size_t j = 0; j < F; ++j) {
+    prep.missing[j] = counts[F + j] > 0;
+    if (prep.missing[j]) indicated.push_back(names[j]);
+    if (counts[j] == 0) continue;
+    const double n = double(counts[j]);
+    const double m1 = moments[3 * j].value() / n, m2 = moments[3 * j + 1].value() / n, m3 = moments[3 * j + 2].value() / n;
+    const double v = std::max(0.0, m2 - m1 * m1);
+    const double skew = v > 0 ? (m3 - 3 * m1 * m2 + 2 * m1 * m1 * m1) / std::pow(v, 1.5) : 0.0;
+    mean[j] = m1 * bound[j], var[j] = v * bound[j] * bound[j];
+    if (lo[j] >= 0 && hi[j] > 0 && skew > 1.0 && mean[j] > 0) {
+      prep.log_scale[j] = mean[j];
+      logged.push_back(names[j]);
+    }
+  }
+  // The log features' mean and variance after the log (bounded values, no scaling).
+  std::vector<ExactSum> log_moments(2 * F);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < F; ++j) {
+      if (prep.log_scale[j] == 0 || missing_at(r, j)) continue;
+      const double t = std::log(1.0 + double(x[r * N + j]) / prep.log_scale[j]);
+      log_moments[2 * j].add(t), log_moments[2 * j + 1].add(t * t);
+    }
+  log_moments = comm.sum(log_moments);
+  for (std::size_t j = 0; j < F; ++j) {
+    if (prep.log_scale[j] > 0) {
+      const double n = double(counts[j]);
+      mean[j] = log_moments[2 * j].value() / n;
+      var[j] = std::max(0.0, log_moments[2 * j + 1].value() / n - mean[j] * mean[j]);
+      lo[j] = std::log(1.0 + lo[j] / prep.log_scale[j]), hi[j] = std::log(1.0 + hi[j] / prep.log_scale[j]);
+    }
+    double offset = 0, scale = 1;
+    if (counts[j] > 0 && normalization == "zscore") {
+      offset = mean[j], scale = var[j] > 0 ? 1.0 / std::sqrt(var[j]) : 1.0;
+    } else if (counts[j] > 0 && normalization == "minmax") {
+      offset = lo[j], scale = hi[j] > lo[j] ? 1.0 / (hi[j] - lo[j]) : 1.0;
+    }
+    prep.offset[j] = offset, prep.scale[j] = scale;
+  }
+  if (logged.empty()) prep.log_scale.clear();
+  if (indicated.empty()) prep.missing.clear();
+  const auto listed = [](const std::vector<std::string>& v) {
+    if (v.empty()) return std::string();
+    const std::size_t shown = std::min<std::size_t>(v.size(), 8);
+    return ": " + join(std::vector<std::string>(v.begin(), v.begin() + std::ptrdiff_t(shown)), ", ") +
+           (v.size() > shown ? fmt::format(", ... ({} more, in the model file)", v.size() - shown) : std::string());
+  };
+  return fmt::format("{} of {} features log-transformed{}; {} with missing values (= {}) get an indicator input{}",
+                     logged.size(), F, listed(logged), indicated.size(), missing_value, listed(indicated));
 }
 
 std::string policy_text(const WeightPolicy& w) {

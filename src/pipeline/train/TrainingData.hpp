@@ -44,15 +44,26 @@ dist::Range balanced_range(const io::FeatureFileReader& reader, const dist::Comm
 // normalised, with their training weights. With a parametrisation the rows end with
 // the parameter inputs (signal: its sample's point; background: a drawn point), and
 // each signal point weighs the same in total (the parameters alone then say nothing
-// of the class); `prep` covers the features and then the parameter inputs.
+// of the class); `prep` covers the features and then the parameter inputs. With
+// --preprocess auto, `prep` is first fitted to the training rows of all ranks
+// (fit_preprocessing); the rows then hold prep.outputs() values (indicators last).
 LoadedData load_splits(const io::FeatureFileReader& reader, const TrainConfig& config, const dist::Communicator& comm,
-                       dist::Range range, const std::vector<bool>& use, const nn::Preprocessing& prep,
+                       dist::Range range, const std::vector<bool>& use, nn::Preprocessing& prep,
                        bool autoencoder, const Parametrisation* parametrisation = nullptr);
+
+// --preprocess auto (docs/training.md), collective and bitwise rank-invariant: over the
+// raw training rows (prep.features() values each), each of the first `features` inputs
+// that has `missing_value` gets an indicator; one whose present values are >= 0 with a
+// skewness above 1 is replaced by log(1 + x / mean); then `normalization` (zscore,
+// minmax, none) of the present, transformed values. Returns a line for the log.
+std::string fit_preprocessing(const dist::Communicator& comm, const nn::Shard& train, std::size_t features,
+                              const std::vector<std::string>& names, const std::string& normalization,
+                              double missing_value, nn::Preprocessing& prep);
 
 // Collective: trains the BDT on rank 0 (XGBoost is one process) and writes the model
 // file with the archive's provenance entries.
 int train_bdt(const dist::Communicator& comm, const TrainConfig& config, const io::FeatureFileReader& reader,
-              const std::vector<bool>& use, const nn::Preprocessing& prep, Archive archive,
+              const std::vector<bool>& use, nn::Preprocessing& prep, Archive archive,
               const Parametrisation* parametrisation);
 
 // cnn: replaces the feature rows of d.train and d.validation by eta-phi images built on
@@ -62,6 +73,10 @@ class ImageShards;
 std::unique_ptr<ImageShards> make_image_shards(const dist::Communicator& comm, const TrainConfig& config,
                                                const io::FeatureFileReader& reader, LoadedData& d,
                                                Archive& provenance);
+
+// Rewrites the preprocessing entries of a model archive made by train's provenance
+// (after fit_preprocessing changed `prep`).
+void store_preprocessing(const nn::Preprocessing& prep, Archive& archive);
 
 // "sample-weights=mc class-balance=sum ..." for the log and the model file.
 std::string policy_text(const WeightPolicy& weights);
