@@ -265,6 +265,14 @@ Communicator Communicator::split(int color, int key) const {
   check(MPI_Comm_split(comm_, color, key, &out), "MPI_Comm_split");
   return Communicator(out);
 }
+NodePlacement node_placement() {
+  static const NodePlacement placement = [] {
+    const Communicator node = Communicator::world().split_shared();
+    return NodePlacement{node.rank(), node.size()};
+  }();
+  return placement;
+}
+
 Communicator Communicator::split_shared() const {
   const CollectiveWait wait("MPI_Comm_split_type");
   MPI_Comm out;

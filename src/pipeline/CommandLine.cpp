@@ -252,6 +252,8 @@ int main_dispatch(int argc, char** argv) {
   }
   po::variables_map vm;
   if (!parse_command_line(*it, {args.begin() + 1, args.end()}, vm, world.is_root())) return 0;
+  // Every rank, before any sub-communicator exists (cores and GPUs are shared per node).
+  dist::node_placement();
   return it->run(vm, world);
 }
 

@@ -44,14 +44,14 @@ nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const 
 
 std::unique_ptr<nn::Backend> make_rank_backend(const dist::Communicator& comm, nn::DeviceKind device,
                                                int blas_threads) {
+  // The node's cores and GPUs are shared by all the job's ranks on it, not only by
+  // those of `comm` (folds and scan points train on sub-communicators side by side).
+  const dist::NodePlacement node = dist::node_placement();
   int threads = blas_threads;
-  if (threads <= 0) {
-    const int local_ranks = comm.split_shared().size();
-    threads = std::max(1, int(std::thread::hardware_concurrency()) / std::max(local_ranks, 1));
-  }
+  if (threads <= 0) threads = std::max(1, int(std::thread::hardware_concurrency()) / std::max(node.local_size, 1));
   nn::set_cpu_threads(threads);
   std::unique_ptr<nn::Backend> backend;
-  const int local_rank = comm.split_shared().rank();
+  const int local_rank = node.local_rank;
   dist::collectively(comm, [&] { backend = nn::make_backend(device, local_rank); });
   return backend;
 }

@@ -28,8 +28,9 @@ nn::Preprocessing make_preprocessing(const io::FeatureFileReader& reader, const 
                                      const std::string& kind,
                                      const std::string& file);
 
-// Collective: this rank's compute device (one GPU per rank of a node) with its BLAS
-// threads: `blas_threads`, or (0) the node's cores shared among its ranks.
+// Collective: this rank's compute device (one GPU per rank of a node, by the rank's
+// place among all the job's ranks on the node) with its BLAS threads: `blas_threads`,
+// or (0) the node's cores shared among all the job's ranks on it.
 std::unique_ptr<nn::Backend> make_rank_backend(const dist::Communicator& comm, nn::DeviceKind device,
                                                int blas_threads);
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from interrupted_job import STAGES, compare_with_uninterrupted, rank_pid, start_run, wait_until_writing, write_job
+from interrupted_job import STAGES, finish, rank_pid, start_run, wait_until_writing, write_job
 
 BSMHUNT, WORK = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 OUT, STRAIGHT, JOB = os.path.join(WORK, "out"), os.path.join(WORK, "straight"), os.path.join(WORK, "job.ini")
@@ -68,17 +68,9 @@ def main():
         leftovers = [p for p in glob.glob(os.path.join(OUT, output + "*")) if not p.endswith(".checkpoint.h5")]
         if leftovers:
             failures.append(f"{stage}: left behind {leftovers}")
-    final = start_run(BSMHUNT, JOB, OUT)
-    log, _ = final.communicate(timeout=900)
-    if final.returncode != 0:
-        failures.append(f"the run after the stops failed:\n{log[-3000:]}")
-    else:
-        failures += compare_with_uninterrupted(STRAIGHT, OUT)
-    if failures:
-        print("FAILED:\n" + "\n\n".join(failures))
-        sys.exit(1)
-    print(f"SIGTERM in {len(STAGES)} stages: each stopped with exit 75, left nothing a later stage accepts, and the "
-          "final run matches the uninterrupted one")
+    finish(BSMHUNT, JOB, OUT, STRAIGHT, failures,
+           f"SIGTERM in {len(STAGES)} stages: each stopped with exit 75, left nothing a later stage accepts, and the "
+           "final run matches the uninterrupted one")
 
 
 if __name__ == "__main__":

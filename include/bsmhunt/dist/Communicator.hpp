@@ -34,6 +34,15 @@ struct Range {
 // Balanced contiguous partition of n items into `parts`; the first n % parts get one more.
 Range partition(uint64_t n, int parts, int index);
 
+// Where this process sits on its node among all the job's ranks (MPI_COMM_WORLD split
+// by shared memory): its index there (= its GPU) and how many ranks share the node (who
+// share its cores). Collective over the world on the first call, which every command
+// makes at its start; cached after it, so sub-communicators may ask it freely.
+struct NodePlacement {
+  int local_rank = 0, local_size = 1;
+};
+NodePlacement node_placement();
+
 // A thin, value-type view of an MPI communicator. Every method is collective
 // unless it says otherwise.
 class Communicator {

@@ -63,7 +63,7 @@ struct TrainConfig {
   int ensemble_member = -1;
   // Folds and ensemble members train side by side on this many sub-communicators
   // (0: as many as there are ranks, at most one per model; 1: one after another).
-  int model_groups = 0;
+  int model_groups = 1;
   std::string select;                        // training region, e.g. "met > 80 && mll > 100" (Selection.hpp)
   std::string train_on = "auto";             // autoencoder: background | data | all
   int blas_threads = 0;                      // 0: cores of the node / ranks on it

@@ -113,9 +113,9 @@ void add_train_options(po::options_description& d) {
       ("ensemble", po::value<int>()->default_value(1),
        "mlp, autoencoder: train N networks with seeds seed, seed + 1, ... on the same events; predict writes the "
        "mean of their scores (with --folds: an ensemble in every fold)")
-      ("model-groups", po::value<int>()->default_value(0),
+      ("model-groups", po::value<int>()->default_value(1),
        "--folds, --ensemble: sub-communicators that train the models side by side, each data-parallel on its ranks "
-       "(0: one per rank, at most one per model; 1: one model after another on every rank, the least memory)")
+       "(1, the default: one model after another on every rank; 0: one group per rank, at most one per model; see docs/training.md for why 1 is the default)")
       ("parametrise", po::value<std::string>()->default_value(""),
        "sample attributes that become network inputs, e.g. m_zprime_GeV or m_zprime_GeV,theory,dark_sector: one "
        "classifier for every signal point (mlp, bdt; text attributes one-hot); background events get points drawn "
