@@ -249,6 +249,14 @@ void check_dataset_storage(hid_t dataset, uint64_t values, std::size_t element_s
     throw InputError(fmt::format("{}: damaged: the dataset claims {} values of {} bytes but the file stores {} bytes "
                                  "for it",
                                  context, values, element_size, stored));
+  // The storage size is itself read from the file's layout message: a damaged one
+  // can claim exabytes, so it must also fit inside the file (datasets here never
+  // use external storage).
+  hsize_t file_bytes = 0;
+  Handle file(H5Iget_file_id(dataset), H5Fclose);
+  if (!file.valid() || H5Fget_filesize(file, &file_bytes) < 0 || stored > file_bytes)
+    throw InputError(fmt::format("{}: damaged: the dataset claims {} bytes of storage in a file of {} bytes", context,
+                                 stored, file_bytes));
 }
 
 uint64_t dataset_length(hid_t dataset, const std::string& context) {

@@ -82,3 +82,19 @@ TEST(SpectrumCsv, BadSpectraNameTheLineAndTheProblem) {
   EXPECT_NE(error_of(file("empty.csv", "lo,hi,count\n")).find("not followed by any bin"), std::string::npos);
   EXPECT_NE(error_of(dir / "missing.csv").find("cannot open"), std::string::npos);
 }
+
+// Found by hdf5_spectrum_fuzzer: a contiguous 'counts' whose layout message claims
+// 5e18 bytes of storage and 1.4e17 values. Both claims agree, so only the file's own
+// size (2 KB) shows the damage; before the check the reader asked for 1 EB of memory.
+TEST(SpectrumHdf5, StorageClaimedBeyondTheFileIsRefusedBeforeAllocating) {
+  const std::filesystem::path damaged =
+      std::filesystem::path(BSMHUNT_SOURCE_DIR) / "fuzz/regressions/hdf5_spectrum_fuzzer/storage_claimed_beyond_the_file.h5";
+  try {
+    io::read_spectrum_file(damaged);
+    FAIL() << "a damaged spectrum was accepted";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("counts: damaged"), std::string::npos) << what;
+    EXPECT_NE(what.find("in a file of 2104 bytes"), std::string::npos) << what;
+  }
+}
