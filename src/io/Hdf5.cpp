@@ -417,8 +417,10 @@ std::vector<std::string> read_string_dataset(hid_t group, const std::string& nam
     throw InputError(fmt::format("{}/{}: expected strings", context, name));
   const uint64_t n = dataset_length(ds, context + "/" + name);
   std::vector<std::string> out;
-  if (H5Tis_variable_str(type) <= 0) check_dataset_storage(ds, n, H5Tget_size(type), context + "/" + name);
-  if (H5Tis_variable_str(type) > 0) {
+  // A variable-length string is stored as a 16-byte global-heap reference.
+  const bool variable = H5Tis_variable_str(type) > 0;
+  check_dataset_storage(ds, n, variable ? 16 : std::max<std::size_t>(H5Tget_size(type), 1), context + "/" + name);
+  if (variable) {
     Handle mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, context);
     H5Tset_size(mem, H5T_VARIABLE);
     std::vector<char*> ptrs(n);
