@@ -71,7 +71,10 @@ int64_t flag_attribute(hid_t obj, const char* name, int64_t fallback) {
     return H5Aread(attr, H5T_NATIVE_INT64, &v) < 0 ? fallback : v;
   }
   if ((cls == H5T_BITFIELD || cls == H5T_ENUM) && H5Tget_size(type) == 1) {
+    // The native type follows the stored precision, which a damaged header can set
+    // past the one byte the size claims: the read would then write past `v`.
     Handle mem(H5Tget_native_type(type, H5T_DIR_ASCEND), H5Tclose);
+    if (!mem.valid() || H5Tget_size(mem) != 1) return fallback;
     uint8_t v = 0;
     return H5Aread(attr, mem, &v) < 0 ? fallback : int64_t(v);
   }
