@@ -139,12 +139,7 @@ TrainedModel::TrainedModel(const dist::Communicator& comm, const std::string& pa
       fold_models_.push_back(std::unique_ptr<TrainedModel>(
           new TrainedModel(comm, fold, fmt::format("{} (fold {})", path, f), device, blas_threads)));
     }
-    const TrainedModel& first = *fold_models_.front();
-    for (const auto& m : fold_models_)
-      if (m->kind_ != first.kind_ || m->feature_names_ != first.feature_names_ || m->score_names_ != first.score_names_)
-        throw InputError(fmt::format("{}: its folds are models of different kinds, inputs or outputs", path));
-    kind_ = first.kind_, feature_names_ = first.feature_names_, score_names_ = first.score_names_;
-    parametrisation_ = first.parametrisation_, points_ = first.points_, images_ = first.images_;
+    adopt_parts(fold_models_, "folds");
     return;
   }
   load(comm, model, device, blas_threads);
@@ -163,13 +158,21 @@ void TrainedModel::load_members(const dist::Communicator& comm, const Archive& m
   for (std::size_t i = 0; i < members.size(); ++i)
     member_models_.push_back(std::unique_ptr<TrainedModel>(
         new TrainedModel(comm, members[i], fmt::format("{} (member {})", path, i), device, blas_threads)));
-  const TrainedModel& first = *member_models_.front();
-  for (const auto& m : member_models_)
+  if (member_models_.front()->kind_ == "cnn")
+    throw InputError(fmt::format("{}: an ensemble of cnn models is not supported", path));
+  adopt_parts(member_models_, "ensemble members");
+}
+
+// Folds and ensemble members stand in for one another: the same kind, inputs and
+// outputs. The whole model describes itself as its first part does.
+void TrainedModel::adopt_parts(const std::vector<std::unique_ptr<TrainedModel>>& parts, const char* noun) {
+  const TrainedModel& first = *parts.front();
+  for (const auto& m : parts)
     if (m->kind_ != first.kind_ || m->feature_names_ != first.feature_names_ || m->score_names_ != first.score_names_ ||
-        m->kind_ == "cnn")
-      throw InputError(fmt::format("{}: its ensemble members are models of different kinds, inputs or outputs", path));
+        m->parametrisation_.has_value() != first.parametrisation_.has_value())
+      throw InputError(fmt::format("{}: its {} are models of different kinds, inputs or outputs", path_, noun));
   kind_ = first.kind_, feature_names_ = first.feature_names_, score_names_ = first.score_names_;
-  parametrisation_ = first.parametrisation_, points_ = first.points_;
+  parametrisation_ = first.parametrisation_, points_ = first.points_, images_ = first.images_;
 }
 
 void TrainedModel::load(const dist::Communicator& comm, const Archive& model, nn::DeviceKind device,

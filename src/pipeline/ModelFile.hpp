@@ -105,6 +105,7 @@ class TrainedModel {
   std::vector<std::unique_ptr<TrainedModel>> member_models_;
   std::vector<float> member_scores_;
   void load_members(const dist::Communicator& comm, const Archive& model, nn::DeviceKind device, int blas_threads);
+  void adopt_parts(const std::vector<std::unique_ptr<TrainedModel>>& parts, const char* noun);
   uint64_t fold_seed_ = 0;
   void score_points(const float* x, std::size_t rows, std::size_t stride, const std::vector<std::size_t>& column,
                     std::vector<float>& out);
