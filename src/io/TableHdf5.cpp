@@ -54,6 +54,16 @@ H5I_type_t object_type(hid_t loc, const std::string& name) {
 bool is_group(hid_t loc, const std::string& name) { return object_type(loc, name) == H5I_GROUP; }
 bool is_dataset(hid_t loc, const std::string& name) { return object_type(loc, name) == H5I_DATASET; }
 
+// The native type of a 1-byte bitfield or enum (booleans of PyTables and h5py). It
+// follows the stored precision, which a damaged header can set past the one byte the
+// size claims, and a read into bytes would then write past them: invalid unless it is
+// one byte too.
+Handle one_byte_native_type(hid_t stored) {
+  Handle mem(H5Tget_native_type(stored, H5T_DIR_ASCEND), H5Tclose);
+  if (mem.valid() && H5Tget_size(mem) != 1) return Handle();
+  return mem;
+}
+
 // A scalar attribute of any integer, bitfield or enum type as an integer
 // (PyTables stores flags such as `transposed` as 1-byte bitfields).
 int64_t flag_attribute(hid_t obj, const char* name, int64_t fallback) {
@@ -71,10 +81,8 @@ int64_t flag_attribute(hid_t obj, const char* name, int64_t fallback) {
     return H5Aread(attr, H5T_NATIVE_INT64, &v) < 0 ? fallback : v;
   }
   if ((cls == H5T_BITFIELD || cls == H5T_ENUM) && H5Tget_size(type) == 1) {
-    // The native type follows the stored precision, which a damaged header can set
-    // past the one byte the size claims: the read would then write past `v`.
-    Handle mem(H5Tget_native_type(type, H5T_DIR_ASCEND), H5Tclose);
-    if (!mem.valid() || H5Tget_size(mem) != 1) return fallback;
+    Handle mem = one_byte_native_type(type);
+    if (!mem.valid()) return fallback;
     uint8_t v = 0;
     return H5Aread(attr, mem, &v) < 0 ? fallback : int64_t(v);
   }
@@ -193,7 +201,10 @@ void read_numbers(hid_t ds, const StoredType& t, const Selection& s, std::vector
   } else if (t.kind == ColumnKind::boolean) {
     // 1-byte bitfields (PyTables) and enums (h5py): read the bytes as stored.
     Handle file_type = open_checked(H5Dget_type(ds), H5Tclose, context);
-    Handle mem_type = open_checked(H5Tget_native_type(file_type, H5T_DIR_ASCEND), H5Tclose, context);
+    Handle mem_type = one_byte_native_type(file_type);
+    if (!mem_type.valid())
+      throw InputError(fmt::format("{}: damaged: a 1-byte boolean column whose stored precision is wider than a byte",
+                                   context));
     std::vector<uint8_t> bytes(n);
     read_checked(H5Dread(ds, mem_type, mem, file_space, H5P_DEFAULT, bytes.data()), "reading " + context);
     integer.resize(n);

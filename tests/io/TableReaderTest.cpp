@@ -161,3 +161,16 @@ TEST(TableReader, H5pyColumnsAndFloat32Rounding) {
   expect_input_error([&] { t.read({"m"}, 0, 1); }, "column 'm' (float64) cannot be read: shape [1000, 2]");
   remove_shared(path);
 }
+
+// Found by hdf5_table_fuzzer: a pandas boolean block stored as 1-byte bitfields whose
+// precision claims 16 bits. HDF5's native type for it is 2 bytes, and reading it into
+// one byte per row wrote past the buffer; now the column is refused as damaged.
+TEST(TableReader, BooleanColumnWiderThanItsByteIsRefused) {
+  const auto comm = world();
+  const std::string path = std::string(BSMHUNT_SOURCE_DIR) +
+                           "/fuzz/regressions/hdf5_table_fuzzer/boolean_column_precision_past_its_size.h5";
+  io::TableReader t(comm, path, io::TableFormat::automatic);
+  ASSERT_EQ(t.column("flag", "test").kind, io::ColumnKind::boolean);
+  expect_input_error([&] { t.read({"flag"}, 0, t.rows()); },
+                     "block2_values: damaged: a 1-byte boolean column whose stored precision is wider than a byte");
+}
