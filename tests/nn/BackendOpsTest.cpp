@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <functional>
 #include <random>
 #include <vector>
@@ -329,4 +331,61 @@ TEST(CpuBackendOps, AllOpsGiveFiniteReproducibleValues) {
   ASSERT_GT(v.size(), 100u);
   for (std::size_t i = 0; i < v.size(); ++i) ASSERT_TRUE(std::isfinite(v[i])) << "value " << i;
   EXPECT_EQ(v, all_ops(*other));
+}
+
+// 1e-30 * 1e-10 = 1e-40: a subnormal float in the default mode, 0 when flushed.
+namespace {
+float subnormal_product() {
+  volatile float a = 1e-30f, b = 1e-10f;  // volatile: computed at run time, in the thread's mode
+  return a * b;
+}
+}  // namespace
+
+TEST(CpuBackend, FlushesSubnormalsWhileItLivesAndRestoresTheThreadsMode) {
+#if !(defined(__x86_64__) || defined(__i386__))
+  GTEST_SKIP() << "flush-to-zero is set through x86's MXCSR";
+#endif
+  const float before = subnormal_product();
+  ASSERT_GT(before, 0.0f) << "the test thread should start with subnormals on";
+  {
+    auto outer = make_backend(DeviceKind::cpu);
+    EXPECT_EQ(subnormal_product(), 0.0f);
+    {
+      auto inner = make_backend(DeviceKind::cpu);
+      EXPECT_EQ(subnormal_product(), 0.0f);
+    }
+    EXPECT_EQ(subnormal_product(), 0.0f) << "the outer backend still lives";
+    // The backend's own products read a subnormal input as zero (DAZ): 1e-40 x 1e30.
+    std::vector<float> a{1e-40f}, b{1e30f}, c{-1.0f};
+    outer->gemm(false, false, 1, 1, 1, 1.0f, a.data(), b.data(), 0.0f, c.data());
+    EXPECT_EQ(c[0], 0.0f);
+  }
+  EXPECT_EQ(subnormal_product(), before) << "the thread's mode came back with the last backend";
+}
+
+// Debian 12's OpenBLAS falls back to SSE3 kernels ("Prescott") on Xeons newer than it
+// knows; the backend must run the kernels the CPU's instruction set supports instead.
+TEST(CpuBackend, BlasRunsKernelsForThisCpusInstructionSet) {
+  auto backend = make_backend(DeviceKind::cpu);
+  const std::string kernels = cpu_blas_kernels();
+  if (kernels.empty()) GTEST_SKIP() << "the BLAS found at run time is not OpenBLAS";
+  if (std::getenv("OPENBLAS_CORETYPE")) GTEST_SKIP() << "OPENBLAS_CORETYPE chose the kernels";
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_NE(kernels, "Prescott") << "OpenBLAS's SSE3 fallback on a CPU with AVX2 and FMA";
+  }
+#endif
+  EXPECT_NE(backend->info().libraries.find(kernels), std::string::npos) << backend->info().libraries;
+  // The chosen kernels compute: a 70 x 70 x 70 product against a double loop.
+  const std::size_t n = 70;
+  std::vector<float> a(n * n), b(n * n), c(n * n, 0.0f);
+  for (std::size_t i = 0; i < n * n; ++i) a[i] = float(i % 13) - 6.0f, b[i] = float(i % 7) * 0.25f;
+  backend->gemm(false, false, n, n, n, 1.0f, a.data(), b.data(), 0.0f, c.data());
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j) {
+      double expected = 0;
+      for (std::size_t k = 0; k < n; ++k) expected += double(a[i * n + k]) * double(b[k * n + j]);
+      ASSERT_EQ(double(c[i * n + j]), expected) << i << "," << j;  // small integers and quarters: exact
+    }
 }

@@ -177,6 +177,10 @@ std::unique_ptr<Backend> make_backend(DeviceKind kind, int device_index = 0);
 // Threads of the CPU backend's BLAS (OpenBLAS, found at run time; a no-op with a
 // BLAS that has no such control). Ranks sharing a node should share its cores.
 void set_cpu_threads(int threads);
+// The kernels that BLAS runs: OpenBLAS's core name ("SkylakeX", "Haswell", ...) once the
+// CPU backend has chosen them (a newer CPU than OpenBLAS knows gets the kernels its
+// instruction set supports, not the SSE3 fallback); "" for a BLAS other than OpenBLAS.
+std::string cpu_blas_kernels();
 
 // Scalar reference of the activations, shared by the CPU backend and the tests.
 inline float activate(float x, Activation act, float leaky_slope) {

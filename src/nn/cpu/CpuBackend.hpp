@@ -8,6 +8,11 @@ namespace bsmhunt::nn {
 // reference every CUDA kernel is compared with (tests/nn/BackendTest.cpp).
 class CpuBackend final : public Backend {
  public:
+  // Flushes subnormal floats to zero on this thread while a CpuBackend exists (see .cpp).
+  CpuBackend();
+  ~CpuBackend() override;
+  CpuBackend(const CpuBackend&) = delete;
+  CpuBackend& operator=(const CpuBackend&) = delete;
   DeviceInfo info() const override;
   void* allocate_bytes(std::size_t bytes) override;
   void release(void* p) override;
