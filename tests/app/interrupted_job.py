@@ -3,6 +3,7 @@ stop_signal_test.py): the job, the stages interrupted and how each is seen writi
 processes of the job's ranks, and the comparison of the outputs with an uninterrupted
 run's."""
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -82,6 +83,23 @@ JSON_RESULTS = ["mlp_significance.json", "mlp_limits.json", "fit.json"]
 def write_job(path):
     with open(path, "w") as f:
         f.write(JOB_TEXT)
+
+
+def uninterrupted_run(argv):
+    """From the test's arguments BSMHUNT WORKDIR: a fresh WORKDIR with the job file and
+    the uninterrupted run's outputs in WORKDIR/straight. Returns (bsmhunt, job, out,
+    straight), `out` being where the interrupted runs write."""
+    bsmhunt, work = os.path.abspath(argv[1]), os.path.abspath(argv[2])
+    out, straight, job = os.path.join(work, "out"), os.path.join(work, "straight"), os.path.join(work, "job.ini")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    write_job(job)
+    run = start_run(bsmhunt, job, out)
+    log, _ = run.communicate(timeout=900)
+    if run.returncode != 0:
+        sys.exit(f"the uninterrupted run failed:\n{log}")
+    os.rename(out, straight)
+    return bsmhunt, job, out, straight
 
 
 def start_run(bsmhunt, job, out):

@@ -9,34 +9,24 @@ has marked them started), not after a fixed sleep.
 
 Usage: kill_rank_test.py BSMHUNT WORKDIR"""
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
-from interrupted_job import FINAL, SHORT_STAGES, STAGES, finish, rank_pid, start_run, wait_until_writing, write_job
+from interrupted_job import uninterrupted_run, FINAL, SHORT_STAGES, STAGES, finish, rank_pid, start_run, wait_until_writing
 
-BSMHUNT, WORK = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-OUT, STRAIGHT, JOB = os.path.join(WORK, "out"), os.path.join(WORK, "straight"), os.path.join(WORK, "job.ini")
 
 
 def main():
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    write_job(JOB)
-    straight = start_run(BSMHUNT, JOB, OUT)
-    log, _ = straight.communicate(timeout=900)
-    if straight.returncode != 0:
-        sys.exit(f"the uninterrupted run failed:\n{log}")
-    os.rename(OUT, STRAIGHT)
+    bsmhunt, job, out, straight = uninterrupted_run(sys.argv)
     failures = []
     for stage, marker, output in STAGES + SHORT_STAGES:
-        run = start_run(BSMHUNT, JOB, OUT)
+        run = start_run(bsmhunt, job, out)
         t0 = time.monotonic()
         killed = None
-        while killed is None and wait_until_writing(run, OUT, marker, timeout=600 - (time.monotonic() - t0)):
-            pid = rank_pid(OUT, 1)
+        while killed is None and wait_until_writing(run, out, marker, timeout=600 - (time.monotonic() - t0)):
+            pid = rank_pid(out, 1)
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 killed = time.monotonic()
@@ -54,12 +44,12 @@ def main():
               f"with exit {run.returncode}")
         if run.returncode == 0:
             failures.append(f"{stage}: the job succeeded although rank 1 was killed:\n{log[-1500:]}")
-        if os.path.exists(os.path.join(OUT, output)):
+        if os.path.exists(os.path.join(out, output)):
             failures.append(f"{stage}: {output} exists after the stage was killed")
         for later in FINAL[FINAL.index(output) + 1:]:
-            if os.path.exists(os.path.join(OUT, later)):
+            if os.path.exists(os.path.join(out, later)):
                 failures.append(f"{stage}: the later output {later} exists")
-    finish(BSMHUNT, JOB, OUT, STRAIGHT, failures,
+    finish(bsmhunt, job, out, straight, failures,
            f"kill -9 of rank 1 in {len(STAGES + SHORT_STAGES)} stages: every job ended, nothing was accepted, and "
            "the final run matches the uninterrupted one")
 

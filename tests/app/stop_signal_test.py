@@ -9,33 +9,23 @@ sends it to every task, at a moment the stage is seen writing.
 Usage: stop_signal_test.py BSMHUNT WORKDIR"""
 import glob
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
-from interrupted_job import STAGES, finish, rank_pid, start_run, wait_until_writing, write_job
+from interrupted_job import uninterrupted_run, STAGES, finish, rank_pid, start_run, wait_until_writing
 
-BSMHUNT, WORK = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-OUT, STRAIGHT, JOB = os.path.join(WORK, "out"), os.path.join(WORK, "straight"), os.path.join(WORK, "job.ini")
 
 
 def main():
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
-    write_job(JOB)
-    straight = start_run(BSMHUNT, JOB, OUT)
-    log, _ = straight.communicate(timeout=900)
-    if straight.returncode != 0:
-        sys.exit(f"the uninterrupted run failed:\n{log}")
-    os.rename(OUT, STRAIGHT)
+    bsmhunt, job, out, straight = uninterrupted_run(sys.argv)
     failures = []
     for stage, marker, output in STAGES:
-        run = start_run(BSMHUNT, JOB, OUT)
+        run = start_run(bsmhunt, job, out)
         t0, signalled = time.monotonic(), None
-        while signalled is None and wait_until_writing(run, OUT, marker, timeout=600 - (time.monotonic() - t0)):
-            pids = [rank_pid(OUT, 0), rank_pid(OUT, 1)]
+        while signalled is None and wait_until_writing(run, out, marker, timeout=600 - (time.monotonic() - t0)):
+            pids = [rank_pid(out, 0), rank_pid(out, 1)]
             if all(pids):
                 for pid in pids:  # Slurm signals every task
                     os.kill(pid, signal.SIGTERM)
@@ -63,12 +53,12 @@ def main():
         if expected not in log and not finished_first:
             failures.append(f"{stage}: the log says neither '{expected}' nor that the job stopped before the next "
                             f"stage:\n{log[-2000:]}")
-        if os.path.exists(os.path.join(OUT, output)) and not finished_first:
+        if os.path.exists(os.path.join(out, output)) and not finished_first:
             failures.append(f"{stage}: {output} exists after the stop")
-        leftovers = [p for p in glob.glob(os.path.join(OUT, output + "*")) if not p.endswith(".checkpoint.h5")]
+        leftovers = [p for p in glob.glob(os.path.join(out, output + "*")) if not p.endswith(".checkpoint.h5")]
         if leftovers:
             failures.append(f"{stage}: left behind {leftovers}")
-    finish(BSMHUNT, JOB, OUT, STRAIGHT, failures,
+    finish(bsmhunt, job, out, straight, failures,
            f"SIGTERM in {len(STAGES)} stages: each stopped with exit 75, left nothing a later stage accepts, and the "
            "final run matches the uninterrupted one")
 
