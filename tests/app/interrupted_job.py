@@ -102,6 +102,17 @@ def uninterrupted_run(argv):
     return bsmhunt, job, out, straight
 
 
+def log_once_ended(run, failures, stage, fault):
+    """The run's log once it has ended; if it has not 120 s after the fault, a failure
+    is recorded and the run killed."""
+    try:
+        return run.communicate(timeout=120)[0]
+    except subprocess.TimeoutExpired:
+        run.kill()
+        failures.append(f"{stage}: the job did not end within 120 s of {fault}")
+        return run.communicate()[0]
+
+
 def start_run(bsmhunt, job, out):
     """`bsmhunt run JOB` on 2 ranks, its output collected."""
     return subprocess.Popen(["mpirun", "-n", "2", bsmhunt, "run", job, "--output-dir", out,

@@ -10,11 +10,10 @@ has marked them started), not after a fixed sleep.
 Usage: kill_rank_test.py BSMHUNT WORKDIR"""
 import os
 import signal
-import subprocess
 import sys
 import time
 
-from interrupted_job import uninterrupted_run, FINAL, SHORT_STAGES, STAGES, finish, rank_pid, start_run, wait_until_writing
+from interrupted_job import log_once_ended, uninterrupted_run, FINAL, SHORT_STAGES, STAGES, finish, rank_pid, start_run, wait_until_writing
 
 
 
@@ -30,12 +29,7 @@ def main():
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 killed = time.monotonic()
-        try:
-            log, _ = run.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            run.kill()
-            log, _ = run.communicate()
-            failures.append(f"{stage}: the job did not end within 120 s of the kill")
+        log = log_once_ended(run, failures, stage, "the kill")
         ended = time.monotonic()
         if killed is None:
             failures.append(f"{stage}: never saw {marker} with rank 1 alive (exit {run.returncode}):\n{log[-1500:]}")

@@ -10,11 +10,10 @@ Usage: stop_signal_test.py BSMHUNT WORKDIR"""
 import glob
 import os
 import signal
-import subprocess
 import sys
 import time
 
-from interrupted_job import uninterrupted_run, STAGES, finish, rank_pid, start_run, wait_until_writing
+from interrupted_job import log_once_ended, uninterrupted_run, STAGES, finish, rank_pid, start_run, wait_until_writing
 
 
 
@@ -30,12 +29,7 @@ def main():
                 for pid in pids:  # Slurm signals every task
                     os.kill(pid, signal.SIGTERM)
                 signalled = time.monotonic()
-        try:
-            log, _ = run.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            run.kill()
-            log, _ = run.communicate()
-            failures.append(f"{stage}: the job did not stop within 120 s of SIGTERM")
+        log = log_once_ended(run, failures, stage, "SIGTERM")
         if signalled is None:
             failures.append(f"{stage}: never saw {marker} with both ranks alive (exit {run.returncode}):\n{log[-1500:]}")
             continue
