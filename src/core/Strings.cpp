@@ -64,6 +64,14 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
+std::string join_abridged(const std::vector<std::string>& parts, std::string_view sep, std::size_t shown,
+                          std::string_view rest) {
+  if (parts.size() <= shown) return join(parts, sep);
+  std::string out = join(std::vector<std::string>(parts.begin(), parts.begin() + std::ptrdiff_t(shown)), sep);
+  if (shown) out += sep;
+  return out + "... (" + std::to_string(parts.size() - shown) + " more, " + std::string(rest) + ")";
+}
+
 std::string trim(std::string_view t) {
   const auto b = t.find_first_not_of(" \t\r\n");
   if (b == std::string_view::npos) return "";

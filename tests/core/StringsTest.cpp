@@ -35,3 +35,12 @@ TEST(Strings, SplitListAndGlobMatch) {
   EXPECT_TRUE(bsmhunt::glob_match("*", ""));
   EXPECT_FALSE(bsmhunt::glob_match("dy_*", "ttbar_dilep"));
 }
+
+TEST(Strings, JoinAbridgedForLogLines) {
+  const std::vector<std::string> five{"a", "b", "c", "d", "e"};
+  EXPECT_EQ(join_abridged(five, ", ", 5, "x"), "a, b, c, d, e");
+  EXPECT_EQ(join_abridged(five, ", ", 9, "x"), "a, b, c, d, e");
+  EXPECT_EQ(join_abridged(five, "; ", 2, "all in the file"), "a; b; ... (3 more, all in the file)");
+  EXPECT_EQ(join_abridged(five, ", ", 0, "in the file"), "... (5 more, in the file)");
+  EXPECT_EQ(join_abridged({}, ", ", 2, "x"), "");
+}

@@ -13,6 +13,11 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 std::vector<std::string> split(std::string_view text, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// For log lines: the first `shown` parts joined, then "<sep>... (N more, <rest>)" when
+// there are more: join_abridged({a, b, c}, ", ", 2, "in the model file") ->
+// "a, b, ... (1 more, in the model file)".
+std::string join_abridged(const std::vector<std::string>& parts, std::string_view sep, std::size_t shown,
+                          std::string_view rest);
 std::string trim(std::string_view text);
 // The trimmed, non-empty items of a separated list: " a, b,,c " -> {a, b, c}.
 std::vector<std::string> split_list(std::string_view text, char sep = ',');

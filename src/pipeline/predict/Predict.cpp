@@ -187,7 +187,7 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   stop_point(comm, "predict", rounds, rounds);
   writer.commit();
   log::info("wrote {}: {} scores ({}) for {} events", c.output, model.score_names().size(),
-            join(model.score_names(), ", "), reader.rows());
+            join_abridged(model.score_names(), ", ", 4, "all in the file"), reader.rows());
   return 0;
 }
 

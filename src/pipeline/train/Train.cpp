@@ -72,12 +72,8 @@ Archive provenance(const TrainConfig& c, const io::FeatureFileHeader& header, co
     parametrisation->store(archive);
     std::vector<std::string> labels;
     for (const auto& p : parametrisation->training_points()) labels.push_back(parametrisation->label(p));
-    const std::size_t shown = std::min<std::size_t>(labels.size(), 4);
-    log::info("parametrised in {} ({} inputs) over {} signal points: {}{}", join(c.parametrise, ", "),
-              parametrisation->width(), labels.size(),
-              join(std::vector<std::string>(labels.begin(), labels.begin() + std::ptrdiff_t(shown)), "; "),
-              labels.size() > shown ? fmt::format("; ... ({} more, all in the model file)", labels.size() - shown)
-                                    : std::string());
+    log::info("parametrised in {} ({} inputs) over {} signal points: {}", join(c.parametrise, ", "),
+              parametrisation->width(), labels.size(), join_abridged(labels, "; ", 4, "all in the model file"));
   }
   prep.store(archive, input_names);
   if (!c.exclude_features.empty()) archive.string_lists["training/excluded_features"] = c.exclude_features;

@@ -396,9 +396,7 @@ std::string fit_preprocessing(const dist::Communicator& comm, const nn::Shard& t
   if (indicated.empty()) prep.missing.clear();
   const auto listed = [](const std::vector<std::string>& v) {
     if (v.empty()) return std::string();
-    const std::size_t shown = std::min<std::size_t>(v.size(), 8);
-    return ": " + join(std::vector<std::string>(v.begin(), v.begin() + std::ptrdiff_t(shown)), ", ") +
-           (v.size() > shown ? fmt::format(", ... ({} more, in the model file)", v.size() - shown) : std::string());
+    return ": " + join_abridged(v, ", ", 8, "in the model file");
   };
   return fmt::format("{} of {} features log-transformed{}; {} with missing values (= {}) get an indicator input{}",
                      logged.size(), F, listed(logged), indicated.size(), missing_value, listed(indicated));
