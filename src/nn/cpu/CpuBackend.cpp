@@ -34,6 +34,13 @@ namespace bsmhunt::nn {
 // thread per rank) keep the default mode: no API reaches them.
 namespace {
 void select_blas_kernels();  // below, with the reason
+
+// OpenBLAS's name for the kernels it runs; "" for another BLAS (looked up at run time).
+std::string openblas_corename() {
+  using Name = char* (*)();
+  auto* corename = reinterpret_cast<Name>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  return corename ? std::string(corename()) : std::string();
+}
 #ifdef BSMHUNT_HAS_MXCSR
 thread_local int live_backends = 0;
 thread_local unsigned int mode_before = 0;
@@ -62,7 +69,7 @@ CpuBackend::~CpuBackend() {
 // not know the Xeons of 2023-24 (Sapphire and Emerald Rapids, family 6 model 143/207):
 // it falls back to its SSE3 "Prescott" kernels, and sgemm ran 2.5x slower than with
 // its AVX-512 ones on this project's machine (predict of the quickstart's parametrised
-// MLP: 20 against 51 k events/s on one core). Unless the user chose with
+// MLP: 20 against 58 k events/s on one core). Unless the user chose with
 // OPENBLAS_CORETYPE, a Prescott pick on a CPU with AVX-512 (or AVX2 and FMA) is
 // replaced by OpenBLAS's SkylakeX (Haswell) kernels, through its exported dynamic-arch
 // entry points, before the first product. Looked up at run time: Debian's libblas may
@@ -72,13 +79,11 @@ void select_blas_kernels() {
   static std::once_flag once;
   std::call_once(once, [] {
 #if defined(__x86_64__) && defined(__GNUC__)
-    using Name = char* (*)();
     using Call = void (*)();
-    auto* corename = reinterpret_cast<Name>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
     auto* quit = reinterpret_cast<Call>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
     auto* init = reinterpret_cast<Call>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
-    if (!corename || !quit || !init || std::getenv("OPENBLAS_CORETYPE")) return;
-    const std::string detected = corename();
+    if (!quit || !init || std::getenv("OPENBLAS_CORETYPE")) return;
+    const std::string detected = openblas_corename();
     if (detected != "Prescott") return;
     __builtin_cpu_init();
     const char* wanted = nullptr;
@@ -93,7 +98,7 @@ void select_blas_kernels() {
     init();
     unsetenv("OPENBLAS_CORETYPE");  // child processes detect for themselves
     log::debug("OpenBLAS detected {} on a CPU it does not know; using its {} kernels (OPENBLAS_CORETYPE chooses)",
-               detected, corename());
+               detected, openblas_corename());
 #endif
   });
 }
@@ -101,9 +106,7 @@ void select_blas_kernels() {
 
 std::string cpu_blas_kernels() {
   select_blas_kernels();
-  using Name = char* (*)();
-  auto* corename = reinterpret_cast<Name>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-  return corename ? std::string(corename()) : std::string();
+  return openblas_corename();
 }
 
 void set_cpu_threads(int threads) {
