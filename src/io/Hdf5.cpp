@@ -18,23 +18,57 @@ void silence_library_errors() {
 }
 
 namespace {
-// The innermost HDF5 error message, e.g. "unable to open file".
-std::string last_hdf5_message() {
+// What the HDF5 error stack says about the failed call: its message (the API call's,
+// e.g. "can't get info for object", with the deepest reason when that differs, e.g.
+// "incorrect metadata checksum after all read attempts"), and whether the cause is
+// metadata that could not be loaded or decoded from the file, i.e. a damaged file.
+struct Hdf5Failure {
   std::string message;
+  bool damaged_file = false;
+};
+Hdf5Failure last_hdf5_failure() {
+  struct Walk {
+    std::string outer, inner;
+    bool damaged = false;
+  } walk;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_DOWNWARD,
       [](unsigned n, const H5E_error2_t* err, void* data) -> herr_t {
-        if (n == 0 && err && err->desc) *static_cast<std::string*>(data) = err->desc;
+        auto& w = *static_cast<Walk*>(data);
+        if (!err) return 0;
+        if (err->desc && *err->desc) (n == 0 ? w.outer : w.inner) = err->desc;
+        // Loading a metadata entry into the cache (checksums, signatures, addresses
+        // past the end of the file all fail there), decoding a message, or versions
+        // and sizes the format does not have: the bytes on disk are wrong. A write that
+        // fails (a full disk) reports H5E_WRITEERROR/H5E_CANTFLUSH instead.
+        const hid_t m = err->min_num;
+        if (m == H5E_CANTLOAD || m == H5E_CANTDECODE || m == H5E_CANTUNSERIALIZE || m == H5E_VERSION ||
+            m == H5E_TRUNCATED || m == H5E_BADMESG || m == H5E_ALIGNMENT)
+          w.damaged = true;
         return 0;
       },
-      &message);
+      &walk);
   H5Eclear2(H5E_DEFAULT);
-  return message.empty() ? "HDF5 call failed" : message;
+  Hdf5Failure f;
+  f.message = walk.outer.empty() ? "HDF5 call failed" : walk.outer;
+  if (!walk.inner.empty() && walk.inner != walk.outer) f.message += ": " + walk.inner;
+  f.damaged_file = walk.damaged;
+  return f;
+}
+std::string last_hdf5_message() { return last_hdf5_failure().message; }
+
+// A failed call on a file whose metadata HDF5 cannot read is bad input (exit 2), as any
+// other damage bsmhunt finds itself; anything else stays an Error (exit 1).
+[[noreturn]] void throw_failure(const std::string& context) {
+  const Hdf5Failure f = last_hdf5_failure();
+  if (f.damaged_file)
+    throw InputError(fmt::format("{}: the file is damaged: HDF5 cannot read its metadata ({})", context, f.message));
+  throw Error(fmt::format("{}: {}", context, f.message));
 }
 }  // namespace
 
 Handle checked(hid_t id, Handle::Closer closer, const std::string& context) {
-  if (id < 0) throw Error(fmt::format("{}: {}", context, last_hdf5_message()));
+  if (id < 0) throw_failure(context);
   return Handle(id, closer);
 }
 namespace {
@@ -51,7 +85,7 @@ Handle open_for_reading(const std::string& path, hid_t fapl) {
   return Handle(id, H5Fclose);
 }
 void check(herr_t status, const std::string& context) {
-  if (status < 0) throw Error(fmt::format("{}: {}", context, last_hdf5_message()));
+  if (status < 0) throw_failure(context);
 }
 void check_read(herr_t status, const std::string& context) {
   if (status < 0)
