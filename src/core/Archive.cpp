@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Fnv.hpp"
 #include "bsmhunt/core/Random.hpp"
 
 namespace bsmhunt {
@@ -37,24 +38,8 @@ const std::vector<std::string>& Archive::strings_of(const std::string& name, con
   return find_or_throw(string_lists, name, what, "string list");
 }
 
-namespace {
-
-// FNV-1a over bytes, with the length of every field so that entries cannot run into
-// each other ("ab"+"c" differs from "a"+"bc").
-struct Fnv {
-  uint64_t h = 14695981039346656037ull;
-  void bytes(const void* p, std::size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  }
-  void size(uint64_t n) { bytes(&n, sizeof n); }
-  void text(const std::string& s) { size(s.size()), bytes(s.data(), s.size()); }
-};
-
-}  // namespace
-
 std::string Archive::checksum() const {
-  Fnv f;
+  Fnv1a f;
   f.text("floats");
   for (const auto& [name, a] : floats) {
     f.text(name);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cinttypes>
 #include <cstdint>
 
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "Hdf5.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Fnv.hpp"
 
 namespace bsmhunt::io {
 
@@ -109,51 +111,121 @@ herr_t visit(hid_t root, const char* name_c, const H5O_info_t* info, void* data)
   return 0;
 }
 
+// Archives (models, checkpoints, significance and limit files) are sealed. HDF5 leaves
+// the first bytes of a file, its user block, to the application: bsmhunt writes there
+// the length and a hash of every byte after it, and a reader checks both before HDF5
+// parses anything. HDF5 1.10 trusts some metadata that has no checksum (the global heap
+// of variable-length strings) and crashes on some flipped bytes there; a sealed file
+// whose bytes changed is refused instead. A file that starts with HDF5's signature was
+// written before the seal (or by another tool): it is read as before, and its content
+// checksum still finds changed values.
+constexpr std::size_t kSealBytes = 512;  // HDF5's smallest user block
+constexpr char kSealMagic[] = "bsmhunt sealed file v1\n";
+constexpr std::size_t kSealMagicLength = sizeof(kSealMagic) - 1;
+
+// The FNV-1a hash of the bytes from the stream's position to its end, and their count.
+uint64_t hash_to_end(std::istream& in, uint64_t& length) {
+  Fnv1a hash;
+  std::vector<char> buffer(std::size_t(1) << 20);
+  length = 0;
+  while (in) {
+    in.read(buffer.data(), std::streamsize(buffer.size()));
+    const auto n = std::size_t(in.gcount());
+    hash.bytes(buffer.data(), n);
+    length += n;
+  }
+  return hash.h;
+}
+
+void seal(const std::string& partial) {
+  std::fstream f(partial, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(std::streamoff(kSealBytes));
+  uint64_t length = 0;
+  const uint64_t hash = hash_to_end(f, length);
+  f.clear();
+  const std::string text = fmt::format("{}fnv1a64 {:016x}\nbytes {}\n", kSealMagic, hash, length);
+  f.seekp(0);
+  f.write(text.data(), std::streamsize(text.size()));
+  f.flush();
+  if (!f) throw Error(fmt::format("{}: cannot write the seal of the file (disk full?)", partial));
+}
+
+void check_seal(const std::filesystem::path& path, const std::string& where) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(kSealBytes, '\0');
+  in.read(head.data(), std::streamsize(kSealBytes));
+  const auto got = std::size_t(in.gcount());
+  if (got < kSealMagicLength || head.compare(0, kSealMagicLength, kSealMagic) != 0) return;  // not sealed
+  uint64_t recorded_hash = 0, recorded_length = 0;
+  if (std::sscanf(head.c_str() + kSealMagicLength, "fnv1a64 %16" SCNx64 "\nbytes %" SCNu64, &recorded_hash,
+                  &recorded_length) != 2)
+    throw InputError(fmt::format("{}: damaged: the seal bsmhunt wrote in its first {} bytes cannot be read", where,
+                                 kSealBytes));
+  uint64_t length = 0;
+  const uint64_t hash = got == kSealBytes ? hash_to_end(in, length) : 0;
+  if (got != kSealBytes || length != recorded_length)
+    throw InputError(fmt::format("{}: damaged: {} bytes follow its seal, which records {}; the file was cut or "
+                                 "changed after bsmhunt wrote it",
+                                 where, length, recorded_length));
+  if (hash != recorded_hash)
+    throw InputError(fmt::format("{}: damaged: its bytes hash to {:016x}, its seal records {:016x}; the file was "
+                                 "changed after bsmhunt wrote it",
+                                 where, hash, recorded_hash));
+}
+
+// The archive as an HDF5 file with room for the seal; closed when this returns.
+void write_contents(const std::string& partial, const std::string& where, const Archive& a,
+                    const std::string& format, int64_t version) {
+  h5::Handle creation = h5::checked(H5Pcreate(H5P_FILE_CREATE), H5Pclose, "creating " + partial);
+  h5::check(H5Pset_userblock(creation, kSealBytes), "creating " + partial);
+  h5::Handle file = h5::checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, creation, H5P_DEFAULT), H5Fclose,
+                                "creating " + partial);
+  h5::write_attribute(file, "format", format);
+  h5::write_attribute(file, "version", version);
+  h5::write_attribute(file, "complete", int64_t(0));
+  for (const auto& [name, arr] : a.floats) {
+    h5::Handle g = group_for(file, name, where + ":/" + name);
+    std::vector<hsize_t> dims(arr.shape.begin(), arr.shape.end());
+    if (dims.empty()) dims.push_back(hsize_t(arr.values.size()));
+    write_dataset(g, leaf_of(name), H5T_NATIVE_FLOAT, dims, arr.values.data(), where + ":/" + name);
+  }
+  for (const auto& [name, v] : a.doubles) {
+    h5::Handle g = group_for(file, name, where + ":/" + name);
+    write_dataset(g, leaf_of(name), H5T_NATIVE_DOUBLE, {v.size()}, v.data(), where + ":/" + name);
+  }
+  for (const auto& [name, v] : a.bytes) {
+    h5::Handle g = group_for(file, name, where + ":/" + name);
+    write_dataset(g, leaf_of(name), H5T_NATIVE_UINT8, {v.size()}, v.data(), where + ":/" + name);
+  }
+  for (const auto& [name, list] : a.string_lists) {
+    h5::Handle g = group_for(file, name, where + ":/" + name);
+    std::size_t width = 1;
+    for (const auto& s : list) width = std::max(width, s.size());
+    std::vector<char> buffer(width * list.size(), '\0');
+    for (std::size_t i = 0; i < list.size(); ++i) std::copy(list[i].begin(), list[i].end(), buffer.begin() + long(i * width));
+    h5::Handle type = h5::checked(H5Tcopy(H5T_C_S1), H5Tclose, where);
+    H5Tset_size(type, width);
+    write_dataset(g, leaf_of(name), type, {list.size()}, buffer.data(), where + ":/" + name);
+  }
+  for (const auto& [name, value] : a.strings) {
+    h5::Handle g = group_for(file, name, where + ":/" + name);
+    h5::write_attribute(g, leaf_of(name), value);
+  }
+  h5::write_attribute(file, "checksum", a.checksum());
+  H5Adelete(file, "complete");
+  h5::write_attribute(file, "complete", int64_t(1));
+  h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
+}
+
 }  // namespace
 
 void write_archive(const std::filesystem::path& path, const Archive& a, const std::string& format, int64_t version) {
   h5::silence_library_errors();
   const std::string partial = partial_path(path).string();
   try {
-    h5::Handle file = h5::checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
-                                  "creating " + partial);
-    h5::write_attribute(file, "format", format);
-    h5::write_attribute(file, "version", version);
-    h5::write_attribute(file, "complete", int64_t(0));
-    const std::string where = path.string();
-    for (const auto& [name, arr] : a.floats) {
-      h5::Handle g = group_for(file, name, where + ":/" + name);
-      std::vector<hsize_t> dims(arr.shape.begin(), arr.shape.end());
-      if (dims.empty()) dims.push_back(hsize_t(arr.values.size()));
-      write_dataset(g, leaf_of(name), H5T_NATIVE_FLOAT, dims, arr.values.data(), where + ":/" + name);
-    }
-    for (const auto& [name, v] : a.doubles) {
-      h5::Handle g = group_for(file, name, where + ":/" + name);
-      write_dataset(g, leaf_of(name), H5T_NATIVE_DOUBLE, {v.size()}, v.data(), where + ":/" + name);
-    }
-    for (const auto& [name, v] : a.bytes) {
-      h5::Handle g = group_for(file, name, where + ":/" + name);
-      write_dataset(g, leaf_of(name), H5T_NATIVE_UINT8, {v.size()}, v.data(), where + ":/" + name);
-    }
-    for (const auto& [name, list] : a.string_lists) {
-      h5::Handle g = group_for(file, name, where + ":/" + name);
-      std::size_t width = 1;
-      for (const auto& s : list) width = std::max(width, s.size());
-      std::vector<char> buffer(width * list.size(), '\0');
-      for (std::size_t i = 0; i < list.size(); ++i) std::copy(list[i].begin(), list[i].end(), buffer.begin() + long(i * width));
-      h5::Handle type = h5::checked(H5Tcopy(H5T_C_S1), H5Tclose, where);
-      H5Tset_size(type, width);
-      write_dataset(g, leaf_of(name), type, {list.size()}, buffer.data(), where + ":/" + name);
-    }
-    for (const auto& [name, value] : a.strings) {
-      h5::Handle g = group_for(file, name, where + ":/" + name);
-      h5::write_attribute(g, leaf_of(name), value);
-    }
-    h5::write_attribute(file, "checksum", a.checksum());
-    H5Adelete(file, "complete");
-    h5::write_attribute(file, "complete", int64_t(1));
-    h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + partial);
-  } catch (...) {  // the file is closed by now: leave no .partial behind (a full disk, say)
+    write_contents(partial, path.string(), a, format, version);
+    seal(partial);
+  } catch (...) {  // leave no .partial behind (a full disk, say)
     std::error_code ec;
     std::filesystem::remove(partial, ec);
     throw;
@@ -190,6 +262,7 @@ Archive read_archive(const std::filesystem::path& path, const std::string& forma
   const std::string where = path.string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: no such file", where));
+  check_seal(path, where);
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(fmt::format("{}: not an HDF5 file", where));
   h5::Handle file = h5::open_for_reading(where);
   if (H5Aexists(file, "format") <= 0)
@@ -203,7 +276,8 @@ Archive read_archive(const std::filesystem::path& path, const std::string& forma
   Walker w{&a, where, ""};
   if (H5Ovisit(file, H5_INDEX_NAME, H5_ITER_NATIVE, visit, &w) < 0)
     throw InputError(w.error.empty() ? fmt::format("{}: unreadable", where) : w.error);
-  // Metadata damage is caught by HDF5's own checksums; this catches changed values.
+  // The seal and HDF5's own metadata checksums catch damage; this catches changed
+  // values in a file without a seal.
   if (H5Aexists(file, "checksum") <= 0)
     throw InputError(fmt::format("{}: no content checksum: written by an older bsmhunt or by another tool; write "
                                  "it again with this bsmhunt",

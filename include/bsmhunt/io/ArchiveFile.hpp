@@ -10,12 +10,16 @@ namespace bsmhunt::io {
 // process. Entry names with '/' become groups; float arrays keep their shape;
 // strings become attributes of their group; string lists fixed-length string
 // datasets; byte blobs uint8 datasets. The root carries `format`, `version` and
-// `complete`; the file is written to NAME.partial and renamed, so a killed writer
-// never leaves a file that reads as complete.
+// `complete` and a content `checksum`; the file is written to NAME.partial and
+// renamed, so a killed writer never leaves a file that reads as complete. Its first
+// 512 bytes (HDF5's user block) hold a seal: the length and FNV-1a hash of every byte
+// after them, checked before HDF5 parses the file (docs/formats.md).
 void write_archive(const std::filesystem::path& path, const Archive& archive, const std::string& format,
                    int64_t version);
 // Reads every entry back; InputError naming the file when it is missing, not HDF5,
-// of another format (`format` empty: any bsmhunt archive), or incomplete.
+// of another format (`format` empty: any bsmhunt archive), incomplete, or damaged (its
+// seal or content checksum does not match). A file without a seal (an older bsmhunt's)
+// is read and checked by its content checksum.
 Archive read_archive(const std::filesystem::path& path, const std::string& format);
 // True if the file starts with the HDF5 signature (or HDF5 recognises it: a user
 // block may come first). Not collective.
