@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Damaged files (issue #19): random single-byte flips, and cuts, in a model file, a
-training checkpoint, a feature file and an event file. Every damaged copy must either be
+training checkpoint, a feature file, an event file and a score file. Every damaged copy must either be
 refused (bad input: exit 2, an error naming the file) or, when the flipped byte is one the
 file does not use (free space, padding), give exactly the undamaged file's result. A
 damaged file that loads and changes a result is a failure: that is the one outcome a
 physicist cannot see.
 
-Model and checkpoint files carry a checksum of their content (docs/formats.md), HDF5's
-own metadata has checksums (the 1.10 format), and compressed chunks are checked by zlib.
+Model and checkpoint files are sealed (the length and hash of their bytes, checked before
+HDF5 reads them) and carry a checksum of their content (docs/training.md); HDF5's own
+metadata has checksums (the 1.10 format), and compressed chunks are checked by zlib.
 
 Usage: byte_flip_test.py BSMHUNT WORKDIR [FLIPS_PER_FILE]"""
 import os
@@ -90,14 +91,18 @@ def main():
     shutil.copy(w("clean.checkpoint.h5"), w("resumed.h5.checkpoint.h5"))
     must(bsmhunt(*train, "--epochs", "3", "--resume", "--output", w("resumed.h5")), "train resumed from the checkpoint")
 
+    must(bsmhunt("significance", "--scores", w("scores.h5"), "--output", w("significance.json"), "--output-h5",
+                 w("significance.h5")), "significance")
+
     reference = {"events": datasets(w("features.h5")), "features": datasets(w("scores.h5")),
-                 "model": datasets(w("scores.h5")), "checkpoint": datasets(w("resumed.h5"))}
+                 "model": datasets(w("scores.h5")), "checkpoint": datasets(w("resumed.h5")),
+                 "scores": datasets(w("significance.h5"))}
 
     def consume(kind, damaged):
         """Runs the stage that reads a damaged file of `kind`; (process, output file, the
         path it read the damaged file from)."""
         out = w(f"out_{kind}.h5")
-        for p in (out, out + ".partial", out + ".checkpoint.h5"):
+        for p in (out, out + ".partial", out + ".checkpoint.h5", w("out_scores.json")):
             if os.path.exists(p):
                 os.remove(p)
         if kind == "events":
@@ -106,13 +111,16 @@ def main():
             return bsmhunt("predict", "--model", w("model.h5"), "--features", damaged, "--output", out), out, damaged
         if kind == "model":
             return bsmhunt("predict", "--model", damaged, "--features", w("features.h5"), "--output", out), out, damaged
+        if kind == "scores":
+            return bsmhunt("significance", "--scores", damaged, "--output", w("out_scores.json"), "--output-h5",
+                           out), out, damaged
         shutil.copy(damaged, out + ".checkpoint.h5")
         return bsmhunt(*train, "--epochs", "3", "--resume", "--output", out), out, out + ".checkpoint.h5"
 
     rng = random.Random(20261206)
     failures, tally = [], {}
     sources = {"events": w("events.h5"), "features": w("features.h5"), "model": w("model.h5"),
-               "checkpoint": w("clean.checkpoint.h5")}
+               "checkpoint": w("clean.checkpoint.h5"), "scores": w("scores.h5")}
     for kind, source in sources.items():
         refused = harmless = 0
         damaged = w(f"damaged_{kind}.h5")
