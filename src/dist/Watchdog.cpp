@@ -24,7 +24,9 @@ struct Watch {
   std::atomic<int64_t> waiting_since{0};  // Clock ticks when this rank entered a collective; 0: not waiting
   std::atomic<const char*> what{""};
   std::atomic<double> timeout{0};
-  std::mutex mutex;  // guards stage, stop and the thread
+  std::atomic<int64_t> reading_since{0};  // Clock ticks when this rank began a watched read; 0: none
+  std::mutex mutex;  // guards stage, reading, stop and the thread
+  std::string reading;  // what the watched read reads
   std::condition_variable wake;
   std::string stage;
   bool stop = false;
@@ -65,6 +67,29 @@ Watch& watch() {
   std::_Exit(kCollectiveTimeoutExit);
 }
 
+[[noreturn]] void abort_read(Watch& w, double waited) {
+  std::string stage, reading;
+  {
+    std::lock_guard<std::mutex> lock(w.mutex);
+    stage = w.stage, reading = w.reading;
+  }
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  log::error("{}: rank {} of {} has spent {:.0f} s reading {} (--collective-timeout {:.0f}); HDF5 1.10 loops forever "
+             "on some damaged files (a damaged global heap of variable-length strings), and a file system that "
+             "stopped answering blocks as long: check the file (h5dump) or write it again. Aborting the job.",
+             stage, rank, size, waited, reading, w.timeout.load());
+  std::fflush(stderr);
+  std::fflush(stdout);
+  MPI_Abort(MPI_COMM_WORLD, kCollectiveTimeoutExit);
+  std::_Exit(kCollectiveTimeoutExit);
+}
+
+double seconds_since(int64_t since) {
+  return std::chrono::duration<double>(Clock::now().time_since_epoch() - Clock::duration(since)).count();
+}
+
 void run_watchdog() {
   Watch& w = watch();
   std::unique_lock<std::mutex> lock(w.mutex);
@@ -73,13 +98,13 @@ void run_watchdog() {
     const auto period = std::chrono::duration<double>(timeout > 0 ? std::min(1.0, timeout / 4) : 1.0);
     w.wake.wait_for(lock, period);
     if (w.stop || !(timeout > 0)) continue;
-    const int64_t since = w.waiting_since.load();
-    if (since == 0) continue;
-    const double waited = std::chrono::duration<double>(Clock::now().time_since_epoch() -
-                                                        Clock::duration(since)).count();
-    if (waited > timeout) {
+    if (const int64_t since = w.waiting_since.load(); since != 0 && seconds_since(since) > timeout) {
       lock.unlock();
-      abort_job(w, waited);
+      abort_job(w, seconds_since(since));
+    }
+    if (const int64_t since = w.reading_since.load(); since != 0 && seconds_since(since) > timeout) {
+      lock.unlock();
+      abort_read(w, seconds_since(since));
     }
   }
 }
@@ -91,9 +116,8 @@ void watch_collectives(double timeout_seconds, const std::string& stage) {
   std::lock_guard<std::mutex> lock(w.mutex);
   w.stage = stage;
   w.timeout.store(timeout_seconds > 0 ? timeout_seconds : 0);
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);  // one rank never waits for another
-  if (timeout_seconds > 0 && size > 1 && !w.thread.joinable() && !w.stop) w.thread = std::thread(run_watchdog);
+  // Also with one rank: it watches reads (WatchedRead) as well as collectives.
+  if (timeout_seconds > 0 && !w.thread.joinable() && !w.stop) w.thread = std::thread(run_watchdog);
 }
 
 void stop_watching_collectives() {
@@ -153,6 +177,21 @@ CollectiveWait::~CollectiveWait() {
   Watch& w = watch();
   w.what.store(outer_what_);
   w.waiting_since.store(outer_since_);
+}
+
+WatchedRead::WatchedRead(const std::string& what) {
+  Watch& w = watch();
+  if (!(w.timeout.load() > 0) || w.reading_since.load() != 0) return;  // off, or nested in another
+  {
+    std::lock_guard<std::mutex> lock(w.mutex);
+    w.reading = what;
+  }
+  w.reading_since.store(std::max<int64_t>(1, Clock::now().time_since_epoch().count()));
+  active_ = true;
+}
+
+WatchedRead::~WatchedRead() {
+  if (active_) watch().reading_since.store(0);
 }
 
 }  // namespace bsmhunt::dist

@@ -247,7 +247,10 @@ std::string read_string_attribute(hid_t obj, const std::string& name, const std:
   if (H5Tis_variable_str(type) > 0) {
     Handle mem = string_type();
     char* ptr = nullptr;
-    check(H5Aread(attr, mem, &ptr), context + ": reading attribute " + name);
+    {
+      const dist::WatchedRead watched(fmt::format("{}: attribute '{}'", context, name));  // the global heap
+      check(H5Aread(attr, mem, &ptr), context + ": reading attribute " + name);
+    }
     std::string out = ptr ? ptr : "";
     H5free_memory(ptr);
     return out;
@@ -458,7 +461,10 @@ std::vector<std::string> read_string_dataset(hid_t group, const std::string& nam
     Handle mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, context);
     H5Tset_size(mem, H5T_VARIABLE);
     std::vector<char*> ptrs(n);
-    check_read(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), context + "/" + name);
+    {
+      const dist::WatchedRead watched(context + "/" + name);  // the global heap
+      check_read(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), context + "/" + name);
+    }
     for (auto* p : ptrs) out.emplace_back(p ? p : "");
     Handle space = checked(H5Dget_space(ds), H5Sclose, context);
     H5Dvlen_reclaim(mem, space, H5P_DEFAULT, ptrs.data());

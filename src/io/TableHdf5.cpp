@@ -11,6 +11,7 @@
 #include "Hdf5.hpp"
 #include "TableSources.hpp"
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/dist/Watchdog.hpp"
 #include "bsmhunt/core/Strings.hpp"
 
 namespace bsmhunt::io::table {
@@ -226,7 +227,10 @@ void read_strings(hid_t ds, const StoredType& t, const Selection& s, std::vector
     H5Tset_size(mem_type, H5T_VARIABLE);
     H5Tset_cset(mem_type, H5T_CSET_UTF8);
     std::vector<char*> ptrs(n, nullptr);
-    read_checked(H5Dread(ds, mem_type, mem, file_space, H5P_DEFAULT, ptrs.data()), "reading " + context);
+    {
+      const dist::WatchedRead watched(context);  // the global heap
+      read_checked(H5Dread(ds, mem_type, mem, file_space, H5P_DEFAULT, ptrs.data()), "reading " + context);
+    }
     for (auto* p : ptrs) out.emplace_back(p ? p : "");
     H5Dvlen_reclaim(mem_type, mem, H5P_DEFAULT, ptrs.data());
     return;

@@ -118,8 +118,8 @@ void add_common_options(po::options_description& d) {
       "INI job file; its [<command>] section supplies options not given on the command line")(
       "log-level", po::value<std::string>()->default_value("info"), "debug, info, warn, error or quiet")(
       "collective-timeout", po::value<double>()->default_value(300, "300"),
-      "seconds a rank may wait in one MPI collective for the others before the whole job is aborted (exit 124) "
-      "with a message naming the stage; 0: wait forever");
+      "seconds a rank may wait in one MPI collective for the others, or in one read of a file's variable-length "
+      "strings, before the whole job is aborted (exit 124) with a message naming the stage; 0: wait forever");
 }
 
 std::vector<std::string> option_names(const po::options_description& d) {

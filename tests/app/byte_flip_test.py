@@ -16,6 +16,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -25,9 +26,14 @@ FLIPS = int(sys.argv[3]) if len(sys.argv) > 3 else 40
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 
+# HDF5 1.10 loops forever on some damaged global heaps (variable-length strings); the
+# watchdog ends such a read after --collective-timeout, naming the file (exit 124).
+READ_TIMEOUT = 10
+
+
 def bsmhunt(*args):
-    return subprocess.run([BSMHUNT, *args, "--log-level", "warn"], env=ENV, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([BSMHUNT, *args, "--log-level", "warn", "--collective-timeout", str(READ_TIMEOUT)], env=ENV,
+                          capture_output=True, text=True, timeout=300)
 
 
 def must(p, what):
@@ -122,7 +128,7 @@ def main():
     sources = {"events": w("events.h5"), "features": w("features.h5"), "model": w("model.h5"),
                "checkpoint": w("clean.checkpoint.h5"), "scores": w("scores.h5")}
     for kind, source in sources.items():
-        refused = harmless = 0
+        refused = harmless = spins = 0
         damaged = w(f"damaged_{kind}.h5")
         for what, content in damaged_copies(source, rng):
             with open(damaged, "wb") as f:
@@ -131,21 +137,44 @@ def main():
             log = p.stdout + p.stderr
             if p.returncode != 0:
                 # Exit 2 (bad input), whether bsmhunt's own checks or HDF5's (its metadata
-                # checksums) found the damage, with a message naming the damaged file.
-                if p.returncode != 2 or "error" not in log.lower() or read_from not in log:
+                # checksums) found the damage, with a message naming the damaged file; or
+                # the watchdog's end of a read that HDF5 never finishes.
+                spun = p.returncode == 124 and "s reading " + read_from in log
+                if not (p.returncode == 2 or spun) or "error" not in log.lower() or read_from not in log:
                     failures.append(f"{kind}, {what}: exit {p.returncode}, expected a refusal naming {read_from}:\n{log}")
                 elif kind != "checkpoint" and os.path.exists(out):
                     failures.append(f"{kind}, {what}: refused but {out} was written")
                 else:
                     refused += 1
+                    spins += spun
                 continue
             if not same(datasets(out), reference[kind]):
                 failures.append(f"{kind}, {what}: ACCEPTED and the result differs from the undamaged file's")
             else:
                 harmless += 1
         tally[kind] = (refused, harmless)
-        print(f"{kind} ({os.path.getsize(source)} bytes): {refused} damaged copies refused, {harmless} accepted with "
-              f"the undamaged result (the byte was not used)")
+        print(f"{kind} ({os.path.getsize(source)} bytes): {refused} damaged copies refused ({spins} of them a read "
+              f"HDF5 never finished, ended by the watchdog), {harmless} accepted with the undamaged result (the "
+              f"byte was not used)")
+    # The flip that found the endless read: in the score file's global heap, the size of
+    # the first object (the 14-byte 'format' string) made 2062 bytes.
+    data = bytearray(open(w("scores.h5"), "rb").read())
+    heap = data.find(b"GCOL")
+    if heap < 0:
+        failures.append("the score file has no global heap: the endless-read case tests nothing")
+    else:
+        data[heap + 25] ^= 0x08
+        with open(w("damaged_heap.h5"), "wb") as f:
+            f.write(data)
+        t0 = time.monotonic()
+        p, out, read_from = consume("scores", w("damaged_heap.h5"))
+        seconds, log = time.monotonic() - t0, p.stdout + p.stderr
+        print(f"a damaged global-heap object size: exit {p.returncode} after {seconds:.0f} s")
+        if p.returncode != 124 or f"s reading {read_from}:/: attribute 'format'" not in log or os.path.exists(out):
+            failures.append(f"damaged global heap: exit {p.returncode}, expected the watchdog's 124 naming the "
+                            f"attribute read and no output:\n{log[-1500:]}")
+        if seconds > READ_TIMEOUT + 15:
+            failures.append(f"damaged global heap: ended after {seconds:.0f} s")
     if failures:
         print("\n".join(failures[:20]))
         sys.exit(f"{len(failures)} damaged file(s) handled wrongly")

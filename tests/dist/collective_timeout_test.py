@@ -45,6 +45,18 @@ for timeout, hang in (("10", "2"), ("0", "4")):
     code, out, seconds = job(2, probe, timeout, "1", hang)
     expect(code == 0 and "all 2 ranks arrived" in out, f"timeout {timeout}, {hang} s late: exit {code}", out)
 
+# A read that never ends (HDF5 1.10 on some damaged files), on 1 rank and on rank 1 of 2:
+# the watchdog ends the job naming what was read; a read shorter than the timeout completes.
+for ranks in (1, 2):
+    hung = ranks - 1
+    code, out, seconds = job(ranks, probe, "3", str(hung), "90", "read")
+    expect(code == 124, f"{ranks} rank(s), a read of rank {hung} never ends: exit {code}, expected 124", out)
+    expect(seconds < 3 + 20, f"{ranks} rank(s), endless read: the job took {seconds:.1f} s", out)
+    expect(f"rank {hung} of {ranks} has spent" in out and "reading probe.h5:/: attribute 'format'" in out and
+           "--collective-timeout 3" in out, "the message names the rank, what it read and the timeout", out)
+code, out, seconds = job(1, probe, "10", "0", "2", "read")
+expect(code == 0 and "all 1 ranks arrived" in out, f"a read of 2 s under a 10 s timeout: exit {code}", out)
+
 # The command-line option: listed with its default, bad values refused.
 code, out, _ = job(1, bsmhunt, "inspect", "--help")
 expect("--collective-timeout arg (=300)" in out, "inspect --help lists --collective-timeout (=300)", out)

@@ -19,7 +19,7 @@ namespace bsmhunt::dist {
 inline constexpr int kCollectiveTimeoutExit = 124;
 
 // Sets the timeout (seconds; <= 0 turns the watchdog off) and the stage named in its
-// message; starts the watchdog thread on first use. Not collective; call it on every
+// message; starts the watchdog thread on first use (with one rank too: WatchedRead). Not collective; call it on every
 // rank with the same values (the command line does, for every command).
 void watch_collectives(double timeout_seconds, const std::string& stage);
 
@@ -42,6 +42,22 @@ class CollectiveWait {
  private:
   int64_t outer_since_;
   const char* outer_what_;
+};
+
+// Marks this rank as reading `what` (e.g. "FILE:/samples/x: attribute 'role'") for its
+// lifetime: the watchdog ends the job (exit 124) when one read lasts longer than the
+// timeout, naming what it read. For reads that HDF5 1.10 can turn into an endless loop
+// on a damaged file (variable-length strings from the global heap); also with one rank.
+// Nested reads keep the outer one's clock.
+class WatchedRead {
+ public:
+  explicit WatchedRead(const std::string& what);
+  ~WatchedRead();
+  WatchedRead(const WatchedRead&) = delete;
+  WatchedRead& operator=(const WatchedRead&) = delete;
+
+ private:
+  bool active_ = false;
 };
 
 }  // namespace bsmhunt::dist
