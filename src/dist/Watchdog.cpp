@@ -46,7 +46,8 @@ Watch& watch() {
   return w;
 }
 
-[[noreturn]] void abort_job(Watch& w, double waited) {
+// "STAGE: rank R of N" for the watchdog's messages.
+std::string who(Watch& w) {
   std::string stage;
   {
     std::lock_guard<std::mutex> lock(w.mutex);
@@ -55,35 +56,40 @@ Watch& watch() {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  log::error("{}: rank {} of {} has waited {:.0f} s in {} for the other ranks (--collective-timeout {:.0f}); a rank "
-             "that does not arrive is hung or far behind (ranks printing this message are the ones waiting). "
-             "Aborting the job.",
-             stage, rank, size, waited, w.what.load(), w.timeout.load());
+  return fmt::format("{}: rank {} of {}", stage, rank, size);
+}
+
+// Prints `message` and ends every rank with kCollectiveTimeoutExit, after `grace` for
+// the other ranks to print theirs.
+[[noreturn]] void end_job(const std::string& message, std::chrono::seconds grace) {
+  log::error("{}", message);
   std::fflush(stderr);
   std::fflush(stdout);
-  // A moment for the other waiting ranks to report too, then end every rank.
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::this_thread::sleep_for(grace);
   MPI_Abort(MPI_COMM_WORLD, kCollectiveTimeoutExit);
   std::_Exit(kCollectiveTimeoutExit);
 }
 
+[[noreturn]] void abort_job(Watch& w, double waited) {
+  // A moment for the other waiting ranks to report too.
+  end_job(fmt::format("{} has waited {:.0f} s in {} for the other ranks (--collective-timeout {:.0f}); a rank that "
+                      "does not arrive is hung or far behind (ranks printing this message are the ones waiting). "
+                      "Aborting the job.",
+                      who(w), waited, w.what.load(), w.timeout.load()),
+          std::chrono::seconds(2));
+}
+
 [[noreturn]] void abort_read(Watch& w, double waited) {
-  std::string stage, reading;
+  std::string reading;
   {
     std::lock_guard<std::mutex> lock(w.mutex);
-    stage = w.stage, reading = w.reading;
+    reading = w.reading;
   }
-  int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  log::error("{}: rank {} of {} has spent {:.0f} s reading {} (--collective-timeout {:.0f}); HDF5 1.10 loops forever "
-             "on some damaged files (a damaged global heap of variable-length strings), and a file system that "
-             "stopped answering blocks as long: check the file (h5dump) or write it again. Aborting the job.",
-             stage, rank, size, waited, reading, w.timeout.load());
-  std::fflush(stderr);
-  std::fflush(stdout);
-  MPI_Abort(MPI_COMM_WORLD, kCollectiveTimeoutExit);
-  std::_Exit(kCollectiveTimeoutExit);
+  end_job(fmt::format("{} has spent {:.0f} s reading {} (--collective-timeout {:.0f}); HDF5 1.10 loops forever on "
+                      "some damaged files (a damaged global heap of variable-length strings), and a file system that "
+                      "stopped answering blocks as long: check the file (h5dump) or write it again. Aborting the job.",
+                      who(w), waited, reading, w.timeout.load()),
+          std::chrono::seconds(0));
 }
 
 double seconds_since(int64_t since) {
