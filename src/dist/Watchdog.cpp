@@ -122,8 +122,9 @@ void watch_collectives(double timeout_seconds, const std::string& stage) {
   std::lock_guard<std::mutex> lock(w.mutex);
   w.stage = stage;
   w.timeout.store(timeout_seconds > 0 ? timeout_seconds : 0);
-  // Also with one rank: it watches reads (WatchedRead) as well as collectives.
-  if (timeout_seconds > 0 && !w.thread.joinable() && !w.stop) w.thread = std::thread(run_watchdog);
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);  // one rank never waits for another (its first WatchedRead starts it)
+  if (timeout_seconds > 0 && size > 1 && !w.thread.joinable() && !w.stop) w.thread = std::thread(run_watchdog);
 }
 
 void stop_watching_collectives() {
@@ -191,6 +192,7 @@ WatchedRead::WatchedRead(const std::string& what) {
   {
     std::lock_guard<std::mutex> lock(w.mutex);
     w.reading = what;
+    if (!w.thread.joinable() && !w.stop) w.thread = std::thread(run_watchdog);  // one rank: not started before
   }
   w.reading_since.store(std::max<int64_t>(1, Clock::now().time_since_epoch().count()));
   active_ = true;

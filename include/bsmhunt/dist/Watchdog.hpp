@@ -19,7 +19,8 @@ namespace bsmhunt::dist {
 inline constexpr int kCollectiveTimeoutExit = 124;
 
 // Sets the timeout (seconds; <= 0 turns the watchdog off) and the stage named in its
-// message; starts the watchdog thread on first use (with one rank too: WatchedRead). Not collective; call it on every
+// message; starts the watchdog thread with more than one rank (with one, the first
+// WatchedRead does). Not collective; call it on every
 // rank with the same values (the command line does, for every command).
 void watch_collectives(double timeout_seconds, const std::string& stage);
 
