@@ -13,7 +13,7 @@ namespace bsmhunt::io {
 // `complete` and a content `checksum`; the file is written to NAME.partial and
 // renamed, so a killed writer never leaves a file that reads as complete. Its first
 // 512 bytes (HDF5's user block) hold a seal: the length and FNV-1a hash of every byte
-// after them, checked before HDF5 parses the file (docs/formats.md).
+// after them, checked before HDF5 parses the file (docs/training.md, "File formats").
 void write_archive(const std::filesystem::path& path, const Archive& archive, const std::string& format,
                    int64_t version);
 // Reads every entry back; InputError naming the file when it is missing, not HDF5,
