@@ -83,7 +83,8 @@ struct EventFileWriter::Impl {
         options(opt),
         file_attributes(std::move(attrs)),
         schema(std::move(sch)),
-        spool(c, output.string() + ".spool." + std::to_string(c.rank()), opt.compression.deflate_level) {}
+        spool(c, output.string() + ".spool." + std::to_string(c.rank()), opt.compression.deflate_level,
+              opt.spool_memory_bytes) {}
 };
 
 EventFileWriter::EventFileWriter(const dist::Communicator& comm, std::filesystem::path output, WriteOptions options,

@@ -97,7 +97,8 @@ struct FeatureFileWriter::Impl {
         partial(partial_path(output).string()),
         options(opt),
         header(std::move(h)),
-        spool(c, output.string() + ".spool." + std::to_string(c.rank()), opt.compression.deflate_level),
+        spool(c, output.string() + ".spool." + std::to_string(c.rank()), opt.compression.deflate_level,
+              opt.spool_memory_bytes),
         kind(names_of(k)) {}
   std::string where(const std::string& o) const { return fmt::format("{}:{}", output.string(), o); }
 };

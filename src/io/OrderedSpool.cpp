@@ -3,7 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 namespace bsmhunt::io {
@@ -21,8 +24,34 @@ std::size_t type_size(physics::ColumnType t) {
 }
 }  // namespace
 
-OrderedSpool::OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file, int deflate_level)
-    : comm_(comm), spool_path_(std::move(spool_file)), deflate_level_(deflate_level) {
+RowMemory::RowMemory(uint64_t capacity) {
+  if (capacity == 0) return;
+  // Reserved, not committed: pages become resident as rows arrive.
+  void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;  // no address space for it: every row goes to the spool file
+  data_ = static_cast<char*>(p);
+  capacity_ = capacity;
+}
+
+RowMemory::~RowMemory() { release(); }
+
+void RowMemory::append(const void* bytes, uint64_t n) {
+  if (n > capacity_ - size_) throw InternalError("RowMemory: append past its capacity");
+  if (n) std::memcpy(data_ + size_, bytes, n);
+  size_ += n;
+}
+
+void RowMemory::release() {
+  if (data_) munmap(data_, capacity_);
+  data_ = nullptr;
+  capacity_ = size_ = 0;
+}
+
+OrderedSpool::OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file, int deflate_level,
+                           uint64_t memory_bytes)
+    : comm_(comm), spool_path_(std::move(spool_file)), deflate_level_(deflate_level), memory_(memory_bytes) {
+  // Created now, even if every row fits in memory: a directory that cannot take it
+  // fails the command before any work is done.
   spool_.open(spool_path_, std::ios::binary | std::ios::trunc);
   if (!spool_) throw Error(fmt::format("cannot create spool file {}", spool_path_.string()));
 }
@@ -42,7 +71,15 @@ void OrderedSpool::add(uint64_t item, int key, const void* data, uint64_t rows, 
   const auto& d = datasets_.at(std::size_t(key));
   const uint64_t bytes = rows * std::max<uint64_t>(d.row_width, 1) * type_size(d.type);
   if (!records_.empty() && item < records_.back().item) throw InternalError("OrderedSpool: items must not decrease");
-  records_.push_back({item, key, rows, shift_key, spool_bytes_});
+  // Rows stay in memory while the budget allows; once one record goes to the file,
+  // so do all later ones (the memory then holds a prefix of the records).
+  const bool fits = spool_bytes_ == 0 && bytes <= memory_.capacity() - memory_.size();
+  if (fits) {
+    records_.push_back({item, key, rows, shift_key, memory_.size(), true});
+    memory_.append(data, bytes);
+    return;
+  }
+  records_.push_back({item, key, rows, shift_key, spool_bytes_, false});
   if (bytes) {
     spool_.write(static_cast<const char*>(data), std::streamsize(bytes));
     if (!spool_) throw Error(fmt::format("writing spool file {} (disk full?)", spool_path_.string()));
@@ -64,7 +101,7 @@ std::vector<OrderedSpool::Record> OrderedSpool::gather_all() const {
   const std::vector<uint64_t> all = comm_.all_gather(packed);
   std::vector<Record> out;
   for (std::size_t i = 0; i + 2 < all.size(); i += 3)
-    if (all[i] != uint64_t(-1)) out.push_back({all[i], int(all[i + 1]), all[i + 2], -1, 0});
+    if (all[i] != uint64_t(-1)) out.push_back({all[i], int(all[i + 1]), all[i + 2], -1, 0, false});
   std::stable_sort(out.begin(), out.end(), [](const Record& a, const Record& b) { return a.item < b.item; });
   return out;
 }
@@ -99,9 +136,13 @@ uint64_t OrderedSpool::bytes_of(const Record& r) const {
 
 void OrderedSpool::load(const Record& r, const std::map<std::pair<uint64_t, int>, uint64_t>& position,
                         std::ifstream& in, char* out) const {
-  in.seekg(std::streamoff(r.spool_offset));
-  in.read(out, std::streamsize(bytes_of(r)));
-  if (!in) throw Error(fmt::format("reading spool file {}", spool_path_.string()));
+  if (r.in_memory) {
+    std::copy_n(memory_.data() + r.offset, bytes_of(r), out);
+  } else {
+    in.seekg(std::streamoff(r.offset));
+    in.read(out, std::streamsize(bytes_of(r)));
+    if (!in) throw Error(fmt::format("reading spool file {}", spool_path_.string()));
+  }
   if (r.shift_key >= 0) {
     const uint64_t shift =
         position.at({r.item, r.shift_key}) - (datasets_[std::size_t(r.shift_key)].leading_zero ? 1 : 0);
@@ -153,6 +194,7 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
   else
     write_independent(handles, file_name, position);
   handles.clear();
+  memory_.release();  // the rows are in the file now
   comm_.barrier();
 }
 
@@ -184,6 +226,10 @@ void OrderedSpool::write_independent(const std::vector<h5::Handle>& datasets, co
     std::vector<char> buffer;
     for (const auto& r : records_) {
       if (r.rows == 0) continue;
+      if (r.in_memory && r.shift_key < 0) {  // written from where they are, not copied first
+        write_rows(std::size_t(r.key), position.at({r.item, r.key}), r.rows, memory_.data() + r.offset);
+        continue;
+      }
       buffer.resize(bytes_of(r));
       load(r, position, in, buffer.data());
       write_rows(std::size_t(r.key), position.at({r.item, r.key}), r.rows, buffer.data());

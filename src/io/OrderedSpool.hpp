@@ -3,7 +3,9 @@
 // known only after the data are produced.
 //
 // Work items are numbered in file order. Each rank adds the rows of its items to
-// a rank-local spool file and keeps only their sizes. finish() gathers the sizes,
+// memory up to a budget (--spool-memory) and past it to a rank-local spool file:
+// copying every row through the page cache twice cost extract a quarter of its
+// time (docs/benchmarks.md). Memory stays bounded by the budget plus a work item. finish() gathers the sizes,
 // creates every dataset once at its final size (contiguous, collectively), and
 // every rank writes its rows at their place in item order. Nothing is extended
 // while raw data are written: extending datasets in rounds made HDF5 1.10's
@@ -33,10 +35,31 @@ struct SpoolDataset {
   std::string unit, description;
 };
 
+// Rows held in memory: an address range reserved for the whole budget, so nothing
+// is copied again as it fills and only the pages used become resident.
+class RowMemory {
+ public:
+  explicit RowMemory(uint64_t capacity);
+  ~RowMemory();
+  RowMemory(const RowMemory&) = delete;
+  RowMemory& operator=(const RowMemory&) = delete;
+  uint64_t capacity() const { return capacity_; }
+  uint64_t size() const { return size_; }
+  const char* data() const { return data_; }
+  void append(const void* bytes, uint64_t n);  // n <= capacity() - size()
+  void release();  // gives the memory back; capacity() becomes 0
+
+ private:
+  char* data_ = nullptr;
+  uint64_t capacity_ = 0, size_ = 0;
+};
+
 class OrderedSpool {
  public:
   // deflate_level 0: contiguous and uncompressed; 1-9: shuffle + deflate at that level.
-  OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file, int deflate_level);
+  // The first memory_bytes of rows stay in memory (0: every row goes to the file).
+  OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file, int deflate_level,
+               uint64_t memory_bytes);
   ~OrderedSpool();
   OrderedSpool(const OrderedSpool&) = delete;
   OrderedSpool& operator=(const OrderedSpool&) = delete;
@@ -59,20 +82,23 @@ class OrderedSpool {
     int key;
     uint64_t rows;
     int shift_key;
-    uint64_t spool_offset;
+    uint64_t offset;  // in memory_ when in_memory, else in the spool file
+    bool in_memory;
   };
   std::vector<Record> gather_all() const;
   void write_independent(const std::vector<h5::Handle>& datasets, const std::string& file_name,
                          const std::map<std::pair<uint64_t, int>, uint64_t>& position);
   void write_collective(const std::vector<h5::Handle>& datasets, const std::string& file_name,
                         const std::map<std::pair<uint64_t, int>, uint64_t>& position);
-  // A record's rows read back from the spool, offsets shifted to their file place.
+  // A record's rows copied from memory or read back from the spool file, offsets
+  // shifted to their file place.
   void load(const Record& r, const std::map<std::pair<uint64_t, int>, uint64_t>& position, std::ifstream& in,
             char* out) const;
   uint64_t bytes_of(const Record& r) const;
   const dist::Communicator comm_;  // a copy: a handle, and callers may pass a temporary
   std::filesystem::path spool_path_;
   int deflate_level_ = 0;
+  RowMemory memory_;  // rows held in memory, in the order added
   std::ofstream spool_;
   uint64_t spool_bytes_ = 0;
   std::vector<SpoolDataset> datasets_;

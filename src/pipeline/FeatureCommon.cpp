@@ -75,15 +75,25 @@ double data_to_mc_luminosity(const io::FeatureFileHeader& header) {
   return lumi > 0 ? physics::data_luminosity_ifb(header.samples, lumi) / lumi : 1.0;
 }
 
-void add_compression_option(po::options_description& d) {
+void add_write_options(po::options_description& d) {
   d.add_options()
       ("compression", po::value<std::string>()->default_value(io::to_string(io::Compression{})),
        "HDF5 compression of the output's datasets: deflate (byte shuffle + deflate level 1), deflate:LEVEL "
-       "(1-9), or none (contiguous; the fastest write)");
+       "(1-9), or none (contiguous; the fastest write)")
+      ("spool-memory", po::value<uint64_t>()->default_value(io::kDefaultSpoolMemoryBytes >> 20),
+       "MiB of output rows each rank keeps in memory until the final write; rows past it go to a spool file "
+       "beside the output (OUTPUT.spool.RANK). 0: spool every row to disk");
 }
 
 io::Compression compression_from(const po::variables_map& vm) {
   return io::parse_compression(option<std::string>(vm, "compression"));
+}
+
+uint64_t spool_memory_from(const po::variables_map& vm) {
+  const uint64_t mib = option<uint64_t>(vm, "spool-memory");
+  if (mib > (uint64_t(1) << 30))
+    throw InputError(fmt::format("--spool-memory {}: expected MiB (at most 2^30)", mib));
+  return mib << 20;
 }
 
 void add_feature_file_options(po::options_description& d, const FeatureFileOptions& defaults) {
@@ -92,7 +102,7 @@ void add_feature_file_options(po::options_description& d, const FeatureFileOptio
        "train,validation fractions (test: the rest), from a hash of (seed, sample, event number)")
       ("seed", po::value<uint64_t>()->default_value(defaults.seed), "seed of the split hash")
       ("overwrite", switch_value(), "replace an existing output file");
-  add_compression_option(d);
+  add_write_options(d);
 }
 
 FeatureFileOptions feature_file_options_from(const po::variables_map& vm) {
@@ -101,6 +111,7 @@ FeatureFileOptions feature_file_options_from(const po::variables_map& vm) {
   f.seed = option<uint64_t>(vm, "seed");
   f.overwrite = option<bool>(vm, "overwrite");
   f.compression = compression_from(vm);
+  f.spool_memory_bytes = spool_memory_from(vm);
   return f;
 }
 

@@ -62,19 +62,23 @@ def main():
             t.write("a,b,label,weight\n")
             for i in range(20000):
                 t.write(f"{i * 0.5},{i % 7},{i % 2},1.0\n")
-        # (stage, args writing into FULL, the file named, tmpfs size that is too small, ranks)
+        # (stage, args writing into FULL, the file named, tmpfs size that is too small, ranks).
+        # Rows stay in memory up to --spool-memory (256 MiB): "--spool-memory 0" makes
+        # these small jobs spool to disk, so that the disk fills while the spools are
+        # written; "extract, uncompressed" keeps its rows in memory and fails in the final write.
+        spool = ["--spool-memory", "0"]
         cases = [
             ("generate", ["generate", "--channel", "dilepton_met", "--events", "20000", "--signal-events", "200",
-                          "--summary", "false", "--log-level", "warn", "--output", f("events.h5")], "events.h5", "256k", 2),
-            ("extract", ["extract", "--input", w("events.h5"), "--log-level", "warn", "--output", f("features.h5")],
+                          "--summary", "false", "--log-level", "warn", "--output", f("events.h5")] + spool, "events.h5", "256k", 2),
+            ("extract", ["extract", "--input", w("events.h5"), "--log-level", "warn", "--output", f("features.h5")] + spool,
              "features.h5", "256k", 2),
             ("extract, uncompressed", ["extract", "--input", w("events.h5"), "--compression", "none", "--log-level",
                                        "warn", "--output", f("features.h5")], "features.h5", "256k", 1),
             ("train", ["train", "--features", w("features.h5"), "--epochs", "1", "--hidden", "8", "--log-level",
                        "warn", "--output", f("model.h5")], "model.h5", "16k", 2),
             ("predict", ["predict", "--model", w("model.h5"), "--features", w("features.h5"), "--log-level", "warn",
-                         "--output", f("scores.h5")], "scores.h5", "128k", 2),
-            ("import", ["import", "--input", w("table.csv"), "--log-level", "warn", "--output", f("table.h5")],
+                         "--output", f("scores.h5")] + spool, "scores.h5", "128k", 2),
+            ("import", ["import", "--input", w("table.csv"), "--log-level", "warn", "--output", f("table.h5")] + spool,
              "table.h5", "64k", 1),
             ("significance", ["significance", "--scores", w("scores.h5"), "--log-level", "warn", "--output",
                               f("significance.json"), "--output-h5", f("significance.h5")], "significance", "4k", 1),
@@ -82,9 +86,9 @@ def main():
         # The final write (after the spools are complete): a disk with room for the
         # spools (about the uncompressed size) but not for the file as well.
         for stage, args, out in (
-                ("extract", ["extract", "--input", w("events.h5"), "--log-level", "warn"], "features.h5"),
+                ("extract", ["extract", "--input", w("events.h5"), "--log-level", "warn"] + spool, "features.h5"),
                 ("generate", ["generate", "--channel", "dilepton_met", "--events", "20000", "--signal-events", "200",
-                              "--summary", "false", "--log-level", "warn"], "events.h5")):
+                              "--summary", "false", "--log-level", "warn"] + spool, "events.h5")):
             sizes = {}
             for compression in ("none", "deflate"):
                 code, text = run(*args, "--compression", compression, "--overwrite", "--output", w("sized_" + out))

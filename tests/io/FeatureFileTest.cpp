@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <tuple>
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/io/FeatureFile.hpp"
@@ -23,7 +24,12 @@ void fill_row(io::FeatureBlock& b, uint64_t i) {
 }
 }  // namespace
 
-TEST(FeatureFile, RoundTripWithStatisticsAndCutflow) {
+// Rows kept in memory (the default budget), spooled to disk (0), and split between
+// the two (a budget that holds the first records only); compressed and not.
+class FeatureFileRoundTrip : public ::testing::TestWithParam<std::tuple<uint64_t, int>> {};
+
+TEST_P(FeatureFileRoundTrip, WithStatisticsAndCutflow) {
+  const auto [spool_memory, deflate_level] = GetParam();
   const auto comm = world();
   std::string dir;
   if (comm.is_root()) {
@@ -42,7 +48,7 @@ TEST(FeatureFile, RoundTripWithStatisticsAndCutflow) {
   h.attributes = {{"feature_set", std::string("dilepton_met")}};
   const uint64_t N = 1000, block = 37;
   {
-    io::FeatureFileWriter w(comm, path, {true, io::Compression{}}, h);
+    io::FeatureFileWriter w(comm, path, {true, io::Compression{deflate_level}, spool_memory}, h);
     io::FeatureBlock b;
     b.n_features = 3;
     const uint64_t P = uint64_t(comm.size());
@@ -82,6 +88,13 @@ TEST(FeatureFile, RoundTripWithStatisticsAndCutflow) {
   EXPECT_EQ(got.event_number, want.event_number);
   EXPECT_EQ(got.mass, want.mass);
   EXPECT_EQ(got.split, want.split);
+  io::FeatureBlock all;
+  r.read(0, N, all);
+  want.clear();
+  for (uint64_t i = 0; i < N; ++i) fill_row(want, i);
+  EXPECT_EQ(all.features, want.features);
+  EXPECT_EQ(all.event_number, want.event_number);
+  EXPECT_FALSE(std::filesystem::exists(path.string() + ".spool." + std::to_string(comm.rank())));
   // pandas/h5py users see named columns.
   if (comm.is_root()) {
     const auto out = test::run_command(test::system_python() + " -c \"import h5py, pandas as pd\nf = h5py.File('" +
@@ -93,3 +106,7 @@ TEST(FeatureFile, RoundTripWithStatisticsAndCutflow) {
   comm.barrier();
   if (comm.is_root()) std::filesystem::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(SpoolMemoryAndCompression, FeatureFileRoundTrip,
+                         ::testing::Combine(::testing::Values(io::kDefaultSpoolMemoryBytes, uint64_t(0), uint64_t(1000)),
+                                            ::testing::Values(1, 0)));

@@ -25,9 +25,13 @@ struct Compression {
 Compression parse_compression(const std::string& text, const char* option = "--compression");
 std::string to_string(Compression compression);
 
+// Bytes of rows each rank keeps in memory before it spools the rest to disk.
+constexpr uint64_t kDefaultSpoolMemoryBytes = uint64_t(256) << 20;
+
 struct WriteOptions {
   bool overwrite = false;
   Compression compression;
+  uint64_t spool_memory_bytes = kDefaultSpoolMemoryBytes;  // --spool-memory
 };
 
 // Checks that `output` may be written: its directory exists and it does not exist

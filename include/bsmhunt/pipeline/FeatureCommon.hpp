@@ -44,6 +44,7 @@ struct FeatureFileOptions {
   uint64_t seed = 1;
   bool overwrite = false;
   io::Compression compression;
+  uint64_t spool_memory_bytes = io::kDefaultSpoolMemoryBytes;
 };
 // The MC's luminosity of a feature or score file (its luminosity_ifb attribute), NaN
 // when it states none.
@@ -53,9 +54,10 @@ double luminosity_ifb_of(const io::FeatureFileHeader& header);
 // 1 when the file states no luminosity.
 double data_to_mc_luminosity(const io::FeatureFileHeader& header);
 
-// --compression of every command writing event, feature or score files.
-void add_compression_option(po::options_description& d);
+// --compression and --spool-memory of every command writing event, feature or score files.
+void add_write_options(po::options_description& d);
 io::Compression compression_from(const po::variables_map& vm);
+uint64_t spool_memory_from(const po::variables_map& vm);  // bytes
 void add_feature_file_options(po::options_description& d, const FeatureFileOptions& defaults);
 FeatureFileOptions feature_file_options_from(const po::variables_map& vm);
 

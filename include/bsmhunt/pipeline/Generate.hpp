@@ -16,6 +16,7 @@ struct GenerateConfig {
   std::filesystem::path output;
   bool overwrite = false;
   io::Compression compression;
+  uint64_t spool_memory_bytes = io::kDefaultSpoolMemoryBytes;
   bool pseudo_data = true;
   // Luminosity of the pseudo-data in fb^-1: 0 = auto (the luminosity at which the
   // expected background equals the background MC events stored, at most --lumi-ifb),

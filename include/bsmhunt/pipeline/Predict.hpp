@@ -18,6 +18,7 @@ struct PredictConfig {
   nn::DeviceKind device = nn::DeviceKind::cpu;
   bool overwrite = false;
   io::Compression compression;
+  uint64_t spool_memory_bytes = io::kDefaultSpoolMemoryBytes;
   uint64_t chunk_rows = 1 << 18;
   int blas_threads = 0;
 };

@@ -340,7 +340,7 @@ ExtractResult Extractor::run() {
   }
 
   StopSignals signals;  // until the file is committed: a signal during the write stops before the commit
-  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression}, header);
+  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression, cfg_.file.spool_memory_bytes}, header);
   CutflowTally tally;
   io::FeatureStatistics statistics;
   write_pass(writer, tally, statistics);

@@ -318,7 +318,7 @@ int run_generate(const dist::Communicator& comm, const GenerateConfig& cfg) {
     infos.push_back(s.info);
     infos.back().n_events = s.n_events;
   }
-  io::EventFileWriter writer(comm, cfg.output, io::WriteOptions{cfg.overwrite, cfg.compression}, file_attributes(*channel, cfg), schema,
+  io::EventFileWriter writer(comm, cfg.output, io::WriteOptions{cfg.overwrite, cfg.compression, cfg.spool_memory_bytes}, file_attributes(*channel, cfg), schema,
                              infos);
   physics::EventBlock block(schema);
   block.reserve(cfg.block_events);

@@ -41,7 +41,7 @@ void add_generate_options(po::options_description& d) {
        "events per work item (ranks take items in turn; the file does not depend on the rank count)")
       ("overwrite", switch_value(), "replace an existing output file")
       ("summary", po::value<bool>()->default_value(c.summary), "print the inspect summary of the file at the end");
-  add_compression_option(d);
+  add_write_options(d);
 }
 
 namespace {
@@ -75,6 +75,7 @@ GenerateConfig generate_config_from(const po::variables_map& vm) {
   c.output = required(vm, "output", "bsmhunt generate: --output FILE is required");
   c.overwrite = option<bool>(vm, "overwrite");
   c.compression = compression_from(vm);
+  c.spool_memory_bytes = spool_memory_from(vm);
   c.pseudo_data = option<bool>(vm, "pseudo-data");
   const std::string data_lumi = option<std::string>(vm, "data-lumi-ifb");
   if (data_lumi == "auto") {

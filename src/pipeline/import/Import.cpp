@@ -644,7 +644,7 @@ ImportResult Importer::run() {
   validation_pass();
   assign_roles();
   choose_features(result);
-  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression}, header());
+  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression, cfg_.file.spool_memory_bytes}, header());
   write_pass(writer);
   if (writer.rows() == 0)
     throw InputError(fmt::format("{}: no row is left to write (see the cutflow in the log)", table_.path().string()));

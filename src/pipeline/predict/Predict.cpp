@@ -144,6 +144,7 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
   io::WriteOptions options;
   options.overwrite = c.overwrite;
   options.compression = c.compression;
+  options.spool_memory_bytes = c.spool_memory_bytes;
   io::FeatureFileWriter writer(comm, c.output, options, score_file_header(model, header, c), io::RowFileKind::scores);
 
   const dist::Range mine = dist::partition(reader.rows(), comm.size(), comm.rank());

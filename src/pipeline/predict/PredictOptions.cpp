@@ -25,7 +25,7 @@ void add_predict_options(po::options_description& d) {
        "BLAS threads per rank (0: the node's cores / its ranks). 1, the default, gives the same bits for any rank "
        "count and chunking: OpenBLAS splits a product among threads by its size, and a row's last bit can then "
        "depend on which rows share its chunk; use a rank per core instead");
-  add_compression_option(d);
+  add_write_options(d);
 }
 
 PredictConfig predict_config_from(const po::variables_map& vm) {
@@ -39,6 +39,7 @@ PredictConfig predict_config_from(const po::variables_map& vm) {
   c.device = nn::parse_device(option<std::string>(vm, "device"));
   c.overwrite = option<bool>(vm, "overwrite");
   c.compression = compression_from(vm);
+  c.spool_memory_bytes = spool_memory_from(vm);
   c.chunk_rows = option<uint64_t>(vm, "chunk-rows");
   if (c.chunk_rows == 0) throw InputError("--chunk-rows 0: expected at least 1 event per rank per batch");
   c.blas_threads = option<int>(vm, "blas-threads");
