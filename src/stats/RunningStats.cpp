@@ -13,6 +13,35 @@ RunningStats::RunningStats(std::size_t n)
       min(n, std::numeric_limits<double>::infinity()),
       max(n, -std::numeric_limits<double>::infinity()) {}
 
+void RunningStats::add_rows(const float* rows, std::size_t n_rows, const char* take) {
+  const std::size_t F = count.size();
+  RunningStats block(F);
+  std::vector<double> sum(F, 0.0);
+  double n = 0;
+  for (std::size_t r = 0; r < n_rows; ++r) {
+    if (!take[r]) continue;
+    n += 1;
+    const float* x = rows + r * F;
+    for (std::size_t f = 0; f < F; ++f) {
+      const double v = x[f];
+      sum[f] += v;
+      block.min[f] = std::min(block.min[f], v);
+      block.max[f] = std::max(block.max[f], v);
+    }
+  }
+  if (n == 0) return;
+  for (std::size_t f = 0; f < F; ++f) block.mean[f] = sum[f] / n, block.count[f] = n;
+  for (std::size_t r = 0; r < n_rows; ++r) {
+    if (!take[r]) continue;
+    const float* x = rows + r * F;
+    for (std::size_t f = 0; f < F; ++f) {
+      const double d = double(x[f]) - block.mean[f];
+      block.m2[f] += d * d;
+    }
+  }
+  merge(block);
+}
+
 void RunningStats::merge(const RunningStats& o) {
   for (std::size_t f = 0; f < count.size(); ++f) {
     if (o.count[f] == 0) continue;

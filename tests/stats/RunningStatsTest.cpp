@@ -27,6 +27,44 @@ TEST(RunningStats, MergedPiecesEqualTwoPassStatistics) {
   EXPECT_EQ(packed.mean, a.mean);
 }
 
+TEST(RunningStats, RowBlocksGiveTheTwoPassStatisticsOfTheRowsTaken) {
+  // Three features with a large offset and a small spread, 2000 rows in two blocks;
+  // every third row is left out.
+  const std::size_t F = 3, rows = 2000;
+  std::vector<float> x(rows * F);
+  std::vector<char> take(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    take[r] = r % 3 != 0;
+    x[r * F] = float(1e4 + 3 * std::sin(0.37 * double(r)));
+    x[r * F + 1] = float(r % 17) - 8.0f;
+    x[r * F + 2] = take[r] ? 2.5f : 1e9f;  // constant over the rows taken
+  }
+  stats::RunningStats s(F), one_by_one(F);
+  s.add_rows(x.data(), 700, take.data());
+  s.add_rows(x.data() + 700 * F, rows - 700, take.data() + 700);
+  s.add_rows(x.data(), 0, take.data());  // an empty block changes nothing
+  for (std::size_t r = 0; r < rows; ++r)
+    if (take[r])
+      for (std::size_t f = 0; f < F; ++f) one_by_one.add(f, double(x[r * F + f]));
+  const auto m = s.finish();
+  for (std::size_t f = 0; f < F; ++f) {
+    double n = 0, mean = 0, m2 = 0, lo = 1e30, hi = -1e30;
+    for (std::size_t r = 0; r < rows; ++r)
+      if (take[r]) n += 1, mean += double(x[r * F + f]), lo = std::min(lo, double(x[r * F + f])), hi = std::max(hi, double(x[r * F + f]));
+    mean /= n;
+    for (std::size_t r = 0; r < rows; ++r)
+      if (take[r]) m2 += (double(x[r * F + f]) - mean) * (double(x[r * F + f]) - mean);
+    EXPECT_NEAR(m.mean[f], mean, 1e-9 * std::max(1.0, std::fabs(mean))) << f;
+    EXPECT_NEAR(m.stddev[f], std::sqrt(m2 / n), 1e-9) << f;
+    EXPECT_EQ(m.min[f], lo) << f;
+    EXPECT_EQ(m.max[f], hi) << f;
+    EXPECT_EQ(s.count[f], n) << f;
+    EXPECT_NEAR(m.mean[f], one_by_one.finish().mean[f], 1e-9 * std::max(1.0, std::fabs(mean))) << f;
+  }
+  EXPECT_EQ(m.stddev[2], 0.0);
+  EXPECT_EQ(m.count, 1333u);
+}
+
 TEST(RunningStats, OrderedMergeIsTheSameOnEveryRankCount) {
   const auto comm = dist::Communicator::world();
   // Values of "item" i in round-robin order: rank r holds items r, r + P, ...

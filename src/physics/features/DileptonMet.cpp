@@ -166,8 +166,8 @@ std::size_t DileptonMet::evaluate(const EventBlock& b, std::size_t i, std::vecto
   x[met_sig] = wants_met_sig_ ? met_significance_polar(objects_, met, met_phi, soft_sumet(double(c_.met_sumet[i]), objects_))
                               : 0.0;
   x[mt_llmet] = system_transverse_mass<double>(m_ll, pt_ll, phi_ll, met, met_phi);
-  const double mx = met * std::cos(met_phi), my = met * std::sin(met_phi);
-  x[mt2_] = wants_mt2_ ? mt2(0.0, px1, py1, 0.0, px2, py2, mx, my) : 0.0;
+  // libm calls are not elided when their result goes unused: only when mT2 is written.
+  x[mt2_] = wants_mt2_ ? mt2(0.0, px1, py1, 0.0, px2, py2, met * std::cos(met_phi), met * std::sin(met_phi)) : 0.0;
   x[dphi_ll] = abs_delta_phi<double>(l1.phi, l2.phi);
   x[dphi_ll_met] = abs_delta_phi<double>(phi_ll, met_phi);
   x[dr_ll] = delta_r(l1.eta, l1.phi, l2.eta, l2.phi);

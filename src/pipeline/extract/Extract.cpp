@@ -277,6 +277,7 @@ void Extractor::write_pass(io::FeatureFileWriter& writer, CutflowTally& tally, i
   stats::OrderedStatsMerger merger(comm_, F);
   stats::RunningStats mine(F);
   io::FeatureBlock out;
+  std::vector<char> train_rows;  // per row of the item: a training row (its statistics are the file's)
   out.n_features = F;
   out.reserve(std::size_t(cfg_.block_events));
   const std::size_t mass_feature = set_->mass_feature();
@@ -288,18 +289,18 @@ void Extractor::write_pass(io::FeatureFileWriter& writer, CutflowTally& tally, i
         const auto& wmc = block.values<float>("weight_mc");
         const bool is_data = info.role == physics::Role::data;
         const int32_t label = info.role == physics::Role::signal ? 1 : 0;
+        const std::size_t first_row = out.size();
+        train_rows.clear();
         for (std::size_t i = 0; i < block.size(); ++i) {
           const std::size_t passed = evaluate(block, w.sample, i);
           const double weight = is_data ? 1.0 : double(wmc[i]) * scale_[w.sample];
           tally.count(w.sample, passed, weight);
           if (passed != C) continue;
           const io::Split split = split_of(ev[i], stream_[w.sample], cfg_.file.seed, cfg_.file.split);
-          const bool train = split == io::Split::train && !is_data;
-          for (std::size_t f = 0; f < F; ++f) {
-            const float v = float(values_[selected_[f]]);
-            out.features.push_back(v);
-            if (train) mine.add(f, double(v));
-          }
+          train_rows.push_back(split == io::Split::train && !is_data);
+          const std::size_t at = out.features.size();
+          out.features.resize(at + F);
+          for (std::size_t f = 0; f < F; ++f) out.features[at + f] = float(values_[selected_[f]]);
           out.weight.push_back(weight);
           out.label.push_back(label);
           out.sample_index.push_back(int32_t(w.sample));
@@ -307,6 +308,8 @@ void Extractor::write_pass(io::FeatureFileWriter& writer, CutflowTally& tally, i
           out.mass.push_back(float(values_[mass_feature]));
           out.split.push_back(int8_t(split));
         }
+        // The training rows' statistics, column by column over the item's rows.
+        mine.add_rows(out.features.data() + first_row * F, out.size() - first_row, train_rows.data());
       },
       [&](std::size_t) {
         merger.merge_round(mine);
