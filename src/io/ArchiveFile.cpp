@@ -263,6 +263,7 @@ Archive read_archive(const std::filesystem::path& path, const std::string& forma
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: no such file", where));
   check_seal(path, where);
+  h5::ReadingScope reading(where);
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(fmt::format("{}: not an HDF5 file", where));
   h5::Handle file = h5::open_for_reading(where);
   if (H5Aexists(file, "format") <= 0)

@@ -125,6 +125,7 @@ EventFileReader::EventFileReader(const dist::Communicator& comm, std::filesystem
   h5::silence_library_errors();
   auto& m = *impl_;
   m.path = std::move(path);
+  h5::ReadingScope reading(m.path.string());
   std::error_code ec;
   if (!std::filesystem::is_regular_file(m.path, ec))
     throw InputError(fmt::format("{}: no such file", m.path.string()));
@@ -208,6 +209,7 @@ void read_range(hid_t ds, hid_t xfer, physics::ColumnType type, uint64_t begin, 
 void EventFileReader::read(std::size_t sample, uint64_t begin, uint64_t end, EventBlock& block,
                            const std::vector<std::string>& columns) const {
   const auto& m = *impl_;
+  h5::ReadingScope reading(m.path.string());
   if (sample >= m.samples.size()) throw InternalError("EventFileReader::read: sample index out of range");
   const SampleLayout& layout = m.samples[sample];
   if (begin > end || end > layout.info.n_events)

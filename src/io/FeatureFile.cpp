@@ -266,6 +266,7 @@ FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesy
   auto& m = *impl_;
   m.kind = names_of(kind);
   m.path = std::move(path);
+  h5::ReadingScope reading(m.path.string());
   std::error_code ec;
   if (!std::filesystem::is_regular_file(m.path, ec)) throw InputError(fmt::format("{}: no such file", m.path.string()));
   if (H5Fis_hdf5(m.path.c_str()) <= 0) throw InputError(fmt::format("{}: not an HDF5 file", m.path.string()));
@@ -362,6 +363,7 @@ const Cutflow& FeatureFileReader::cutflow() const { return impl_->cutflow; }
 void FeatureFileReader::read_membership(uint64_t begin, uint64_t end, std::vector<int32_t>& sample_index,
                                         std::vector<int8_t>& split) const {
   const auto& m = *impl_;
+  h5::ReadingScope reading(m.path.string());
   if (begin > end || end > m.rows)
     throw InternalError(fmt::format("FeatureFileReader::read_membership: [{}, {}) outside {} rows", begin, end, m.rows));
   const uint64_t n = end - begin;
@@ -387,6 +389,7 @@ void FeatureFileReader::read_membership(uint64_t begin, uint64_t end, std::vecto
 
 void FeatureFileReader::read(uint64_t begin, uint64_t end, FeatureBlock& b) const {
   const auto& m = *impl_;
+  h5::ReadingScope reading(m.path.string());
   if (begin > end || end > m.rows)
     throw InternalError(fmt::format("FeatureFileReader::read: [{}, {}) outside {} rows", begin, end, m.rows));
   b.n_features = m.header.feature_names.size();

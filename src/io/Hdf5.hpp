@@ -23,6 +23,25 @@ void silence_library_errors();
 void note_failed_file_close() noexcept;
 bool file_close_failed() noexcept;
 
+// While alive on a thread, a memory fault (SIGSEGV, SIGBUS) inside the HDF5 library on
+// that thread ends the process with exit 2 and "error: FILE: HDF5 crashed reading it
+// ...: the file is damaged". HDF5 1.10 trusts metadata it keeps no checksum for (object
+// headers of the 1.8 format, global heaps) and can fault on damaged values where it has
+// no error path (found by the fuzzers, docs/reliability.md). Readers hold one around
+// every call into HDF5 for an input file. A fault anywhere else, or outside a scope,
+// keeps the handler that was there before (a crash of bsmhunt stays a crash). Nested
+// scopes keep the outer file.
+class ReadingScope {
+ public:
+  explicit ReadingScope(const std::string& file);
+  ~ReadingScope();
+  ReadingScope(const ReadingScope&) = delete;
+  ReadingScope& operator=(const ReadingScope&) = delete;
+
+ private:
+  bool active_ = false;
+};
+
 class Handle {
  public:
   using Closer = herr_t (*)(hid_t);

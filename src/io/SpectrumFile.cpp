@@ -208,6 +208,7 @@ SpectrumArrays read_spectrum_file(const std::filesystem::path& path) {
   h5::silence_library_errors();
   if (!std::filesystem::exists(path)) throw InputError(fmt::format("{}: no such file", path.string()));
   if (!is_hdf5_file(path)) throw InputError(fmt::format("{}: not an HDF5 file", path.string()));
+  h5::ReadingScope reading(path.string());
   h5::Handle file = h5::open_for_reading(path.string());
   SpectrumArrays s;
   s.edges = read_numbers(file, path, "edges", "bins + 1 bin edges in GeV");

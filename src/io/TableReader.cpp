@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "Hdf5.hpp"
 #include "TableSources.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Strings.hpp"
@@ -84,6 +85,7 @@ std::string TableColumn::as_text(std::size_t i) const {
 TableReader::TableReader(const dist::Communicator& comm, std::filesystem::path path, TableFormat format,
                          std::string key)
     : path_(std::move(path)), format_(format), key_(std::move(key)) {
+  h5::ReadingScope reading(path_.string());
   std::error_code ec;
   if (!std::filesystem::exists(path_, ec)) throw InputError(fmt::format("{}: no such file", path_.string()));
   if (!std::filesystem::is_regular_file(path_, ec))
@@ -141,6 +143,7 @@ const TableColumnInfo& TableReader::column(std::string_view name, std::string_vi
 std::string TableReader::where(uint64_t row) const { return source_->where(row); }
 
 std::vector<TableColumn> TableReader::read(const std::vector<std::string>& names, uint64_t begin, uint64_t end) const {
+  h5::ReadingScope reading(path_.string());
   if (begin > end || end > source_->rows)
     throw InternalError(fmt::format("TableReader::read: rows [{}, {}) outside [0, {})", begin, end, source_->rows));
   std::vector<std::size_t> index;
