@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/io/EventFile.hpp"
@@ -54,13 +55,14 @@ physics::SampleInfo sample(const std::string& name, uint64_t n) {
 }
 
 std::filesystem::path write_test_file(const std::filesystem::path& dir, const std::vector<uint64_t>& sizes,
-                                      uint64_t block, io::Compression compression = {}) {
+                                      uint64_t block, io::Compression compression = {},
+                                      uint64_t spool_memory = io::kDefaultSpoolMemoryBytes) {
   const auto comm = world();
   const auto schema = physics::reco_event_schema({true, false, false});
   std::vector<physics::SampleInfo> infos;
   for (std::size_t s = 0; s < sizes.size(); ++s) infos.push_back(sample("s" + std::to_string(s), sizes[s]));
   const auto path = dir / "events.h5";
-  io::EventFileWriter w(comm, path, {true, compression}, {{"luminosity_ifb", 139.0}, {"channel", std::string("test")}},
+  io::EventFileWriter w(comm, path, {true, compression, spool_memory}, {{"luminosity_ifb", 139.0}, {"channel", std::string("test")}},
                         schema, infos);
   // Work items in file order, dealt round-robin.
   struct Item { std::size_t s; uint64_t first, count; };
@@ -86,13 +88,18 @@ std::filesystem::path write_test_file(const std::filesystem::path& dir, const st
 }  // namespace
 
 // Both writers: compressed (chunked, collective writes) and uncompressed (contiguous,
-// independent writes); the test runs on 1, 2 and 3 ranks.
-class EventFileRoundTrip : public ::testing::TestWithParam<int> {};
-INSTANTIATE_TEST_SUITE_P(Compression, EventFileRoundTrip, ::testing::Values(0, 1));
+// independent writes), with the rows in memory, spooled to disk, or split between the
+// two (a 600-byte budget: the jagged offsets, shifted at write time, on both sides);
+// the test runs on 1, 2 and 3 ranks.
+class EventFileRoundTrip : public ::testing::TestWithParam<std::tuple<int, uint64_t>> {};
+INSTANTIATE_TEST_SUITE_P(CompressionAndSpoolMemory, EventFileRoundTrip,
+                         ::testing::Combine(::testing::Values(0, 1),
+                                            ::testing::Values(io::kDefaultSpoolMemoryBytes, uint64_t(0), uint64_t(600))));
 
 TEST_P(EventFileRoundTrip, AnyRankCount) {
-  const auto dir = shared_dir("roundtrip" + std::to_string(GetParam()));
-  const auto path = write_test_file(dir, {0, 7, 100, 33}, 10, io::Compression{GetParam()});
+  const auto [deflate_level, spool_memory] = GetParam();
+  const auto dir = shared_dir("roundtrip" + std::to_string(deflate_level) + "_" + std::to_string(spool_memory));
+  const auto path = write_test_file(dir, {0, 7, 100, 33}, 10, io::Compression{deflate_level}, spool_memory);
   io::EventFileReader r(world(), path);
   ASSERT_EQ(r.samples().size(), 4u);
   EXPECT_EQ(r.samples()[2].info.name, "s2");  // creation order, not name order
