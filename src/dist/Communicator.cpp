@@ -187,6 +187,7 @@ void Communicator::wait_all(std::vector<MPI_Request>& requests) {
 }
 
 void Communicator::sleeping_barrier() const {
+  enter_unwatched_collective("MPI_Ibarrier (sleeping, unwatched)");
   MPI_Request r = MPI_REQUEST_NULL;
   check(MPI_Ibarrier(comm_, &r), "MPI_Ibarrier");
   for (int done = 0;;) {

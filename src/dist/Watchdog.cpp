@@ -171,6 +171,8 @@ void maybe_inject_fault(const char* what) {
 
 }  // namespace
 
+void enter_unwatched_collective(const char* what) { maybe_inject_fault(what); }
+
 CollectiveWait::CollectiveWait(const char* what)
     : outer_since_(watch().waiting_since.load()), outer_what_(watch().what.load()) {
   if (outer_since_ != 0) return;  // nested: the outer wait's clock keeps running

@@ -6,6 +6,7 @@ Usage: collective_timeout_test.py PROBE BSMHUNT"""
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 probe, bsmhunt = sys.argv[1], sys.argv[2]
@@ -56,6 +57,18 @@ for ranks in (1, 2):
            "--collective-timeout 3" in out, "the message names the rank, what it read and the timeout", out)
 code, out, seconds = job(1, probe, "10", "0", "2", "read")
 expect(code == 0 and "all 1 ranks arrived" in out, f"a read of 2 s under a 10 s timeout: exit {code}", out)
+
+# A report longer than the timeout on rank 0 (its Python may take minutes): the other
+# rank waits unwatched and the job completes.
+with tempfile.TemporaryDirectory() as tmp:
+    script = os.path.join(tmp, "slow_report.py")
+    with open(script, "w") as f:
+        f.write("import os, sys, time\ntime.sleep(5)\nd = sys.argv[sys.argv.index('--output-dir') + 1]\n"
+                "os.makedirs(d, exist_ok=True)\nopen(os.path.join(d, 'index.html'), 'w').write('ok')\n")
+    code, out, seconds = job(2, bsmhunt, "report", "--python", sys.executable, "--script", script, "--output-dir",
+                             os.path.join(tmp, "report"), "--collective-timeout", "2")
+    expect(code == 0 and os.path.exists(os.path.join(tmp, "report", "index.html")),
+           f"a 5 s report under a 2 s timeout on 2 ranks: exit {code}", out)
 
 # The command-line option: listed with its default, bad values refused.
 code, out, _ = job(1, bsmhunt, "inspect", "--help")

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <vector>
@@ -8,35 +9,48 @@
 
 namespace bsmhunt::dist {
 
+namespace detail {
+// Runs f; returns 0 ok, 1 input, 2 other, 3 internal, 4 unavailable, and the message.
+template <typename F>
+uint64_t run_classified(F&& f, std::string& message) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return message = e.what(), 1;
+  } catch (const InternalError& e) {
+    return message = e.what(), 3;
+  } catch (const UnavailableError& e) {
+    return message = e.what(), 4;
+  } catch (const std::exception& e) {
+    return message = e.what(), 2;
+  }
+  return 0;
+}
+void throw_lowest_failure(const Communicator& comm, uint64_t code, const std::string& message);
+}  // namespace detail
+
 // Every rank runs `f`; if any rank failed, every rank throws the error of the
 // lowest failing rank (with work items dealt in order, the earliest data), so
 // the message does not depend on the rank count and no rank is left waiting in
 // a collective.
 template <typename F>
 void collectively(const Communicator& comm, F&& f) {
-  uint64_t code = 0;  // 0 ok, 1 input, 2 other, 3 internal, 4 unavailable
   std::string message;
-  try {
-    f();
-  } catch (const InputError& e) {
-    code = 1, message = e.what();
-  } catch (const InternalError& e) {
-    code = 3, message = e.what();
-  } catch (const UnavailableError& e) {
-    code = 4, message = e.what();
-  } catch (const std::exception& e) {
-    code = 2, message = e.what();
-  }
-  if (comm.all(code == 0)) return;
-  const std::vector<uint64_t> codes = comm.all_gather(code);
-  for (int r = 0; r < comm.size(); ++r) {
-    if (codes[std::size_t(r)] == 0) continue;
-    comm.broadcast(message, r);
-    if (codes[std::size_t(r)] == 1) throw InputError(message);
-    if (codes[std::size_t(r)] == 3) throw InternalError(message);
-    if (codes[std::size_t(r)] == 4) throw UnavailableError(message);
-    throw Error(message);
-  }
+  const uint64_t code = detail::run_classified(f, message);
+  detail::throw_lowest_failure(comm, code, message);
+}
+
+// The same for work that may last longer than --collective-timeout on purpose (a
+// Python helper on rank 0, uneven conversions on every rank): the ranks that finish
+// first wait in Communicator::sleeping_barrier, which the watchdog does not time, so
+// a long report does not end the job with exit 124. A rank that hangs inside `f`
+// is then not caught by the watchdog.
+template <typename F>
+void collectively_long(const Communicator& comm, F&& f) {
+  std::string message;
+  const uint64_t code = detail::run_classified(f, message);
+  comm.sleeping_barrier();
+  detail::throw_lowest_failure(comm, code, message);
 }
 
 }  // namespace bsmhunt::dist

@@ -33,6 +33,10 @@ void stop_watching_collectives();
 // Fault injection for tests: with BSMHUNT_INJECT_FAULT=RANK:N in the environment, rank
 // RANK throws bsmhunt::Error instead of entering its N-th blocking collective (counted
 // from 1), as a rank-local failure at an arbitrary point of any stage would.
+// A blocking collective the watchdog does not time (Communicator::sleeping_barrier):
+// counted for BSMHUNT_INJECT_FAULT like the others, so a fault can be injected there.
+void enter_unwatched_collective(const char* what);
+
 class CollectiveWait {
  public:
   explicit CollectiveWait(const char* what);

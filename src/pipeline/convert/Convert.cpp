@@ -40,7 +40,9 @@ int run_convert(const dist::Communicator& comm, const ConvertConfig& c) {
     for (std::size_t i = 0; i < c.samples.size(); ++i)
       parts.push_back((staging.path() / fmt::format("sample-{:06d}.h5", i)).string());
     const std::string errors = staging.error_file();
-    dist::collectively(comm, [&] {
+    // Conversions of uneven size, then the assembly on rank 0: waits that may last
+    // longer than --collective-timeout on purpose.
+    dist::collectively_long(comm, [&] {
       for (std::size_t i = std::size_t(comm.rank()); i < c.samples.size(); i += std::size_t(comm.size())) {
         std::vector<std::string> argv = {tool.python, tool.script, "--error-file", errors, "convert", "--mapping",
                                          c.mapping, "--sample", c.samples[i].attributes_json, "--output", parts[i], "--step",
@@ -49,7 +51,7 @@ int run_convert(const dist::Communicator& comm, const ConvertConfig& c) {
         run_python_tool(argv, "the ROOT converter (uproot)", errors);
       }
     });
-    dist::collectively(comm, [&] {
+    dist::collectively_long(comm, [&] {
       if (!comm.is_root()) return;
       const nlohmann::json attributes = {
           {"format", "bsmhunt.events"}, {"version", 1}, {"complete", 0}, {"channel", c.channel},

@@ -171,7 +171,8 @@ std::string onnx_model_of(const std::string& path) {
 }
 
 int run_export(const dist::Communicator& comm, const ExportConfig& c) {
-  dist::collectively(comm, [&] {
+  // Rank 0 writes the export (a Python helper for ROOT friend trees); the others wait unwatched.
+  dist::collectively_long(comm, [&] {
     if (!comm.is_root()) return;
     std::error_code ec;
     const std::string& input = c.format == "onnx" ? c.model : c.scores;

@@ -674,7 +674,9 @@ fs::path stage_root_files(const dist::Communicator& comm, const ImportConfig& cf
   for (std::size_t i = 0; i < cfg.root_files.size(); ++i)
     parts.push_back((staging.path() / fmt::format("part-{:06d}.h5", i)).string());
   const std::string errors = staging.error_file();
-  dist::collectively(comm, [&] {
+  // Files of uneven size per rank, then the merge on rank 0: waits that may last
+  // longer than --collective-timeout on purpose.
+  dist::collectively_long(comm, [&] {
     std::vector<std::string> argv = {tool.python, tool.script, "--error-file", errors, "stage", "--tree", cfg.tree,
                                      "--step", std::to_string(cfg.chunk_entries), "--"};
     const std::size_t fixed = argv.size();
@@ -683,7 +685,7 @@ fs::path stage_root_files(const dist::Communicator& comm, const ImportConfig& cf
     if (argv.size() > fixed) run_python_tool(argv, "the ROOT reader (uproot)", errors);
   });
   const fs::path table = staging.path() / "table.h5";
-  dist::collectively(comm, [&] {
+  dist::collectively_long(comm, [&] {
     if (!comm.is_root()) return;
     std::vector<std::string> argv = {tool.python, tool.script, "--error-file", errors, "merge", "--output",
                                      table.string(), "--"};

@@ -61,7 +61,8 @@ ReportConfig report_config_from(const po::variables_map& vm) {
 }
 
 int run_report(const dist::Communicator& comm, const ReportConfig& c) {
-  dist::collectively(comm, [&] {
+  // The Python report can take minutes on rank 0; the other ranks wait unwatched.
+  dist::collectively_long(comm, [&] {
     if (!comm.is_root()) return;
     std::error_code ec;
     if (fs::exists(fs::path(c.output_dir) / "index.html", ec) && !c.overwrite)
