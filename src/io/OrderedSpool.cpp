@@ -160,9 +160,11 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
   std::vector<uint64_t> next(datasets_.size());
   for (std::size_t k = 0; k < datasets_.size(); ++k) next[k] = datasets_[k].leading_zero ? 1 : 0;
   std::map<std::pair<uint64_t, int>, uint64_t> position;
+  std::vector<uint64_t> largest_record(datasets_.size(), 0);
   for (const auto& r : all) {
     position[{r.item, r.key}] = next[std::size_t(r.key)];
     next[std::size_t(r.key)] += r.rows;
+    largest_record[std::size_t(r.key)] = std::max(largest_record[std::size_t(r.key)], r.rows);
   }
   // Create every dataset at its final size.
   std::vector<h5::Handle> handles;
@@ -175,7 +177,11 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
     h5::Handle dcpl = h5::checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, ctx);
     if (deflate_level_ > 0 && next[k] > 0) {
       const uint64_t row_bytes = std::max<uint64_t>(d.row_width, 1) * type_size(d.type);
-      const hsize_t chunk[2] = {chunk_rows(row_bytes, next[k]), d.row_width};
+      // Chunks no longer than the largest work item, so that items of 2^k events own
+      // whole chunks of their per-event columns even when items are small.
+      uint64_t rows = chunk_rows(row_bytes, next[k]);
+      while (rows > 1 && rows > largest_record[k] && largest_record[k] > 0) rows /= 2;
+      const hsize_t chunk[2] = {rows, d.row_width};
       h5::check(H5Pset_chunk(dcpl, rank, chunk), "chunking " + ctx);
       h5::check(H5Pset_shuffle(dcpl), "shuffle filter for " + ctx);
       h5::check(H5Pset_deflate(dcpl, unsigned(deflate_level_)), "deflate filter for " + ctx);

@@ -26,7 +26,10 @@ struct GenerateConfig {
   double signal_strength = 0;       // mu: injected yield = mu x expected signal yield (Poisson)
   int64_t inject_events = -1;       // exact number of injected events instead of mu (>= 0)
   std::vector<std::string> samples; // restrict to these samples (empty: all)
-  uint64_t block_events = 1u << 17; // events per work item; fixed, so output does not depend on ranks
+  // Events per work item; fixed, so the output does not depend on the ranks. Small:
+  // items of one sample can cost 100x those of another (rejected Drell-Yan attempts),
+  // and ranks take items in turn round by round, so with 2^17 two ranks ran 1.2x one.
+  uint64_t block_events = 1u << 14;
   bool summary = true;              // print the inspect summary of the file at the end
 };
 

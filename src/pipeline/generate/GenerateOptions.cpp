@@ -38,7 +38,8 @@ void add_generate_options(po::options_description& d) {
        "channel parameter KEY=VALUE, repeatable (dijet: m_A_GeV, m_B_GeV, m_C_GeV; trilepton pseudo-data "
        "distortions: data_met_scale, data_jet_pt_scale, data_fake_rate_scale)")
       ("block-events", po::value<int64_t>()->default_value(int64_t(c.block_events)),
-       "events per work item (ranks take items in turn; the file does not depend on the rank count)")
+       "events per work item (ranks take items in turn; the file does not depend on the rank count). Small items "
+       "balance the ranks: an item of one sample may cost 100 times one of another")
       ("overwrite", switch_value(), "replace an existing output file")
       ("summary", po::value<bool>()->default_value(c.summary), "print the inspect summary of the file at the end");
   add_write_options(d);
