@@ -180,7 +180,9 @@ def sigmoid(x):
 def make_score_files(d, table, cols):
     rng = np.random.default_rng(11)
     out = {}
-    with h5py.File(os.path.join(d, "mlp.h5"), "w") as m:
+    # Like bsmhunt's model files, sealed in a 512-byte user block: they do not start
+    # with the HDF5 signature (the quickstart's report once took one for a CSV).
+    with h5py.File(os.path.join(d, "mlp.h5"), "w", userblock_size=512) as m:
         m.attrs["format"] = "bsmhunt.model"
         m.attrs["version"] = 1
         m.attrs["complete"] = 1
@@ -190,6 +192,8 @@ def make_score_files(d, table, cols):
         m["history/epoch"] = np.arange(1.0, 6.0)
         m["history/train_loss"] = np.array([0.6, 0.45, 0.4, 0.38, 0.37])
         m["history/validation_loss"] = np.array([0.55, 0.44, 0.41, 0.405, 0.41])
+    with open(os.path.join(d, "mlp.h5"), "r+b") as fh:
+        fh.write(b"bsmhunt sealed file v1\n")
     for label, sep, kind in (("MLP", 2.5, "mlp"), ("BDT", 1.5, "bdt")):
         x = rng.normal(0, 1, len(cols["label"])) + sep * cols["label"]
         score = sigmoid(x - 1.0).astype(np.float32)

@@ -541,11 +541,11 @@ def load_history(path, label):
     history/ group of a model file (MLP epochs, or BDT per-tree logloss).
     Returns {'label', 'path', 'x', 'x_name', columns...}."""
     check_readable(path, "training history (MODEL.h5.history.csv or MODEL.h5)")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
     columns = {}
     x_name = "epoch"
-    if head.startswith(b"\x89HDF"):
+    # h5py.is_hdf5 finds the signature after a user block too: bsmhunt seals its model
+    # files in a 512-byte user block (docs/training.md), so they do not start with it.
+    if h5py.is_hdf5(path):
         with open_h5(path, "model file") as f:
             check_format(f, path, "bsmhunt.model", "model file with a history/ group")
             if "history" not in f:
