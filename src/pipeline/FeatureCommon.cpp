@@ -85,15 +85,15 @@ void add_write_options(po::options_description& d) {
        "beside the output (OUTPUT.spool.RANK). 0: spool every row to disk");
 }
 
-io::Compression compression_from(const po::variables_map& vm) {
-  return io::parse_compression(option<std::string>(vm, "compression"));
-}
-
-uint64_t spool_memory_from(const po::variables_map& vm) {
+io::WriteOptions write_options_from(const po::variables_map& vm) {
+  io::WriteOptions w;
+  w.overwrite = option<bool>(vm, "overwrite");
+  w.compression = io::parse_compression(option<std::string>(vm, "compression"));
   const uint64_t mib = option<uint64_t>(vm, "spool-memory");
   if (mib > (uint64_t(1) << 30))
     throw InputError(fmt::format("--spool-memory {}: expected MiB (at most 2^30)", mib));
-  return mib << 20;
+  w.spool_memory_bytes = mib << 20;
+  return w;
 }
 
 void add_feature_file_options(po::options_description& d, const FeatureFileOptions& defaults) {
@@ -109,9 +109,7 @@ FeatureFileOptions feature_file_options_from(const po::variables_map& vm) {
   FeatureFileOptions f;
   f.split = parse_split_fractions(option<std::string>(vm, "split"));
   f.seed = option<uint64_t>(vm, "seed");
-  f.overwrite = option<bool>(vm, "overwrite");
-  f.compression = compression_from(vm);
-  f.spool_memory_bytes = spool_memory_from(vm);
+  f.write = write_options_from(vm);
   return f;
 }
 

@@ -42,9 +42,7 @@ std::string_view to_string(PaddingPolicy p);
 struct FeatureFileOptions {
   SplitFractions split;
   uint64_t seed = 1;
-  bool overwrite = false;
-  io::Compression compression;
-  uint64_t spool_memory_bytes = io::kDefaultSpoolMemoryBytes;
+  io::WriteOptions write;  // --overwrite, --compression, --spool-memory
 };
 // The MC's luminosity of a feature or score file (its luminosity_ifb attribute), NaN
 // when it states none.
@@ -54,10 +52,11 @@ double luminosity_ifb_of(const io::FeatureFileHeader& header);
 // 1 when the file states no luminosity.
 double data_to_mc_luminosity(const io::FeatureFileHeader& header);
 
-// --compression and --spool-memory of every command writing event, feature or score files.
+// --compression and --spool-memory of every command writing event, feature or score files
+// (each declares its own --overwrite, whose help names what it replaces).
 void add_write_options(po::options_description& d);
-io::Compression compression_from(const po::variables_map& vm);
-uint64_t spool_memory_from(const po::variables_map& vm);  // bytes
+// --overwrite, --compression and --spool-memory as the output writers take them.
+io::WriteOptions write_options_from(const po::variables_map& vm);
 void add_feature_file_options(po::options_description& d, const FeatureFileOptions& defaults);
 FeatureFileOptions feature_file_options_from(const po::variables_map& vm);
 

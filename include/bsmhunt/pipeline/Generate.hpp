@@ -14,9 +14,7 @@ struct GenerateConfig {
   std::string channel = "dilepton_met";
   physics::GeneratorOptions options;
   std::filesystem::path output;
-  bool overwrite = false;
-  io::Compression compression;
-  uint64_t spool_memory_bytes = io::kDefaultSpoolMemoryBytes;
+  io::WriteOptions write;  // --overwrite, --compression, --spool-memory
   bool pseudo_data = true;
   // Luminosity of the pseudo-data in fb^-1: 0 = auto (the luminosity at which the
   // expected background equals the background MC events stored, at most --lumi-ifb),

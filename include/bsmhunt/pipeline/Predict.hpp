@@ -16,9 +16,7 @@ struct PredictConfig {
   std::string at = "all";  // parametrised models: the points scored (Parametrisation::parse_points)
   int fold = -1;           // k-fold models: -1 scores each event with its fold's model (out-of-fold), k with fold k's
   nn::DeviceKind device = nn::DeviceKind::cpu;
-  bool overwrite = false;
-  io::Compression compression;
-  uint64_t spool_memory_bytes = io::kDefaultSpoolMemoryBytes;
+  io::WriteOptions write;  // --overwrite, --compression, --spool-memory
   uint64_t chunk_rows = 1 << 18;
   int blas_threads = 0;
 };

@@ -343,7 +343,7 @@ ExtractResult Extractor::run() {
   }
 
   StopSignals signals;  // until the file is committed: a signal during the write stops before the commit
-  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression, cfg_.file.spool_memory_bytes}, header);
+  io::FeatureFileWriter writer(comm_, cfg_.output, cfg_.file.write, header);
   CutflowTally tally;
   io::FeatureStatistics statistics;
   write_pass(writer, tally, statistics);
@@ -374,7 +374,7 @@ ExtractResult Extractor::run() {
 }  // namespace
 
 int run_extract(const dist::Communicator& comm, const ExtractConfig& cfg) {
-  check_feature_output(comm, cfg.input, cfg.output, cfg.file.overwrite);
+  check_feature_output(comm, cfg.input, cfg.output, cfg.file.write.overwrite);
   io::EventFileReader reader(comm, cfg.input);
   const std::string set_name = cfg.feature_set.empty() ? reader.channel() : cfg.feature_set;
   auto set = physics::make_feature_set(set_name, cfg.selection,

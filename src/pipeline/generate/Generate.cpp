@@ -310,7 +310,7 @@ int run_generate(const dist::Communicator& comm, const GenerateConfig& cfg) {
   const auto channel = physics::make_channel(cfg.channel);
   validate(cfg);
   const SamplePlan plan = plan_samples(*channel, cfg);
-  io::check_output_path(comm, cfg.output, cfg.overwrite);
+  io::check_output_path(comm, cfg.output, cfg.write.overwrite);
 
   const physics::EventSchema schema = physics::reco_event_schema(channel->content());
   std::vector<physics::SampleInfo> infos;
@@ -318,7 +318,7 @@ int run_generate(const dist::Communicator& comm, const GenerateConfig& cfg) {
     infos.push_back(s.info);
     infos.back().n_events = s.n_events;
   }
-  io::EventFileWriter writer(comm, cfg.output, io::WriteOptions{cfg.overwrite, cfg.compression, cfg.spool_memory_bytes}, file_attributes(*channel, cfg), schema,
+  io::EventFileWriter writer(comm, cfg.output, cfg.write, file_attributes(*channel, cfg), schema,
                              infos);
   physics::EventBlock block(schema);
   block.reserve(cfg.block_events);
@@ -335,7 +335,7 @@ int run_generate(const dist::Communicator& comm, const GenerateConfig& cfg) {
   writer.commit();
   log::info("generate: datasets written in {} (compression {})",
             human_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count()),
-            io::to_string(cfg.compression));
+            io::to_string(cfg.write.compression));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log::info("generate: wrote {} ({} events, {} generated before preselection) in {} ({} events/s per rank)",
             cfg.output.string(), si_count(double(stored)), si_count(double(attempted)), human_duration(seconds),

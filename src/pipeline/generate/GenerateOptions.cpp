@@ -74,9 +74,7 @@ GenerateConfig generate_config_from(const po::variables_map& vm) {
       }
     }
   c.output = required(vm, "output", "bsmhunt generate: --output FILE is required");
-  c.overwrite = option<bool>(vm, "overwrite");
-  c.compression = compression_from(vm);
-  c.spool_memory_bytes = spool_memory_from(vm);
+  c.write = write_options_from(vm);
   c.pseudo_data = option<bool>(vm, "pseudo-data");
   const std::string data_lumi = option<std::string>(vm, "data-lumi-ifb");
   if (data_lumi == "auto") {

@@ -644,7 +644,7 @@ ImportResult Importer::run() {
   validation_pass();
   assign_roles();
   choose_features(result);
-  io::FeatureFileWriter writer(comm_, cfg_.output, io::WriteOptions{cfg_.file.overwrite, cfg_.file.compression, cfg_.file.spool_memory_bytes}, header());
+  io::FeatureFileWriter writer(comm_, cfg_.output, cfg_.file.write, header());
   write_pass(writer);
   if (writer.rows() == 0)
     throw InputError(fmt::format("{}: no row is left to write (see the cutflow in the log)", table_.path().string()));
@@ -699,13 +699,13 @@ fs::path stage_root_files(const dist::Communicator& comm, const ImportConfig& cf
 
 int run_import(const dist::Communicator& comm, const ImportConfig& cfg) {
   if (!cfg.root) {
-    check_feature_output(comm, cfg.input, cfg.output, cfg.file.overwrite);
+    check_feature_output(comm, cfg.input, cfg.output, cfg.file.write.overwrite);
     if (!cfg.key.empty() && cfg.format == io::TableFormat::csv && comm.is_root())
       log::warn("import: --key is ignored for CSV input");
     Importer(comm, cfg).run();
     return 0;
   }
-  for (const auto& file : cfg.root_files) check_feature_output(comm, file, cfg.output, cfg.file.overwrite);
+  for (const auto& file : cfg.root_files) check_feature_output(comm, file, cfg.output, cfg.file.write.overwrite);
   StagingDirectory staging(comm, cfg.output.string() + ".root-staging");
   try {
     ImportConfig staged = cfg;

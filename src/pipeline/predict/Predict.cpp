@@ -122,7 +122,7 @@ class ImageScorer {
 }  // namespace
 
 int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
-  io::check_output_path(comm, c.output, c.overwrite);
+  io::check_output_path(comm, c.output, c.write.overwrite);
   TrainedModel model(comm, c.model, c.device, c.blas_threads);
   if (model.parametrisation()) model.score_at(model.parametrisation()->parse_points(c.at, "--at"));
   else if (trim(c.at) != "all")
@@ -141,11 +141,7 @@ int run_predict(const dist::Communicator& comm, const PredictConfig& c) {
                            : match_features(model.feature_names(), header.feature_names, c.model, c.features);
   std::unique_ptr<ImageScorer> images;
   if (model.takes_images()) images = std::make_unique<ImageScorer>(comm, c, header, model);
-  io::WriteOptions options;
-  options.overwrite = c.overwrite;
-  options.compression = c.compression;
-  options.spool_memory_bytes = c.spool_memory_bytes;
-  io::FeatureFileWriter writer(comm, c.output, options, score_file_header(model, header, c), io::RowFileKind::scores);
+  io::FeatureFileWriter writer(comm, c.output, c.write, score_file_header(model, header, c), io::RowFileKind::scores);
 
   const dist::Range mine = dist::partition(reader.rows(), comm.size(), comm.rank());
   Progress progress("predict", reader.rows(), "events", comm.is_root());

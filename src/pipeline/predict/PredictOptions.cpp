@@ -37,9 +37,7 @@ PredictConfig predict_config_from(const po::variables_map& vm) {
   c.at = option<std::string>(vm, "at");
   c.fold = option<int>(vm, "fold");
   c.device = nn::parse_device(option<std::string>(vm, "device"));
-  c.overwrite = option<bool>(vm, "overwrite");
-  c.compression = compression_from(vm);
-  c.spool_memory_bytes = spool_memory_from(vm);
+  c.write = write_options_from(vm);
   c.chunk_rows = option<uint64_t>(vm, "chunk-rows");
   if (c.chunk_rows == 0) throw InputError("--chunk-rows 0: expected at least 1 event per rank per batch");
   c.blas_threads = option<int>(vm, "blas-threads");
