@@ -526,8 +526,7 @@ def place_text_box(ax, lines, span_lo, span_hi, tops, log, avoid, gap=0.03, font
     headroom, and raises the y range until no content reaches it. Content: the
     x intervals [span_lo, span_hi] reaching up to `tops` (data coordinates)."""
     fig = ax.figure
-    fig.canvas.draw()
-    r = fig.canvas.get_renderer()
+    r = fig.canvas.get_renderer()  # extents without drawing: see style.arrange_legend
     inv = ax.transAxes.inverted()
 
     def box(artist):
@@ -541,12 +540,10 @@ def place_text_box(ax, lines, span_lo, span_hi, tops, log, avoid, gap=0.03, font
         t = ax.text(x, 0.97, "\n".join(lines), transform=ax.transAxes, fontsize=fontsize, va="top", ha=ha,
                     multialignment="left", linespacing=1.35, zorder=6,
                     bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=2))
-        fig.canvas.draw()
         b = box(t)
         above = [o.y0 for o in others if o.x0 < b.x1 and b.x0 < o.x1]
         y = min(above + [0.97 + 0.0]) - (0.015 if above else 0.0)
         t.set_y(y)
-        fig.canvas.draw()
         b = box(t)
         room = b.y0 - gap
         d0, d1 = x0 + b.x0 * (x1 - x0), x0 + b.x1 * (x1 - x0)

@@ -131,11 +131,15 @@ def arrange_legend(ax, texts, content_lo, content_hi, log=False, gap=0.03, **leg
     """Draws the legend top right; if it collides with the experiment label
     `texts`, moves it under the label in two columns. Then sets the y range so that the content
     (content_lo..content_hi) stays below both (the label and legend never cover
-    data). Returns the legend."""
+    data). Returns the legend.
+
+    The extents are measured without drawing the figure: the axes' place is fixed
+    (subplots_adjust, no layout engine) and the label and legend sit in axes
+    coordinates, so ticks and data do not move them. Three full draws per plot were
+    two thirds of the report's time."""
     fig = ax.figure
     kw = dict(loc="upper right", fontsize=FONT_SIZE - 2, labelspacing=0.3, handlelength=1.8, borderaxespad=0.5)
     kw.update(legend_kw)
-    fig.canvas.draw()
     r = fig.canvas.get_renderer()
     boxes = [_axes_bbox(t, ax, r) for t in texts if t.get_text()]
 
@@ -150,14 +154,12 @@ def arrange_legend(ax, texts, content_lo, content_hi, log=False, gap=0.03, **leg
         k = dict(kw)
         k.update(t)
         leg = ax.legend(**k)
-        fig.canvas.draw()
         lb = _axes_bbox(leg, ax, r)
         if not overlaps(lb):
             break
         leg.remove()
     else:
         leg = ax.legend(**k)
-        fig.canvas.draw()
         lb = _axes_bbox(leg, ax, r)
     bottom = min([lb.y0] + [b.y0 for b in boxes]) - gap
     bottom = max(bottom, 0.25)
