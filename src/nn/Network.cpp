@@ -13,6 +13,9 @@ namespace bsmhunt::nn {
 
 namespace {
 
+// Inference passes have a multiple of this many rows (for_each_chunk).
+constexpr std::size_t kRowAlign = 64;
+
 // The ONNX operator of an activation (linear: no node).
 std::string activation_to_onnx(onnx::Graph& g, const std::string& x, Activation act, float slope) {
   switch (act) {
@@ -473,21 +476,21 @@ std::string Network::to_onnx(onnx::Graph& g, const std::string& x) const {
 namespace {
 
 // Runs `each(device_x, device_y, rows, first_row)` over chunks of the host rows x.
-// Each pass has a multiple of kRowAlign rows (zero rows pad the last): a BLAS computes
-// the rows of a remainder with other kernels, whose last bit can differ, so without
-// it an event's score would depend on where its chunk ends (on the rank count).
+// Every pass of a call has the same number of rows, a multiple of kRowAlign (zero
+// rows pad the last): a BLAS computes a remainder, or a small matrix, with other
+// kernels whose last bit can differ, so without it an event's score would depend on
+// where its chunk ends (on the rank count).
 template <typename Each>
 void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t rows, std::size_t chunk_rows,
                     Each&& each) {
-  constexpr std::size_t kRowAlign = 64;
   LocalCollective local;
   StepContext ctx{backend, local, false, 0, nullptr, 0};
   const std::size_t F = net.inputs(), chunk = chunk_rows ? chunk_rows : net.rows_per_pass(std::max<std::size_t>(rows, 1));
+  const std::size_t padded = (std::min(chunk, rows) + kRowAlign - 1) / kRowAlign * kRowAlign;
   Tensor device_x(backend, 0, F);
   std::vector<float> zeros;
   for (std::size_t r0 = 0; r0 < rows; r0 += chunk) {
     const std::size_t n = std::min(chunk, rows - r0);
-    const std::size_t padded = (n + kRowAlign - 1) / kRowAlign * kRowAlign;
     device_x.reshape(padded, F);
     backend.upload(x + r0 * F, device_x.data(), n * F);
     if (padded > n) {
@@ -504,7 +507,9 @@ void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t 
 std::size_t Network::rows_per_pass(std::size_t limit) const {
   std::size_t widest = inputs();
   for (const auto& layer : layers_) widest = std::max(widest, layer->output_width());
-  return std::clamp<std::size_t>((std::size_t(1) << 26) / widest, 1, std::max<std::size_t>(limit, 1));
+  limit = std::max<std::size_t>(limit, 1);
+  // At least kRowAlign rows: a pass is padded to a multiple of it (for_each_chunk).
+  return std::clamp<std::size_t>(backend_.inference_pass_floats() / widest, std::min(kRowAlign, limit), limit);
 }
 
 std::vector<float> Network::predict(const float* x, std::size_t rows, std::size_t chunk_rows) {

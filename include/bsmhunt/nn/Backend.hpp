@@ -81,6 +81,10 @@ class Backend {
   // True when device pointers are host pointers (the CPU backend): data already in
   // host memory can then be read in place instead of copied (Tensor::borrow).
   virtual bool uses_host_memory() const { return false; }
+  // Floats of the widest activation in one inference pass (Network::rows_per_pass):
+  // large on a GPU, whose kernels need many rows to fill it; a cache's worth on the
+  // CPU, where a pass of a few hundred MB makes every layer wait for memory.
+  virtual std::size_t inference_pass_floats() const { return std::size_t(1) << 26; }
   float* allocate(std::size_t n) { return static_cast<float*>(allocate_bytes(n * sizeof(float))); }
   void upload(const float* host, float* device, std::size_t n) { to_device(host, device, n * sizeof(float)); }
   void download(const float* device, float* host, std::size_t n) { to_host(device, host, n * sizeof(float)); }

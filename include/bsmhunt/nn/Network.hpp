@@ -102,8 +102,9 @@ class Network {
   std::size_t parameter_count() const { return params_.size(); }
   std::size_t inputs() const { return spec_.inputs; }
   std::size_t outputs() const { return layers_.back()->output_width(); }
-  // Rows per forward pass that keep the widest activation near 2^26 floats (256 MB):
-  // all of them for a narrow MLP, a few hundred images for a CNN (at most `limit`).
+  // Rows per forward pass that keep the widest activation near the backend's
+  // inference_pass_floats() (at most `limit`): on a GPU 2^26 floats (256 MB), all the
+  // rows of a narrow MLP; on the CPU a few thousand rows, or a few images of a CNN.
   std::size_t rows_per_pass(std::size_t limit) const;
   // First parameter index of each layer; layer_offsets()[layers().size()] = parameter_count().
   const std::vector<std::size_t>& layer_offsets() const { return param_offsets_; }

@@ -20,6 +20,7 @@ class CpuBackend final : public Backend {
   void to_host(const void* device, void* host, std::size_t bytes) override;
   void synchronize() override {}
   bool uses_host_memory() const override { return true; }
+  std::size_t inference_pass_floats() const override;
 
   void fill(float* y, std::size_t n, float value) override;
   void copy(const float* x, float* y, std::size_t n) override;
