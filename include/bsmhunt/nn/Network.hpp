@@ -104,7 +104,8 @@ class Network {
   std::size_t outputs() const { return layers_.back()->output_width(); }
   // Rows per forward pass that keep the widest activation near the backend's
   // inference_pass_floats() (at most `limit`): on a GPU 2^26 floats (256 MB), all the
-  // rows of a narrow MLP; on the CPU a few thousand rows, or a few images of a CNN.
+  // rows of a narrow MLP; on the CPU 1024 rows of a 64-wide MLP. At least 64 rows (a
+  // CNN's images too): for_each_chunk pads every pass to a multiple of 64.
   std::size_t rows_per_pass(std::size_t limit) const;
   // First parameter index of each layer; layer_offsets()[layers().size()] = parameter_count().
   const std::vector<std::size_t>& layer_offsets() const { return param_offsets_; }
