@@ -86,12 +86,17 @@ const dist::Communicator& world() { return *communicator; }
 std::string input_file(const uint8_t* data, std::size_t size, std::string_view suffix) {
   static const std::filesystem::path dir = scratch_dir();
   const auto path = dir / fmt::format("input{}", suffix);
+  // A new file (a new inode), not the old one truncated: HDF5 1.10.8 can leave a
+  // file whose open failed half-way registered among its open files, and would hand
+  // that stale state (its metadata cache, freed since) to the next open of the same
+  // inode; inputs must not see each other's leftovers.
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
   // Readers write nothing, but a stray .partial from one input must not feed the next.
-  std::error_code ec;
   std::filesystem::remove(path.string() + ".partial", ec);
   return path.string();
 }
