@@ -1,11 +1,16 @@
 #include "PythonTool.hpp"
 
+#include <fcntl.h>
 #include <glob.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -98,15 +103,71 @@ std::vector<std::string> expand_file_patterns(const std::string& list, const std
   return files;
 }
 
-void run_python_tool(const std::vector<std::string>& argv, const std::string& what, const std::string& error_file) {
-  std::vector<std::string> args = argv;
+namespace {
+
+// The executable `name` names, as execvp would find it (resolved before fork: the
+// child only execs).
+std::string resolve_executable(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  for (const auto& dir : split(path && *path ? path : "/usr/local/bin:/usr/bin:/bin", ':')) {
+    const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Starts argv as a child that dies with this process. A rank killed by kill -9, the
+// OOM killer or mpirun aborting the job must not leave its report script or ROOT
+// converter running: it would go on writing the stage's outputs after the job ended,
+// into the directory a rerun of the stage is writing (seen with the report, which
+// wrote index.html seconds after its rank was killed). Returns the child's pid.
+pid_t spawn_bound_to_this_process(std::vector<std::string> argv, const std::string& what) {
+  const std::string executable = resolve_executable(argv[0]);
+  if (executable.empty())
+    throw InputError(fmt::format("cannot start {} for {}: not found on PATH (--python)", argv[0], what));
   std::vector<char*> cargv;
-  for (auto& a : args) cargv.push_back(a.data());
+  for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
+  int exec_error[2];  // the child's errno if its exec fails; closed by a successful exec
+  if (::pipe2(exec_error, O_CLOEXEC) != 0)
+    throw Error(fmt::format("cannot start {} for {}: {}", argv[0], what, std::strerror(errno)));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // the child: async-signal-safe calls only, then exec
+    ::close(exec_error[0]);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+    ::execve(executable.c_str(), cargv.data(), environ);
+    const int e = errno;
+    [[maybe_unused]] const auto ignored = ::write(exec_error[1], &e, sizeof e);
+    ::_exit(127);
+  }
+  ::close(exec_error[1]);
+  if (pid < 0) {
+    const int e = errno;
+    ::close(exec_error[0]);
+    throw Error(fmt::format("cannot start {} for {}: {}", argv[0], what, std::strerror(e)));
+  }
+  int e = 0;
+  ssize_t got = 0;
+  while ((got = ::read(exec_error[0], &e, sizeof e)) < 0 && errno == EINTR) {
+  }
+  ::close(exec_error[0]);
+  if (got == static_cast<ssize_t>(sizeof e)) {
+    int ws = 0;
+    while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+    }
+    throw InputError(fmt::format("cannot start {} for {}: {} (--python)", executable, what, std::strerror(e)));
+  }
+  return pid;
+}
+
+}  // namespace
+
+void run_python_tool(const std::vector<std::string>& argv, const std::string& what, const std::string& error_file) {
   if (!error_file.empty()) std::filesystem::remove(error_file);
-  pid_t pid = 0;
-  if (posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ) != 0)
-    throw InputError(fmt::format("cannot start {} for {} (--python)", argv[0], what));
+  const pid_t pid = spawn_bound_to_this_process(argv, what);
   int ws = 0;
   while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
   }

@@ -187,6 +187,8 @@ CASES = [
     # export
     ("unknown export format", ["export", "--model", "model.h5", "--format", "pmml"], "pmml"),
     ("export of a missing model", ["export", "--model", "nothing.h5", "--format", "onnx"], "nothing.h5"),
+    ("a --python that does not exist", ["export", "--scores", "scores.h5", "--output", "out.root", "--python",
+                                        "no_such_python"], "cannot start no_such_python"),
 ]
 
 

@@ -61,6 +61,23 @@ background = exp
 toys = 400
 """
 
+# kill_rank_test.py's job goes on to the bump hunt (its trainings dealt over the ranks)
+# and the report (rank 0 runs the plotting script while rank 1 waits).
+JOB_TEXT_WITH_HUNT_AND_REPORT = JOB_TEXT.replace(
+    "stages = generate, extract, train, predict, significance, limits, fit",
+    "stages = generate, extract, train, predict, significance, limits, fit, bumphunt, report") + """
+[bumphunt]
+mass-bins = 60:120:12
+background = linear
+folds = 3
+ensemble = 2
+epochs = 4
+hidden = 16
+efficiencies = 1,0.2
+
+[report]
+"""
+
 # stage -> (file that shows it is writing, the stage's final output)
 STAGES = [
     ("generate", "events.h5.spool.1", "events.h5"),
@@ -80,12 +97,12 @@ FINAL = OUTPUTS + ["mlp_limits.json", "fit.json"]
 JSON_RESULTS = ["mlp_significance.json", "mlp_limits.json", "fit.json"]
 
 
-def write_job(path):
+def write_job(path, text=JOB_TEXT):
     with open(path, "w") as f:
-        f.write(JOB_TEXT)
+        f.write(text)
 
 
-def uninterrupted_run(argv):
+def uninterrupted_run(argv, job_text=JOB_TEXT):
     """From the test's arguments BSMHUNT WORKDIR: a fresh WORKDIR with the job file and
     the uninterrupted run's outputs in WORKDIR/straight. Returns (bsmhunt, job, out,
     straight), `out` being where the interrupted runs write."""
@@ -93,7 +110,7 @@ def uninterrupted_run(argv):
     out, straight, job = os.path.join(work, "out"), os.path.join(work, "straight"), os.path.join(work, "job.ini")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    write_job(job)
+    write_job(job, job_text)
     run = start_run(bsmhunt, job, out)
     log, _ = run.communicate(timeout=900)
     if run.returncode != 0:
@@ -130,20 +147,20 @@ def wait_until_writing(run, out, marker, timeout=600):
     return False
 
 
-def compare_with_uninterrupted(straight, out):
+def compare_with_uninterrupted(straight, out, json_results=JSON_RESULTS):
     """The differences of every output from the uninterrupted run's (empty: identical)."""
     failures = []
     for f in OUTPUTS:
         code, text = h5compare(os.path.join(straight, f), os.path.join(out, f))
         if code != 0:
             failures.append(f"{f} differs from the uninterrupted run's:\n{text[-1500:]}")
-    for name in JSON_RESULTS:
+    for name in json_results:
         if without_timing(os.path.join(straight, name)) != without_timing(os.path.join(out, name)):
             failures.append(f"{name} differs from the uninterrupted run's")
     return failures
 
 
-def finish(bsmhunt, job, out, straight, failures, passed):
+def finish(bsmhunt, job, out, straight, failures, passed, json_results=JSON_RESULTS):
     """The last `bsmhunt run` after the interruptions: it must complete, and its outputs
     equal the uninterrupted run's. Prints the failures (exit 1) or `passed`."""
     final = start_run(bsmhunt, job, out)
@@ -151,7 +168,7 @@ def finish(bsmhunt, job, out, straight, failures, passed):
     if final.returncode != 0:
         failures.append(f"the run after the interruptions failed:\n{log[-4000:]}")
     else:
-        failures += compare_with_uninterrupted(straight, out)
+        failures += compare_with_uninterrupted(straight, out, json_results)
     if failures:
         print("FAILED:\n" + "\n\n".join(failures))
         sys.exit(1)
@@ -175,6 +192,23 @@ def rank_pid(out, rank):
         except OSError:
             continue
     return None
+
+
+def processes_of(out):
+    """Every live process whose command line names `out` (the ranks and any tool they
+    started), as (pid, command line)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if out.encode() in b" ".join(cmd):  # a zombie's command line is empty
+            found.append((int(pid), b" ".join(cmd).decode(errors="replace").strip()))
+    return found
 
 
 def h5compare(a, b):
