@@ -273,6 +273,10 @@ physics::ParameterValue read_parameter_attribute(hid_t obj, const std::string& n
 }
 
 void check_dataset_storage(hid_t dataset, uint64_t values, std::size_t element_size, const std::string& context) {
+  // H5Tget_size answers 0 for a type it cannot size: every claim would then look
+  // plausible, and the reader would allocate for the claimed count (fuzzed: 46 G values).
+  if (element_size == 0)
+    throw InputError(fmt::format("{}: damaged: the dataset's element type has no size", context));
   const hsize_t stored = H5Dget_storage_size(dataset);
   const long double wanted = (long double)values * (long double)element_size;
   Handle dcpl(H5Dget_create_plist(dataset), H5Pclose);

@@ -98,3 +98,18 @@ TEST(SpectrumHdf5, StorageClaimedBeyondTheFileIsRefusedBeforeAllocating) {
     EXPECT_NE(what.find("in a file of 2104 bytes"), std::string::npos) << what;
   }
 }
+
+// Found by hdf5_spectrum_fuzzer (2026-12-07): a dataset whose damaged datatype message
+// gives its elements no size. H5Tget_size answers 0, so "values x element size" was 0
+// bytes, every storage claim passed, and the reader allocated 46 G doubles (371 GB).
+TEST(SpectrumHdf5, ElementTypeWithoutSizeIsRefusedBeforeAllocating) {
+  const std::filesystem::path damaged =
+      std::filesystem::path(BSMHUNT_SOURCE_DIR) / "fuzz/regressions/hdf5_spectrum_fuzzer/element_type_without_size.h5";
+  try {
+    io::read_spectrum_file(damaged);
+    FAIL() << "a damaged spectrum was accepted";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("damaged: the dataset's element type has no size"), std::string::npos) << what;
+  }
+}
