@@ -121,7 +121,9 @@ std::string resolve_executable(const std::string& name) {
 // OOM killer or mpirun aborting the job must not leave its report script or ROOT
 // converter running: it would go on writing the stage's outputs after the job ended,
 // into the directory a rerun of the stage is writing (seen with the report, which
-// wrote index.html seconds after its rank was killed). Returns the child's pid.
+// wrote index.html seconds after its rank was killed). fork is safe in an MPI rank
+// here: the child touches none of the parent's memory and only execs (what Open MPI
+// warns about is a child that goes on using registered memory). Returns the child's pid.
 pid_t spawn_bound_to_this_process(std::vector<std::string> argv, const std::string& what) {
   const std::string executable = resolve_executable(argv[0]);
   if (executable.empty())
