@@ -25,7 +25,7 @@ Archive read_archive(const std::filesystem::path& path, const std::string& forma
 // block may come first). Not collective.
 bool is_hdf5_file(const std::filesystem::path& path);
 // The root group's string attribute `format` ("bsmhunt.features", ...), or "" when
-// the file is not HDF5 or has none. Not collective.
+// the file is not HDF5 or has none; an HDF5 file HDF5 cannot open is an InputError. Not collective.
 std::string hdf5_format_attribute(const std::filesystem::path& path);
 
 }  // namespace bsmhunt::io
