@@ -292,7 +292,15 @@ FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesy
   const std::size_t F = m.header.feature_names.size();
   const std::string matrix = std::string("/") + m.kind.matrix;
   if (!h5::exists(m.file, m.kind.matrix)) throw InputError(fmt::format("{}: dataset '{}' is missing", root, m.kind.matrix));
-  m.features = h5::checked(H5Dopen2(m.file, m.kind.matrix, H5P_DEFAULT), H5Dclose, m.where(matrix));
+  {
+    // A row block of a matrix chunked in column blocks touches one chunk per block;
+    // at a block boundary that is not a chunk boundary (a sample's run ends) each is
+    // needed again by the next block. HDF5's default 1 MiB cache holds four 245 KB
+    // chunks, not the five of a 72-column row band: 8 MiB keeps them.
+    h5::Handle dapl = h5::checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, m.where(matrix));
+    h5::check(H5Pset_chunk_cache(dapl, 1021, std::size_t(8) << 20, H5D_CHUNK_CACHE_W0_DEFAULT), m.where(matrix));
+    m.features = h5::checked(H5Dopen2(m.file, m.kind.matrix, dapl), H5Dclose, m.where(matrix));
+  }
   {
     h5::Handle space = h5::checked(H5Dget_space(m.features), H5Sclose, m.where(matrix));
     hsize_t dims[2] = {0, 0};

@@ -119,6 +119,14 @@ namespace {
 // Work items of 2^k events then fill whole chunks of their per-event columns: a chunk
 // holding two ranks' rows is compressed by one of them (HDF5 gives it to the rank with
 // the most rows, ties to the lowest), so with shared chunks rank 0 did all the work.
+// Columns per chunk of a matrix of `width` columns: the fewest blocks of at most 16
+// columns, of equal width (72 -> 5 blocks of 15, the last with 12).
+uint64_t column_block(uint64_t width) {
+  constexpr uint64_t kMaxColumns = 16;
+  if (width <= kMaxColumns) return width;
+  const uint64_t blocks = (width + kMaxColumns - 1) / kMaxColumns;
+  return (width + blocks - 1) / blocks;
+}
 uint64_t chunk_rows(uint64_t row_bytes, uint64_t rows) {
   constexpr uint64_t kChunkBytes = uint64_t(1) << 18, kMaxRows = uint64_t(1) << 16;
   uint64_t n = 1;
@@ -176,12 +184,17 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
     h5::Handle space = h5::checked(H5Screate_simple(rank, dims, nullptr), H5Sclose, ctx);
     h5::Handle dcpl = h5::checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, ctx);
     if (deflate_level_ > 0 && next[k] > 0) {
-      const uint64_t row_bytes = std::max<uint64_t>(d.row_width, 1) * type_size(d.type);
+      // A matrix (features, scores) is chunked in blocks of at most 16 columns, so
+      // that a reader of one column (the report, h5py, pandas) decompresses a fifth
+      // of a 72-column score file, not all of it; readers of whole rows lose nothing
+      // (docs/benchmarks.md, "Chunks of column blocks").
+      const uint64_t columns = column_block(d.row_width);
+      const uint64_t row_bytes = std::max<uint64_t>(columns, 1) * type_size(d.type);
       // Chunks no longer than the largest work item, so that items of 2^k events own
       // whole chunks of their per-event columns even when items are small.
       uint64_t rows = chunk_rows(row_bytes, next[k]);
       while (rows > 1 && rows > largest_record[k] && largest_record[k] > 0) rows /= 2;
-      const hsize_t chunk[2] = {rows, d.row_width};
+      const hsize_t chunk[2] = {rows, columns};
       h5::check(H5Pset_chunk(dcpl, rank, chunk), "chunking " + ctx);
       h5::check(H5Pset_shuffle(dcpl), "shuffle filter for " + ctx);
       h5::check(H5Pset_deflate(dcpl, unsigned(deflate_level_)), "deflate filter for " + ctx);
