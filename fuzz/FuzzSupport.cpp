@@ -65,12 +65,11 @@ void initialise(int* argc, char*** argv) {
   communicator = new dist::Communicator(dist::Communicator::world());
   __lsan_enable();
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  // HDF5 keeps what it frees on free lists and reuses it without telling the
-  // allocator, so a dangling pointer inside HDF5 used to surface inputs later, on
-  // memory that had meanwhile gone to us and back (the model_file campaign's one
-  // unexplained report). With the lists limited to nothing every HDF5 free reaches
-  // ASan at once, and such a report names HDF5's own free (tools/fuzz then files it
-  // as upstream).
+  // HDF5 keeps what it frees on free lists and hands it back to the allocator only
+  // later, so a block HDF5 freed and still read surfaced as memory bsmhunt had used
+  // and freed (the model_file campaign's one unexplained report). With the lists
+  // limited to nothing every HDF5 free reaches ASan at once, and such a report names
+  // HDF5's own free (tools/fuzz then files it as upstream).
   H5set_free_list_limits(0, 0, 0, 0, 0, 0);
   log::set_level(log::Level::quiet);
   // The scratch directory goes when the fuzzer exits (libFuzzer calls exit()).
@@ -86,10 +85,9 @@ const dist::Communicator& world() { return *communicator; }
 std::string input_file(const uint8_t* data, std::size_t size, std::string_view suffix) {
   static const std::filesystem::path dir = scratch_dir();
   const auto path = dir / fmt::format("input{}", suffix);
-  // A new file (a new inode), not the old one truncated: HDF5 1.10.8 can leave a
-  // file whose open failed half-way registered among its open files, and would hand
-  // that stale state (its metadata cache, freed since) to the next open of the same
-  // inode; inputs must not see each other's leftovers.
+  // A new file (a new inode), not the old one truncated: HDF5 recognises a file it
+  // holds open by its inode, so nothing it might keep of one input's file (after an
+  // open that failed half-way, say) can be handed to the next input.
   std::error_code ec;
   std::filesystem::remove(path, ec);
   {

@@ -246,10 +246,9 @@ std::string hdf5_format_attribute(const std::filesystem::path& path) {
   h5::silence_library_errors();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec) || !is_hdf5_file(path)) return "";
-  // An HDF5 file that HDF5 cannot open is refused here, not answered with "no format"
-  // for the caller to open it again: HDF5 1.10.8 can keep a file whose open failed
-  // half-way among its open files and hand that stale state, freed since, to the next
-  // open of the same file in this process (found by the fuzz harnesses).
+  // An HDF5 file that HDF5 cannot open is refused here, with HDF5's reason, not
+  // answered with "no format" for the caller to open it a second time and fail
+  // again with a vaguer message (or, on a damaged file, run into HDF5 once more).
   h5::Handle file = h5::open_for_reading(path.string());
   if (H5Aexists(file, "format") <= 0) return "";
   try {
