@@ -110,3 +110,60 @@ TEST_P(FeatureFileRoundTrip, WithStatisticsAndCutflow) {
 INSTANTIATE_TEST_SUITE_P(SpoolMemoryAndCompression, FeatureFileRoundTrip,
                          ::testing::Combine(::testing::Values(io::kDefaultSpoolMemoryBytes, uint64_t(0), uint64_t(1000)),
                                             ::testing::Values(1, 0)));
+
+// A matrix wider than 16 columns is chunked in column blocks of equal width (40
+// features: 3 blocks of 14, docs/formats.md), so that one column is read without
+// decompressing the others; rows read back whole across chunk and block boundaries,
+// on any rank count.
+TEST(FeatureFileLayout, WideMatrixIsChunkedInColumnBlocks) {
+  const auto comm = world();
+  std::string dir;
+  if (comm.is_root()) {
+    dir = (std::filesystem::temp_directory_path() / ("bsmhunt-ffwide-" + std::to_string(getpid()))).string();
+    std::filesystem::create_directories(dir);
+  }
+  comm.broadcast(dir);
+  const auto path = std::filesystem::path(dir) / "wide.h5";
+  constexpr std::size_t F = 40;
+  io::FeatureFileHeader h;
+  for (std::size_t f = 0; f < F; ++f) {
+    h.feature_names.push_back("x" + std::to_string(f));
+    h.feature_units.push_back("");
+  }
+  physics::SampleInfo bkg;
+  bkg.name = "ttbar", bkg.role = physics::Role::background, bkg.sum_of_weights = 1;
+  h.samples = {bkg};
+  const uint64_t N = 20000, block = 8192;  // items of 8192 rows: chunks of 4096
+  {
+    io::FeatureFileWriter w(comm, path, {true, io::Compression{1}, io::kDefaultSpoolMemoryBytes}, h);
+    io::FeatureBlock b;
+    b.n_features = F;
+    const uint64_t P = uint64_t(comm.size()), items = (N + block - 1) / block;
+    for (uint64_t k = 0; k * P < items; ++k) {
+      b.clear();
+      const uint64_t item = k * P + uint64_t(comm.rank());
+      for (uint64_t i = item * block; item < items && i < std::min(N, (item + 1) * block); ++i) {
+        fill_row(b, i);
+        b.sample_index.back() = 0;
+      }
+      w.append_round(b);
+    }
+    w.write_statistics(io::FeatureStatistics{std::vector<double>(F, 0), std::vector<double>(F, 1),
+                                             std::vector<double>(F, 0), std::vector<double>(F, 1), 1});
+    w.commit();
+  }
+  if (comm.is_root()) {
+    const auto out = test::run_command(test::system_python() + " -c \"import h5py\nd = h5py.File('" + path.string() +
+                                       "')['features']\nprint('chunks', d.chunks, 'column', float(d[19999, 29]))\"");
+    EXPECT_EQ(out.exit_code, 0) << out.output;
+    EXPECT_NE(out.output.find("chunks (4096, 14) column 20006.25"), std::string::npos) << out.output;
+  }
+  io::FeatureFileReader r(comm, path);
+  io::FeatureBlock got, want;
+  want.n_features = F;
+  r.read(4000, 12500, got);  // starts and ends inside chunks
+  for (uint64_t i = 4000; i < 12500; ++i) fill_row(want, i);
+  EXPECT_EQ(got.features, want.features);
+  comm.barrier();
+  if (comm.is_root()) std::filesystem::remove_all(dir);
+}
