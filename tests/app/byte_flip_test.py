@@ -178,6 +178,12 @@ def main():
     # Two pandas tables the fuzzers found that make HDF5 1.10 fault in H5Aexists (a
     # damaged attribute message: once in HDF5's own code, once in a memcpy it calls).
     # bsmhunt reports the file as damaged (exit 2), on 1 rank and on 2.
+    # In a build with AddressSanitizer (tools/sanitize) ASan reports HDF5's overflow in
+    # memcpy and aborts before bsmhunt's fault handler sees a fault: there the test
+    # asks for ASan's report with libhdf5 as the innermost frame past the interceptor,
+    # as tools/fuzz classifies HDF5's own faults, and still for no output.
+    with open(BSMHUNT, "rb") as f:
+        sanitized = b"__asan_init" in f.read()
     data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
     for name in ("hdf5_fault_in_library.h5", "hdf5_fault_in_memcpy.h5"):
         shutil.copy(os.path.join(data, name), w(name))
@@ -190,6 +196,14 @@ def main():
                                text=True, timeout=120)
             log = p.stdout + p.stderr
             print(f"{name}, {ranks} rank(s): exit {p.returncode}: {next((l for l in log.splitlines() if 'error' in l), '')}")
+            if sanitized and "ERROR: AddressSanitizer" in log:
+                frames = [l for l in log.split("ERROR: AddressSanitizer", 1)[1].splitlines() if l.strip().startswith("#")]
+                innermost = next((l for l in frames if "__interceptor_" not in l and "__asan" not in l), "")
+                print(f"  (ASan build: {'HDF5' if 'libhdf5' in innermost else 'NOT HDF5'}: {innermost.strip()[:120]})")
+                if "libhdf5" not in innermost or os.path.exists(out) or os.path.exists(out + ".partial"):
+                    failures.append(f"{name} on {ranks} rank(s): ASan reported a fault outside libhdf5 or an output "
+                                    f"was left:\n{log[-3000:]}")
+                continue
             if p.returncode != 2 or w(name) not in log or os.path.exists(out) or os.path.exists(out + ".partial"):
                 failures.append(f"{name} on {ranks} rank(s): exit {p.returncode}, expected 2 naming the file and no "
                                 f"output:\n{log[-1500:]}")
