@@ -114,11 +114,6 @@ std::vector<uint64_t> OrderedSpool::totals() const {
 }
 
 namespace {
-// Rows per chunk of a compressed dataset: a power of two of at most 256 KiB and 65536
-// rows, never more than the dataset (fixed-size datasets cannot have larger chunks).
-// Work items of 2^k events then fill whole chunks of their per-event columns: a chunk
-// holding two ranks' rows is compressed by one of them (HDF5 gives it to the rank with
-// the most rows, ties to the lowest), so with shared chunks rank 0 did all the work.
 // Columns per chunk of a matrix of `width` columns: the fewest blocks of at most 16
 // columns, of equal width (72 -> 5 blocks of 15, the last with 12).
 uint64_t column_block(uint64_t width) {
@@ -127,6 +122,11 @@ uint64_t column_block(uint64_t width) {
   const uint64_t blocks = (width + kMaxColumns - 1) / kMaxColumns;
   return (width + blocks - 1) / blocks;
 }
+// Rows per chunk of a compressed dataset: a power of two of at most 256 KiB and 65536
+// rows, never more than the dataset (fixed-size datasets cannot have larger chunks).
+// Work items of 2^k events then fill whole chunks of their per-event columns: a chunk
+// holding two ranks' rows is compressed by one of them (HDF5 gives it to the rank with
+// the most rows, ties to the lowest), so with shared chunks rank 0 did all the work.
 uint64_t chunk_rows(uint64_t row_bytes, uint64_t rows) {
   constexpr uint64_t kChunkBytes = uint64_t(1) << 18, kMaxRows = uint64_t(1) << 16;
   uint64_t n = 1;
