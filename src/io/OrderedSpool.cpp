@@ -1,5 +1,5 @@
 #include "OrderedSpool.hpp"
-#include "bsmhunt/dist/Collectively.hpp"
+#include "bsmhunt/dist/Watchdog.hpp"
 
 #include <fmt/format.h>
 
@@ -137,6 +137,17 @@ uint64_t chunk_rows(uint64_t row_bytes, uint64_t rows) {
 constexpr uint64_t kCollectiveBytes = uint64_t(32) << 20;
 }  // namespace
 
+std::filesystem::path spool_path(const std::filesystem::path& output, int rank) {
+  return output.string() + ".spool." + std::to_string(rank);
+}
+
+std::vector<std::string> unfinished_write_files(const std::filesystem::path& output, const std::string& partial,
+                                                int ranks) {
+  std::vector<std::string> files{partial};
+  for (int r = 0; r < ranks; ++r) files.push_back(spool_path(output, r).string());
+  return files;
+}
+
 uint64_t OrderedSpool::bytes_of(const Record& r) const {
   const auto& d = datasets_[std::size_t(r.key)];
   return r.rows * std::max<uint64_t>(d.row_width, 1) * type_size(d.type);
@@ -183,7 +194,7 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
     const hsize_t dims[2] = {next[k], d.row_width};
     h5::Handle space = h5::checked(H5Screate_simple(rank, dims, nullptr), H5Sclose, ctx);
     h5::Handle dcpl = h5::checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, ctx);
-    if (deflate_level_ > 0 && next[k] > 0) {
+    if (next[k] > 0) {
       // A matrix (features, scores) is chunked in blocks of at most 16 columns, so
       // that a reader of one column (the report, h5py, pandas) decompresses a fifth
       // of a 72-column score file, not all of it; readers of whole rows lose nothing
@@ -196,82 +207,75 @@ void OrderedSpool::finish(hid_t file, const std::string& file_name) {
       while (rows > 1 && rows > largest_record[k] && largest_record[k] > 0) rows /= 2;
       const hsize_t chunk[2] = {rows, columns};
       h5::check(H5Pset_chunk(dcpl, rank, chunk), "chunking " + ctx);
-      h5::check(H5Pset_shuffle(dcpl), "shuffle filter for " + ctx);
-      h5::check(H5Pset_deflate(dcpl, unsigned(deflate_level_)), "deflate filter for " + ctx);
-    } else {
-      H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-      H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+      if (deflate_level_ > 0) {
+        // zlib's Adler-32 checks every compressed chunk when it is read.
+        h5::check(H5Pset_shuffle(dcpl), "shuffle filter for " + ctx);
+        h5::check(H5Pset_deflate(dcpl, unsigned(deflate_level_)), "deflate filter for " + ctx);
+      } else {
+        // Uncompressed chunks carry HDF5's Fletcher-32 checksum, which every HDF5
+        // reader (h5py too) verifies: a damaged value is refused, never read as it is.
+        h5::check(H5Pset_fletcher32(dcpl), "checksum filter for " + ctx);
+      }
     }
-    handles.push_back(h5::checked(
-        H5Dcreate2(file, d.path.c_str(), h5::native_type(d.type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose,
-        "creating " + ctx));
+    {
+      // HDF5 writes the new dataset's chunks in a collective of its own.
+      const dist::CollectiveWait wait("H5Dcreate of a parallel HDF5 dataset");
+      handles.push_back(h5::checked(
+          H5Dcreate2(file, d.path.c_str(), h5::native_type(d.type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose,
+          "creating " + ctx));
+    }
     if (!d.unit.empty()) h5::write_attribute(handles.back(), "unit", d.unit);
     if (!d.description.empty()) h5::write_attribute(handles.back(), "description", d.description);
   }
-  if (deflate_level_ > 0)
-    write_collective(handles, file_name, position);
-  else
-    write_independent(handles, file_name, position);
+  write_collective(handles, file_name, position);
   handles.clear();
   memory_.release();  // the rows are in the file now
   comm_.barrier();
 }
 
-void OrderedSpool::write_independent(const std::vector<h5::Handle>& datasets, const std::string& file_name,
-                                     const std::map<std::pair<uint64_t, int>, uint64_t>& position) {
-  // Independent writes of this rank's rows; no metadata changes from here on.
-  h5::Handle xfer = h5::checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, file_name);
-  H5Pset_dxpl_mpio(xfer, H5FD_MPIO_INDEPENDENT);
-  auto write_rows = [&](std::size_t k, uint64_t at, uint64_t rows, const void* data) {
-    const auto& d = datasets_[k];
-    const std::string ctx = file_name + ":" + d.path;
-    h5::Handle fs = h5::checked(H5Dget_space(datasets[k]), H5Sclose, ctx);
-    const hsize_t start[2] = {at, 0}, count[2] = {rows, d.row_width};
-    const int rank = d.row_width ? 2 : 1;
-    h5::check(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr), ctx);
-    h5::Handle ms = h5::checked(H5Screate_simple(rank, count, nullptr), H5Sclose, ctx);
-    h5::check(H5Dwrite(datasets[k], h5::native_type(d.type), ms, fs, xfer, data), "writing " + ctx);
-  };
-  // A rank whose writes fail (a full disk) must not leave the others to close the
-  // file without it: all ranks agree on errors before the collective close.
-  dist::collectively(comm_, [&] {
-    if (comm_.is_root())
-      for (std::size_t k = 0; k < datasets_.size(); ++k)
-        if (datasets_[k].leading_zero) {
-          const uint64_t zero = 0;
-          write_rows(k, 0, 1, &zero);
-        }
-    std::ifstream in(spool_path_, std::ios::binary);
-    std::vector<char> buffer;
-    for (const auto& r : records_) {
-      if (r.rows == 0) continue;
-      if (r.in_memory && r.shift_key < 0) {  // written from where they are, not copied first
-        write_rows(std::size_t(r.key), position.at({r.item, r.key}), r.rows, memory_.data() + r.offset);
-        continue;
-      }
-      buffer.resize(bytes_of(r));
-      load(r, position, in, buffer.data());
-      write_rows(std::size_t(r.key), position.at({r.item, r.key}), r.rows, buffer.data());
-    }
-  });
-}
-
 void OrderedSpool::write_collective(const std::vector<h5::Handle>& datasets, const std::string& file_name,
                                     const std::map<std::pair<uint64_t, int>, uint64_t>& position) {
-  // This rank's records per dataset, in file order (items ascend), cut into batches
-  // of at most kCollectiveBytes (a larger record is a batch of its own).
+  // This rank's rows per dataset cut into batches, one H5Dwrite each, of at most
+  // kCollectiveBytes (a larger record is a batch of its own). HDF5 maps a selection
+  // of one block onto chunks chunk by chunk, but a union of blocks element by
+  // element (24 ns a value: a third of a 2-rank uncompressed write), while each
+  // collective call of a filtered dataset costs ~0.4 ms. So a batch is one run of
+  // records that follow each other in the file, or a union of small records
+  // (docs/benchmarks.md, "Checksummed uncompressed files, and collective writes of whole
+  // runs").
+  struct Batch {
+    std::vector<std::pair<uint64_t, uint64_t>> blocks;  // (first row, rows), in file order
+    uint64_t rows = 0, bytes = 0;
+    bool leading_zero = false;  // rank 0's 0 that starts an offsets dataset
+    std::vector<const Record*> records;
+  };
+  constexpr uint64_t kSmallUnionValues = uint64_t(1) << 16;
   const std::size_t n = datasets_.size();
-  std::vector<std::vector<std::vector<const Record*>>> batches(n);
-  std::vector<uint64_t> last_batch_bytes(n, 0);
+  std::vector<std::vector<Batch>> batches(n);
+  for (std::size_t k = 0; k < n; ++k)
+    if (datasets_[k].leading_zero && comm_.is_root())
+      batches[k].push_back(Batch{{{0, 1}}, 1, sizeof(uint64_t), true, {}});
   for (const auto& r : records_) {
     if (r.rows == 0) continue;
     const auto k = std::size_t(r.key);
-    if (batches[k].empty() || last_batch_bytes[k] + bytes_of(r) > kCollectiveBytes) {
-      batches[k].emplace_back();
-      last_batch_bytes[k] = 0;
+    const uint64_t at = position.at({r.item, r.key});
+    const uint64_t width = std::max<uint64_t>(datasets_[k].row_width, 1);
+    auto& list = batches[k];
+    bool joins = false;
+    if (!list.empty() && list.back().bytes + bytes_of(r) <= kCollectiveBytes) {
+      const Batch& last = list.back();
+      const bool follows = last.blocks.back().first + last.blocks.back().second == at;
+      joins = (follows && last.blocks.size() == 1) || (last.rows + r.rows) * width <= kSmallUnionValues;
     }
-    batches[k].back().push_back(&r);
-    last_batch_bytes[k] += bytes_of(r);
+    if (!joins) list.emplace_back();
+    Batch& batch = list.back();
+    if (!batch.blocks.empty() && batch.blocks.back().first + batch.blocks.back().second == at)
+      batch.blocks.back().second += r.rows;
+    else
+      batch.blocks.emplace_back(at, r.rows);
+    batch.rows += r.rows;
+    batch.bytes += bytes_of(r);
+    batch.records.push_back(&r);
   }
   // Every rank makes as many calls per dataset as the rank with the most batches.
   std::vector<uint64_t> mine(n);
@@ -279,8 +283,6 @@ void OrderedSpool::write_collective(const std::vector<h5::Handle>& datasets, con
   const std::vector<uint64_t> everyone = comm_.all_gather(mine);
   std::vector<uint64_t> calls(n, 0);
   for (std::size_t i = 0; i < everyone.size(); ++i) calls[i % n] = std::max(calls[i % n], everyone[i]);
-  for (std::size_t k = 0; k < n; ++k)
-    if (datasets_[k].leading_zero) calls[k] = std::max<uint64_t>(calls[k], 1);
 
   h5::Handle xfer = h5::checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, file_name);
   H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE);
@@ -296,26 +298,22 @@ void OrderedSpool::write_collective(const std::vector<h5::Handle>& datasets, con
       H5Sselect_none(fs);
       uint64_t rows = 0;
       buffer.clear();
-      auto select = [&](uint64_t at, uint64_t count) {
-        const hsize_t start[2] = {at, 0}, extent[2] = {count, d.row_width};
-        h5::check(H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, nullptr, extent, nullptr), ctx);
-        rows += count;
-      };
-      // The leading 0 of offsets datasets comes first in the file: rank 0's first call.
-      if (d.leading_zero && call == 0 && comm_.is_root()) {
-        select(0, 1);
-        buffer.resize(sizeof(uint64_t), 0);
-      }
       // A rank that cannot read its spool still makes every call (empty), so no rank
       // waits in H5Dwrite for it; all ranks throw together below.
       if (call < batches[k].size() && problem.empty()) {
+        const Batch& b = batches[k][call];
         try {
-          for (const Record* r : batches[k][call]) {
-            select(position.at({r->item, r->key}), r->rows);
-            const std::size_t at = buffer.size();
-            buffer.resize(at + bytes_of(*r));
+          buffer.resize(b.bytes, 0);
+          std::size_t at = b.leading_zero ? sizeof(uint64_t) : 0;  // after the zero resize left
+          for (const Record* r : b.records) {
             load(*r, position, in, buffer.data() + at);
+            at += bytes_of(*r);
           }
+          for (const auto& [first, count] : b.blocks) {
+            const hsize_t start[2] = {first, 0}, extent[2] = {count, d.row_width};
+            h5::check(H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, nullptr, extent, nullptr), ctx);
+          }
+          rows = b.rows;
         } catch (const Error& e) {
           problem = e.what();
           H5Sselect_none(fs);
@@ -330,6 +328,7 @@ void OrderedSpool::write_collective(const std::vector<h5::Handle>& datasets, con
       // with empty calls, so that every rank makes the same collective calls and they
       // all throw together below instead of closing the file in different states.
       try {
+        const dist::CollectiveWait wait("H5Dwrite of a parallel HDF5 dataset");
         h5::check(H5Dwrite(datasets[k], h5::native_type(d.type), ms, fs, xfer, buffer.data()), "writing " + ctx);
       } catch (const Error& e) {
         if (problem.empty()) problem = e.what();

@@ -54,9 +54,17 @@ class RowMemory {
   uint64_t capacity_ = 0, size_ = 0;
 };
 
+// The spool file of `rank` for the output file `output`.
+std::filesystem::path spool_path(const std::filesystem::path& output, int rank);
+// What an unfinished write of `output` leaves behind: its .partial file and every
+// rank's spool (for dist::RemovedOnAbort).
+std::vector<std::string> unfinished_write_files(const std::filesystem::path& output, const std::string& partial,
+                                                int ranks);
+
 class OrderedSpool {
  public:
-  // deflate_level 0: contiguous and uncompressed; 1-9: shuffle + deflate at that level.
+  // deflate_level 0: uncompressed chunks with a Fletcher-32 checksum; 1-9: shuffle +
+  // deflate at that level.
   // The first memory_bytes of rows stay in memory (0: every row goes to the file).
   OrderedSpool(const dist::Communicator& comm, std::filesystem::path spool_file, int deflate_level,
                uint64_t memory_bytes);
@@ -86,8 +94,6 @@ class OrderedSpool {
     bool in_memory;
   };
   std::vector<Record> gather_all() const;
-  void write_independent(const std::vector<h5::Handle>& datasets, const std::string& file_name,
-                         const std::map<std::pair<uint64_t, int>, uint64_t>& position);
   void write_collective(const std::vector<h5::Handle>& datasets, const std::string& file_name,
                         const std::map<std::pair<uint64_t, int>, uint64_t>& position);
   // A record's rows copied from memory or read back from the spool file, offsets

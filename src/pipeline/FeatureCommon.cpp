@@ -79,7 +79,7 @@ void add_write_options(po::options_description& d) {
   d.add_options()
       ("compression", po::value<std::string>()->default_value(io::to_string(io::Compression{})),
        "HDF5 compression of the output's datasets: deflate (byte shuffle + deflate level 1), deflate:LEVEL "
-       "(1-9), or none (contiguous; the fastest write)")
+       "(1-9), or none (uncompressed chunks with a checksum; the fastest write)")
       ("spool-memory", po::value<uint64_t>()->default_value(io::kDefaultSpoolMemoryBytes >> 20),
        "MiB of output rows each rank keeps in memory until the final write; rows past it go to a spool file "
        "beside the output (OUTPUT.spool.RANK). 0: spool every row to disk");

@@ -6,9 +6,12 @@ file does not use (free space, padding), give exactly the undamaged file's resul
 damaged file that loads and changes a result is a failure: that is the one outcome a
 physicist cannot see.
 
+Event and feature files are also damaged as written with `--compression none`.
+
 Model and checkpoint files are sealed (the length and hash of their bytes, checked before
 HDF5 reads them) and carry a checksum of their content (docs/training.md); HDF5's own
-metadata has checksums (the 1.10 format), and compressed chunks are checked by zlib.
+metadata has checksums (the 1.10 format), compressed chunks are checked by zlib and
+uncompressed ones by HDF5's Fletcher-32 filter.
 
 Usage: byte_flip_test.py BSMHUNT WORKDIR [FLIPS_PER_FILE]"""
 import os
@@ -83,10 +86,15 @@ def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     w = lambda name: os.path.join(WORK, name)
-    must(bsmhunt("generate", "--samples", "ttbar_dilep,ww_lvlv,zp_DH_HDS_m130_mumu", "--events", "3000",
-                 "--signal-events", "1000", "--pseudo-data", "false", "--summary", "false", "--output",
-                 w("events.h5")), "generate")
+    generate = ["generate", "--samples", "ttbar_dilep,ww_lvlv,zp_DH_HDS_m130_mumu", "--events", "3000",
+                "--signal-events", "1000", "--pseudo-data", "false", "--summary", "false"]
+    must(bsmhunt(*generate, "--output", w("events.h5")), "generate")
     must(bsmhunt("extract", "--input", w("events.h5"), "--output", w("features.h5")), "extract")
+    # Uncompressed files are mostly stored values: only HDF5's Fletcher-32 checksum of
+    # each chunk tells a flipped value from a true one.
+    must(bsmhunt(*generate, "--compression", "none", "--output", w("events_none.h5")), "generate, uncompressed")
+    must(bsmhunt("extract", "--input", w("events.h5"), "--compression", "none", "--output", w("features_none.h5")),
+         "extract, uncompressed")
     train = ["train", "--features", w("features.h5"), "--model", "mlp", "--signal-samples", "zp_*", "--hidden",
              "8", "--batch-size", "256", "--seed", "3"]
     must(bsmhunt(*train, "--epochs", "2", "--output", w("model.h5")), "train")
@@ -101,6 +109,7 @@ def main():
                  w("significance.h5")), "significance")
 
     reference = {"events": datasets(w("features.h5")), "features": datasets(w("scores.h5")),
+                 "events_none": datasets(w("features.h5")), "features_none": datasets(w("scores.h5")),
                  "model": datasets(w("scores.h5")), "checkpoint": datasets(w("resumed.h5")),
                  "scores": datasets(w("significance.h5"))}
 
@@ -111,9 +120,9 @@ def main():
         for p in (out, out + ".partial", out + ".checkpoint.h5", w("out_scores.json")):
             if os.path.exists(p):
                 os.remove(p)
-        if kind == "events":
+        if kind.startswith("events"):
             return bsmhunt("extract", "--input", damaged, "--output", out), out, damaged
-        if kind == "features":
+        if kind.startswith("features"):
             return bsmhunt("predict", "--model", w("model.h5"), "--features", damaged, "--output", out), out, damaged
         if kind == "model":
             return bsmhunt("predict", "--model", damaged, "--features", w("features.h5"), "--output", out), out, damaged
@@ -126,7 +135,8 @@ def main():
     rng = random.Random(20261206)
     failures, tally = [], {}
     sources = {"events": w("events.h5"), "features": w("features.h5"), "model": w("model.h5"),
-               "checkpoint": w("clean.checkpoint.h5"), "scores": w("scores.h5")}
+               "checkpoint": w("clean.checkpoint.h5"), "scores": w("scores.h5"), "events_none": w("events_none.h5"),
+               "features_none": w("features_none.h5")}
     for kind, source in sources.items():
         refused = harmless = spins = 0
         damaged = w(f"damaged_{kind}.h5")

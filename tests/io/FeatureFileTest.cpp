@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <tuple>
 
 #include "bsmhunt/core/Error.hpp"
@@ -111,20 +113,22 @@ INSTANTIATE_TEST_SUITE_P(SpoolMemoryAndCompression, FeatureFileRoundTrip,
                          ::testing::Combine(::testing::Values(io::kDefaultSpoolMemoryBytes, uint64_t(0), uint64_t(1000)),
                                             ::testing::Values(1, 0)));
 
-// A matrix wider than 16 columns is chunked in column blocks of equal width (40
-// features: 3 blocks of 14, docs/formats.md), so that one column is read without
-// decompressing the others; rows read back whole across chunk and block boundaries,
-// on any rank count.
-TEST(FeatureFileLayout, WideMatrixIsChunkedInColumnBlocks) {
-  const auto comm = world();
+namespace {
+// A directory all ranks share, named by rank 0.
+std::filesystem::path shared_temp_dir(const dist::Communicator& comm, const std::string& name) {
   std::string dir;
   if (comm.is_root()) {
-    dir = (std::filesystem::temp_directory_path() / ("bsmhunt-ffwide-" + std::to_string(getpid()))).string();
+    dir = (std::filesystem::temp_directory_path() / ("bsmhunt-" + name + "-" + std::to_string(getpid()))).string();
     std::filesystem::create_directories(dir);
   }
   comm.broadcast(dir);
-  const auto path = std::filesystem::path(dir) / "wide.h5";
-  constexpr std::size_t F = 40;
+  return dir;
+}
+
+// N rows of F features (row i: fill_row) written as items of `block` rows dealt to
+// the ranks in turn, so that each rank's rows are runs separated by the others'.
+void write_dealt_rows(const dist::Communicator& comm, const std::filesystem::path& path, std::size_t F, uint64_t N,
+                      uint64_t block, int deflate_level) {
   io::FeatureFileHeader h;
   for (std::size_t f = 0; f < F; ++f) {
     h.feature_names.push_back("x" + std::to_string(f));
@@ -133,25 +137,35 @@ TEST(FeatureFileLayout, WideMatrixIsChunkedInColumnBlocks) {
   physics::SampleInfo bkg;
   bkg.name = "ttbar", bkg.role = physics::Role::background, bkg.sum_of_weights = 1;
   h.samples = {bkg};
-  const uint64_t N = 20000, block = 8192;  // items of 8192 rows: chunks of 4096
-  {
-    io::FeatureFileWriter w(comm, path, {true, io::Compression{1}, io::kDefaultSpoolMemoryBytes}, h);
-    io::FeatureBlock b;
-    b.n_features = F;
-    const uint64_t P = uint64_t(comm.size()), items = (N + block - 1) / block;
-    for (uint64_t k = 0; k * P < items; ++k) {
-      b.clear();
-      const uint64_t item = k * P + uint64_t(comm.rank());
-      for (uint64_t i = item * block; item < items && i < std::min(N, (item + 1) * block); ++i) {
-        fill_row(b, i);
-        b.sample_index.back() = 0;
-      }
-      w.append_round(b);
+  io::FeatureFileWriter w(comm, path, {true, io::Compression{deflate_level}, io::kDefaultSpoolMemoryBytes}, h);
+  io::FeatureBlock b;
+  b.n_features = F;
+  const uint64_t P = uint64_t(comm.size()), items = (N + block - 1) / block;
+  for (uint64_t k = 0; k * P < items; ++k) {
+    b.clear();
+    const uint64_t item = k * P + uint64_t(comm.rank());
+    for (uint64_t i = item * block; item < items && i < std::min(N, (item + 1) * block); ++i) {
+      fill_row(b, i);
+      b.sample_index.back() = 0;
     }
-    w.write_statistics(io::FeatureStatistics{std::vector<double>(F, 0), std::vector<double>(F, 1),
-                                             std::vector<double>(F, 0), std::vector<double>(F, 1), 1});
-    w.commit();
+    w.append_round(b);
   }
+  w.write_statistics(io::FeatureStatistics{std::vector<double>(F, 0), std::vector<double>(F, 1),
+                                           std::vector<double>(F, 0), std::vector<double>(F, 1), 1});
+  w.commit();
+}
+}  // namespace
+
+// A matrix wider than 16 columns is chunked in column blocks of equal width (40
+// features: 3 blocks of 14, docs/formats.md), so that one column is read without
+// decompressing the others; rows read back whole across chunk and block boundaries,
+// on any rank count.
+TEST(FeatureFileLayout, WideMatrixIsChunkedInColumnBlocks) {
+  const auto comm = world();
+  const auto dir = shared_temp_dir(comm, "ffwide");
+  const auto path = dir / "wide.h5";
+  constexpr std::size_t F = 40;
+  write_dealt_rows(comm, path, F, 20000, 8192, 1);  // items of 8192 rows: chunks of 4096
   if (comm.is_root()) {
     const auto out = test::run_command(test::system_python() + " -c \"import h5py\nd = h5py.File('" + path.string() +
                                        "')['features']\nprint('chunks', d.chunks, 'column', float(d[19999, 29]))\"");
@@ -164,6 +178,65 @@ TEST(FeatureFileLayout, WideMatrixIsChunkedInColumnBlocks) {
   r.read(4000, 12500, got);  // starts and ends inside chunks
   for (uint64_t i = 4000; i < 12500; ++i) fill_row(want, i);
   EXPECT_EQ(got.features, want.features);
+  comm.barrier();
+  if (comm.is_root()) std::filesystem::remove_all(dir);
+}
+
+// `--compression none` stores chunks with HDF5's Fletcher-32 checksum and no
+// compression: the rows read back whole (runs of records from alternating ranks), h5py
+// sees the filter, and a value flipped on disk is refused with the file's name instead
+// of being read as it is.
+TEST(FeatureFileLayout, UncompressedChunksCarryAChecksumThatRefusesAFlippedValue) {
+  const auto comm = world();
+  const auto dir = shared_temp_dir(comm, "ffchecksum");
+  const auto path = dir / "plain.h5", damaged = dir / "damaged.h5";
+  constexpr std::size_t F = 5;
+  constexpr uint64_t N = 20000;
+  write_dealt_rows(comm, path, F, N, 3000, 0);
+  if (comm.is_root()) {
+    // Flip one bit in the middle of the first chunk of the matrix (its address from HDF5).
+    const auto out = test::run_command(
+        test::system_python() + " -c \"import h5py\nd = h5py.File('" + path.string() +
+        "')['features']\ni = d.id.get_chunk_info(0)\nprint('fletcher32', d.fletcher32, 'compression', d.compression, "
+        "'value', float(d[19999, 3]), 'chunk', i.byte_offset, i.size)\"");
+    ASSERT_EQ(out.exit_code, 0) << out.output;
+    EXPECT_NE(out.output.find("fletcher32 True compression None value 19999.75"), std::string::npos) << out.output;
+    const std::size_t at = out.output.find("chunk ");
+    ASSERT_NE(at, std::string::npos) << out.output;
+    uint64_t offset = 0, size = 0;
+    std::istringstream(out.output.substr(at + 6)) >> offset >> size;
+    ASSERT_GT(size, 1000u) << out.output;
+    std::filesystem::copy_file(path, damaged);
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(std::streamoff(offset + size / 2));
+    char c = 0;
+    f.read(&c, 1);
+    c = char(c ^ 0x10);
+    f.seekp(std::streamoff(offset + size / 2));
+    f.write(&c, 1);
+  }
+  comm.barrier();
+  {
+    io::FeatureFileReader r(comm, path);
+    io::FeatureBlock got, want;
+    want.n_features = F;
+    r.read(0, N, got);
+    for (uint64_t i = 0; i < N; ++i) fill_row(want, i);
+    EXPECT_EQ(got.features, want.features);
+    EXPECT_EQ(got.weight, want.weight);
+    EXPECT_EQ(got.event_number, want.event_number);
+  }
+  {
+    io::FeatureFileReader r(comm, damaged);
+    io::FeatureBlock got;
+    try {
+      r.read(0, 4096, got);
+      ADD_FAILURE() << "a flipped value was read as it is";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(damaged.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("damaged"), std::string::npos) << e.what();
+    }
+  }
   comm.barrier();
   if (comm.is_root()) std::filesystem::remove_all(dir);
 }
