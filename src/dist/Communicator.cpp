@@ -11,6 +11,7 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/dist/RemovedOnAbort.hpp"
 #include "bsmhunt/dist/Watchdog.hpp"
 
 namespace bsmhunt::dist {
@@ -56,6 +57,7 @@ void Environment::abort(int code) {
   MPI_Initialized(&initialized);
   int size = 1;
   if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  remove_files_registered_for_abort();
   if (initialized && size > 1) MPI_Abort(MPI_COMM_WORLD, code);
   std::exit(code);
 }

@@ -14,6 +14,7 @@
 
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Log.hpp"
+#include "bsmhunt/dist/RemovedOnAbort.hpp"
 
 namespace bsmhunt::dist {
 namespace {
@@ -66,6 +67,7 @@ std::string who(Watch& w) {
   std::fflush(stderr);
   std::fflush(stdout);
   std::this_thread::sleep_for(grace);
+  remove_files_registered_for_abort();
   MPI_Abort(MPI_COMM_WORLD, kCollectiveTimeoutExit);
   std::_Exit(kCollectiveTimeoutExit);
 }

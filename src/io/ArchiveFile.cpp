@@ -185,8 +185,8 @@ void write_contents(const std::string& partial, const std::string& where, const 
   h5::write_attribute(file, "complete", int64_t(0));
   for (const auto& [name, arr] : a.floats) {
     h5::Handle g = group_for(file, name, where + ":/" + name);
-    std::vector<hsize_t> dims(arr.shape.begin(), arr.shape.end());
-    if (dims.empty()) dims.push_back(hsize_t(arr.values.size()));
+    const std::vector<hsize_t> dims = arr.shape.empty() ? std::vector<hsize_t>{hsize_t(arr.values.size())}
+                                                        : std::vector<hsize_t>(arr.shape.begin(), arr.shape.end());
     write_dataset(g, leaf_of(name), H5T_NATIVE_FLOAT, dims, arr.values.data(), where + ":/" + name);
   }
   for (const auto& [name, v] : a.doubles) {

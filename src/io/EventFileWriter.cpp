@@ -6,6 +6,7 @@
 #include "Hdf5.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 #include "OrderedSpool.hpp"
+#include "bsmhunt/dist/RemovedOnAbort.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/io/EventFile.hpp"
@@ -65,6 +66,7 @@ struct EventFileWriter::Impl {
   std::vector<physics::Parameter> file_attributes;
   EventSchema schema;
   std::vector<SampleInfo> samples;
+  dist::RemovedOnAbort removed_on_abort;  // the .partial file and every rank's spool
   OrderedSpool spool;
   // Per sample: spool keys of the columns, then per collection offsets and members.
   struct SampleKeys {
@@ -83,7 +85,8 @@ struct EventFileWriter::Impl {
         options(opt),
         file_attributes(std::move(attrs)),
         schema(std::move(sch)),
-        spool(c, output.string() + ".spool." + std::to_string(c.rank()), opt.compression.deflate_level,
+        removed_on_abort(unfinished_write_files(output, partial, c.size())),
+        spool(c, spool_path(output, c.rank()), opt.compression.deflate_level,
               opt.spool_memory_bytes) {}
 };
 
@@ -159,7 +162,6 @@ void EventFileWriter::commit() {
                                       m.samples[s].name, got, m.samples[s].n_events));
   }
   h5::Handle file = h5::create_parallel_file(m.comm, m.partial, kEventFormat, kEventFormatVersion);
-  const h5::AbandonOnError abandon_on_error(file);
   for (const auto& a : m.file_attributes) h5::write_attribute(file, a.name, a.value);
   {
     // Creation order is tracked so readers list samples in the order they were written.

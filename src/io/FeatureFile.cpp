@@ -8,6 +8,7 @@
 #include "Hdf5.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
 #include "OrderedSpool.hpp"
+#include "bsmhunt/dist/RemovedOnAbort.hpp"
 #include "bsmhunt/dist/Collectively.hpp"
 #include "bsmhunt/core/Error.hpp"
 
@@ -83,6 +84,7 @@ struct FeatureFileWriter::Impl {
   std::string partial;
   WriteOptions options;
   FeatureFileHeader header;
+  dist::RemovedOnAbort removed_on_abort;  // the .partial file and every rank's spool
   OrderedSpool spool;
   int features_key = -1;
   std::vector<int> column_keys;
@@ -97,7 +99,8 @@ struct FeatureFileWriter::Impl {
         partial(partial_path(output).string()),
         options(opt),
         header(std::move(h)),
-        spool(c, output.string() + ".spool." + std::to_string(c.rank()), opt.compression.deflate_level,
+        removed_on_abort(unfinished_write_files(output, partial, c.size())),
+        spool(c, spool_path(output, c.rank()), opt.compression.deflate_level,
               opt.spool_memory_bytes),
         kind(names_of(k)) {}
   std::string where(const std::string& o) const { return fmt::format("{}:{}", output.string(), o); }
@@ -189,7 +192,6 @@ void FeatureFileWriter::write_cutflow(const Cutflow& c) { impl_->cutflow = c; }
 void FeatureFileWriter::commit() {
   auto& m = *impl_;
   h5::Handle file = h5::create_parallel_file(m.comm, m.partial, m.kind.format, kFeatureFormatVersion);
-  const h5::AbandonOnError abandon_on_error(file);
   const auto& comm = m.comm;
   for (const auto& a : m.header.attributes) h5::write_attribute(file, a.name, a.value);
   h5::write_string_dataset(comm, file, m.kind.names, m.header.feature_names, m.where(m.kind.names));

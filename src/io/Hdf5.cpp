@@ -76,13 +76,15 @@ std::atomic<bool> g_file_close_failed{false};
 }  // namespace
 void note_failed_file_close() noexcept { g_file_close_failed = true; }
 bool file_close_failed() noexcept { return g_file_close_failed; }
+herr_t close_parallel_file(hid_t file) { return H5Fclose(file); }
 
 Handle open_for_reading(const std::string& path, hid_t fapl) {
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
   if (id < 0)
     throw InputError(fmt::format("{}: the HDF5 file cannot be opened: truncated, damaged or still being written ({})",
                                  path, last_hdf5_message()));
-  return Handle(id, H5Fclose);
+  const bool parallel = fapl != H5P_DEFAULT && H5Pget_driver(fapl) == H5FD_MPIO;
+  return Handle(id, parallel ? &close_parallel_file : &H5Fclose);
 }
 void check(herr_t status, const std::string& context) {
   if (status < 0) throw_failure(context);
@@ -318,7 +320,8 @@ Handle create_parallel_file(const dist::Communicator& comm, const std::string& p
   // The 1.10 file format: fixed-array chunk indexes (a v1 B-tree node per chunked
   // dataset is ~2 KB, 20% of a small compressed file). h5py, pandas and any HDF5 >= 1.10 read it.
   check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110), "file format of " + partial);
-  Handle file = checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose, "creating " + partial);
+  Handle file = checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), close_parallel_file,
+                        "creating " + partial);
   write_attribute(file, "format", format);
   write_attribute(file, "version", version);
   write_attribute(file, "complete", int64_t(0));  // readers refuse a file cut off mid-way
@@ -332,7 +335,7 @@ void commit_parallel_file(const dist::Communicator& comm, Handle& file, const st
     // The flush writes what HDF5 still caches; a write error there (a full disk) can make
     // HDF5 1.10's collective flush diverge between ranks and wait forever: the watchdog
     // bounds that wait (--collective-timeout). A flush that fails on some ranks only is
-    // agreed on before the close, which the callers then skip (h5::AbandonOnError).
+    // agreed on before the close, which the exception then skips (h5::Handle::reset).
     const dist::CollectiveWait wait("H5Fflush of a parallel HDF5 file");
     std::string flush_problem;
     try {

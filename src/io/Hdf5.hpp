@@ -21,6 +21,9 @@ void silence_library_errors();
 
 // Records that H5Fclose failed (see bsmhunt/io/Hdf5State.hpp).
 void note_failed_file_close() noexcept;
+// H5Fclose, for the closer of a file open with the MPI-IO driver (its close is
+// collective): Handle::reset tells such files by it.
+herr_t close_parallel_file(hid_t file);
 bool file_close_failed() noexcept;
 
 // While alive on a thread, a memory fault (SIGSEGV, SIGBUS) inside the HDF5 library on
@@ -60,11 +63,17 @@ class Handle {
   Handle& operator=(const Handle&) = delete;
   ~Handle() { reset(); }
   void reset() {
-    if (id_ >= 0 && closer_ && closer_(id_) < 0 && closer_ == &H5Fclose) note_failed_file_close();
+    // A parallel file left by an exception is not closed: its close is collective,
+    // and a rank that fails alone (a full disk while HDF5 fills a new dataset's
+    // chunks) would wait in it for ranks still inside HDF5's own collectives. main()
+    // then reports the error and ends the job (bsmhunt/io/Hdf5State.hpp).
+    const bool file = closer_ == &H5Fclose || closer_ == &close_parallel_file;
+    if (id_ >= 0 && closer_ == &close_parallel_file && std::uncaught_exceptions() > 0)
+      note_failed_file_close();
+    else if (id_ >= 0 && closer_ && closer_(id_) < 0 && file)
+      note_failed_file_close();
     id_ = H5I_INVALID_HID;
   }
-  // Forgets the object without closing it (see AbandonOnError).
-  void abandon() noexcept { id_ = H5I_INVALID_HID; }
   hid_t get() const { return id_; }
   operator hid_t() const { return id_; }
   bool valid() const { return id_ >= 0; }
@@ -72,27 +81,6 @@ class Handle {
  private:
   hid_t id_ = H5I_INVALID_HID;
   Closer closer_ = nullptr;
-};
-
-// For a file being written in parallel: if the scope is left by an exception, the file
-// is not closed. After a write failed on some ranks (a full disk), HDF5's collective
-// close diverges between ranks and hangs; the process instead ends without HDF5's
-// shutdown (bsmhunt/io/Hdf5State.hpp). Declare it after the file's Handle.
-class AbandonOnError {
- public:
-  explicit AbandonOnError(Handle& file) noexcept : file_(file), exceptions_(std::uncaught_exceptions()) {}
-  ~AbandonOnError() {
-    if (std::uncaught_exceptions() > exceptions_ && file_.valid()) {
-      file_.abandon();
-      note_failed_file_close();
-    }
-  }
-  AbandonOnError(const AbandonOnError&) = delete;
-  AbandonOnError& operator=(const AbandonOnError&) = delete;
-
- private:
-  Handle& file_;
-  int exceptions_;
 };
 
 // Throws bsmhunt::Error(context: HDF5 message) when id < 0.

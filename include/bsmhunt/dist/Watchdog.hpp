@@ -7,9 +7,11 @@
 // it (main aborts the job on a rank-local error); it is for a rank that hangs or
 // crawls: a dead file system, a stuck device, an infinite loop.
 //
-// Not covered: collective I/O inside parallel HDF5 (H5Dwrite, H5Fclose) and
-// Communicator::sleeping_barrier (ranks waiting on purpose for rank 0's
-// single-process task).
+// Parallel HDF5's own collectives are timed where bsmhunt marks them: the creation
+// and writes of spooled datasets (io/OrderedSpool.cpp) and the flush before a
+// file's close. Not covered: the other calls into parallel HDF5 (H5Fcreate,
+// H5Fclose, attribute writes) and Communicator::sleeping_barrier (ranks waiting on
+// purpose for rank 0's single-process task).
 #include <cstdint>
 #include <string>
 
