@@ -117,6 +117,15 @@ std::string resolve_executable(const std::string& name) {
   return "";
 }
 
+// The wait status of child `pid`, once it has ended (a signal to this rank while it
+// waits does not end the wait).
+int wait_for_child(pid_t pid) {
+  int ws = 0;
+  while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+  }
+  return ws;
+}
+
 // Starts argv as a child that dies with this process. A rank killed by kill -9, the
 // OOM killer or mpirun aborting the job must not leave its report script or ROOT
 // converter running: it would go on writing the stage's outputs after the job ended,
@@ -157,9 +166,7 @@ pid_t spawn_bound_to_this_process(std::vector<std::string> argv, const std::stri
   }
   ::close(exec_error[0]);
   if (got == static_cast<ssize_t>(sizeof e)) {
-    int ws = 0;
-    while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-    }
+    wait_for_child(pid);
     throw InputError(fmt::format("cannot start {} for {}: {} (--python)", executable, what, std::strerror(e)));
   }
   return pid;
@@ -169,10 +176,7 @@ pid_t spawn_bound_to_this_process(std::vector<std::string> argv, const std::stri
 
 void run_python_tool(const std::vector<std::string>& argv, const std::string& what, const std::string& error_file) {
   if (!error_file.empty()) std::filesystem::remove(error_file);
-  const pid_t pid = spawn_bound_to_this_process(argv, what);
-  int ws = 0;
-  while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-  }
+  const int ws = wait_for_child(spawn_bound_to_this_process(argv, what));
   const int status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
   if (status == 0) return;
   if (!error_file.empty()) {

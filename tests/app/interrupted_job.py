@@ -175,40 +175,37 @@ def finish(bsmhunt, job, out, straight, failures, passed, json_results=JSON_RESU
     print(passed)
 
 
-def rank_pid(out, rank):
-    """The bsmhunt process of `rank` in the job writing to `out` (from its environment)."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-            if not cmd or os.path.basename(cmd[0].decode()) != "bsmhunt" or out.encode() not in b" ".join(cmd):
-                continue
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-            if f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
-                return int(pid)
-        except OSError:
-            continue
-    return None
+def proc_strings(pid, name):
+    """/proc/PID/NAME (cmdline, environ) as its NUL-separated byte strings; None once
+    the process is gone."""
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return None
 
 
 def processes_of(out):
     """Every live process whose command line names `out` (the ranks and any tool they
-    started), as (pid, command line)."""
+    started), as (pid, command line as a list of bytes)."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if out.encode() in b" ".join(cmd):  # a zombie's command line is empty
-            found.append((int(pid), b" ".join(cmd).decode(errors="replace").strip()))
+        cmd = proc_strings(pid, "cmdline")
+        if cmd and out.encode() in b" ".join(cmd):  # a zombie's command line is empty
+            found.append((int(pid), cmd))
     return found
+
+
+def rank_pid(out, rank):
+    """The bsmhunt process of `rank` in the job writing to `out` (from its environment)."""
+    for pid, cmd in processes_of(out):
+        env = proc_strings(pid, "environ")
+        if env and os.path.basename(cmd[0].decode(errors="replace")) == "bsmhunt" and \
+                f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+            return pid
+    return None
 
 
 def h5compare(a, b):

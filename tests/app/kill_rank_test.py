@@ -87,7 +87,8 @@ def main():
             time.sleep(0.1)
             survivors = processes_of(out)
         if survivors:
-            failures.append(f"{point}: processes of the job outlived it: {survivors}")
+            named = [(pid, b" ".join(cmd).decode(errors="replace").strip()) for pid, cmd in survivors]
+            failures.append(f"{point}: processes of the job outlived it: {named}")
             for pid, _ in survivors:
                 os.kill(pid, signal.SIGKILL)
         if run.returncode == 0:
