@@ -24,6 +24,7 @@
 #include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/core/Units.hpp"
 #include "bsmhunt/physics/generator/Channel.hpp"
+#include "bsmhunt/physics/generator/DileptonMetDetector.hpp"
 #include "BackgroundShares.hpp"
 
 namespace bsmhunt::physics {
@@ -1186,5 +1187,12 @@ class DileptonMetChannel final : public Channel {
 }  // namespace
 
 std::unique_ptr<Channel> make_dilepton_met_channel() { return std::make_unique<DileptonMetChannel>(); }
+
+namespace dilepton_met_detector {
+double electron_resolution(double pt) noexcept { return lepton_resolution(kElectron, float(pt)); }
+double muon_resolution(double pt) noexcept { return lepton_resolution(kMuon, float(pt)); }
+double jet_resolution(double e) noexcept { return physics::jet_resolution(float(e)); }
+double soft_term_resolution() noexcept { return kSoftResolution; }
+}  // namespace dilepton_met_detector
 
 }  // namespace bsmhunt::physics
