@@ -131,9 +131,7 @@ EventFileReader::EventFileReader(const dist::Communicator& comm, std::filesystem
     throw InputError(fmt::format("{}: no such file", m.path.string()));
   if (H5Fis_hdf5(m.path.c_str()) <= 0)
     throw InputError(fmt::format("{}: not an HDF5 file", m.path.string()));
-  h5::Handle fapl = h5::checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, m.path.string());
-  h5::check(H5Pset_fapl_mpio(fapl, comm.native(), MPI_INFO_NULL), "parallel HDF5 for " + m.path.string());
-  m.file = h5::open_for_reading(m.path.string(), fapl);
+  m.file = h5::open_parallel_for_reading(comm, m.path.string());
   m.independent_xfer = h5::checked(H5Pcreate(H5P_DATASET_XFER), H5Pclose, m.path.string());
   H5Pset_dxpl_mpio(m.independent_xfer, H5FD_MPIO_INDEPENDENT);
 

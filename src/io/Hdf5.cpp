@@ -83,8 +83,17 @@ Handle open_for_reading(const std::string& path, hid_t fapl) {
   if (id < 0)
     throw InputError(fmt::format("{}: the HDF5 file cannot be opened: truncated, damaged or still being written ({})",
                                  path, last_hdf5_message()));
-  const bool parallel = fapl != H5P_DEFAULT && H5Pget_driver(fapl) == H5FD_MPIO;
-  return Handle(id, parallel ? &close_parallel_file : &H5Fclose);
+  return Handle(id, H5Fclose);
+}
+Handle open_parallel_for_reading(const dist::Communicator& comm, const std::string& path) {
+  Handle fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path);
+  check(H5Pset_fapl_mpio(fapl, comm.native(), MPI_INFO_NULL), "parallel HDF5 for " + path);
+  Handle file = open_for_reading(path, fapl);
+  // With one rank the close cannot wait for another: close it even when unwinding.
+  if (comm.size() == 1) return file;
+  const hid_t id = file.get();
+  file.forget();
+  return Handle(id, &close_parallel_file);
 }
 void check(herr_t status, const std::string& context) {
   if (status < 0) throw_failure(context);
@@ -320,8 +329,8 @@ Handle create_parallel_file(const dist::Communicator& comm, const std::string& p
   // The 1.10 file format: fixed-array chunk indexes (a v1 B-tree node per chunked
   // dataset is ~2 KB, 20% of a small compressed file). h5py, pandas and any HDF5 >= 1.10 read it.
   check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110), "file format of " + partial);
-  Handle file = checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), close_parallel_file,
-                        "creating " + partial);
+  Handle file = checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
+                        comm.size() > 1 ? &close_parallel_file : &H5Fclose, "creating " + partial);
   write_attribute(file, "format", format);
   write_attribute(file, "version", version);
   write_attribute(file, "complete", int64_t(0));  // readers refuse a file cut off mid-way

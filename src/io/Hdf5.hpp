@@ -21,8 +21,8 @@ void silence_library_errors();
 
 // Records that H5Fclose failed (see bsmhunt/io/Hdf5State.hpp).
 void note_failed_file_close() noexcept;
-// H5Fclose, for the closer of a file open with the MPI-IO driver (its close is
-// collective): Handle::reset tells such files by it.
+// H5Fclose, for the closer of a file open with the MPI-IO driver over more than one
+// rank (its close is collective): Handle::reset tells such files by it.
 herr_t close_parallel_file(hid_t file);
 bool file_close_failed() noexcept;
 
@@ -75,6 +75,7 @@ class Handle {
     id_ = H5I_INVALID_HID;
   }
   hid_t get() const { return id_; }
+  void forget() noexcept { id_ = H5I_INVALID_HID; }  // for handing the id to another Handle
   operator hid_t() const { return id_; }
   bool valid() const { return id_ >= 0; }
 
@@ -88,6 +89,8 @@ Handle checked(hid_t id, Handle::Closer closer, const std::string& context);
 // Opens an existing file (H5Fis_hdf5 already said it is HDF5) read-only; a file that
 // HDF5 cannot open (cut short, damaged) is bad input: InputError naming it.
 Handle open_for_reading(const std::string& path, hid_t fapl = H5P_DEFAULT);
+// The same with the MPI-IO driver over `comm`, every rank of which calls it.
+Handle open_parallel_for_reading(const dist::Communicator& comm, const std::string& path);
 void check(herr_t status, const std::string& context);
 // For reads of files from outside (H5Dread): a failure is a damaged input, InputError
 // "<context>: the stored data cannot be read (<HDF5's reason>): the file is damaged"
