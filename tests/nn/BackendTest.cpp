@@ -3,8 +3,11 @@
 // CUDA code is compiled and linked, and the comparison runs on the lent GPU).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include "bsmhunt/core/Error.hpp"
@@ -73,6 +76,73 @@ TEST(CpuBackend, GemmMatchesDefinitionForAllTransposes) {
       for (std::size_t i = 0; i < c.size(); ++i)
         ASSERT_NEAR(c[i], 0.5f * ref[i] + 2.0f * c0[i], 1e-4f) << "ta=" << ta << " tb=" << tb << " i=" << i;
     }
+}
+
+// A network's output layer: one output column (n = 1), and its input gradient (k = 1).
+// The backend computes these without BLAS; each transpose, alpha and beta (beta = 0
+// must not read C: NaN there), and k not a multiple of the vector width.
+TEST(CpuBackend, SkinnyGemmsMatchDefinitionForAllTransposes) {
+  auto cpu = make_backend(DeviceKind::cpu);
+  const std::size_t shapes[][3] = {{37, 1, 53}, {64, 1, 4096}, {4096, 1, 64}, {37, 19, 1}, {1, 1, 7}, {5, 1, 1}};
+  for (const auto& shape : shapes) {
+    const std::size_t m = shape[0], n = shape[1], k = shape[2];
+    const auto a = random_vector(m * k, 4), b = random_vector(k * n, 5);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (float beta : {0.0f, 2.0f}) {
+          auto c0 = random_vector(m * n, 6);
+          if (beta == 0.f) std::fill(c0.begin(), c0.end(), std::numeric_limits<float>::quiet_NaN());
+          const auto ref = naive_gemm(ta, tb, m, n, k, a, b);
+          const auto c = device_gemm(*cpu, ta, tb, m, n, k, a, b, c0, 0.5f, beta);
+          for (std::size_t i = 0; i < c.size(); ++i)
+            ASSERT_NEAR(c[i], 0.5f * ref[i] + (beta == 0.f ? 0.f : beta * c0[i]), 2e-6f * float(k) + 1e-5f)
+                << m << "x" << n << "x" << k << " ta=" << ta << " tb=" << tb << " beta=" << beta << " i=" << i;
+        }
+  }
+}
+
+// predict scores rows in passes whose size depends on the rank's share; a row's score
+// must not: the one-output product of a row is the same alone or among others.
+TEST(CpuBackend, OneOutputProductOfARowDoesNotDependOnTheOtherRows) {
+  auto cpu = make_backend(DeviceKind::cpu);
+  const std::size_t m = 301, k = 93;
+  const auto a = random_vector(m * k, 7), b = random_vector(k, 8);
+  const auto all = device_gemm(*cpu, false, false, m, 1, k, a, b, std::vector<float>(m), 1.0f, 0.0f);
+  for (std::size_t i : {std::size_t(0), std::size_t(150), m - 1}) {
+    const std::vector<float> row(a.begin() + long(i * k), a.begin() + long((i + 1) * k));
+    const auto one = device_gemm(*cpu, false, false, 1, 1, k, row, b, std::vector<float>(1), 1.0f, 0.0f);
+    EXPECT_EQ(one[0], all[i]) << "row " << i;
+  }
+}
+
+// The dense-layer products are one FMA chain per element, so a row's result does not
+// depend on how many rows share the call or where it sits (predict's passes, and so
+// the rank count). OpenBLAS 0.3.21 on an AMD Zen 2 changed rows with the row count.
+TEST(CpuBackend, ProductsAreTheScalarFmaChainWhateverTheRowsAround) {
+  if (!cpu_has_own_gemm_kernels()) GTEST_SKIP() << "this CPU has no AVX2/FMA: products go to the BLAS";
+  auto cpu = make_backend(DeviceKind::cpu);
+  const std::size_t m = 301;
+  for (std::size_t n : {3, 16, 17, 33, 64, 100})
+    for (std::size_t k : {2, 7, 17, 64, 250, 700})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          const auto a = random_vector(m * k, 11), b = random_vector(k * n, 12);
+          const auto whole = device_gemm(*cpu, ta, tb, m, n, k, a, b, std::vector<float>(m * n), 1.0f, 0.0f);
+          for (std::size_t i = 0; i < m; ++i)
+            for (std::size_t j = 0; j < n; ++j) {
+              float s = 0;
+              for (std::size_t p = 0; p < k; ++p)
+                s = std::fma(ta ? a[p * m + i] : a[i * k + p], tb ? b[j * k + p] : b[p * n + j], s);
+              ASSERT_EQ(whole[i * n + j], s) << n << "x" << k << " ta=" << ta << " tb=" << tb << " at " << i << "," << j;
+            }
+          if (ta) continue;  // a slice of rows of A^T is not a block of a
+          for (const auto& [first, rows] : {std::pair<std::size_t, std::size_t>{0, 1}, {5, 7}, {150, 64}, {237, 64}}) {
+            const std::vector<float> slice(a.begin() + long(first * k), a.begin() + long((first + rows) * k));
+            const auto part = device_gemm(*cpu, ta, tb, rows, n, k, slice, b, std::vector<float>(rows * n), 1.0f, 0.0f);
+            ASSERT_TRUE(std::equal(part.begin(), part.end(), whole.begin() + long(first * n)))
+                << n << "x" << k << " tb=" << tb << " rows " << first << "+" << rows;
+          }
+        }
 }
 
 TEST(CpuBackend, BiasActivationMatchesReference) {

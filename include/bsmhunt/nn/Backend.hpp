@@ -185,6 +185,10 @@ void set_cpu_threads(int threads);
 // CPU backend has chosen them (a newer CPU than OpenBLAS knows gets the kernels its
 // instruction set supports, not the SSE3 fallback); "" for a BLAS other than OpenBLAS.
 std::string cpu_blas_kernels();
+// Whether the CPU backend multiplies dense-layer shapes with its own kernels (AVX2 and
+// FMA present), where each element is one chain of fused multiply-adds and a row's
+// result does not depend on the other rows of the call; else all goes to the BLAS.
+bool cpu_has_own_gemm_kernels();
 
 // Scalar reference of the activations, shared by the CPU backend and the tests.
 inline float activate(float x, Activation act, float leaky_slope) {

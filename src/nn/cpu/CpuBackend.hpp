@@ -66,6 +66,7 @@ class CpuBackend final : public Backend {
 
  private:
   std::vector<float> columns_;  // im2col scratch of a group of images
+  std::vector<float> scratch_;  // gemm's packed B^T, or the sums of a one-column A^T v
 };
 
 }  // namespace bsmhunt::nn
