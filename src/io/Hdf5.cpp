@@ -78,22 +78,18 @@ void note_failed_file_close() noexcept { g_file_close_failed = true; }
 bool file_close_failed() noexcept { return g_file_close_failed; }
 herr_t close_parallel_file(hid_t file) { return H5Fclose(file); }
 
-Handle open_for_reading(const std::string& path, hid_t fapl) {
+Handle open_for_reading(const std::string& path, hid_t fapl, Handle::Closer closer) {
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
   if (id < 0)
     throw InputError(fmt::format("{}: the HDF5 file cannot be opened: truncated, damaged or still being written ({})",
                                  path, last_hdf5_message()));
-  return Handle(id, H5Fclose);
+  return Handle(id, closer);
 }
 Handle open_parallel_for_reading(const dist::Communicator& comm, const std::string& path) {
   Handle fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path);
   check(H5Pset_fapl_mpio(fapl, comm.native(), MPI_INFO_NULL), "parallel HDF5 for " + path);
-  Handle file = open_for_reading(path, fapl);
   // With one rank the close cannot wait for another: close it even when unwinding.
-  if (comm.size() == 1) return file;
-  const hid_t id = file.get();
-  file.forget();
-  return Handle(id, &close_parallel_file);
+  return open_for_reading(path, fapl, comm.size() == 1 ? &H5Fclose : &close_parallel_file);
 }
 void check(herr_t status, const std::string& context) {
   if (status < 0) throw_failure(context);

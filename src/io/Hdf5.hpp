@@ -75,7 +75,6 @@ class Handle {
     id_ = H5I_INVALID_HID;
   }
   hid_t get() const { return id_; }
-  void forget() noexcept { id_ = H5I_INVALID_HID; }  // for handing the id to another Handle
   operator hid_t() const { return id_; }
   bool valid() const { return id_ >= 0; }
 
@@ -87,8 +86,9 @@ class Handle {
 // Throws bsmhunt::Error(context: HDF5 message) when id < 0.
 Handle checked(hid_t id, Handle::Closer closer, const std::string& context);
 // Opens an existing file (H5Fis_hdf5 already said it is HDF5) read-only; a file that
-// HDF5 cannot open (cut short, damaged) is bad input: InputError naming it.
-Handle open_for_reading(const std::string& path, hid_t fapl = H5P_DEFAULT);
+// HDF5 cannot open (cut short, damaged) is bad input: InputError naming it. The
+// closer is close_parallel_file for a file open on more than one rank (see reset).
+Handle open_for_reading(const std::string& path, hid_t fapl = H5P_DEFAULT, Handle::Closer closer = &H5Fclose);
 // The same with the MPI-IO driver over `comm`, every rank of which calls it.
 Handle open_parallel_for_reading(const dist::Communicator& comm, const std::string& path);
 void check(herr_t status, const std::string& context);

@@ -261,15 +261,13 @@ void OrderedSpool::write_collective(const std::vector<h5::Handle>& datasets, con
     const uint64_t at = position.at({r.item, r.key});
     const uint64_t width = std::max<uint64_t>(datasets_[k].row_width, 1);
     auto& list = batches[k];
-    bool joins = false;
-    if (!list.empty() && list.back().bytes + bytes_of(r) <= kCollectiveBytes) {
-      const Batch& last = list.back();
-      const bool follows = last.blocks.back().first + last.blocks.back().second == at;
-      joins = (follows && last.blocks.size() == 1) || (last.rows + r.rows) * width <= kSmallUnionValues;
-    }
+    const Batch* last = list.empty() ? nullptr : &list.back();
+    const bool follows = last && last->blocks.back().first + last->blocks.back().second == at;
+    const bool joins = last && last->bytes + bytes_of(r) <= kCollectiveBytes &&
+                       ((follows && last->blocks.size() == 1) || (last->rows + r.rows) * width <= kSmallUnionValues);
     if (!joins) list.emplace_back();
     Batch& batch = list.back();
-    if (!batch.blocks.empty() && batch.blocks.back().first + batch.blocks.back().second == at)
+    if (joins && follows)
       batch.blocks.back().second += r.rows;
     else
       batch.blocks.emplace_back(at, r.rows);
