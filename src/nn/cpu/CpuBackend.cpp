@@ -178,15 +178,17 @@ void CpuBackend::gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_
   // A network's single output and its gradients: with n = 1 or k = 1, B (and with
   // k = 1 also A) is a plain vector in either layout. sgemm took 50-120 us for these
   // 4096 x 64 shapes (6 GFLOP/s), a tenth of a training step (train_bench --phases).
-  if (k == 1) return cpu_gemm::outer_product(m, n, alpha, a, b, beta, c);
-  if (n == 1 && !ta) return cpu_gemm::rows_dot_vector(m, k, alpha, a, b, beta, c);
-  if (n == 1) {
-    scratch_.resize(m);
-    cpu_gemm::weighted_row_sum(m, k, a, b, scratch_.data());
-    for (std::size_t i = 0; i < m; ++i) c[i] = beta == 0.f ? alpha * scratch_[i] : alpha * scratch_[i] + beta * c[i];
-    return;
+  if (cpu_gemm::own_products_chosen()) {
+    if (k == 1) return cpu_gemm::outer_product(m, n, alpha, a, b, beta, c);
+    if (n == 1 && !ta) return cpu_gemm::rows_dot_vector(m, k, alpha, a, b, beta, c);
+    if (n == 1) {
+      scratch_.resize(m);
+      cpu_gemm::weighted_row_sum(m, k, a, b, scratch_.data());
+      for (std::size_t i = 0; i < m; ++i) c[i] = beta == 0.f ? alpha * scratch_[i] : alpha * scratch_[i] + beta * c[i];
+      return;
+    }
+    if (cpu_gemm::blocked_gemm(ta, tb, m, n, k, alpha, a, b, beta, c, scratch_)) return;
   }
-  if (cpu_gemm::blocked_gemm(ta, tb, m, n, k, alpha, a, b, beta, c, scratch_)) return;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
               alpha, a, ta ? int(m) : int(k), b, tb ? int(k) : int(n), beta, c, int(n));
 }

@@ -20,6 +20,14 @@ constexpr std::size_t kMaxInnerOfGradient = 16384;  // k (the batch) of a weight
 constexpr std::size_t kMaxOuter = 512;         // n, and m of a weight gradient
 }  // namespace
 
+bool own_products_chosen() {
+  static const bool yes = [] {
+    const char* choice = std::getenv("BSMHUNT_CPU_GEMM");
+    return !(choice && std::string_view(choice) == "blas");
+  }();
+  return yes;
+}
+
 #ifdef BSMHUNT_BLOCKED_GEMM
 namespace {
 constexpr std::size_t kTileRows = 6;
@@ -150,10 +158,8 @@ void blocked(const Lhs& lhs, bool transposed, std::size_t m, std::size_t n, std:
 }  // namespace
 
 bool has_blocked_kernels() {
-  // BSMHUNT_CPU_GEMM=blas sends every product to the BLAS (benchmarks compare the two).
   static const bool yes = [] {
-    const char* choice = std::getenv("BSMHUNT_CPU_GEMM");
-    if (choice && std::string_view(choice) == "blas") return false;
+    if (!own_products_chosen()) return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();

@@ -7,7 +7,9 @@
 
 namespace bsmhunt::nn::cpu_gemm {
 
-// True when this CPU runs blocked_gemm (AVX2 and FMA).
+// False when BSMHUNT_CPU_GEMM=blas sends every product to the BLAS (for comparisons).
+bool own_products_chosen();
+// True when own products are chosen and this CPU runs blocked_gemm (AVX2 and FMA).
 bool has_blocked_kernels();
 
 // C = alpha op(A) op(B) + beta C in register tiles of 6 rows x 16 columns. Each
