@@ -122,23 +122,28 @@ TEST(CpuBackend, ProductsAreTheScalarFmaChainWhateverTheRowsAround) {
   if (!cpu_has_own_gemm_kernels()) GTEST_SKIP() << "this CPU has no AVX2/FMA: products go to the BLAS";
   auto cpu = make_backend(DeviceKind::cpu);
   const std::size_t m = 301;
-  for (std::size_t n : {3, 16, 17, 33, 64, 100})
-    for (std::size_t k : {2, 7, 17, 64, 250, 700})
+  const float alpha = 0.5f;  // a power of two: alpha s is exact, the chain is what is compared
+  // n: whole 16-column tiles, an unmasked and a masked 8-column tail, both tails; k: up to
+  // inner dimensions summed in parts through C (> 256 for A^T, > 512 otherwise).
+  for (std::size_t n : {3, 16, 17, 24, 31, 64, 100})
+    for (std::size_t k : {2, 7, 17, 64, 250, 700, 1500})
       for (bool ta : {false, true})
         for (bool tb : {false, true}) {
           const auto a = random_vector(m * k, 11), b = random_vector(k * n, 12);
-          const auto whole = device_gemm(*cpu, ta, tb, m, n, k, a, b, std::vector<float>(m * n), 1.0f, 0.0f);
+          const std::vector<float> nan_c(m * n, std::numeric_limits<float>::quiet_NaN());  // beta = 0: not read
+          const auto whole = device_gemm(*cpu, ta, tb, m, n, k, a, b, nan_c, alpha, 0.0f);
           for (std::size_t i = 0; i < m; ++i)
             for (std::size_t j = 0; j < n; ++j) {
               float s = 0;
               for (std::size_t p = 0; p < k; ++p)
                 s = std::fma(ta ? a[p * m + i] : a[i * k + p], tb ? b[j * k + p] : b[p * n + j], s);
-              ASSERT_EQ(whole[i * n + j], s) << n << "x" << k << " ta=" << ta << " tb=" << tb << " at " << i << "," << j;
+              ASSERT_EQ(whole[i * n + j], alpha * s)
+                  << n << "x" << k << " ta=" << ta << " tb=" << tb << " at " << i << "," << j;
             }
           if (ta) continue;  // a slice of rows of A^T is not a block of a
           for (const auto& [first, rows] : {std::pair<std::size_t, std::size_t>{0, 1}, {5, 7}, {150, 64}, {237, 64}}) {
             const std::vector<float> slice(a.begin() + long(first * k), a.begin() + long((first + rows) * k));
-            const auto part = device_gemm(*cpu, ta, tb, rows, n, k, slice, b, std::vector<float>(rows * n), 1.0f, 0.0f);
+            const auto part = device_gemm(*cpu, ta, tb, rows, n, k, slice, b, std::vector<float>(rows * n), alpha, 0.0f);
             ASSERT_TRUE(std::equal(part.begin(), part.end(), whole.begin() + long(first * n)))
                 << n << "x" << k << " tb=" << tb << " rows " << first << "+" << rows;
           }

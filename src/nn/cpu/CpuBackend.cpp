@@ -200,10 +200,15 @@ std::size_t CpuBackend::inference_pass_floats() const {
 }
 
 // The element-wise loops of a dense layer's step, compiled for AVX-512, AVX2 and the
-// baseline (SSE2), chosen at run time: the same operations in every version (no FMA
-// contraction in ISO C++ mode), so the bits do not depend on the one chosen.
+// baseline (SSE2), chosen at run time: the same operations in every version (FMA
+// contraction is off for this file, CMakeLists.txt), so the bits do not depend on the
+// one chosen.
 namespace {
+#if defined(__x86_64__) && defined(__GNUC__)
 #define BSMHUNT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define BSMHUNT_CLONES
+#endif
 BSMHUNT_CLONES void add_bias_relu(const float* x, const float* bias, float* y, std::size_t rows, std::size_t cols) {
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] = std::max(x[r * cols + j] + bias[j], 0.0f);

@@ -12,13 +12,6 @@
 
 namespace bsmhunt::nn::cpu_gemm {
 
-namespace {
-// Beyond these the operands of one tile row no longer stay in L1/L2 between tiles and
-// OpenBLAS, which packs them, is faster (train_bench, cnn_bench).
-constexpr std::size_t kMaxInner = 1024;        // k of a product whose A is not transposed
-constexpr std::size_t kMaxInnerOfGradient = 16384;  // k (the batch) of a weight gradient A^T B
-constexpr std::size_t kMaxOuter = 512;         // n, and m of a weight gradient
-}  // namespace
 
 bool own_products_chosen() {
   static const bool yes = [] {
@@ -30,6 +23,11 @@ bool own_products_chosen() {
 
 #ifdef BSMHUNT_BLOCKED_GEMM
 namespace {
+// Beyond these OpenBLAS, which packs its operands, is faster (train_bench, cnn_bench):
+// the B columns of a tile no longer stay in L2 between row tiles, or a weight
+// gradient's k x m part of A does not.
+constexpr std::size_t kMaxOuter = 512;              // n, and m of a weight gradient
+constexpr std::size_t kMaxInnerOfGradient = 16384;  // k (the batch) of a weight gradient A^T B
 constexpr std::size_t kTileRows = 6;
 
 // A(i, p) = a[i row_stride + p inner_stride]: plain or transposed without a copy.
@@ -140,17 +138,21 @@ __attribute__((target("avx2,fma"))) void blocked_span(const Lhs& lhs, std::size_
   }
 }
 
-// A weight gradient A^T B sums over the batch (k of 4096 and more): in parts of
-// kGradientSpan rows, whose A and B stay in L2 while every tile of C passes over them
-// (one pass over all k per tile read 23 MB from L3 for a 64 x 64 layer). The chains
-// continue from part to part through C unscaled, so the bits are those of one pass.
-constexpr std::size_t kGradientSpan = 256;
+// A long inner dimension is summed in parts whose operands stay in L2 while every
+// tile of C passes over them: a weight gradient A^T B over the batch (k of 4096 and
+// more; one pass over all k per tile read 23 MB from L3 for a 64 x 64 layer) in parts
+// of 256, a wide input layer in parts of 512. The chains continue from part to part
+// through C unscaled, so the bits are those of one pass.
+constexpr std::size_t kGradientSpan = 256, kInputSpan = 512;
+
+std::size_t span_of(bool transposed) { return transposed ? kGradientSpan : kInputSpan; }
 
 void blocked(const Lhs& lhs, bool transposed, std::size_t m, std::size_t n, std::size_t k, float alpha,
              const float* b, float beta, float* c) {
-  if (!transposed || k <= kGradientSpan) return blocked_span(lhs, m, n, {0, k, false}, alpha, b, beta, c);
-  for (std::size_t p0 = 0; p0 < k; p0 += kGradientSpan) {
-    const std::size_t p1 = std::min(k, p0 + kGradientSpan);
+  const std::size_t span = span_of(transposed);
+  if (k <= span) return blocked_span(lhs, m, n, {0, k, false}, alpha, b, beta, c);
+  for (std::size_t p0 = 0; p0 < k; p0 += span) {
+    const std::size_t p1 = std::min(k, p0 + span);
     const bool last = p1 == k;
     blocked_span(lhs, m, n, {p0, p1, p0 > 0}, last ? alpha : 1.f, b, last ? beta : 0.f, c);
   }
@@ -169,9 +171,9 @@ bool has_blocked_kernels() {
 bool blocked_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                   const float* b, float beta, float* c, std::vector<float>& scratch) {
   if (!has_blocked_kernels() || n > kMaxOuter) return false;
-  if (ta ? (m > kMaxOuter || k > kMaxInnerOfGradient) : k > kMaxInner) return false;
-  // A gradient sums in parts through C itself, which beta != 0 still needs (OpenBLAS).
-  if (ta && k > kGradientSpan && beta != 0.f) return false;
+  if (ta && (m > kMaxOuter || k > kMaxInnerOfGradient)) return false;
+  // Parts are summed through C itself, which beta != 0 still needs (OpenBLAS).
+  if (k > span_of(ta) && beta != 0.f) return false;
   if (tb) {  // B^T packed to k x n, so that a tile's 16 columns are one load per p
     scratch.resize(k * n);
     for (std::size_t j = 0; j < n; ++j)
@@ -191,12 +193,19 @@ bool blocked_gemm(bool, bool, std::size_t, std::size_t, std::size_t, float, cons
 #endif
 
 // The one-column and rank-one products: compiled for AVX-512, AVX2 and the baseline,
-// chosen at run time. Each output's sum is in a fixed order that does not depend on m.
+// chosen at run time (GCC; clang before 18 always runs the baseline), without FMA
+// contraction (CMakeLists.txt), so every version gives the same bits. Each output's
+// sum is in a fixed order that does not depend on m.
 namespace {
 constexpr std::size_t kLanes = 16;
 }
+#if defined(__x86_64__) && defined(__GNUC__)
+#define BSMHUNT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define BSMHUNT_CLONES
+#endif
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void rows_dot_vector(
+BSMHUNT_CLONES void rows_dot_vector(
     std::size_t m, std::size_t k, float alpha, const float* a, const float* v, float beta, float* c) {
   const std::size_t whole = k - k % kLanes;
   for (std::size_t i = 0; i < m; ++i) {
@@ -211,7 +220,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   }
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void weighted_row_sum(
+BSMHUNT_CLONES void weighted_row_sum(
     std::size_t m, std::size_t k, const float* a, const float* v, float* acc) {
   std::fill(acc, acc + m, 0.f);
   for (std::size_t p = 0; p < k; ++p) {
@@ -221,7 +230,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   }
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void outer_product(
+BSMHUNT_CLONES void outer_product(
     std::size_t m, std::size_t n, float alpha, const float* u, const float* v, float beta, float* c) {
   for (std::size_t i = 0; i < m; ++i) {
     float* ci = c + i * n;
@@ -232,5 +241,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
       for (std::size_t j = 0; j < n; ++j) ci[j] = s * v[j] + beta * ci[j];
   }
 }
+
+#undef BSMHUNT_CLONES
 
 }  // namespace bsmhunt::nn::cpu_gemm

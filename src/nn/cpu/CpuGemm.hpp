@@ -18,8 +18,10 @@ bool has_blocked_kernels();
 // the same as the scalar chain `s = fmaf(A(i,p), B(p,j), s)`. OpenBLAS does not
 // promise that: on an AMD Zen 2 its rows changed with the number of rows in the call
 // (k >= 17), so a score depended on the rank count. Returns false, touching nothing,
-// where the CPU lacks AVX2/FMA or the shape is one OpenBLAS's packed blocking serves
-// better (long inner dimensions: convolution weight gradients, wide input layers).
+// where the CPU lacks AVX2/FMA, where OpenBLAS's packed blocking serves the shape
+// better (more than 512 output columns; weight gradients over more than 16384 rows,
+// as convolutions have), and where a long inner dimension, summed in parts through C,
+// meets beta != 0.
 bool blocked_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                   const float* b, float beta, float* c, std::vector<float>& scratch);
 
