@@ -175,20 +175,9 @@ void CpuBackend::gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_
     for (std::size_t i = 0; i < m * n; ++i) c[i] = beta == 0.f ? 0.f : beta * c[i];
     return;
   }
-  // A network's single output and its gradients: with n = 1 or k = 1, B (and with
-  // k = 1 also A) is a plain vector in either layout. sgemm took 50-120 us for these
-  // 4096 x 64 shapes (6 GFLOP/s), a tenth of a training step (train_bench --phases).
-  if (cpu_gemm::own_products_chosen()) {
-    if (k == 1) return cpu_gemm::outer_product(m, n, alpha, a, b, beta, c);
-    if (n == 1 && !ta) return cpu_gemm::rows_dot_vector(m, k, alpha, a, b, beta, c);
-    if (n == 1) {
-      scratch_.resize(m);
-      cpu_gemm::weighted_row_sum(m, k, a, b, scratch_.data());
-      for (std::size_t i = 0; i < m; ++i) c[i] = beta == 0.f ? alpha * scratch_[i] : alpha * scratch_[i] + beta * c[i];
-      return;
-    }
-    if (cpu_gemm::blocked_gemm(ta, tb, m, n, k, alpha, a, b, beta, c, scratch_)) return;
-  }
+  // Dense layers' shapes, the single output's (sgemm: 6 GFLOP/s for 4096 x 64 x 1) and
+  // the rank-one gradient: the backend's own loops (CpuGemm.hpp), rows independent of m.
+  if (cpu_gemm::own_product(ta, tb, m, n, k, alpha, a, b, beta, c, scratch_)) return;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
               alpha, a, ta ? int(m) : int(k), b, tb ? int(k) : int(n), beta, c, int(n));
 }
@@ -204,32 +193,27 @@ std::size_t CpuBackend::inference_pass_floats() const {
 // contraction is off for this file, CMakeLists.txt), so the bits do not depend on the
 // one chosen.
 namespace {
-#if defined(__x86_64__) && defined(__GNUC__)
-#define BSMHUNT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define BSMHUNT_CLONES
-#endif
-BSMHUNT_CLONES void add_bias_relu(const float* x, const float* bias, float* y, std::size_t rows, std::size_t cols) {
+BSMHUNT_CPU_CLONES void add_bias_relu(const float* x, const float* bias, float* y, std::size_t rows,
+                                      std::size_t cols) {
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] = std::max(x[r * cols + j] + bias[j], 0.0f);
 }
-BSMHUNT_CLONES void add_bias(const float* x, const float* bias, float* y, std::size_t rows, std::size_t cols) {
+BSMHUNT_CPU_CLONES void add_bias(const float* x, const float* bias, float* y, std::size_t rows, std::size_t cols) {
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] = x[r * cols + j] + bias[j];
 }
 // dy read unconditionally: a branch-free select that vectorises (the conditional read
 // was a mispredicted branch per element, half of a training step).
-BSMHUNT_CLONES void relu_backward(const float* y, const float* dy, float* dx, std::size_t n) {
+BSMHUNT_CPU_CLONES void relu_backward(const float* y, const float* dy, float* dx, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     const float d = dy[i];
     dx[i] = y[i] > 0.f ? d : 0.f;
   }
 }
-BSMHUNT_CLONES void add_rows(const float* a, std::size_t rows, std::size_t cols, float* out) {
+BSMHUNT_CPU_CLONES void add_rows(const float* a, std::size_t rows, std::size_t cols, float* out) {
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t c = 0; c < cols; ++c) out[c] += a[r * cols + c];
 }
-#undef BSMHUNT_CLONES
 }  // namespace
 
 void CpuBackend::bias_activation(const float* x, const float* bias, float* y, std::size_t rows, std::size_t cols,

@@ -13,6 +13,8 @@
 namespace bsmhunt::nn::cpu_gemm {
 
 
+namespace {
+// False when BSMHUNT_CPU_GEMM=blas sends every product to the BLAS (for comparisons).
 bool own_products_chosen() {
   static const bool yes = [] {
     const char* choice = std::getenv("BSMHUNT_CPU_GEMM");
@@ -20,6 +22,7 @@ bool own_products_chosen() {
   }();
   return yes;
 }
+}  // namespace
 
 #ifdef BSMHUNT_BLOCKED_GEMM
 namespace {
@@ -168,6 +171,7 @@ bool has_blocked_kernels() {
   return yes;
 }
 
+namespace {
 bool blocked_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                   const float* b, float beta, float* c, std::vector<float>& scratch) {
   if (!has_blocked_kernels() || n > kMaxOuter) return false;
@@ -184,12 +188,15 @@ bool blocked_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
   blocked(lhs, ta, m, n, k, alpha, b, beta, c);
   return true;
 }
+}  // namespace
 #else
 bool has_blocked_kernels() { return false; }
+namespace {
 bool blocked_gemm(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, const float*, float, float*,
                   std::vector<float>&) {
   return false;
 }
+}  // namespace
 #endif
 
 // The one-column and rank-one products: compiled for AVX-512, AVX2 and the baseline,
@@ -198,15 +205,11 @@ bool blocked_gemm(bool, bool, std::size_t, std::size_t, std::size_t, float, cons
 // sum is in a fixed order that does not depend on m.
 namespace {
 constexpr std::size_t kLanes = 16;
-}
-#if defined(__x86_64__) && defined(__GNUC__)
-#define BSMHUNT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define BSMHUNT_CLONES
-#endif
 
-BSMHUNT_CLONES void rows_dot_vector(
-    std::size_t m, std::size_t k, float alpha, const float* a, const float* v, float beta, float* c) {
+// n = 1, A not transposed: c[i] = alpha sum_p a[i k + p] v[p] + beta c[i], one dot
+// product per row in 16 lanes.
+BSMHUNT_CPU_CLONES void rows_dot_vector(std::size_t m, std::size_t k, float alpha, const float* a, const float* v,
+                                        float beta, float* c) {
   const std::size_t whole = k - k % kLanes;
   for (std::size_t i = 0; i < m; ++i) {
     const float* ai = a + i * k;
@@ -220,18 +223,21 @@ BSMHUNT_CLONES void rows_dot_vector(
   }
 }
 
-BSMHUNT_CLONES void weighted_row_sum(
-    std::size_t m, std::size_t k, const float* a, const float* v, float* acc) {
+// n = 1, A transposed: c[i] = alpha sum_p a[p m + i] v[p] + beta c[i], the sums in acc.
+BSMHUNT_CPU_CLONES void weighted_row_sum(std::size_t m, std::size_t k, float alpha, const float* a, const float* v,
+                                         float beta, float* c, float* acc) {
   std::fill(acc, acc + m, 0.f);
   for (std::size_t p = 0; p < k; ++p) {
     const float* ap = a + p * m;
     const float vp = v[p];
     for (std::size_t i = 0; i < m; ++i) acc[i] += ap[i] * vp;
   }
+  for (std::size_t i = 0; i < m; ++i) c[i] = beta == 0.f ? alpha * acc[i] : alpha * acc[i] + beta * c[i];
 }
 
-BSMHUNT_CLONES void outer_product(
-    std::size_t m, std::size_t n, float alpha, const float* u, const float* v, float beta, float* c) {
+// k = 1: c[i n + j] = alpha u[i] v[j] + beta c[i n + j].
+BSMHUNT_CPU_CLONES void outer_product(std::size_t m, std::size_t n, float alpha, const float* u, const float* v,
+                                      float beta, float* c) {
   for (std::size_t i = 0; i < m; ++i) {
     float* ci = c + i * n;
     const float s = alpha * u[i];
@@ -241,7 +247,20 @@ BSMHUNT_CLONES void outer_product(
       for (std::size_t j = 0; j < n; ++j) ci[j] = s * v[j] + beta * ci[j];
   }
 }
+}  // namespace
 
-#undef BSMHUNT_CLONES
+bool own_product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                 const float* b, float beta, float* c, std::vector<float>& scratch) {
+  if (!own_products_chosen()) return false;
+  // With n = 1 or k = 1, B (and with k = 1 also A) is a plain vector in either layout.
+  if (k == 1) return outer_product(m, n, alpha, a, b, beta, c), true;
+  if (n == 1 && !ta) return rows_dot_vector(m, k, alpha, a, b, beta, c), true;
+  if (n == 1) {
+    scratch.resize(m);
+    weighted_row_sum(m, k, alpha, a, b, beta, c, scratch.data());
+    return true;
+  }
+  return blocked_gemm(ta, tb, m, n, k, alpha, a, b, beta, c, scratch);
+}
 
 }  // namespace bsmhunt::nn::cpu_gemm
