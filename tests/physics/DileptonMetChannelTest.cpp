@@ -4,13 +4,17 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <random>
+#include <regex>
 #include <set>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "bsmhunt/core/Error.hpp"
 #include "bsmhunt/physics/FourVector.hpp"
 #include "bsmhunt/physics/MetSignificance.hpp"
+#include "bsmhunt/physics/generator/DileptonMetDetector.hpp"
 #include "bsmhunt/physics/generator/Driver.hpp"
 
 namespace bsmhunt::physics {
@@ -51,10 +55,13 @@ struct Generated {
   GenerationTally tally;
 };
 
-Generated generate(const SampleDefinition& sample, uint64_t n, bool preselection, uint64_t seed = 1) {
+// slices: Drell-Yan drawn in weighted slices (the default with the preselection) or not.
+Generated generate(const SampleDefinition& sample, uint64_t n, bool preselection, uint64_t seed = 1,
+                   bool slices = true) {
   GeneratorOptions options;
   options.seed = seed;
   options.preselection = preselection;
+  if (!slices) options.parameters["dy_met_slices"] = 0;
   Generated g{EventBlock(reco_event_schema(channel().content())), {}};
   generate_events(channel(), sample, options, 0, n, g.block, g.tally);
   return g;
@@ -363,7 +370,8 @@ TEST(DileptonMetChannel, PreselectionAcceptanceMatchesOfflineCuts) {
     uint64_t pass = 0;
     for (std::size_t e = 0; e < off.block.size(); ++e) pass += passes_preselection(off.block, e);
     const double a_off = double(pass) / n_offline;
-    const Generated on = generate(sample, uint64_t(n_stored), true, 12);
+    // Unit weights: the early rejections alone (the slices are tested below).
+    const Generated on = generate(sample, uint64_t(n_stored), true, 12, false);
     for (std::size_t e = 0; e < on.block.size(); ++e) ASSERT_TRUE(passes_preselection(on.block, e)) << name;
     const double a_on = double(n_stored) / double(on.tally.n_generated);
     const double error = std::hypot(std::sqrt(a_off * (1 - a_off) / n_offline),
@@ -473,6 +481,167 @@ TEST(DileptonMetChannel, MetSignificanceIsChiSquareTwoForDrellYanWithoutJets) {
               n, below_median / n, tail / n);
   EXPECT_NEAR(below_median / n, 0.5, 5 * std::sqrt(0.25 / n));
   EXPECT_NEAR(tail / n, 0.05 + 0.0021, 5 * std::sqrt(0.05 * 0.95 / n) + 0.001);
+}
+
+// ---------------------------------------------------------------------------
+// Drell-Yan drawn in weighted slices (docs/physics.md, "Sliced Drell-Yan")
+// ---------------------------------------------------------------------------
+struct Slice {
+  double probability, proposal;
+};
+// The slices as the sample's attribute `generator_slices` records them.
+std::vector<Slice> recorded_slices(const SampleInfo& info) {
+  const std::string record = text(info, "generator_slices");
+  static const std::regex pair(R"(P = ([0-9.eE+-]+), q = ([0-9.eE+-]+))");
+  std::vector<Slice> out;
+  for (auto it = std::sregex_iterator(record.begin(), record.end(), pair); it != std::sregex_iterator(); ++it)
+    out.push_back({std::stod((*it)[1]), std::stod((*it)[2])});
+  return out;
+}
+
+// The recorded slice probabilities against a brute-force simulation of the unsliced
+// model with the documented constants (docs/physics.md): sum ET = 100 + 350 Exp(1) GeV,
+// core noise Rayleigh with sigma = 0.5 sqrt(sum ET), tail 0.25%, boson pT Lomax(4, 50
+// GeV), m_ll: 10% continuum 1/m^3 on [40, 3000] GeV, the rest a Breit-Wigner below 200.
+TEST(DileptonMetChannel, DrellYanSliceProbabilitiesMatchTheUnslicedModel) {
+  const auto samples = all_samples();
+  const std::vector<Slice> light = recorded_slices(find_sample(samples, "dy_ee").info);
+  ASSERT_EQ(light.size(), 5u);
+  for (const char* name : {"dy_mumu", "dy_tautau"}) {
+    const std::vector<Slice> other = recorded_slices(find_sample(samples, name).info);
+    ASSERT_EQ(other.size(), 5u) << name;
+    for (std::size_t k = 0; k < 5; ++k) EXPECT_EQ(other[k].probability, light[k].probability) << name;
+  }
+  EXPECT_THROW((void)text(all_samples(false)[0].info, "generator_slices"), std::runtime_error)
+      << "no slices without the preselection";
+  double total = 0;
+  for (const Slice& s : light) total += s.probability;
+  EXPECT_NEAR(total, 1.0, 1e-9);
+
+  std::mt19937_64 rng(2024);
+  std::exponential_distribution<double> exponential(1.0);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  const double r = dilepton_met_detector::soft_term_resolution();
+  const uint64_t n = 4'000'000;
+  uint64_t core = 0, core_hard = 0, core_soft_high_pt = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (uniform(rng) < 0.0025) continue;  // the tail
+    ++core;
+    const double sumet = 100 + 350 * exponential(rng);
+    const double noise = r * std::sqrt(sumet) * std::sqrt(2 * exponential(rng));
+    const double boson_pt = 50 * (std::pow(uniform(rng), -0.25) - 1);
+    if (noise >= 40) ++core_hard;
+    else if (boson_pt >= 60) ++core_soft_high_pt;
+  }
+  auto expect_fraction = [&](double recorded, uint64_t count, uint64_t of, const char* what) {
+    const double p = double(count) / double(of), error = std::sqrt(p * (1 - p) / double(of));
+    std::printf("[ slice %s ] recorded %.6f, brute force %.6f +- %.6f\n", what, recorded, p, error);
+    EXPECT_NEAR(recorded, p, 5 * error) << what;
+  };
+  const double core_recorded = 1 - light[4].probability;
+  EXPECT_NEAR(light[4].probability, 0.0025, 1e-9);
+  expect_fraction(light[3].probability / core_recorded, core_hard, core, "core n >= 40 GeV");
+  expect_fraction(light[2].probability / core_recorded, core_soft_high_pt, core, "core n < 40, pT >= 60 GeV");
+  // The low-pT low-noise core split at m_ll = 200 GeV: P(m >= 200) = 0.1 ((40/200)^2 -
+  // (40/3000)^2) / (1 - (40/3000)^2) of the continuum's inverse CDF.
+  const double u_min = (40.0 / 3000) * (40.0 / 3000);
+  EXPECT_NEAR(light[1].probability / (light[0].probability + light[1].probability),
+              0.1 * ((40.0 / 200) * (40.0 / 200) - u_min) / (1 - u_min), 1e-7);
+}
+
+// Weighted slices reproduce the unsliced preselected sample: yields (sum of
+// weight_mc x sigma L / sum_of_weights) in several regions agree within the combined
+// MC errors, every stored event passes the preselection, the weights are the recorded
+// P/q, the effective sample size stays high, and far fewer attempts are spent.
+TEST(DileptonMetChannel, SlicedDrellYanReproducesTheUnslicedSample) {
+  const auto samples = all_samples();
+  const double lumi_ipb = 139e3;
+  struct Region {
+    const char* name;
+    bool (*in)(const EventBlock&, std::size_t);
+  };
+  const Region regions[] = {
+      {"preselected", [](const EventBlock&, std::size_t) { return true; }},
+      {"MET > 100 GeV", [](const EventBlock& b, std::size_t e) { return b.values<float>("met")[e] > 100.0f; }},
+      {"MET > 250 GeV", [](const EventBlock& b, std::size_t e) { return b.values<float>("met")[e] > 250.0f; }},
+      {"sum ET > 1500 GeV",
+       [](const EventBlock& b, std::size_t e) { return b.values<float>("met_sumet")[e] > 1500.0f; }},
+      {">= 1 jet",
+       [](const EventBlock& b, std::size_t e) {
+         return b.collection("jets").offsets[e + 1] > b.collection("jets").offsets[e];
+       }},
+  };
+  for (const auto& [name, n_sliced, n_unsliced] : {std::tuple{"dy_ee", 30'000, 10'000},
+                                                   std::tuple{"dy_mumu", 30'000, 10'000},
+                                                   std::tuple{"dy_tautau", 30'000, 10'000}}) {
+    const auto& sample = find_sample(samples, name);
+    const std::vector<Slice> slices = recorded_slices(sample.info);
+    const Generated sliced = generate(sample, uint64_t(n_sliced), true, 31);
+    const Generated unsliced = generate(sample, uint64_t(n_unsliced), true, 32, false);
+    double mean_w2 = 0;  // E[w^2] per attempt, for the error of sum_of_weights
+    for (const Slice& s : slices) mean_w2 += s.probability * s.probability / s.proposal;
+
+    std::set<float> allowed;
+    for (const Slice& s : slices) allowed.insert(float(s.probability / s.proposal));
+    double sum_abs = 0, sum_abs2 = 0;
+    for (std::size_t e = 0; e < sliced.block.size(); ++e) {
+      const float w = std::fabs(sliced.block.values<float>("weight_mc")[e]);
+      ASSERT_TRUE(allowed.count(w)) << name << ": weight " << w << " is not one of the recorded P/q";
+      ASSERT_TRUE(passes_preselection(sliced.block, e)) << name;
+      sum_abs += w, sum_abs2 += double(w) * w;
+    }
+    const double ess = sum_abs * sum_abs / sum_abs2 / double(n_sliced);
+    const double attempts_sliced = double(sliced.tally.n_generated) / n_sliced;
+    const double attempts_unsliced = double(unsliced.tally.n_generated) / n_unsliced;
+    std::printf("[ %s ] attempts per stored event %.1f sliced, %.1f unsliced; effective sample size %.3f\n", name,
+                attempts_sliced, attempts_unsliced, ess);
+    EXPECT_LT(attempts_sliced, attempts_unsliced / 3) << name;
+    EXPECT_GT(ess, 0.7) << name;
+
+    auto yield = [&](const Generated& g, const Region& region, double extra_variance) {
+      const double scale = sample.info.cross_section_pb * lumi_ipb / g.tally.sum_of_weights.value();
+      double sum = 0, sum2 = 0;
+      for (std::size_t e = 0; e < g.block.size(); ++e)
+        if (region.in(g.block, e)) {
+          const double w = g.block.values<float>("weight_mc")[e];
+          sum += w, sum2 += w * w;
+        }
+      // The normaliser sum_of_weights fluctuates with (E[w^2] - E[w]^2) per attempt.
+      const double relative2 = sum2 / (sum * sum) + extra_variance / double(g.tally.n_generated);
+      return std::pair{sum * scale, std::fabs(sum * scale) * std::sqrt(relative2)};
+    };
+    for (const Region& region : regions) {
+      const auto [a, error_a] = yield(sliced, region, mean_w2 - 1);
+      const auto [b, error_b] = yield(unsliced, region, 0.0);
+      std::printf("[ %s, %s ] sliced %.5g +- %.3g, unsliced %.5g +- %.3g\n", name, region.name, a, error_a, b,
+                  error_b);
+      EXPECT_NEAR(a, b, 4.5 * std::hypot(error_a, error_b)) << name << ", " << region.name;
+    }
+
+    // Pseudo-data must be unweighted draws of the model: no slices there.
+    GeneratorOptions data_options;
+    data_options.drawing_pseudo_data = true;
+    Generated data{EventBlock(reco_event_schema(channel().content())), {}};
+    generate_events(channel(), sample, data_options, 0, 200, data.block, data.tally);
+    for (float w : data.block.values<float>("weight_mc")) ASSERT_EQ(std::fabs(w), 1.0f) << name;
+  }
+}
+
+TEST(DileptonMetChannel, RejectsUnknownParameters) {
+  for (const auto& [key, value] : {std::pair{"m_A_GeV", 1.0}, std::pair{"dy_met_slices", 2.0}}) {
+    GeneratorOptions options;
+    options.parameters[key] = value;
+    try {
+      (void)channel().samples(options);
+      ADD_FAILURE() << key << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("dy_met_slices=0|1"), std::string::npos) << e.what();
+    }
+  }
+  GeneratorOptions off;
+  off.parameters["dy_met_slices"] = 0;
+  EXPECT_THROW((void)text(find_sample(channel().samples(off), "dy_ee").info, "generator_slices"), std::runtime_error);
 }
 
 TEST(DileptonMetChannel, GenerationIsIndependentOfHowTheRangeIsSplit) {

@@ -123,6 +123,32 @@ constexpr const char* kMetTailCalibration =
     "soft-term fake-MET tail: probability 0.0025, Lomax(4, 600 GeV), calibrated to the thesis' background after "
     "MET > 50 GeV and after the cut-and-count (Tables 5.4, 5.5)";
 
+// --- Generator-level slices of Drell-Yan (docs/physics.md, "Sliced Drell-Yan") ---
+// Only 0.21% of Drell-Yan ee/mumu attempts pass the preselection: 40% through the
+// soft-term tail, 57% through a core noise above 40 GeV, 3% through a hard recoil that is
+// mismeasured (boson pT > 60 GeV) or TeV muons of the continuum. With the preselection on,
+// each attempt is drawn from one of five slices of (soft-term noise n, boson pT, m_ll)
+// with probability q_k instead of its true probability P_k, inside the slice from the
+// exact conditional distribution, and weighs P_k / q_k: unbiased (sum_of_weights keeps
+// counting every attempt, and its expectation per attempt is sum_k q_k P_k/q_k = 1).
+enum DrellYanSlice : int { kCoreLowPtLight, kCoreLowPtHeavy, kCoreHighPt, kCoreHardNoise, kTail, kNumSlices };
+constexpr float kSliceNoise = 40.0f;    // GeV: the core's noise below (slices 0-2) or above (3)
+constexpr float kSliceBosonPt = 60.0f;  // GeV: the low-noise core split at this boson pT
+// GeV: and the low-pT part at this Z/gamma* mass (TeV muons mismeasured by 5-10%):
+// the Breit-Wigner ends here, only the continuum reaches above.
+constexpr float kSliceMass = 200.0f;
+// The q_k: for ee/mumu (ESS 0.93 of the stored events, 19 attempts per stored event
+// instead of 470) and for tautau, whose leptons from tau decays make it pass through other
+// slices (ESS 0.8, 110 attempts instead of 430). Measured on 400 000 (100 000) stored events.
+using SliceProposal = std::array<double, kNumSlices>;
+constexpr SliceProposal kSliceProposalLight = {0.30, 0.06, 0.33, 0.25, 0.06};
+constexpr SliceProposal kSliceProposalTauTau = {0.75, 0.015, 0.17, 0.05, 0.015};
+constexpr const char* kSliceNames[kNumSlices] = {
+    "core n < 40 GeV, boson pT < 60 GeV, m_ll < 200 GeV", "core n < 40 GeV, boson pT < 60 GeV, m_ll >= 200 GeV",
+    "core n < 40 GeV, boson pT >= 60 GeV", "core n >= 40 GeV", "fake-MET tail"};
+// The knob that turns the slices off (unit weights, every attempt from the full model).
+constexpr const char* kSlicesParameter = "dy_met_slices";
+
 // --- Preselection (options.preselection) ---
 // Exactly two baseline leptons (pT > 10 GeV, any flavour and charge: e mu is kept
 // for control regions), both with pT > 20 GeV, and MET > 50 GeV.
@@ -635,12 +661,15 @@ void reconstruct_leptons(Work& w) noexcept {
 struct SoftTerm {
   float sumet, noise;
 };
+constexpr uint32_t kTailThreshold = uint32_t(double(kSoftTailProbability) * 256.0 * 4294967296.0);
+// The probability draw_soft_term gives the tail: 2^-8 x kTailThreshold / 2^32.
+constexpr double kTailProbabilityExact = double(kTailThreshold) * 0x1p-40;
+float soft_sumet(float x) noexcept { return kSoftSumEtMin + kSoftSumEtScale * x; }  // x ~ Exp(1)
 SoftTerm draw_soft_term(Draws& d) noexcept {
   const float sumet = kSoftSumEtMin - kSoftSumEtScale * std::log(d.uniform());
   const uint32_t b = d.bits();
   // The tail decision uses the top byte and, 1 time in 256, a second draw; u the low
   // 24 bits, so the core's noise is independent of the decision.
-  constexpr uint32_t kTailThreshold = uint32_t(double(kSoftTailProbability) * 256.0 * 4294967296.0);
   if ((b >> 24) == 0 && d.bits() < kTailThreshold) return {sumet, d.lomax4(kSoftTailScale)};
   // |2D Gaussian| = sigma sqrt(-2 ln u), sigma = resolution sqrt(sum ET); 24 bits for u.
   const float u = (float(b & 0x00ffffffu) + 0.5f) * 0x1p-24f;
@@ -697,6 +726,138 @@ bool finish_event(Draws& d, Work& w, const Pending& pending, bool preselection, 
 }
 
 // ===========================================================================
+// Sliced Drell-Yan soft term and boson pT (see kSliceProposalLight)
+// ===========================================================================
+// The core noise n given sum ET s is Rayleigh with sigma^2 = r^2 s (r = kSoftResolution):
+// P(n >= T | s) = exp(-T^2 / (2 r^2 s)) =: G(x), s = 100 + 350 x, x ~ Exp(1).
+class DrellYanSlices {
+ public:
+  struct Draw {
+    SoftTerm soft;
+    float boson_pt;
+    float weight;  // P_k / q_k of the slice drawn
+    DrellYanSlice slice;
+  };
+
+  // heavy_fraction: P(m_ll >= kSliceMass) of the line shape.
+  DrellYanSlices(double heavy_fraction, const SliceProposal& proposal) {
+    // I = P(n >= T) of the core = int_0^inf e^-x G(x) dx: Simpson on [0, 60] (e^-60 is
+    // below any double rounding here), the integrand is smooth.
+    constexpr int kIntervals = 12'000;
+    constexpr double kUpper = 60.0, h = kUpper / kIntervals;
+    double sum = 0;
+    for (int i = 0; i <= kIntervals; ++i) {
+      const double x = i * h, f = std::exp(-x) * hard_noise_probability(x);
+      sum += (i == 0 || i == kIntervals ? 1 : i % 2 ? 4 : 2) * f;
+    }
+    core_hard_fraction_ = sum * h / 3;
+    boson_high_fraction_ = std::pow(1.0 + double(kSliceBosonPt) / kBosonPtScale, -4.0);
+    const double core = 1.0 - kTailProbabilityExact, soft = 1.0 - core_hard_fraction_;
+    const double low_pt = core * soft * (1.0 - boson_high_fraction_);
+    probability_ = {low_pt * (1.0 - heavy_fraction), low_pt * heavy_fraction, core * soft * boson_high_fraction_,
+                    core * core_hard_fraction_, kTailProbabilityExact};
+    // The slice is chosen by one 32-bit draw; q_k are the exact shares of that draw.
+    double cumulative = 0;
+    uint32_t previous = 0;
+    for (int k = 0; k < kNumSlices; ++k) {
+      cumulative += proposal[std::size_t(k)];
+      const uint32_t upper = k + 1 == kNumSlices ? 0 : uint32_t(std::llround(cumulative * 0x1p32));
+      if (k + 1 < kNumSlices) upper_[std::size_t(k)] = upper;
+      const double share = (k + 1 == kNumSlices ? 0x1p32 : double(upper)) - double(previous);
+      proposal_[std::size_t(k)] = share * 0x1p-32;
+      weight_[std::size_t(k)] = float(probability_[std::size_t(k)] / proposal_[std::size_t(k)]);
+      previous = upper;
+    }
+    // Slice 2's x by rejection from Exp(lambda): accept with exp(h(x) - h*), h(x) =
+    // -(1 - lambda) x + ln G(x), concave, maximal where (100 + 350 x)^2 = 350 c / (1 -
+    // lambda), c = T^2 / (2 r^2). lambda maximises the acceptance lambda I e^-h*.
+    double best = -1;
+    for (int i = 5; i < 100; ++i) {
+      const double lambda = i / 100.0, h_max = max_log_envelope(lambda);
+      const double acceptance = lambda * core_hard_fraction_ * std::exp(-h_max);
+      if (acceptance > best)
+        best = acceptance, inv_lambda_ = float(1 / lambda), one_minus_lambda_ = float(1 - lambda),
+        log_envelope_ = float(h_max);
+    }
+    // The envelope's maximum rounded to float must stay above every float h(x).
+    log_envelope_ = std::nextafter(log_envelope_, 1.0f);
+    boson_high_fraction_f_ = float(boson_high_fraction_);
+  }
+
+  double probability(int k) const noexcept { return probability_[std::size_t(k)]; }
+  double proposal(int k) const noexcept { return proposal_[std::size_t(k)]; }
+  float weight(int k) const noexcept { return weight_[std::size_t(k)]; }
+
+  Draw draw(Draws& d) const noexcept {
+    const uint32_t b = d.bits();
+    int k = 0;
+    while (k + 1 < kNumSlices && b >= upper_[std::size_t(k)]) ++k;
+    Draw out{};
+    out.weight = weight_[std::size_t(k)];
+    out.slice = DrellYanSlice(k);
+    if (k == kTail) {
+      out.soft = {soft_sumet(-std::log(d.uniform())), d.lomax4(kSoftTailScale)};
+      out.boson_pt = d.lomax4(kBosonPtScale);
+      return out;
+    }
+    if (k == kCoreHardNoise) {
+      float x;
+      do x = -std::log(d.uniform()) * inv_lambda_;
+      while (std::log(d.uniform()) > -one_minus_lambda_ * x - kNoiseExponent / soft_sumet(x) - log_envelope_);
+      const float s = soft_sumet(x);
+      // Rayleigh above T: n^2 = T^2 + 2 sigma^2 E, E ~ Exp(1).
+      out.soft = {s, std::sqrt(kSliceNoise * kSliceNoise - 2.0f * kResolution2 * s * std::log(d.uniform()))};
+      out.boson_pt = d.lomax4(kBosonPtScale);
+      return out;
+    }
+    // Core below T: x by rejection from Exp(1) with acceptance 1 - G(x) (>= 98.9%), then
+    // the Rayleigh truncated to n < T by inverse CDF.
+    float x, soft_fraction;
+    do x = -std::log(d.uniform()), soft_fraction = -std::expm1(-kNoiseExponent / soft_sumet(x));
+    while (d.uniform() > soft_fraction);
+    const float s = soft_sumet(x);
+    out.soft = {s, std::sqrt(-2.0f * kResolution2 * s * std::log1p(-d.uniform() * soft_fraction))};
+    // Boson pT of Lomax(4, s_b) below or above the split by inverse CDF: P(pT > t) =
+    // (1 + t/s_b)^-4, Q at the split.
+    const float u = d.uniform();
+    const float above = k == kCoreHighPt ? boson_high_fraction_f_ * u : 1.0f - u * (1.0f - boson_high_fraction_f_);
+    out.boson_pt = kBosonPtScale * (1.0f / std::sqrt(std::sqrt(above)) - 1.0f);
+    return out;
+  }
+
+  std::string description() const {
+    std::string text = fmt::format(
+        "Drell-Yan drawn in slices of the soft-term noise n and the boson pT (docs/physics.md, \"Sliced "
+        "Drell-Yan\"); weight_mc = sign x P/q:");
+    for (int k = 0; k < kNumSlices; ++k)
+      text += fmt::format(" {}: P = {}, q = {};", kSliceNames[k], probability(k), proposal(k));  // exact
+    text.pop_back();
+    return text;
+  }
+
+ private:
+  static constexpr float kResolution2 = kSoftResolution * kSoftResolution;
+  // -ln G = T^2 / (2 r^2 s).
+  static constexpr float kNoiseExponent = kSliceNoise * kSliceNoise / (2.0f * kResolution2);
+  static double hard_noise_probability(double x) noexcept {
+    return std::exp(-double(kNoiseExponent) / (double(kSoftSumEtMin) + double(kSoftSumEtScale) * x));
+  }
+  static double max_log_envelope(double lambda) noexcept {
+    const double c = kNoiseExponent;
+    const double root = std::sqrt(double(kSoftSumEtScale) * c / (1.0 - lambda));
+    const double x = std::max(0.0, (root - kSoftSumEtMin) / kSoftSumEtScale);
+    return -(1.0 - lambda) * x - c / (kSoftSumEtMin + kSoftSumEtScale * x);
+  }
+
+  double core_hard_fraction_ = 0, boson_high_fraction_ = 0;
+  float boson_high_fraction_f_ = 0, inv_lambda_ = 1, one_minus_lambda_ = 0;
+  std::array<double, kNumSlices> probability_{}, proposal_{};
+  std::array<float, kNumSlices> weight_{};
+  std::array<uint32_t, kNumSlices - 1> upper_{};
+  float log_envelope_ = 0;
+};
+
+// ===========================================================================
 // Precomputed model (built once per channel; generate() only reads it)
 // ===========================================================================
 struct SignalPoint {
@@ -716,6 +877,11 @@ struct Model {
   float continuum_u_min =
       (kDrellYanMassMin / kDrellYanContinuumMassMax) * (kDrellYanMassMin / kDrellYanContinuumMassMax);
   std::vector<SignalPoint> signals;
+  // The continuum's v (see drell_yan_mass) below which m >= kSliceMass.
+  float continuum_v_heavy = ((kDrellYanMassMin / kSliceMass) * (kDrellYanMassMin / kSliceMass) - continuum_u_min) /
+                            (1.0f - continuum_u_min);
+  DrellYanSlices drell_yan_slices{double(kDrellYanContinuumFraction) * continuum_v_heavy, kSliceProposalLight};
+  DrellYanSlices tautau_slices{double(kDrellYanContinuumFraction) * continuum_v_heavy, kSliceProposalTauTau};
 
   Model() {
     signals.reserve(kNumSignals);
@@ -746,6 +912,24 @@ struct Model {
     }
     return z_drell_yan((u - kDrellYanContinuumFraction) * (1.0f / (1.0f - kDrellYanContinuumFraction)));
   }
+  // The line shape within a slice of DrellYanSlices.
+  float drell_yan_mass(Draws& d, DrellYanSlice slice) const noexcept {
+    return slice == kCoreLowPtLight   ? drell_yan_mass_light(d)
+           : slice == kCoreLowPtHeavy ? drell_yan_mass_heavy(d)
+                                      : drell_yan_mass(d);
+  }
+  // The same line shape above or below kSliceMass (the Breit-Wigner lies below).
+  float drell_yan_mass_heavy(Draws& d) const noexcept { return continuum_mass(continuum_v_heavy * d.uniform()); }
+  float drell_yan_mass_light(Draws& d) const noexcept {
+    const float continuum_share = kDrellYanContinuumFraction * (1.0f - continuum_v_heavy);
+    const float continuum = continuum_share / (continuum_share + (1.0f - kDrellYanContinuumFraction));
+    const float u = d.uniform();
+    if (u < continuum) return continuum_mass(continuum_v_heavy + (1.0f - continuum_v_heavy) * (u / continuum));
+    return z_drell_yan((u - continuum) / (1.0f - continuum));
+  }
+  float continuum_mass(float v) const noexcept {
+    return kDrellYanMassMin / std::sqrt(continuum_u_min + (1.0f - continuum_u_min) * v);
+  }
 };
 
 // Sign of weight_mc: -1 with probability `fraction`, from one 32-bit draw.
@@ -772,11 +956,23 @@ float daughter_pt_max(float et, float pt) noexcept { return 0.5f * (et + pt); }
 // noise, the boson mass and pT come first: an upper bound on MET rejects ~60% of the
 // attempts there, tighter ones (jet, then lepton responses drawn) bring the survivors
 // to ~6% before any direction or decay is computed.
-bool generate_drell_yan_light(const Model& model, BackgroundId id, bool preselection, Draws& d, RecoEvent& event) {
+// With `sliced` (the preselection on, not pseudo-data) the soft term and the boson pT
+// come from DrellYanSlices and the event weighs P/q.
+bool generate_drell_yan_light(const Model& model, BackgroundId id, bool preselection, bool sliced, Draws& d,
+                              RecoEvent& event) {
   event.weight_mc = draw_weight_sign(d, kBackgrounds[id].negative_fraction);
-  const SoftTerm soft = draw_soft_term(d);
-  const float m = model.drell_yan_mass(d);
-  const float boson_pt = d.lomax4(kBosonPtScale);
+  SoftTerm soft;
+  float m, boson_pt;
+  if (sliced) {
+    const DrellYanSlices::Draw slice = model.drell_yan_slices.draw(d);
+    event.weight_mc *= double(slice.weight);
+    soft = slice.soft, boson_pt = slice.boson_pt;
+    m = model.drell_yan_mass(d, slice.slice);
+  } else {
+    soft = draw_soft_term(d);
+    m = model.drell_yan_mass(d);
+    boson_pt = d.lomax4(kBosonPtScale);
+  }
   const Flavour flavour = id == kDrellYanEE ? kElectron : kMuon;
   // The bounds tighten as the responses are drawn: none, jets, then leptons.
   // E_T <= m + pT saves a square root on every attempt.
@@ -816,10 +1012,19 @@ bool generate_drell_yan_light(const Model& model, BackgroundId id, bool preselec
 
 // Z/gamma* -> tautau -> l l + 4 nu. Here the soft leptons decide (~4% have two above
 // 20 GeV): visible fractions and the decay come first, the MET bound after.
-bool generate_drell_yan_tautau(const Model& model, bool preselection, Draws& d, RecoEvent& event) {
+bool generate_drell_yan_tautau(const Model& model, bool preselection, bool sliced, Draws& d, RecoEvent& event) {
   event.weight_mc = draw_weight_sign(d, kBackgrounds[kDrellYanTauTau].negative_fraction);
-  const float m = model.drell_yan_mass(d);
-  const float boson_pt = d.lomax4(kBosonPtScale);
+  SoftTerm soft{};
+  float m, boson_pt;
+  if (sliced) {
+    const DrellYanSlices::Draw slice = model.tautau_slices.draw(d);
+    event.weight_mc *= double(slice.weight);
+    soft = slice.soft, boson_pt = slice.boson_pt;
+    m = model.drell_yan_mass(d, slice.slice);
+  } else {
+    m = model.drell_yan_mass(d);
+    boson_pt = d.lomax4(kBosonPtScale);
+  }
   const float pt_max = daughter_pt_max(std::sqrt(m * m + boson_pt * boson_pt), boson_pt);
   // A lepton of visible fraction x has at most x pt_max (1 + 5.89 sigma) measured pT.
   const float pt_reach = pt_max * (1.0f + kMaxAbsNormal * lepton_resolution(kMuon, pt_max));
@@ -847,7 +1052,7 @@ bool generate_drell_yan_tautau(const Model& model, bool preselection, Draws& d, 
   w.add_invisible(t2.scaled(1.0f - x2));
 
   // Both leptons will be reconstructed: MET <= |inv + their mismeasurement| + noise + jets.
-  const SoftTerm soft = draw_soft_term(d);
+  if (!sliced) soft = draw_soft_term(d);
   const RecoilPlan plan = plan_recoil_jets(d, boson_pt);
   if (preselection) {
     float vx = w.inv_x, vy = w.inv_y;
@@ -1088,6 +1293,12 @@ class DileptonMetChannel final : public Channel {
   RecoContent content() const override { return {.leptons = true, .jets = true, .large_jets = false}; }
 
   std::vector<SampleDefinition> samples(const GeneratorOptions& options) const override {
+    for (const auto& [key, value] : options.parameters)
+      if (key != kSlicesParameter || (value != 0 && value != 1))
+        throw InputError(fmt::format("--parameter {}={}: the dilepton_met channel knows only {}=0|1 (1, the "
+                                     "default: Drell-Yan ee/mumu drawn in weighted slices when the preselection "
+                                     "is on; 0: unit weights, ~20x slower)",
+                                     key, value, kSlicesParameter));
     const double lumi_ipb = options.lumi_ifb * 1000.0;
     std::vector<SampleDefinition> out;
     out.reserve(kNumBackgrounds + kNumSignals);
@@ -1108,6 +1319,10 @@ class DileptonMetChannel final : public Channel {
                            {"negative_weight_fraction", b.negative_fraction}};
       if (b.process == std::string_view("drell_yan"))
         s.info.parameters.push_back({"met_tail_calibration", std::string(kMetTailCalibration)});
+      if (b.process == std::string_view("drell_yan") && slices_on(options))
+        s.info.parameters.push_back({"generator_slices", (i == kDrellYanTauTau ? model_.tautau_slices
+                                                                                 : model_.drell_yan_slices)
+                                                             .description()});
       s.n_events = counts[i];
       s.process = i;
       s.expected_events_hint = s.info.cross_section_pb * s.info.k_factor * s.info.filter_efficiency * lumi_ipb;
@@ -1145,6 +1360,12 @@ class DileptonMetChannel final : public Channel {
     return out;
   }
 
+  // The slices serve the preselected sample only: without the preselection every event
+  // is stored anyway.
+  static bool slices_on(const GeneratorOptions& options) {
+    return options.preselection && (options.parameters.empty() || options.parameter(kSlicesParameter, 1) != 0);
+  }
+
   bool generate(const SampleDefinition& sample, const GeneratorOptions& options, CounterRng& rng,
                 RecoEvent& event) const override {
     Draws d(rng);
@@ -1154,8 +1375,12 @@ class DileptonMetChannel final : public Channel {
     const bool preselection = options.preselection;
     switch (process) {
       case kDrellYanEE:
-      case kDrellYanMuMu: return generate_drell_yan_light(model_, BackgroundId(process), preselection, d, event);
-      case kDrellYanTauTau: return generate_drell_yan_tautau(model_, preselection, d, event);
+      case kDrellYanMuMu:
+        return generate_drell_yan_light(model_, BackgroundId(process), preselection,
+                                        slices_on(options) && !options.drawing_pseudo_data, d, event);
+      case kDrellYanTauTau:
+        return generate_drell_yan_tautau(model_, preselection, slices_on(options) && !options.drawing_pseudo_data, d,
+                                         event);
       case kWJetsFake: return generate_w_jets_fake(model_, preselection, d, event);
       case kTtbar:
       case kWW:

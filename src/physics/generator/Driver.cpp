@@ -23,7 +23,10 @@ void generate_events(const Channel& channel, const SampleDefinition& sample, con
       tally.n_negative += event.weight_mc < 0;
       // The stored weight is float: sum exactly what a reader will see.
       tally.sum_of_weights.add(double(float(event.weight_mc)));
-      if (accepted) break;
+      if (accepted) {
+        tally.stored_weights.add(double(float(event.weight_mc)));
+        break;
+      }
       if (attempt >= max_attempts)
         throw Error(fmt::format("generator channel '{}', sample '{}': the preselection rejected {} events in a "
                                 "row; lower the cuts or disable the preselection",

@@ -40,6 +40,7 @@ struct SamplePlan {
 struct MonteCarlo {
   std::vector<physics::SampleInfo> infos;
   std::vector<uint64_t> attempts;
+  std::vector<double> acceptance;  // weighted preselection acceptance (GenerationTally::acceptance)
   uint64_t stored = 0;
 };
 
@@ -163,16 +164,21 @@ MonteCarlo generate_monte_carlo(const dist::Communicator& comm, io::EventFileWri
                                         tallies[w.sample]);
              });
   // Exact sums, so sum_of_weights has the same bits for any P.
-  std::vector<ExactSum> sumw;
+  std::vector<ExactSum> sumw, stored_weights;
   for (const auto& t : tallies) {
     sumw.push_back(t.sum_of_weights);
+    stored_weights.push_back(t.stored_weights);
     mc.attempts.push_back(t.n_generated);
   }
   sumw = comm.sum(sumw);
+  stored_weights = comm.sum(stored_weights);
   comm.sum_in_place(mc.attempts);
   for (std::size_t s = 0; s < mc.infos.size(); ++s) {
     mc.infos[s].sum_of_weights = sumw[s].value();
     mc.infos[s].n_generated = mc.attempts[s];
+    physics::GenerationTally total;
+    total.sum_of_weights = sumw[s], total.stored_weights = stored_weights[s];
+    mc.acceptance.push_back(total.acceptance());
   }
   writer.write_sample_info(mc.infos);
   return mc;
@@ -203,13 +209,13 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
   // (data-like mismodelling knobs of --parameter); the Monte Carlo stays as it is.
   physics::GeneratorOptions data_options = cfg.options;
   data_options.drawing_pseudo_data = true;
-  // MC weights are independent of kinematics here, so the count ratio estimates the
-  // preselection efficiency without bias.
+  // Each background's expected yield as its MC predicts it: the weighted acceptance
+  // (Drell-Yan's weights differ by slice, so counting events would be wrong).
   std::vector<const SampleDefinition*> sources;
   std::vector<double> yields;
   for (std::size_t s = 0; s < plan.samples.size(); ++s) {
     if (plan.samples[s].info.role != physics::Role::background) continue;
-    const double eff = double(plan.samples[s].n_events) / double(std::max<uint64_t>(mc.attempts[s], 1));
+    const double eff = mc.acceptance[s];
     sources.push_back(&plan.samples[s]);
     const double data_scale = channel.data_yield_scale(plan.samples[s], data_options);
     yields.push_back(expected_yield(mc.infos[s], lumi_ipb, eff) * data_scale);
@@ -240,12 +246,12 @@ std::pair<uint64_t, uint64_t> generate_pseudo_data(const dist::Communicator& com
                            [&](const SampleDefinition& s) { return s.info.name == injected->info.name; });
     if (it != plan.samples.end()) {
       const std::size_t s = std::size_t(it - plan.samples.begin());
-      eff = double(plan.samples[s].n_events) / double(std::max<uint64_t>(mc.attempts[s], 1));
+      eff = mc.acceptance[s];
     } else {
       physics::GenerationTally probe_tally;
       physics::EventBlock probe(block.schema());
       physics::generate_events(channel, *injected, cfg.options, 0, 2000, probe, probe_tally);
-      eff = 2000.0 / double(probe_tally.n_generated);
+      eff = probe_tally.acceptance();
     }
     const double signal_yield = expected_yield(injected->info, lumi_ipb, eff) * data_scale_of_lumi;
     n_injected = cfg.inject_events >= 0 ? uint64_t(cfg.inject_events) : count_rng.poisson(cfg.signal_strength * signal_yield);

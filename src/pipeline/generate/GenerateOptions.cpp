@@ -36,7 +36,8 @@ void add_generate_options(po::options_description& d) {
        "exact number of injected signal events (instead of --signal-strength)")
       ("parameter", po::value<std::vector<std::string>>()->composing(),
        "channel parameter KEY=VALUE, repeatable (dijet: m_A_GeV, m_B_GeV, m_C_GeV; trilepton pseudo-data "
-       "distortions: data_met_scale, data_jet_pt_scale, data_fake_rate_scale)")
+       "distortions: data_met_scale, data_jet_pt_scale, data_fake_rate_scale; dilepton_met: dy_met_slices=0 "
+       "draws Drell-Yan with unit weights instead of weighted slices, ~20x slower)")
       ("block-events", po::value<int64_t>()->default_value(int64_t(c.block_events)),
        "events per work item (ranks take items in turn; the file does not depend on the rank count). Small items "
        "balance the ranks: an item of one sample may cost 100 times one of another")
