@@ -9,6 +9,7 @@ Usage: disk_full_test.py BSMHUNT WORKDIR"""
 import os
 import shutil
 import subprocess
+import time
 import sys
 
 BSMHUNT, WORK = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -23,8 +24,23 @@ def run(*args, ranks=1):
     return p.returncode, (p.stdout + p.stderr).strip()
 
 
+def unmount():
+    """Unmounts every tmpfs stacked at FULL. A rank that is still exiting can keep it busy
+    for a moment, and a failed umount used to leave the old tmpfs under the next one (and
+    mounted after the test): retry, then detach lazily (freed once nothing uses it)."""
+    for _ in range(50):
+        if not os.path.ismount(FULL):
+            return
+        if subprocess.run(["umount", FULL], capture_output=True).returncode != 0:
+            time.sleep(0.1)
+    while os.path.ismount(FULL):
+        if subprocess.run(["umount", "-l", FULL], capture_output=True).returncode != 0:
+            print(f"disk-full test: could not unmount {FULL}")
+            return
+
+
 def mount(size):
-    subprocess.run(["umount", FULL], capture_output=True)
+    unmount()
     os.makedirs(FULL, exist_ok=True)
     return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", FULL], capture_output=True).returncode == 0
 
@@ -48,7 +64,7 @@ def f(name):
 
 
 def main():
-    subprocess.run(["umount", FULL], capture_output=True)  # left by an interrupted run
+    unmount()  # left by an interrupted run
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK, exist_ok=True)
     if os.geteuid() != 0 or not mount("64k"):
@@ -143,7 +159,7 @@ def main():
             sys.exit(1)
         print(f"disk full: {len(cases)} stages refused cleanly and completed after space was freed")
     finally:
-        subprocess.run(["umount", FULL], capture_output=True)
+        unmount()
 
 
 if __name__ == "__main__":
