@@ -486,6 +486,16 @@ TEST(DileptonMetChannel, MetSignificanceIsChiSquareTwoForDrellYanWithoutJets) {
 // ---------------------------------------------------------------------------
 // Drell-Yan drawn in weighted slices (docs/physics.md, "Sliced Drell-Yan")
 // ---------------------------------------------------------------------------
+// The sum of an event's stored leptons (two after the preselection).
+FourVector dilepton(const EventBlock& b, std::size_t e) {
+  FourVector sum;
+  for (const char* name : {"electrons", "muons"}) {
+    const Leptons l(b, name);
+    for (std::size_t i = l.coll.offsets[e]; i < l.coll.offsets[e + 1]; ++i) sum = sum + l.p4(i);
+  }
+  return sum;
+}
+
 struct Slice {
   double probability, proposal;
 };
@@ -570,6 +580,9 @@ TEST(DileptonMetChannel, SlicedDrellYanReproducesTheUnslicedSample) {
        [](const EventBlock& b, std::size_t e) {
          return b.collection("jets").offsets[e + 1] > b.collection("jets").offsets[e];
        }},
+      // Where the small slices (boson pT >= 60 GeV; m_ll >= 200 GeV) carry much of the yield.
+      {"dilepton pT > 60 GeV", [](const EventBlock& b, std::size_t e) { return dilepton(b, e).pt() > 60.0; }},
+      {"m_ll > 200 GeV", [](const EventBlock& b, std::size_t e) { return dilepton(b, e).m() > 200.0; }},
   };
   for (const auto& [name, n_sliced, n_unsliced] : {std::tuple{"dy_ee", 30'000, 10'000},
                                                    std::tuple{"dy_mumu", 30'000, 10'000},
@@ -578,8 +591,12 @@ TEST(DileptonMetChannel, SlicedDrellYanReproducesTheUnslicedSample) {
     const std::vector<Slice> slices = recorded_slices(sample.info);
     const Generated sliced = generate(sample, uint64_t(n_sliced), true, 31);
     const Generated unsliced = generate(sample, uint64_t(n_unsliced), true, 32, false);
-    double mean_w2 = 0;  // E[w^2] per attempt, for the error of sum_of_weights
+    // The relative variance of sum_of_weights per attempt, (E[w^2] - E[w]^2) / E[w]^2:
+    // E[w] = 1 - 2f (f: the negative fraction), E[w^2] = sum_k P_k^2 / q_k.
+    double mean_w2 = 0;
     for (const Slice& s : slices) mean_w2 += s.probability * s.probability / s.proposal;
+    const double mean_w = 1 - 2 * number(sample.info, "negative_weight_fraction");
+    const double normaliser_variance = (mean_w2 - mean_w * mean_w) / (mean_w * mean_w);
 
     std::set<float> allowed;
     for (const Slice& s : slices) allowed.insert(float(s.probability / s.proposal));
@@ -606,12 +623,12 @@ TEST(DileptonMetChannel, SlicedDrellYanReproducesTheUnslicedSample) {
           const double w = g.block.values<float>("weight_mc")[e];
           sum += w, sum2 += w * w;
         }
-      // The normaliser sum_of_weights fluctuates with (E[w^2] - E[w]^2) per attempt.
+      // The normaliser sum_of_weights adds its own relative variance.
       const double relative2 = sum2 / (sum * sum) + extra_variance / double(g.tally.n_generated);
       return std::pair{sum * scale, std::fabs(sum * scale) * std::sqrt(relative2)};
     };
     for (const Region& region : regions) {
-      const auto [a, error_a] = yield(sliced, region, mean_w2 - 1);
+      const auto [a, error_a] = yield(sliced, region, normaliser_variance);
       const auto [b, error_b] = yield(unsliced, region, 0.0);
       std::printf("[ %s, %s ] sliced %.5g +- %.3g, unsliced %.5g +- %.3g\n", name, region.name, a, error_a, b,
                   error_b);
@@ -639,6 +656,9 @@ TEST(DileptonMetChannel, RejectsUnknownParameters) {
       EXPECT_NE(std::string(e.what()).find("dy_met_slices=0|1"), std::string::npos) << e.what();
     }
   }
+  GeneratorOptions on;
+  on.parameters["dy_met_slices"] = 1;  // the default, given explicitly
+  EXPECT_FALSE(text(find_sample(channel().samples(on), "dy_ee").info, "generator_slices").empty());
   GeneratorOptions off;
   off.parameters["dy_met_slices"] = 0;
   EXPECT_THROW((void)text(find_sample(channel().samples(off), "dy_ee").info, "generator_slices"), std::runtime_error);

@@ -184,7 +184,7 @@ struct BackgroundSpec {
   double inclusive_pb;
   double branching_ratio;
   double filter_efficiency;
-  double negative_fraction;  // NLO-like events with weight_mc = -1
+  double negative_fraction;  // NLO-like events with weight_mc < 0 (-1, or -P/q in a Drell-Yan slice)
   // Preselection acceptance (stored / generated) measured with this generator (>= 4e5
   // unpreselected events, offline cuts); used only to share options.background_events.
   double preselection_acceptance;

@@ -1,5 +1,7 @@
 #include "bsmhunt/physics/generator/Driver.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "bsmhunt/core/Error.hpp"
@@ -22,9 +24,11 @@ void generate_events(const Channel& channel, const SampleDefinition& sample, con
       ++tally.n_generated;
       tally.n_negative += event.weight_mc < 0;
       // The stored weight is float: sum exactly what a reader will see.
-      tally.sum_of_weights.add(double(float(event.weight_mc)));
+      const double stored_weight = double(float(event.weight_mc));
+      tally.sum_of_weights.add(stored_weight);
+      tally.abs_weights.add(std::fabs(stored_weight));
       if (accepted) {
-        tally.stored_weights.add(double(float(event.weight_mc)));
+        tally.stored_abs_weights.add(std::fabs(stored_weight));
         break;
       }
       if (attempt >= max_attempts)

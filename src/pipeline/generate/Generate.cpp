@@ -164,27 +164,29 @@ MonteCarlo generate_monte_carlo(const dist::Communicator& comm, io::EventFileWri
                                         tallies[w.sample]);
              });
   // Exact sums, so sum_of_weights has the same bits for any P.
-  std::vector<ExactSum> sumw, stored_weights;
+  std::vector<ExactSum> sumw, abs_weights, stored_abs_weights;
   for (const auto& t : tallies) {
     sumw.push_back(t.sum_of_weights);
-    stored_weights.push_back(t.stored_weights);
+    abs_weights.push_back(t.abs_weights);
+    stored_abs_weights.push_back(t.stored_abs_weights);
     mc.attempts.push_back(t.n_generated);
   }
   sumw = comm.sum(sumw);
-  stored_weights = comm.sum(stored_weights);
+  abs_weights = comm.sum(abs_weights);
+  stored_abs_weights = comm.sum(stored_abs_weights);
   comm.sum_in_place(mc.attempts);
   for (std::size_t s = 0; s < mc.infos.size(); ++s) {
     mc.infos[s].sum_of_weights = sumw[s].value();
     mc.infos[s].n_generated = mc.attempts[s];
     physics::GenerationTally total;
-    total.sum_of_weights = sumw[s], total.stored_weights = stored_weights[s];
+    total.abs_weights = abs_weights[s], total.stored_abs_weights = stored_abs_weights[s];
     mc.acceptance.push_back(total.acceptance());
   }
   writer.write_sample_info(mc.infos);
   return mc;
 }
 
-// sigma k eps L x (stored / attempted) of a sample.
+// sigma k eps L x the preselection acceptance (GenerationTally::acceptance) of a sample.
 double expected_yield(const physics::SampleInfo& info, double lumi_ipb, double preselection_efficiency) {
   return info.cross_section_pb * info.k_factor * info.filter_efficiency * lumi_ipb * preselection_efficiency;
 }

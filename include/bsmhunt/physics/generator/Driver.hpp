@@ -13,18 +13,22 @@ struct GenerationTally {
   uint64_t n_generated = 0;
   uint64_t n_negative = 0;  // attempts with weight_mc < 0
   ExactSum sum_of_weights;  // of weight_mc over every attempt
-  ExactSum stored_weights;  // of weight_mc over the stored events
-  // The preselection's weighted acceptance, stored_weights / sum_of_weights: what the
-  // sample's normalisation implies (a count ratio is wrong where weights vary by slice).
+  ExactSum abs_weights;     // of |weight_mc| over every attempt
+  ExactSum stored_abs_weights;  // of |weight_mc| over the stored events
+  // The preselection's acceptance: the stored events' share of the generated |weight|.
+  // The count ratio where weights are +-1 (never negative, unlike a signed ratio of a
+  // small sample); right where weights vary by slice (Drell-Yan), where counting is not.
+  // The sign is independent of the kinematics, so |w| estimates the same as w.
   double acceptance() const {
-    const double all = sum_of_weights.value();
-    return all > 0 ? stored_weights.value() / all : 0.0;
+    const double all = abs_weights.value();
+    return all > 0 ? stored_abs_weights.value() / all : 0.0;
   }
   void add(const GenerationTally& o) {
     n_generated += o.n_generated;
     n_negative += o.n_negative;
     sum_of_weights.add(o.sum_of_weights);
-    stored_weights.add(o.stored_weights);
+    abs_weights.add(o.abs_weights);
+    stored_abs_weights.add(o.stored_abs_weights);
   }
 };
 
