@@ -952,6 +952,16 @@ float daughter_pt_max(float et, float pt) noexcept { return 0.5f * (et + pt); }
 // would pass survives them), they only change the order of draws.
 // ===========================================================================
 
+// The start of a sliced Drell-Yan attempt: the slice's soft term and boson pT, then the
+// mass inside the slice; the event weighs P/q of its slice.
+void draw_drell_yan_slice(const Model& model, const DrellYanSlices& slices, Draws& d, RecoEvent& event,
+                          SoftTerm& soft, float& m, float& boson_pt) {
+  const DrellYanSlices::Draw slice = slices.draw(d);
+  event.weight_mc *= double(slice.weight);
+  soft = slice.soft, boson_pt = slice.boson_pt;
+  m = model.drell_yan_mass(d, slice.slice);
+}
+
 // Z/gamma* -> ee or mumu. Fake MET decides (~5% pass MET > 50 GeV), so the soft-term
 // noise, the boson mass and pT come first: an upper bound on MET rejects ~60% of the
 // attempts there, tighter ones (jet, then lepton responses drawn) bring the survivors
@@ -964,10 +974,7 @@ bool generate_drell_yan_light(const Model& model, BackgroundId id, bool preselec
   SoftTerm soft;
   float m, boson_pt;
   if (sliced) {
-    const DrellYanSlices::Draw slice = model.drell_yan_slices.draw(d);
-    event.weight_mc *= double(slice.weight);
-    soft = slice.soft, boson_pt = slice.boson_pt;
-    m = model.drell_yan_mass(d, slice.slice);
+    draw_drell_yan_slice(model, model.drell_yan_slices, d, event, soft, m, boson_pt);
   } else {
     soft = draw_soft_term(d);
     m = model.drell_yan_mass(d);
@@ -1017,10 +1024,7 @@ bool generate_drell_yan_tautau(const Model& model, bool preselection, bool slice
   SoftTerm soft{};
   float m, boson_pt;
   if (sliced) {
-    const DrellYanSlices::Draw slice = model.tautau_slices.draw(d);
-    event.weight_mc *= double(slice.weight);
-    soft = slice.soft, boson_pt = slice.boson_pt;
-    m = model.drell_yan_mass(d, slice.slice);
+    draw_drell_yan_slice(model, model.tautau_slices, d, event, soft, m, boson_pt);
   } else {
     m = model.drell_yan_mass(d);
     boson_pt = d.lomax4(kBosonPtScale);
