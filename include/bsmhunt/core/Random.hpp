@@ -42,7 +42,8 @@ class CounterRng {
     if (used_ == 4) refill();
     return block_[used_++];
   }
-  // Uniform in (0, 1): never exactly 0 or 1, so log() and 1/x are safe.
+  // Uniform in (0, 1]: never 0, so log() and 1/x are safe; (2^53 - 1/2) 2^-53 rounds to
+  // 1.0 (once in 2^53 draws), so log(1 - u) is not.
   double uniform() noexcept {
     const uint64_t hi = next_u32(), lo = next_u32();
     const uint64_t bits53 = ((hi << 32) | lo) >> 11;

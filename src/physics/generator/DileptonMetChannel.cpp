@@ -261,7 +261,8 @@ class Draws {
  public:
   explicit Draws(CounterRng& rng) noexcept : rng_(rng) {}
   uint32_t bits() noexcept { return rng_.next_u32(); }
-  // Uniform in (0, 1) from 24 bits; the smallest value is 2^-25, so -ln(u) <= 17.33.
+  // Uniform in (0, 1] from 24 bits: the smallest value is 2^-25, so -ln(u) <= 17.33; the
+  // largest, (2^24 - 1/2) 2^-24, rounds to 1.0f (once in 2^24 draws), so ln(1 - u) may be -inf.
   float uniform() noexcept { return (float(bits() >> 8) + 0.5f) * 0x1p-24f; }
   float uniform(float lo, float hi) noexcept { return lo + (hi - lo) * uniform(); }
   // Two 16-bit uniforms from one draw, where 1/65536 resolution is plenty.
@@ -811,12 +812,15 @@ class DrellYanSlices {
       return out;
     }
     // Core below T: x by rejection from Exp(1) with acceptance 1 - G(x) (>= 98.9%), then
-    // the Rayleigh truncated to n < T by inverse CDF.
+    // the Rayleigh truncated to n < T by inverse CDF. Where 1 - G(x) rounds to 1.0f, a
+    // uniform of 1.0f gives ln 0 = -inf; the exact value there is the bound n = T, and
+    // min() keeps it (a MET of inf in one event of 70 M stopped the full-scale job).
     float x, soft_fraction;
     do x = -std::log(d.uniform()), soft_fraction = -std::expm1(-kNoiseExponent / soft_sumet(x));
     while (d.uniform() > soft_fraction);
     const float s = soft_sumet(x);
-    out.soft = {s, std::sqrt(-2.0f * kResolution2 * s * std::log1p(-d.uniform() * soft_fraction))};
+    const float noise = std::sqrt(-2.0f * kResolution2 * s * std::log1p(-d.uniform() * soft_fraction));
+    out.soft = {s, std::min(noise, kSliceNoise)};
     // Boson pT of Lomax(4, s_b) below or above the split by inverse CDF: P(pT > t) =
     // (1 + t/s_b)^-4, Q at the split.
     const float u = d.uniform();
