@@ -57,13 +57,13 @@ struct Generated {
 
 // slices: Drell-Yan drawn in weighted slices (the default with the preselection) or not.
 Generated generate(const SampleDefinition& sample, uint64_t n, bool preselection, uint64_t seed = 1,
-                   bool slices = true) {
+                   bool slices = true, uint64_t first = 0) {
   GeneratorOptions options;
   options.seed = seed;
   options.preselection = preselection;
   if (!slices) options.parameters["dy_met_slices"] = 0;
   Generated g{EventBlock(reco_event_schema(channel().content())), {}};
-  generate_events(channel(), sample, options, 0, n, g.block, g.tally);
+  generate_events(channel(), sample, options, first, n, g.block, g.tally);
   return g;
 }
 
@@ -649,12 +649,7 @@ TEST(DileptonMetChannel, SlicedDrellYanReproducesTheUnslicedSample) {
 // stored with MET = inf (ln 0), and extract refused the full-scale file. The exact noise
 // there is the bound T = 40 GeV.
 TEST(DileptonMetChannel, SlicedDrellYanNoiseStaysFiniteAtTheUniformsEnd) {
-  const auto samples = all_samples();
-  GeneratorOptions options;
-  options.seed = 1;
-  options.preselection = true;
-  Generated g{EventBlock(reco_event_schema(channel().content())), {}};
-  generate_events(channel(), find_sample(samples, "dy_mumu"), options, 2'611'800, 1, g.block, g.tally);
+  const Generated g = generate(find_sample(all_samples(), "dy_mumu"), 1, true, 1, true, 2'611'800);
   ASSERT_EQ(g.block.size(), 1u);
   const float met = g.block.values<float>("met")[0], met_phi = g.block.values<float>("met_phi")[0];
   EXPECT_TRUE(std::isfinite(met)) << met;
