@@ -286,6 +286,9 @@ def make_significance(d):
                             sig["cut_and_count"] = cc
                         else:  # also read: a list in the channel's cut_and_count
                             c["cut_and_count"]["signals"].append(cc)
+                            # significance --cut-folds in mumu only: below the cut-and-count at 500 GeV
+                            sig["unbiased"] = {"folds": 5, "z": cc["z"] * (0.8 if m == 500.0 else 1.25),
+                                               "z_std": 0.05, "z_per_fold": [cc["z"]] * 5}
             for t in (0.2, 0.5, 0.8):
                 c["thresholds"].append({"threshold": t, "precision": 0.1 * t, "recall": 1 - t / 2, "f1": 0.15,
                                         "accuracy": 0.5 + t / 2})
@@ -960,9 +963,28 @@ class ReportTest(unittest.TestCase):
             self.assertAlmostEqual(r[5][1], s["best"]["cut"], places=12)
             self.assertAlmostEqual(r[12][1], s["cut_and_count"]["z"], places=12)
         self.assertIsNone(row_by_first(t, "zp_LV_LDS_m130_ee")[10][1])  # binned_z absent: a dash
+        self.assertEqual(len(row_by_first(t, "zp_LV_LDS_m130_ee")), 14)  # no folds: no unbiased columns
         t = self.page.tables["significance-mumu"]
-        for cc in self.sig["channels"][1]["cut_and_count"]["signals"]:
+        mumu = self.sig["channels"][1]
+        for cc in mumu["cut_and_count"]["signals"]:
             self.assertAlmostEqual(row_by_first(t, cc["name"])[12][1], cc["z"], places=12)
+        for s in mumu["signals"]:
+            r = row_by_first(t, s["name"])
+            self.assertAlmostEqual(r[14][1], s["unbiased"]["z"], places=12)
+            self.assertAlmostEqual(r[15][1], s["unbiased"]["z"] / r[12][1], places=2)
+
+    def test_against_cut_and_count(self):
+        # ee: the best Z (no folds); mumu: the unbiased Z, below the cut-and-count at 500 GeV only.
+        ee = self.sig["channels"][0]
+        above = sum(s["best"]["z"] >= s["cut_and_count"]["z"] for s in ee["signals"])
+        ratios = sorted(s["best"]["z"] / s["cut_and_count"]["z"] for s in ee["signals"])
+        self.assertIn("ee: The classifier is at or above the cut-and-count for %d of 12 signals (%.0f%%; Z at the best "
+                      "cut over the counted events" % (above, 100.0 * above / 12), self.html)
+        self.assertIn("median Z / Z(c&amp;c) %.2f, smallest %.2f" % ((ratios[5] + ratios[6]) / 2, ratios[0]),
+                      self.html)
+        self.assertIn("mumu: The classifier is at or above the cut-and-count for 8 of 12 signals (67%; Z with the cut "
+                      "chosen on other folds", self.html)
+        self.assertIn("median Z / Z(c&amp;c) 1.25, smallest 0.80 (zp_", self.html)
 
     def test_fit_table(self):
         t = self.page.tables["fit-fit"]

@@ -89,6 +89,38 @@ def z_of(sig):
     return finite_or_none(best.get("z"))
 
 
+def against_cut_and_count(channel):
+    """How the classifier does against the cut-and-count over a channel's signals: the
+    signals where both Z are defined and positive, how many of them have the classifier's
+    Z (z_of: the unbiased one where the file has it) at or above the cut-and-count's, and
+    the median and smallest ratio (with the signal of the smallest). None if no signal
+    has both."""
+    ratios = []
+    for s in channel.get("signals", []):
+        z, zc = z_of(s), finite_or_none(cut_and_count_of(channel, s).get("z"))
+        if z is not None and zc is not None and zc > 0:
+            ratios.append((z / zc, s["name"]))
+    if not ratios:
+        return None
+    r = np.array([x for x, _ in ratios])
+    low = min(ratios)
+    return {"n": len(ratios), "at_or_above": int(np.sum(r >= 1.0)), "median": float(np.median(r)),
+            "smallest": low[0], "smallest_signal": low[1]}
+
+
+def against_cut_and_count_text(doc, channel):
+    c = against_cut_and_count(channel)
+    if c is None:
+        return ""
+    folds = any(finite_or_none((s.get("unbiased") or {}).get("z")) is not None for s in channel.get("signals", []))
+    return ("The classifier is at or above the cut-and-count for %d of %d signals (%.0f%%; Z %s, each signal at its "
+            "own point where the network is parametrised); median Z / Z(c&c) %s, smallest %s (%s). " % (
+                c["at_or_above"], c["n"], 100.0 * c["at_or_above"] / c["n"],
+                "with the cut chosen on other folds of the events than it is evaluated on" if folds
+                else "at the best cut over the counted events", fmt_fixed(c["median"], 2), fmt_fixed(c["smallest"], 2),
+                c["smallest_signal"]))
+
+
 def select_signals(ctx, channel, default_n=4):
     sigs = [s for s in channel.get("signals", []) if (finite_or_none(s.get("total")) or 0) > 0 or "total" not in s]
     if ctx.signal_patterns:
@@ -303,6 +335,9 @@ def significance_section(ctx, section, doc, path, tag=""):
                                          "for %s; below: signal and background yields left by the cut." %
                                    (cname, "the signals matching --signals" if ctx.signal_patterns else
                                     "the %d most significant signals" % len(chosen))))
+        summary = against_cut_and_count_text(doc, ch)
+        if summary:
+            section.add(Text("%s: %s" % (cname, summary)))
         fig, xkey = grid_plot(ctx, doc, ch)
         if fig is not None:
             name = ctx.save(fig, pre + "grid_%s" % cname)
@@ -343,6 +378,8 @@ def significance_tables(section, doc, ch, tag=""):
     tid = (tag + "-" if tag else "") + cname
     rows = []
     skipped = 0
+    # significance --cut-folds: the unbiased Z and its ratio in two more columns
+    folds = any(finite_or_none((s.get("unbiased") or {}).get("z")) is not None for s in ch.get("signals", []))
     for s in ch.get("signals", []):
         total = finite_or_none(s.get("total"))
         if total is not None and total <= 0:
@@ -365,6 +402,11 @@ def significance_tables(section, doc, ch, tag=""):
                      num(finite_or_none(csig.get("after"))),
                      num(zc, fmt_z),
                      num(z / zc if (z is not None and zc) else None, lambda x: fmt_fixed(x, 2))])
+        if folds:
+            unbiased = s.get("unbiased") or {}
+            zu = finite_or_none(unbiased.get("z"))
+            rows[-1] += [num(zu, fmt_z, error=finite_or_none(unbiased.get("z_std"))),
+                         num(zu / zc if (zu is not None and zc) else None, lambda x: fmt_fixed(x, 2))]
     bkg = ch.get("background") or {}
     note = "Background in the channel before any cut on the score: %s ± %s. %s%s" % (
         fmt_yield(finite_or_none(bkg.get("total"))), fmt_yield(finite_or_none(bkg.get("total_error"))),
@@ -374,11 +416,17 @@ def significance_tables(section, doc, ch, tag=""):
          ("data %s after the cuts%s. " % (fmt_yield(finite_or_none((cc.get("data") or {}).get("after"))),
                                          data_lumi_note(doc, ch))
           if isinstance(cc.get("data"), dict) else "")) if cc else "",
-        ("%d signals without events in this channel are not listed." % skipped) if skipped else "")
+        ("%d signals without events in this channel are not listed. " % skipped) if skipped else "") + \
+        against_cut_and_count_text(doc, ch) + \
+        ("Z (other folds): the cut chosen on the other folds of the events and evaluated on each fold in turn, "
+         "mean ± spread over the folds (significance --cut-folds)." if folds else "")
+    header = ["signal", "model", "m(Z') [GeV]", "s (no cut)", "AUC", "best cut", "s", "b", "Z", "s/√b",
+              "binned Z", "s (cut & count)", "Z (cut & count)", "Z / Z(c&c)"]
+    if folds:
+        header += ["Z (other folds)", "Z (other folds) / Z(c&c)"]
     section.add(Table("significance-%s" % tid, "Significance, %s channel (selection: %s): best cut per signal vs "
                                                  "cut-and-count" % (cname, ch.get("selection", "?")),
-                      ["signal", "model", "m(Z') [GeV]", "s (no cut)", "AUC", "best cut", "s", "b", "Z", "s/√b",
-                       "binned Z", "s (cut & count)", "Z (cut & count)", "Z / Z(c&c)"], rows, note=note))
+                      header, rows, note=note))
     if bkg.get("samples"):
         brow = [[Cell(x.get("name", "?")), Cell(x.get("process", "")), num(finite_or_none(x.get("total"))),
                  num(finite_or_none(x.get("raw")), lambda v: "%d" % v)] for x in bkg["samples"]]
