@@ -78,7 +78,8 @@ def check_unbiased_z(res, h5_path, score, w, idx, ev, names, role, folds=5, min_
     """significance --cut-folds 5 (the default), independently: the events in 5 folds by
     the fold rule (seed 0); per fold k, the cut that maximises the Asimov Z of the other
     four (scaled by 5/4, counting only with b >= 1 and >= min_mc effective MC events)
-    must be the reported one, and s, b at it on fold k (scaled by 5) the reported ones."""
+    must be the reported one, and s, b at it on fold k (scaled by 5) the reported ones;
+    the unbiased Z is the Asimov Z of the folds' mean s and b."""
     out = []
     with h5py.File(h5_path, "r") as h:
         edges = h["binned_edges"][:]
@@ -98,6 +99,7 @@ def check_unbiased_z(res, h5_path, score, w, idx, ev, names, role, folds=5, min_
             return np.array([[np.sum(w[mask & (fold == k) & (x >= e)]) for e in edges] for k in range(folds)])
         s_k, b_k = above(mine), above(bkg)
         b2_k = np.array([[np.sum((w ** 2)[bkg & (fold == k) & (x >= e)]) for e in edges] for k in range(folds)])
+        fold_s, fold_b = [], []  # numpy's s, b on each fold at its cut
         for k in range(folds):
             others = [j for j in range(folds) if j != k]
             up = folds / (folds - 1)
@@ -109,6 +111,7 @@ def check_unbiased_z(res, h5_path, score, w, idx, ev, names, role, folds=5, min_
                     out.append(f"{sig['name']} fold {k}: no cut counts here, bsmhunt chose {u['cut'][k]}")
                 continue
             i = int(np.argmax(z))
+            fold_s.append(folds * s_k[k][i]), fold_b.append(folds * b_k[k][i])
             want_cut = 1 / (1 + np.exp(-edges[i]))
             if u["cut"][k] is None or not np.isclose(u["cut"][k], want_cut, rtol=1e-9, atol=1e-12):
                 out.append(f"{sig['name']} fold {k}: cut {u['cut'][k]}, numpy's best on the other folds {want_cut}")
@@ -118,9 +121,13 @@ def check_unbiased_z(res, h5_path, score, w, idx, ev, names, role, folds=5, min_
                 out.append(f"{sig['name']} fold {k}: s, b = {u['s'][k]}, {u['b'][k]}; numpy "
                            f"{folds * s_k[k][i]}, {folds * b_k[k][i]}")
             checked += 1
+        if fold_s and np.mean(fold_b) > 0:
+            want_z = asimov(np.mean(fold_s), np.mean(fold_b))
+            if u["z"] is None or not np.isclose(u["z"], want_z, rtol=1e-9):
+                out.append(f"{sig['name']}: unbiased z {u['z']}, numpy's Z of the folds' mean s and b {want_z}")
         finite = [v for v in u["z_per_fold"] if v is not None]
-        if finite and not np.isclose(u["z"], np.mean(finite), rtol=1e-12):
-            out.append(f"{sig['name']}: unbiased z {u['z']} is not the mean of {finite}")
+        if len(finite) > 1 and not np.isclose(u["z_std"], np.std(finite, ddof=1), rtol=1e-9):
+            out.append(f"{sig['name']}: z_std {u['z_std']} is not the spread of {finite}")
         print(f"{sig['name']}: Z over all events {sig['best']['z']:.3f}, cut chosen on other folds "
               f"{u['z']:.3f} +- {u['z_std']:.3f}")
     if checked < 5:

@@ -69,7 +69,8 @@ void add_significance_options(po::options_description& d) {
       ("threshold", double_value(c.threshold), "score threshold of the confusion matrix")
       ("cut-folds", po::value<std::size_t>()->default_value(c.cut_folds),
        "the unbiased significance: the counted events in K folds (a hash of the event), the best cut chosen on "
-       "K-1 folds and its Z evaluated on the K-th, rotating; the mean and spread of the K values is 'Z folds' "
+       "K-1 folds and s, b evaluated on the K-th, rotating; 'Z folds' is the Z of the K folds' mean s and b "
+       "+- the spread of the folds' own Z "
        "(JSON: unbiased) beside the best Z over all events, which is chosen on the events it is evaluated on; "
        "0: that best Z only")
       ("combination-bins", po::value<std::size_t>()->default_value(c.combination_bins),

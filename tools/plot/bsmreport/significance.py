@@ -276,7 +276,9 @@ def grid_plot(ctx, doc, channel):
     ax.set_ylabel(metric_label(doc).replace("Expected significance ", "Best expected "), fontsize=15)
     texts = ctx.label(ax, [CHANNEL_TEXT.get(channel["name"], channel["name"])])
     if has_cut_and_count(channel):
-        handles += [Line2D([], [], color="black", linewidth=2.2, marker="o", label="classifier, best cut"),
+        folds = any(finite_or_none((s.get("unbiased") or {}).get("z")) is not None for s in channel.get("signals", []))
+        handles += [Line2D([], [], color="black", linewidth=2.2, marker="o",
+                           label="classifier, cut from other folds" if folds else "classifier, best cut"),
                     Line2D([], [], color="black", linewidth=1.8, linestyle="--", marker="o", markerfacecolor="white",
                            label="cut-and-count")]
     style.arrange_legend(ax, texts, lo, hi, log=True, handles=handles, ncol=2 if len(handles) > 4 else 1,
@@ -418,8 +420,9 @@ def significance_tables(section, doc, ch, tag=""):
           if isinstance(cc.get("data"), dict) else "")) if cc else "",
         ("%d signals without events in this channel are not listed. " % skipped) if skipped else "") + \
         against_cut_and_count_text(doc, ch) + \
-        ("Z (other folds): the cut chosen on the other folds of the events and evaluated on each fold in turn, "
-         "mean ± spread over the folds (significance --cut-folds)." if folds else "")
+        ("Z (other folds): the cut chosen on the other folds of the events and evaluated on each fold in turn; "
+         "the Z of the folds' mean s and b ± the spread of the folds' own Z (significance --cut-folds)."
+         if folds else "")
     header = ["signal", "model", "m(Z') [GeV]", "s (no cut)", "AUC", "best cut", "s", "b", "Z", "s/√b",
               "binned Z", "s (cut & count)", "Z (cut & count)", "Z / Z(c&c)"]
     if folds:
