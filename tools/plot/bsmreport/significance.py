@@ -58,6 +58,11 @@ def has_cut_and_count(channel):
     return any(finite_or_none(cut_and_count_of(channel, s).get("z")) is not None for s in channel.get("signals", []))
 
 
+def has_unbiased(channel):
+    """Whether the channel's signals carry the unbiased Z (significance --cut-folds)."""
+    return any(finite_or_none((s.get("unbiased") or {}).get("z")) is not None for s in channel.get("signals", []))
+
+
 def cut_and_count_text(doc, channel):
     return (channel.get("cut_and_count") or {}).get("cuts") or doc.get("cuts") or ""
 
@@ -108,11 +113,11 @@ def against_cut_and_count(channel):
             "smallest": low[0], "smallest_signal": low[1]}
 
 
-def against_cut_and_count_text(doc, channel):
+def against_cut_and_count_text(channel):
     c = against_cut_and_count(channel)
     if c is None:
         return ""
-    folds = any(finite_or_none((s.get("unbiased") or {}).get("z")) is not None for s in channel.get("signals", []))
+    folds = has_unbiased(channel)
     return ("The classifier is at or above the cut-and-count for %d of %d signals (%.0f%%; Z %s, each signal at its "
             "own point where the network is parametrised); median Z / Z(c&c) %s, smallest %s (%s). " % (
                 c["at_or_above"], c["n"], 100.0 * c["at_or_above"] / c["n"],
@@ -276,9 +281,8 @@ def grid_plot(ctx, doc, channel):
     ax.set_ylabel(metric_label(doc).replace("Expected significance ", "Best expected "), fontsize=15)
     texts = ctx.label(ax, [CHANNEL_TEXT.get(channel["name"], channel["name"])])
     if has_cut_and_count(channel):
-        folds = any(finite_or_none((s.get("unbiased") or {}).get("z")) is not None for s in channel.get("signals", []))
-        handles += [Line2D([], [], color="black", linewidth=2.2, marker="o",
-                           label="classifier, cut from other folds" if folds else "classifier, best cut"),
+        line = "classifier, cut from other folds" if has_unbiased(channel) else "classifier, best cut"
+        handles += [Line2D([], [], color="black", linewidth=2.2, marker="o", label=line),
                     Line2D([], [], color="black", linewidth=1.8, linestyle="--", marker="o", markerfacecolor="white",
                            label="cut-and-count")]
     style.arrange_legend(ax, texts, lo, hi, log=True, handles=handles, ncol=2 if len(handles) > 4 else 1,
@@ -337,7 +341,7 @@ def significance_section(ctx, section, doc, path, tag=""):
                                          "for %s; below: signal and background yields left by the cut." %
                                    (cname, "the signals matching --signals" if ctx.signal_patterns else
                                     "the %d most significant signals" % len(chosen))))
-        summary = against_cut_and_count_text(doc, ch)
+        summary = against_cut_and_count_text(ch)
         if summary:
             section.add(Text("%s: %s" % (cname, summary)))
         fig, xkey = grid_plot(ctx, doc, ch)
@@ -381,7 +385,7 @@ def significance_tables(section, doc, ch, tag=""):
     rows = []
     skipped = 0
     # significance --cut-folds: the unbiased Z and its ratio in two more columns
-    folds = any(finite_or_none((s.get("unbiased") or {}).get("z")) is not None for s in ch.get("signals", []))
+    folds = has_unbiased(ch)
     for s in ch.get("signals", []):
         total = finite_or_none(s.get("total"))
         if total is not None and total <= 0:
@@ -419,7 +423,6 @@ def significance_tables(section, doc, ch, tag=""):
                                          data_lumi_note(doc, ch))
           if isinstance(cc.get("data"), dict) else "")) if cc else "",
         ("%d signals without events in this channel are not listed. " % skipped) if skipped else "") + \
-        against_cut_and_count_text(doc, ch) + \
         ("Z (other folds): the cut chosen on the other folds of the events and evaluated on each fold in turn; "
          "the Z of the folds' mean s and b ± the spread of the folds' own Z (significance --cut-folds)."
          if folds else "")
