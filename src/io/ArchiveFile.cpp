@@ -220,7 +220,7 @@ void write_contents(const std::string& partial, const std::string& where, const 
 }  // namespace
 
 void write_archive(const std::filesystem::path& path, const Archive& a, const std::string& format, int64_t version) {
-  h5::silence_library_errors();
+  h5::prepare_library();
   const std::string partial = partial_path(path).string();
   try {
     write_contents(partial, path.string(), a, format, version);
@@ -238,12 +238,12 @@ bool is_hdf5_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   char head[8] = {};
   if (in.read(head, 8) && std::memcmp(head, signature, 8) == 0) return true;
-  h5::silence_library_errors();
+  h5::prepare_library();
   return H5Fis_hdf5(path.c_str()) > 0;
 }
 
 std::string hdf5_format_attribute(const std::filesystem::path& path) {
-  h5::silence_library_errors();
+  h5::prepare_library();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec) || !is_hdf5_file(path)) return "";
   // An HDF5 file that HDF5 cannot open is refused here, with HDF5's reason, not
@@ -259,7 +259,7 @@ std::string hdf5_format_attribute(const std::filesystem::path& path) {
 }
 
 Archive read_archive(const std::filesystem::path& path, const std::string& format) {
-  h5::silence_library_errors();
+  h5::prepare_library();
   const std::string where = path.string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: no such file", where));

@@ -122,7 +122,7 @@ struct EventFileReader::Impl {
 
 EventFileReader::EventFileReader(const dist::Communicator& comm, std::filesystem::path path)
     : impl_(std::make_unique<Impl>()) {
-  h5::silence_library_errors();
+  h5::prepare_library();
   auto& m = *impl_;
   m.path = std::move(path);
   h5::ReadingScope reading(m.path.string());

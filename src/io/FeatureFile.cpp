@@ -264,7 +264,7 @@ struct FeatureFileReader::Impl {
 
 FeatureFileReader::FeatureFileReader(const dist::Communicator& comm, std::filesystem::path path, RowFileKind kind)
     : impl_(std::make_unique<Impl>()) {
-  h5::silence_library_errors();
+  h5::prepare_library();
   auto& m = *impl_;
   m.kind = names_of(kind);
   m.path = std::move(path);

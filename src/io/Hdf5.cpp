@@ -1,4 +1,5 @@
 #include "Hdf5.hpp"
+#include "bsmhunt/io/EventFile.hpp"
 #include "bsmhunt/io/Hdf5State.hpp"
 #include "bsmhunt/dist/Watchdog.hpp"
 #include "bsmhunt/core/AtomicFile.hpp"
@@ -12,9 +13,12 @@
 
 namespace bsmhunt::io::h5 {
 
-void silence_library_errors() {
+void prepare_library() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    (void)deflate_implementation();  // references FastDeflate.o, so the static library links it
+  });
 }
 
 namespace {
@@ -79,6 +83,7 @@ bool file_close_failed() noexcept { return g_file_close_failed; }
 herr_t close_parallel_file(hid_t file) { return H5Fclose(file); }
 
 Handle open_for_reading(const std::string& path, hid_t fapl, Handle::Closer closer) {
+  prepare_library();
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
   if (id < 0)
     throw InputError(fmt::format("{}: the HDF5 file cannot be opened: truncated, damaged or still being written ({})",
@@ -318,7 +323,7 @@ uint64_t dataset_length(hid_t dataset, const std::string& context) {
 
 Handle create_parallel_file(const dist::Communicator& comm, const std::string& partial, const std::string& format,
                             int64_t version) {
-  silence_library_errors();
+  prepare_library();
   Handle fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, partial);
   check(H5Pset_fapl_mpio(fapl, comm.native(), MPI_INFO_NULL), "enabling parallel HDF5 for " + partial);
   H5Pset_coll_metadata_write(fapl, true);

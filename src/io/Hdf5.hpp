@@ -16,8 +16,9 @@
 
 namespace bsmhunt::io::h5 {
 
-// Turns off HDF5's own error printing (we report errors ourselves) once per process.
-void silence_library_errors();
+// Once per process: turns off HDF5's own error printing (we report errors
+// ourselves) and links in the libdeflate compress2 of FastDeflate.cpp.
+void prepare_library();
 
 // Records that H5Fclose failed (see bsmhunt/io/Hdf5State.hpp).
 void note_failed_file_close() noexcept;

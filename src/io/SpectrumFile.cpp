@@ -205,7 +205,7 @@ SpectrumArrays read_spectrum_csv(const std::filesystem::path& path) {
 }
 
 SpectrumArrays read_spectrum_file(const std::filesystem::path& path) {
-  h5::silence_library_errors();
+  h5::prepare_library();
   if (!std::filesystem::exists(path)) throw InputError(fmt::format("{}: no such file", path.string()));
   if (!is_hdf5_file(path)) throw InputError(fmt::format("{}: not an HDF5 file", path.string()));
   h5::ReadingScope reading(path.string());
@@ -218,7 +218,7 @@ SpectrumArrays read_spectrum_file(const std::filesystem::path& path) {
 
 void write_array_file(const std::filesystem::path& path, const std::vector<NamedArray>& arrays,
                       const std::vector<std::pair<std::string, std::string>>& attributes) {
-  h5::silence_library_errors();
+  h5::prepare_library();
   const std::string partial = partial_path(path).string();
   try {
     h5::Handle file = h5::checked(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,

@@ -41,7 +41,7 @@ void read_checked(herr_t status, const std::string& context) {
 }
 
 Handle open_file(const std::filesystem::path& path) {
-  h5::silence_library_errors();
+  h5::prepare_library();
   return open_checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "opening " + path.string());
 }
 

@@ -24,6 +24,10 @@ struct Compression {
 // "deflate" (level 1), "deflate:LEVEL" or "none"; InputError naming `option` otherwise.
 Compression parse_compression(const std::string& text, const char* option = "--compression");
 std::string to_string(Compression compression);
+// Who compresses the deflate chunks in this process: "libdeflate" (the zlib-format
+// compress2 of src/io/FastDeflate.cpp, ~2x zlib's speed), or "zlib" where the
+// environment sets BSMHUNT_DEFLATE=zlib. Either output is standard zlib data.
+const char* deflate_implementation();
 
 // Bytes of rows each rank keeps in memory before it spools the rest to disk.
 constexpr uint64_t kDefaultSpoolMemoryBytes = uint64_t(256) << 20;
