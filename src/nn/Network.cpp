@@ -75,6 +75,27 @@ class Dense final : public Layer {
     if (bias_ || act_ != Activation::linear)
       ctx.backend.bias_activation(y, bias_ ? params_ + in_ * out_ : nullptr, y, rows, out_, act_, slope_);
   }
+  // forward() in two parts, for inputs that take several values per row (predict_at_points):
+  // product = x W over rows whose varying inputs are zero, then y = act(product + shift)
+  // with shift = bias + (the varying inputs) W, one per set of their values.
+  void product(StepContext& ctx, const float* x, std::size_t rows, float* product) {
+    ctx.backend.gemm(false, false, rows, out_, in_, 1.0f, x, params_, 0.0f, product);
+  }
+  // Host: the shift of each point, [points, out]; `params` is this layer's host block.
+  std::vector<float> shifts(const float* params, std::size_t first, std::size_t width, const float* point_inputs,
+                            std::size_t points) const {
+    std::vector<float> shift(points * out_);
+    for (std::size_t p = 0; p < points; ++p)
+      for (std::size_t j = 0; j < out_; ++j) {
+        float sum = 0.0f;
+        for (std::size_t k = 0; k < width; ++k) sum += point_inputs[p * width + k] * params[(first + k) * out_ + j];
+        shift[p * out_ + j] = (bias_ ? params[in_ * out_ + j] : 0.0f) + sum;
+      }
+    return shift;
+  }
+  void finish(StepContext& ctx, const float* product, const float* shift, std::size_t rows, float* y) {
+    ctx.backend.bias_activation(product, shift, y, rows, out_, act_, slope_);
+  }
   void backward(StepContext& ctx, const float* x, const float* y, float* dy, std::size_t rows, float* dx) override {
     if (act_ != Activation::linear) ctx.backend.activation_backward(y, dy, dy, rows * out_, act_, slope_);
     ctx.backend.gemm(true, false, in_, out_, rows, 1.0f, x, dy, 0.0f, grads_);              // dW = x^T dz
@@ -432,15 +453,19 @@ void Network::initialize(uint64_t seed) {
 const float* Network::forward(StepContext& ctx, const float* x, std::size_t rows) {
   input_ = x, rows_ = rows;
   activity_penalty_ = 0;
-  const float* in = x;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    activations_[i].reshape(rows, layers_[i]->output_width());
-    layers_[i]->forward(ctx, in, rows, activations_[i].data());
-    in = activations_[i].data();
-  }
+  const float* in = forward_from(ctx, 0, x, rows);
   if (ctx.training && spec_.activity_l2 > 0.0f) {
     const Tensor& a = activations_[activity_layer_];
     activity_penalty_ = spec_.activity_l2 * backend_.reduce(a.data(), a.size(), Reduction::sum_squares);
+  }
+  return in;
+}
+
+const float* Network::forward_from(StepContext& ctx, std::size_t first, const float* in, std::size_t rows) {
+  for (std::size_t i = first; i < layers_.size(); ++i) {
+    activations_[i].reshape(rows, layers_[i]->output_width());
+    layers_[i]->forward(ctx, in, rows, activations_[i].data());
+    in = activations_[i].data();
   }
   return in;
 }
@@ -475,16 +500,14 @@ std::string Network::to_onnx(onnx::Graph& g, const std::string& x) const {
 
 namespace {
 
-// Runs `each(device_x, device_y, rows, first_row)` over chunks of the host rows x.
-// Every pass of a call has the same number of rows, a multiple of kRowAlign (zero
-// rows pad the last): a BLAS computes a remainder, or a small matrix, with other
-// kernels whose last bit can differ, so without it an event's score would depend on
-// where its chunk ends (on the rank count).
+// Runs `each(device_x, padded_rows, rows, first_row)` over chunks of the host rows x
+// uploaded to the device. Every chunk of a call has the same number of rows, a multiple
+// of kRowAlign (zero rows pad the last): a BLAS computes a remainder, or a small matrix,
+// with other kernels whose last bit can differ, so without it an event's score would
+// depend on where its chunk ends (on the rank count).
 template <typename Each>
-void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t rows, std::size_t chunk_rows,
-                    Each&& each) {
-  LocalCollective local;
-  StepContext ctx{backend, local, false, 0, nullptr, 0};
+void for_each_upload(const Network& net, Backend& backend, const float* x, std::size_t rows, std::size_t chunk_rows,
+                     Each&& each) {
   const std::size_t F = net.inputs(), chunk = chunk_rows ? chunk_rows : net.rows_per_pass(std::max<std::size_t>(rows, 1));
   const std::size_t padded = (std::min(chunk, rows) + kRowAlign - 1) / kRowAlign * kRowAlign;
   Tensor device_x(backend, 0, F);
@@ -497,9 +520,20 @@ void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t 
       zeros.assign((padded - n) * F, 0.0f);
       backend.upload(zeros.data(), device_x.data() + n * F, zeros.size());
     }
-    const float* y = net.forward(ctx, device_x.data(), padded);
-    each(device_x.data(), y, n, r0);
+    each(static_cast<const float*>(device_x.data()), padded, n, r0);
   }
+}
+
+// Runs `each(device_x, device_y, rows, first_row)` over the chunks of for_each_upload,
+// device_y the network's output for them.
+template <typename Each>
+void for_each_chunk(Network& net, Backend& backend, const float* x, std::size_t rows, std::size_t chunk_rows,
+                    Each&& each) {
+  LocalCollective local;
+  StepContext ctx{backend, local, false, 0, nullptr, 0};
+  for_each_upload(net, backend, x, rows, chunk_rows, [&](const float* dx, std::size_t padded, std::size_t n, std::size_t r0) {
+    each(dx, net.forward(ctx, dx, padded), n, r0);
+  });
 }
 
 }  // namespace
@@ -517,6 +551,54 @@ std::vector<float> Network::predict(const float* x, std::size_t rows, std::size_
   std::vector<float> out(rows * K);
   for_each_chunk(*this, backend_, x, rows, chunk_rows, [&](const float*, const float* y, std::size_t n, std::size_t r0) {
     backend_.download(y, out.data() + r0 * K, n * K);
+  });
+  return out;
+}
+
+std::vector<float> Network::predict_at_points(const float* x, std::size_t rows, std::size_t first, std::size_t width,
+                                              const float* point_inputs, std::size_t points, std::size_t chunk_rows) {
+  const std::size_t F = inputs(), K = outputs();
+  if (first + width > F)
+    throw InternalError(fmt::format("predict_at_points: inputs [{}, {}) of a network with {} inputs", first,
+                                    first + width, F));
+  std::vector<float> out(rows * points * K);
+  if (rows == 0 || points == 0) return out;
+  // The rows with the varying inputs zeroed: the shared product then holds none of them.
+  std::vector<float> host_x(x, x + rows * F);
+  for (std::size_t r = 0; r < rows; ++r) std::fill_n(host_x.data() + r * F + first, width, 0.0f);
+
+  auto* dense = dynamic_cast<Dense*>(layers_.front().get());
+  if (dense == nullptr) {
+    // Not a dense first layer (a CNN): every point is its own pass.
+    for (std::size_t p = 0; p < points; ++p) {
+      for (std::size_t r = 0; r < rows; ++r)
+        std::copy_n(point_inputs + p * width, width, host_x.data() + r * F + first);
+      const std::vector<float> y = predict(host_x.data(), rows, chunk_rows);
+      for (std::size_t r = 0; r < rows; ++r) std::copy_n(y.data() + r * K, K, out.data() + (r * points + p) * K);
+    }
+    return out;
+  }
+
+  const std::size_t H = layers_.front()->output_width();
+  const std::vector<float> params = params_.to_host();
+  const std::vector<float> host_shift = dense->shifts(params.data() + param_offsets_[0], first, width, point_inputs, points);
+  Tensor shift(backend_, points, H), product(backend_, 0, H);
+  backend_.upload(host_shift.data(), shift.data(), host_shift.size());
+  std::vector<float> y_host;
+  LocalCollective local;
+  StepContext ctx{backend_, local, false, 0, nullptr, 0};
+  for_each_upload(*this, backend_, host_x.data(), rows, chunk_rows, [&](const float* dx, std::size_t padded,
+                                                                         std::size_t n, std::size_t r0) {
+    product.reshape(padded, H);
+    dense->product(ctx, dx, padded, product.data());
+    for (std::size_t p = 0; p < points; ++p) {
+      activations_.front().reshape(padded, H);
+      dense->finish(ctx, product.data(), shift.data() + p * H, padded, activations_.front().data());
+      const float* y = forward_from(ctx, 1, activations_.front().data(), padded);
+      y_host.resize(n * K);
+      backend_.download(y, y_host.data(), n * K);
+      for (std::size_t r = 0; r < n; ++r) std::copy_n(y_host.data() + r * K, K, out.data() + ((r0 + r) * points + p) * K);
+    }
   });
   return out;
 }

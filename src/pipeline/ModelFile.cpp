@@ -289,7 +289,8 @@ void TrainedModel::score(const float* x, std::size_t rows, std::size_t stride, c
 }
 
 // Parametrised: the normalised features once, then per point the parameter inputs
-// appended and one pass of the network (or BDT); column p of out is point p.
+// appended and one pass of the BDT, or the network's shared-product pass over all
+// points (nn::Network::predict_at_points); column p of out is point p.
 void TrainedModel::score_points(const float* x, std::size_t rows, std::size_t stride,
                                 const std::vector<std::size_t>& column, std::vector<float>& out) {
   const std::size_t F = feature_names_.size(), W = parametrisation_->width(), N = prep_.outputs(), P = points_.size();
@@ -301,19 +302,21 @@ void TrainedModel::score_points(const float* x, std::size_t rows, std::size_t st
   if (feature_column.empty())
     for (std::size_t j = 0; j < F; ++j) feature_column.push_back(j);
   prep_.apply_rows(x, rows, stride, feature_column, at_point_.data());
-  out.assign(rows * P, 0.0f);
-  std::vector<float> encoded(W), parameters(W);
+  std::vector<float> encoded(W), point_inputs(P * W);
   for (std::size_t p = 0; p < P; ++p) {
     parametrisation_->encode(points_[p], encoded.data());
-    for (std::size_t j = 0; j < W; ++j) parameters[j] = prep_.apply(F + j, encoded[j]);
-    for (std::size_t r = 0; r < rows; ++r) std::copy_n(parameters.data(), W, at_point_.data() + r * N + F);
+    for (std::size_t j = 0; j < W; ++j) point_inputs[p * W + j] = prep_.apply(F + j, encoded[j]);
+  }
+  if (!bdt_) {
+    out = net_->predict_at_points(at_point_.data(), rows, F, W, point_inputs.data(), P);
+    for (auto& s : out) s = float(1.0 / (1.0 + std::exp(-double(s))));
+    return;
+  }
+  out.assign(rows * P, 0.0f);
+  for (std::size_t p = 0; p < P; ++p) {
+    for (std::size_t r = 0; r < rows; ++r) std::copy_n(point_inputs.data() + p * W, W, at_point_.data() + r * N + F);
     point_scores_.assign(rows, 0.0f);
-    if (bdt_) {
-      bdt_->predict(at_point_, N, point_scores_);
-    } else if (rows > 0) {
-      point_scores_ = net_->predict(at_point_.data(), rows);
-      for (auto& s : point_scores_) s = float(1.0 / (1.0 + std::exp(-double(s))));
-    }
+    bdt_->predict(at_point_, N, point_scores_);
     for (std::size_t r = 0; r < rows; ++r) out[r * P + p] = point_scores_[r];
   }
 }

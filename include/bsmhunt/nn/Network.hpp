@@ -127,6 +127,15 @@ class Network {
   // statistics): the outputs (rows x outputs(), logits for a classifier) of `rows`
   // rows of x (rows x inputs()), evaluated `chunk_rows` rows at a time (0: rows_per_pass).
   std::vector<float> predict(const float* x, std::size_t rows, std::size_t chunk_rows = 0);
+  // Inference of the same rows at `points` points that differ only in the inputs
+  // [first, first + width) (a parametrised classifier's signal parameters): point p
+  // replaces them by point_inputs[p * width, (p + 1) * width), and x's own values there
+  // are ignored. Returns [rows, points, outputs()]. Where the first layer is dense, its
+  // product over the other inputs is computed once per row and shared by the points
+  // (the varying inputs' part and the bias are a per-point shift): a point's outputs
+  // do not depend on which other points are evaluated, nor on the rows' chunking.
+  std::vector<float> predict_at_points(const float* x, std::size_t rows, std::size_t first, std::size_t width,
+                                       const float* point_inputs, std::size_t points, std::size_t chunk_rows = 0);
   // Appends the network's inference (as predict: logits, or the reconstruction) to an
   // ONNX graph whose tensor `x` holds the rows [N, inputs()] (a CNN's images NHWC,
   // flattened per row, as predict takes them); returns the output tensor [N, outputs()].
@@ -141,6 +150,8 @@ class Network {
 
  private:
   void build_cnn(Backend& backend, const NetworkSpec& spec);
+  // forward() from layer `first` on, given that layer's input.
+  const float* forward_from(StepContext& ctx, std::size_t first, const float* in, std::size_t rows);
   NetworkSpec spec_;
   Backend& backend_;
   std::vector<std::unique_ptr<Layer>> layers_;
