@@ -115,28 +115,83 @@ __attribute__((target("avx2,fma"))) void tile8(const Lhs& lhs, std::size_t i0, c
   for (int r = 0; r < R; ++r) store8(c + (i0 + r) * ldc, acc[r], alpha, beta, use_beta, masked, mask);
 }
 
+// Stores alpha acc (+ beta c) to 16 columns of c: store8's operations lane by lane
+// (no contraction in this file, CMakeLists.txt), so the same bits.
+__attribute__((target("avx512f,avx2,fma"))) inline void store16(float* c, __m512 acc, __m512 alpha, __m512 beta,
+                                                                bool use_beta) {
+  __m512 out = _mm512_mul_ps(alpha, acc);
+  if (use_beta) out = _mm512_add_ps(out, _mm512_mul_ps(beta, _mm512_loadu_ps(c)));
+  _mm512_storeu_ps(c, out);
+}
+
+// R rows x 32 columns of C with AVX-512 (two 16-lane registers a row): the same
+// chains of FMAs as tile16, so the same bits, with half the broadcasts of A per FMA.
+template <int R>
+__attribute__((target("avx512f,avx2,fma"))) void tile32(const Lhs& lhs, std::size_t i0, const float* b,
+                                                        std::size_t ldb, const Span& span, float* c, std::size_t ldc,
+                                                        float alpha, float beta, bool use_beta) {
+  __m512 lo[R], hi[R];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    lo[r] = span.resume ? _mm512_loadu_ps(c + (i0 + r) * ldc) : _mm512_setzero_ps();
+    hi[r] = span.resume ? _mm512_loadu_ps(c + (i0 + r) * ldc + 16) : _mm512_setzero_ps();
+  }
+  const float* a0 = lhs.a + i0 * lhs.row_stride;
+  for (std::size_t p = span.p0; p < span.p1; ++p) {
+    const __m512 b_lo = _mm512_loadu_ps(b + p * ldb), b_hi = _mm512_loadu_ps(b + p * ldb + 16);
+    const float* ap = a0 + p * lhs.inner_stride;
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(ap[r * lhs.row_stride]);
+      lo[r] = _mm512_fmadd_ps(x, b_lo, lo[r]);
+      hi[r] = _mm512_fmadd_ps(x, b_hi, hi[r]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    store16(c + (i0 + r) * ldc, lo[r], va, vb, use_beta);
+    store16(c + (i0 + r) * ldc + 16, hi[r], va, vb, use_beta);
+  }
+}
+
 template <int R>
 __attribute__((target("avx2,fma"))) void tile_row(const Lhs& lhs, std::size_t i0, const float* b, std::size_t n,
                                                   const Span& span, float* c, __m256 alpha, __m256 beta,
-                                                  bool use_beta) {
+                                                  float alpha_value, float beta_value, bool use_beta, bool wide) {
   std::size_t j = 0;
+  if (wide)
+    for (; j + 32 <= n; j += 32) tile32<R>(lhs, i0, b + j, n, span, c + j, n, alpha_value, beta_value, use_beta);
   for (; j + 16 <= n; j += 16) tile16<R>(lhs, i0, b + j, n, span, c + j, n, alpha, beta, use_beta);
   for (; j < n; j += 8)
     tile8<R>(lhs, i0, b + j, n, span, c + j, n, alpha, beta, use_beta, std::min<std::size_t>(8, n - j));
+}
+
+// AVX-512 tiles where the CPU has them, unless BSMHUNT_CPU_GEMM=avx2 asks for the
+// 16-column tiles only (the benchmark's A/B; the bits are the same).
+bool wide_tiles() {
+  static const bool yes = [] {
+    const char* choice = std::getenv("BSMHUNT_CPU_GEMM");
+    if (choice && std::string_view(choice) == "avx2") return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return yes;
 }
 
 __attribute__((target("avx2,fma"))) void blocked_span(const Lhs& lhs, std::size_t m, std::size_t n, const Span& span,
                                                       float alpha, const float* b, float beta, float* c) {
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
   const bool use_beta = beta != 0.f;  // beta = 0: C is not read (it may hold NaN)
+  const bool wide = wide_tiles();
   std::size_t i = 0;
-  for (; i + kTileRows <= m; i += kTileRows) tile_row<6>(lhs, i, b, n, span, c, va, vb, use_beta);
+  for (; i + kTileRows <= m; i += kTileRows) tile_row<6>(lhs, i, b, n, span, c, va, vb, alpha, beta, use_beta, wide);
   switch (m - i) {
-    case 5: tile_row<5>(lhs, i, b, n, span, c, va, vb, use_beta); break;
-    case 4: tile_row<4>(lhs, i, b, n, span, c, va, vb, use_beta); break;
-    case 3: tile_row<3>(lhs, i, b, n, span, c, va, vb, use_beta); break;
-    case 2: tile_row<2>(lhs, i, b, n, span, c, va, vb, use_beta); break;
-    case 1: tile_row<1>(lhs, i, b, n, span, c, va, vb, use_beta); break;
+    case 5: tile_row<5>(lhs, i, b, n, span, c, va, vb, alpha, beta, use_beta, wide); break;
+    case 4: tile_row<4>(lhs, i, b, n, span, c, va, vb, alpha, beta, use_beta, wide); break;
+    case 3: tile_row<3>(lhs, i, b, n, span, c, va, vb, alpha, beta, use_beta, wide); break;
+    case 2: tile_row<2>(lhs, i, b, n, span, c, va, vb, alpha, beta, use_beta, wide); break;
+    case 1: tile_row<1>(lhs, i, b, n, span, c, va, vb, alpha, beta, use_beta, wide); break;
     default: break;
   }
 }

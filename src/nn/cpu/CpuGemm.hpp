@@ -15,7 +15,8 @@ bool has_blocked_kernels();
 // false, touching nothing, where the BLAS is to compute it.
 // - k = 1 (rank one) and n = 1 (one output column): plain loops; a one-column row is
 //   one dot product in 16 lanes, the same bits alone or among other rows.
-// - Otherwise register tiles of 6 rows x 16 columns (AVX2 and FMA). Each element's sum
+// - Otherwise register tiles of 6 rows x 32 columns (AVX-512, where the CPU has it and
+//   BSMHUNT_CPU_GEMM=avx2 does not ask otherwise) and 6 x 16 (AVX2 and FMA). Each element's sum
 //   is one chain of fused multiply-adds over p = 0 .. k-1 from 0, so an element has the
 //   same bits for any m, any position of its row and any tiling, and the same as the
 //   scalar chain `s = fmaf(A(i,p), B(p,j), s)`. OpenBLAS does not promise that: on an
