@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "bsmhunt/core/Error.hpp"
+#include "bsmhunt/core/Strings.hpp"
 
 namespace bsmhunt::log {
 namespace {
@@ -32,10 +33,13 @@ void write(Level l, std::string_view message) {
   std::lock_guard lock(g_mutex);
   FILE* out = l >= Level::warn ? stderr : stdout;
   const char* tag = l == Level::debug ? "debug: " : l == Level::warn ? "warning: " : l == Level::error ? "error: " : "";
+  // Messages quote names and attributes read from files: a damaged file's bytes are
+  // escaped, not sent to the terminal (or a UTF-8 log reader) raw.
+  const std::string text = printable(message);
   if (everyone && g_rank != 0)
-    fmt::print(out, "[rank {}] {}{}\n", g_rank, tag, message);
+    fmt::print(out, "[rank {}] {}{}\n", g_rank, tag, text);
   else
-    fmt::print(out, "{}{}\n", tag, message);
+    fmt::print(out, "{}{}\n", tag, text);
   std::fflush(out);
 }
 

@@ -79,6 +79,53 @@ std::string trim(std::string_view t) {
   return std::string(t.substr(b, e - b + 1));
 }
 
+namespace {
+// Bytes of the valid UTF-8 sequence (2-4 bytes, no overlong forms, no surrogates, at
+// most U+10FFFF) that starts at text[i] with a byte >= 0x80, or 0.
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
+  const auto at = [&](std::size_t k) { return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u; };
+  const unsigned lead = at(i);
+  const auto continuation = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
+    return at(k) >= lo && at(k) <= hi;
+  };
+  if (lead >= 0xC2 && lead <= 0xDF) return continuation(i + 1) ? 2 : 0;
+  if (lead >= 0xE0 && lead <= 0xEF) {
+    const unsigned lo = lead == 0xE0 ? 0xA0 : 0x80, hi = lead == 0xED ? 0x9F : 0xBF;
+    return continuation(i + 1, lo, hi) && continuation(i + 2) ? 3 : 0;
+  }
+  if (lead >= 0xF0 && lead <= 0xF4) {
+    const unsigned lo = lead == 0xF0 ? 0x90 : 0x80, hi = lead == 0xF4 ? 0x8F : 0xBF;
+    return continuation(i + 1, lo, hi) && continuation(i + 2) && continuation(i + 3) ? 4 : 0;
+  }
+  return 0;
+}
+bool plain_byte(unsigned char c) { return (c >= 0x20 && c < 0x7F) || c == '\n' || c == '\t'; }
+}  // namespace
+
+std::string printable(std::string_view text) {
+  if (std::all_of(text.begin(), text.end(), [](char c) { return plain_byte(static_cast<unsigned char>(c)); }))
+    return std::string(text);
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (plain_byte(c)) {
+      out += char(c), ++i;
+      continue;
+    }
+    if (const std::size_t n = c >= 0x80 ? utf8_sequence_length(text, i) : 0) {
+      out.append(text.substr(i, n)), i += n;
+      continue;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+    ++i;
+  }
+  return out;
+}
+
 std::vector<std::string> split_list(std::string_view text, char sep) {
   std::vector<std::string> out;
   for (const auto& part : split(text, sep))

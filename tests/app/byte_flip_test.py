@@ -7,7 +7,8 @@ damaged file that loads and changes a result is a failure: that is the one outco
 physicist cannot see.
 
 Event and feature files are also damaged as written with `--compression none`, and
-event, feature and score files in the strings of their global heaps.
+event, feature and score files in the strings of their global heaps. Whatever bsmhunt
+prints about a damaged file is UTF-8 (a damaged string it quotes is escaped as backslash-x and two hex digits).
 
 Model and checkpoint files are sealed (the length and hash of their bytes, checked before
 HDF5 reads them) and carry a checksum of their content (docs/training.md); HDF5's own
@@ -38,8 +39,15 @@ READ_TIMEOUT = 10
 
 
 def bsmhunt(*args):
+    # surrogateescape: bytes that are not UTF-8 survive the decoding, so that
+    # not_utf8() can report them instead of the decoding failing.
     return subprocess.run([BSMHUNT, *args, "--log-level", "warn", "--collective-timeout", str(READ_TIMEOUT)], env=ENV,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, errors="surrogateescape", timeout=300)
+
+
+def not_utf8(text):
+    """Whether bsmhunt printed bytes that are not UTF-8 (a damaged file's bytes, raw)."""
+    return any(0xDC80 <= ord(ch) <= 0xDCFF for ch in text)
 
 
 def must(p, what):
@@ -170,6 +178,9 @@ def main():
                 f.write(content)
             p, out, read_from = consume(kind, damaged)
             log = p.stdout + p.stderr
+            if not_utf8(log):
+                failures.append(f"{kind}, {what}: the output holds bytes that are not UTF-8 (escape them):\n"
+                                f"{log.encode('utf-8', 'surrogateescape')!r}")
             if p.returncode != 0:
                 # Exit 2 (bad input), whether bsmhunt's own checks or HDF5's (its metadata
                 # checksums) found the damage, with a message naming the damaged file; or

@@ -44,3 +44,19 @@ TEST(Strings, JoinAbridgedForLogLines) {
   EXPECT_EQ(join_abridged(five, ", ", 0, "in the file"), "... (5 more, in the file)");
   EXPECT_EQ(join_abridged({}, ", ", 2, "x"), "");
 }
+
+TEST(Strings, PrintableEscapesWhatIsNotUtf8TextOrIsAControlByte) {
+  EXPECT_EQ(bsmhunt::printable("role 'background'\n\tok"), "role 'background'\n\tok");
+  // A byte flipped in a file's string: 0xf5 starts no valid UTF-8 sequence.
+  EXPECT_EQ(bsmhunt::printable("backgro\xf5und"), "backgro\\xf5und");
+  // Valid multi-byte UTF-8 stays: e (2 bytes), the euro sign (3), an emoji (4).
+  EXPECT_EQ(bsmhunt::printable("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  // Truncated, overlong, surrogate and beyond-U+10FFFF sequences: every byte escaped.
+  EXPECT_EQ(bsmhunt::printable("\xc3"), "\\xc3");
+  EXPECT_EQ(bsmhunt::printable("\xe2\x82x"), "\\xe2\\x82x");
+  EXPECT_EQ(bsmhunt::printable("\xc0\xaf"), "\\xc0\\xaf");
+  EXPECT_EQ(bsmhunt::printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+  EXPECT_EQ(bsmhunt::printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
+  // Control bytes other than newline and tab: the terminal's escape, a carriage return, NUL, DEL.
+  EXPECT_EQ(bsmhunt::printable(std::string("a\x1b[2Jb\rc\0d\x7f", 11)), "a\\x1b[2Jb\\x0dc\\x00d\\x7f");
+}

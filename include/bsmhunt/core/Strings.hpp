@@ -19,6 +19,11 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::string join_abridged(const std::vector<std::string>& parts, std::string_view sep, std::size_t shown,
                           std::string_view rest);
 std::string trim(std::string_view text);
+// Text safe for a terminal, a log file and a UTF-8 reader: valid UTF-8 and newlines
+// and tabs as they are, every other byte (invalid UTF-8, control characters) as
+// "\xNN". Messages quote names read from files, and a damaged file's bytes must not
+// reach the terminal raw (printable("b\xf5g") -> "b\\xf5g").
+std::string printable(std::string_view text);
 // The trimmed, non-empty items of a separated list: " a, b,,c " -> {a, b, c}.
 std::vector<std::string> split_list(std::string_view text, char sep = ',');
 // fnmatch-style '*' and '?' patterns, e.g. sample names: glob_match("zp_DH_*", name).
