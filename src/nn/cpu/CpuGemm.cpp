@@ -14,14 +14,14 @@ namespace bsmhunt::nn::cpu_gemm {
 
 
 namespace {
-// False when BSMHUNT_CPU_GEMM=blas sends every product to the BLAS (for comparisons).
-bool own_products_chosen() {
-  static const bool yes = [] {
-    const char* choice = std::getenv("BSMHUNT_CPU_GEMM");
-    return !(choice && std::string_view(choice) == "blas");
-  }();
-  return yes;
+// BSMHUNT_CPU_GEMM, read once: "blas" (every product to the BLAS) or "avx2" (no
+// AVX-512 tiles), for comparisons; "" otherwise.
+std::string_view requested_gemm() {
+  static const char* choice = std::getenv("BSMHUNT_CPU_GEMM");
+  return choice ? std::string_view(choice) : std::string_view();
 }
+// False when BSMHUNT_CPU_GEMM=blas sends every product to the BLAS.
+bool own_products_chosen() { return requested_gemm() != "blas"; }
 }  // namespace
 
 #ifdef BSMHUNT_BLOCKED_GEMM
@@ -171,8 +171,7 @@ __attribute__((target("avx2,fma"))) void tile_row(const Lhs& lhs, std::size_t i0
 // 16-column tiles only (the benchmark's A/B; the bits are the same).
 bool wide_tiles() {
   static const bool yes = [] {
-    const char* choice = std::getenv("BSMHUNT_CPU_GEMM");
-    if (choice && std::string_view(choice) == "avx2") return false;
+    if (requested_gemm() == "avx2") return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") != 0;
   }();
